@@ -7,11 +7,13 @@ documented exit code (0 ok, 1 rejected, 2 bad input, 3 worker fault).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
+import typer.core
 
 from memjit.errors import MemjitError
 
@@ -52,8 +54,73 @@ def bench_stark(
             typer.echo(f"{key:>16}: {value}")
 
 
+class _IntArgsCommand(typer.core.TyperCommand):
+    """A command whose `--args` option also takes several integers: `--args 1 -2 3`.
+
+    Rewrites `--args 1 -2 3` to `--args 1 --args -2 --args 3` before parsing, preserving
+    order, so negative numbers are never mistaken for options.
+    """
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        expanded: list[str] = []
+        extending = False  # inside `--args V1 V2 ...`: integer tokens are further values
+        for prev, token in zip([None, *args], args):
+            if extending and _INT_TOKEN.fullmatch(token):
+                expanded += ["--args", token]
+                continue
+            extending = prev == "--args"
+            expanded.append(token)
+        return super().parse_args(ctx, expanded)
+
+
+_INT_TOKEN = re.compile(r"[+-]?\d+")
+
+
+@app.command("run", cls=_IntArgsCommand)
+def run_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    export: str = typer.Option(..., "--export", help="Exported function to call."),
+    args: Optional[List[int]] = typer.Option(
+        None, "--args", help="Integer arguments, decimal, negative allowed: --args 1 -2 3."
+    ),
+    fuel: Optional[int] = typer.Option(None, "--fuel", help="Fuel budget (default 1000000000)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Deadline in seconds (default 5)."),
+    memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="Memory cap in MiB (default 64)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Run one export of a worker in the sandbox; print its result(s) and the fuel used."""
+    from memjit.sandbox import Limits, run
+
+    given = {"fuel": fuel, "timeout_s": timeout, "memory_mb": memory_mb}
+    limits = Limits(**{key: value for key, value in given.items() if value is not None})
+    result = run(read_file(wasm), export, list(args or ()), limits)
+    if json_out:
+        emit_json(
+            {
+                "export": export,
+                "results": list(result.results),
+                "fuel_used": result.fuel_used,
+                "elapsed_s": result.elapsed_s,
+                "memory_bytes": None if result.memory is None else len(result.memory),
+            }
+        )
+    else:
+        typer.echo("result: " + (" ".join(str(r) for r in result.results) or "(none)"))
+        typer.echo(f"fuel: {result.fuel_used}")
+
+
+def _usage_error_type() -> type[Exception]:
+    """Click's usage-error base class (typer >= 0.29 vendors click as typer._click)."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # older typer depends on click itself
+        from click.exceptions import ClickException
+    return ClickException
+
+
 def main() -> None:
-    """Console-script entry point: run the app, map MemjitError to one line and its exit code."""
+    """Console-script entry point: run the app, map every error to one line and its exit code."""
+    usage_error = _usage_error_type()
     try:
         app(standalone_mode=False)
     except MemjitError as exc:
@@ -64,10 +131,10 @@ def main() -> None:
     except typer.Abort:
         sys.stderr.write("memjit: aborted\n")
         sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
+    except usage_error as exc:
+        sys.stderr.write(f"memjit: {exc.format_message()}\n")
+        sys.exit(2)
 
-        if isinstance(exc, click.exceptions.ClickException):
-            sys.stderr.write(f"memjit: {exc.format_message()}\n")
-            sys.exit(2)
-        raise
+
+if __name__ == "__main__":
+    main()

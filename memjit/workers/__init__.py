@@ -1,0 +1,28 @@
+"""The example workers: C sources and their committed .wasm builds (rebuild with `make workers`).
+
+| worker | exports |
+|---|---|
+| fib    | `fib(n: i32) -> i32` (doubly recursive) |
+| crc32  | `crc32(n: i32, seed: i32) -> i32` (CRC-32/IEEE of n xorshift32 bytes, bitwise) |
+| sort   | `sort(n: i32, seed: i32) -> i32` (heap sort of n <= 4096 xorshift32 words; checksum) |
+| mlp    | `classify(seed: i32) -> i32`, `classify_input() -> i32`, global `memjit_input` |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WORKERS_DIR = Path(__file__).resolve().parent
+NAMES = ("fib", "crc32", "sort", "mlp")
+
+
+def wasm_path(name: str) -> Path:
+    """Path of the committed module of worker `name` (one of NAMES)."""
+    if name not in NAMES:
+        raise KeyError(f"unknown worker {name!r}; known: {', '.join(NAMES)}")
+    return WORKERS_DIR / f"{name}.wasm"
+
+
+def load(name: str) -> bytes:
+    """The module bytes of worker `name`."""
+    return wasm_path(name).read_bytes()

@@ -1,0 +1,154 @@
+"""The STARK prover: produces exactly the proofs verifier.stark accepts (same transcript order)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from circuits.air import Air
+from circuits.field import mul, root_of_unity
+from circuits.ntt import coset_ntt, intt
+from prover import fri
+from prover.blake3_batch import grind
+from prover.composition import check_trace, composition_evals, composition_segments
+from prover.deep import deep_evals, evaluate_at, recombine
+from prover.domain import LdeDomain
+from prover.merkle import MerkleTree
+from verifier.params import DEFAULT_PARAMS, ProofParams
+from verifier.proof import Proof, TreeOpening, encode
+from verifier.stark import SHIFT, header_bytes, num_deep_coefficients, ood_bytes
+from verifier.transcript import Transcript
+
+
+@dataclass
+class ProverStats:
+    """Wall time per prover phase (seconds), for benchmarks and profiling."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+
+
+def _commit_columns(coeffs: np.ndarray, size: int) -> tuple[np.ndarray, MerkleTree]:
+    """LDE of coefficient rows (k, n) onto the coset and a Merkle tree over its rows."""
+    lde = coset_ntt(coeffs, size, SHIFT)
+    return lde, MerkleTree.from_field_rows(np.ascontiguousarray(lde.T))
+
+
+class StarkProver:
+    """Proves one AIR statement. Each protocol step is a method, so adversarial tests can
+    subclass it and lie at exactly one step while the rest of the proof stays honest."""
+
+    def __init__(self, air: Air, params: ProofParams = DEFAULT_PARAMS, *, check: bool = True,
+                 stats: ProverStats | None = None) -> None:
+        params.check_ranges()
+        params.check_shape(air.log_trace_length)
+        self.air, self.params, self.check = air, params, check
+        self.stats = stats or ProverStats()
+        self.domain = LdeDomain(air.trace_length, params.blowup)
+        self.segments = air.num_segments()
+        if self.segments > params.blowup:
+            raise ValueError(f"{air.name} needs a blowup of at least {self.segments} for its "
+                             f"constraint degree, got {params.blowup}")
+
+    def ood_values(self, z: np.ndarray, gz: np.ndarray, main_coeffs: np.ndarray,
+                   aux_coeffs: np.ndarray, seg_coeffs: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The trace at z and g z, the auxiliary trace at z and g z, the segments at z."""
+        ood_main = np.stack([evaluate_at(main_coeffs, z), evaluate_at(main_coeffs, gz)])
+        ood_aux = np.stack([recombine(evaluate_at(aux_coeffs, z)),
+                            recombine(evaluate_at(aux_coeffs, gz))]) if self.air.aux_width \
+            else np.zeros((2, 0, 4), dtype=np.uint64)
+        return ood_main, ood_aux, recombine(evaluate_at(seg_coeffs, z))
+
+    def prove(self, main: np.ndarray) -> bytes:
+        """Prove that `main` (width, n) satisfies the AIR; returns the encoded proof.
+
+        With check=False the prover skips its own consistency checks (trace constraints,
+        degree bounds): the adversarial tests use it to play a malicious prover.
+        """
+        air, params, domain, stats, check = self.air, self.params, self.domain, self.stats, self.check
+        n, log_n, segments = air.trace_length, air.log_trace_length, self.segments
+        if main.shape != (air.width, n):
+            raise ValueError(f"trace shape {main.shape} != ({air.width}, {n})")
+        main = np.ascontiguousarray(main, dtype=np.uint64)
+        skeleton = Proof(air.name, params, log_n, air.width, air.aux_width, segments,
+                         b"", None, b"", *([None] * 5), 0, None, None, None)
+
+        t = Transcript(b"memjit-stark/" + air.name.encode())
+        t.absorb(b"header", header_bytes(skeleton))
+        t.absorb(b"public", air.public_inputs_bytes())
+
+        with stats.phase("lde_main"):
+            main_coeffs = intt(main)
+            main_lde, main_tree = _commit_columns(main_coeffs, domain.size)
+        t.absorb(b"main", main_tree.root)
+        challenges = list(t.draw_exts(b"challenges", air.num_challenges)) if air.num_challenges else []
+
+        aux_coeffs = np.zeros((0, n), dtype=np.uint64)
+        aux_lde = np.zeros((0, domain.size), dtype=np.uint64)
+        aux_root = aux = None
+        if air.aux_width:
+            with stats.phase("aux_trace"):
+                aux = air.build_aux_trace(main, challenges)
+                aux_coeffs = intt(np.ascontiguousarray(aux.transpose(0, 2, 1)).reshape(-1, n))
+                aux_lde, aux_tree = _commit_columns(aux_coeffs, domain.size)
+            aux_root = aux_tree.root
+            t.absorb(b"aux", aux_root)
+        if check:
+            with stats.phase("check"):
+                check_trace(air, main, aux, challenges)
+
+        self.alphas = t.draw_exts(b"composition", len(air.constraint_degrees()))
+        with stats.phase("composition"):
+            aux_ext = aux_lde.reshape(air.aux_width, 4, domain.size).transpose(0, 2, 1)
+            evals = composition_evals(air, domain, main_lde, aux_ext, challenges, self.alphas)
+            seg_coeffs = composition_segments(air, evals, segments, check).reshape(segments * 4, n)
+            del evals
+            comp_lde, comp_tree = _commit_columns(seg_coeffs, domain.size)
+        t.absorb(b"composition", comp_tree.root)
+
+        z = t.draw_ext(b"ood")
+        gz = mul(z, np.uint64(root_of_unity(n)))
+        self.z, self.challenges = z, challenges
+        with stats.phase("ood"):
+            ood_main, ood_aux, ood_comp = self.ood_values(z, gz, main_coeffs, aux_coeffs, seg_coeffs)
+        skeleton.ood_main, skeleton.ood_aux, skeleton.ood_comp = ood_main, ood_aux, ood_comp
+        t.absorb(b"ood", ood_bytes(skeleton))
+
+        coeffs = t.draw_exts(b"deep", num_deep_coefficients(air, segments))
+        with stats.phase("deep"):
+            deep = deep_evals(domain.x, z, gz, coeffs, (main_lde, aux_lde, comp_lde),
+                              (ood_main, ood_aux, ood_comp))
+        with stats.phase("fri"):
+            layers, remainder = fri.commit(deep, SHIFT, log_n, params, t, check)
+        del deep
+        with stats.phase("grinding"):
+            nonce = grind(t.state, params.grinding_bits)
+        t.absorb(b"nonce", nonce.to_bytes(8, "little"))
+        positions = np.unique(t.draw_indices(b"queries", params.num_queries, domain.size))
+
+        with stats.phase("openings"):
+            idx = positions.tolist()
+            main_open = TreeOpening(main_lde[:, positions].T, main_tree.open(idx))
+            aux_open = TreeOpening(aux_lde[:, positions].T, aux_tree.open(idx)) \
+                if air.aux_width else None
+            comp_open = TreeOpening(comp_lde[:, positions].T, comp_tree.open(idx))
+            fri_open = fri.open_layers(layers, positions)
+        proof = Proof(air.name, params, log_n, air.width, air.aux_width, segments, main_tree.root,
+                      aux_root, comp_tree.root, ood_main, ood_aux, ood_comp,
+                      [layer.tree.root for layer in layers], remainder, nonce,
+                      main_open, aux_open, comp_open, fri_open)
+        return encode(proof)
+
+
+def prove(air: Air, main: np.ndarray, params: ProofParams = DEFAULT_PARAMS, *, check: bool = True,
+          stats: ProverStats | None = None) -> bytes:
+    """Prove that `main` (width, n) satisfies `air` with `params`; returns the encoded proof."""
+    return StarkProver(air, params, check=check, stats=stats).prove(main)

@@ -1,0 +1,122 @@
+"""`memjit run`: argument forms, output, JSON, and one stderr line + exit code per error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from memjit.cli import main
+from memjit.sandbox import run
+from memjit.workers import load, wasm_path
+
+
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
+    """Run `memjit ARGV` in-process; return (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["memjit", *argv])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_fib(capsys, monkeypatch) -> None:
+    code, out, err = cli(capsys, monkeypatch, "run", str(wasm_path("fib")), "--export", "fib", "--args", "20")
+    assert (code, err) == (0, "")
+    fuel = run(load("fib"), "fib", [20]).fuel_used
+    assert out.splitlines() == ["result: 6765", f"fuel: {fuel}"]
+
+
+@pytest.mark.parametrize(
+    "arg_form",
+    [["--args", "1000", "-5"], ["--args", "1000", "--args", "-5"], ["--args=1000", "--args", "-5"]],
+)
+def test_args_forms_and_negative_numbers(capsys, monkeypatch, arg_form: list[str]) -> None:
+    code, out, err = cli(capsys, monkeypatch, "run", str(wasm_path("crc32")), "--export", "crc32", *arg_form)
+    assert (code, err) == (0, "")
+    expected = run(load("crc32"), "crc32", [1000, -5]).results[0]
+    assert out.splitlines()[0] == f"result: {expected}"
+
+
+def test_args_before_export_and_negative_result(capsys, monkeypatch) -> None:
+    code, out, _ = cli(capsys, monkeypatch, "run", str(wasm_path("fib")), "--args", "-5", "--export", "fib")
+    assert code == 0 and out.splitlines()[0] == "result: -5"
+
+
+def test_json_output(capsys, monkeypatch) -> None:
+    code, out, err = cli(
+        capsys, monkeypatch, "run", str(wasm_path("sort")), "--export", "sort", "--args", "100", "3", "--json"
+    )
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) == 1
+    obj = json.loads(out)
+    expected = run(load("sort"), "sort", [100, 3])
+    assert obj["results"] == list(expected.results)
+    assert obj["fuel_used"] == expected.fuel_used
+    assert obj["export"] == "sort" and obj["memory_bytes"] == len(expected.memory or b"")
+
+
+def test_no_args_and_multiple_results(capsys, monkeypatch, tmp_path: Path) -> None:
+    path = tmp_path / "multi.wasm"
+    path.write_bytes(wasmtime.wat2wasm('(module (func (export "f") (result i32 i64) (i32.const -1) (i64.const -9000000000)))'))
+    code, out, _ = cli(capsys, monkeypatch, "run", str(path), "--export", "f")
+    assert code == 0 and out.splitlines() == ["result: -1 -9000000000", "fuel: 3"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code", "fragment"),
+    [
+        (["--export", "fib", "--args", "1", "2"], 2, "takes 1 argument"),
+        (["--export", "nope"], 2, "no function export 'nope'"),
+        (["--export", "fib", "--args", "2147483648"], 2, "out of i32 range"),
+        (["--export", "fib", "--args", "5", "--fuel", "-1"], 2, "fuel must be"),
+        (["--export", "fib", "--args", "5", "--memory-mb", "5000"], 2, "memory cap must be"),
+        (["--export", "fib", "--args", "30", "--fuel", "1000"], 3, "out of fuel"),
+        (["--export", "fib", "--args", "40", "--fuel", "100000000000", "--timeout", "0.3"], 3, "deadline exceeded"),
+        (["--export", "fib", "--args", "100000"], 3, "stack_overflow"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code(capsys, monkeypatch, argv: list[str], exit_code: int, fragment: str) -> None:
+    code, out, err = cli(capsys, monkeypatch, "run", str(wasm_path("fib")), *argv)
+    assert code == exit_code
+    assert out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("memjit: ") and fragment in err
+
+
+def test_missing_and_invalid_module(capsys, monkeypatch, tmp_path: Path) -> None:
+    code, _, err = cli(capsys, monkeypatch, "run", str(tmp_path / "absent.wasm"), "--export", "f")
+    assert code == 2 and len(err.splitlines()) == 1 and "cannot read" in err
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(b"not wasm")
+    code, _, err = cli(capsys, monkeypatch, "run", str(bad), "--export", "f")
+    assert code == 2 and len(err.splitlines()) == 1 and "invalid WebAssembly module" in err
+
+
+def test_usage_error_is_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "memjit.cli", "run", str(wasm_path("fib")), "--export", "fib", "--args", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+
+
+def test_console_script() -> None:
+    script = Path(sys.executable).parent / "memjit"
+    if not script.exists():
+        pytest.skip("memjit console script not installed in this environment")
+    proc = subprocess.run(
+        [str(script), "run", str(wasm_path("fib")), "--export", "fib", "--args", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("result: 6765\n")

@@ -1,0 +1,266 @@
+"""STARK verification: the protocol's definition.
+
+The prover (package ``prover``) produces exactly what this module accepts. Protocol, with every
+public input and commitment absorbed before the challenges that depend on it:
+
+ 1. absorb the header (AIR name, parameters, shape) and the AIR's public inputs
+ 2. absorb the main-trace root; draw the AIR's extension challenges (LogUp alpha, ...)
+ 3. absorb the auxiliary-trace root; draw one composition coefficient per constraint
+ 4. absorb the composition root (the composition polynomial C split into segments C_k,
+    C(x) = sum_k x^(k n) C_k(x)); draw the out-of-domain point z
+ 5. absorb the trace values at z and g z and the segments at z; check that the constraints
+    evaluated at z, divided by their domains' vanishing polynomials and combined, equal C(z)
+ 6. draw DEEP coefficients; the DEEP polynomial
+       D(x) = sum_j a_j (t_j(x) - t_j(z)) / (x - z) + b_j (t_j(x) - t_j(gz)) / (x - gz)
+              + sum_k c_k (C_k(x) - C_k(z)) / (x - z)
+    has degree < n exactly when the openings are honest
+ 7. FRI on D over the LDE coset: absorb each layer root and draw its folding challenge; absorb
+    the remainder polynomial; check the grinding nonce; draw the query positions
+ 8. open every tree at the queries, recompute D there and follow each query through the layers
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from circuits.air import Air, Domain
+from circuits.field import (GENERATOR, P, Fp4, add, ext_batch_inv, ext_eval_poly, ext_from_base,
+                            ext_inv, ext_mul, ext_pow, lincomb, mul, root_of_unity, sub)
+from verifier import merkle
+from verifier.fri import fold_cosets
+from verifier.params import DEFAULT_MIN_SECURITY_BITS, ParameterError, ProofParams
+from verifier.proof import Proof, ProofFormatError, TreeOpening, decode
+from verifier.transcript import Transcript, grinding_ok
+
+SHIFT = GENERATOR  # the LDE coset offset: outside every subgroup, so divisors never vanish
+
+
+class InvalidProof(Exception):
+    """The proof does not verify; the message says which check failed."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    valid: bool
+    reason: str = ""
+    security_bits: int = 0
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+
+def header_bytes(proof: Proof) -> bytes:
+    """The header fields absorbed first (everything that fixes the proof's shape)."""
+    pr = proof.params
+    return bytes([pr.log_blowup, pr.num_queries, pr.grinding_bits, pr.fri_log_folding,
+                  pr.fri_log_final, proof.log_trace_length]) + \
+        proof.main_width.to_bytes(2, "little") + proof.aux_width.to_bytes(2, "little") + \
+        bytes([proof.num_segments])
+
+
+def ood_bytes(proof: Proof) -> bytes:
+    return b"".join(np.ascontiguousarray(a, dtype="<u4").tobytes()
+                    for a in (proof.ood_main, proof.ood_aux, proof.ood_comp))
+
+
+def leaf_bytes(values: np.ndarray) -> list[bytes]:
+    """Merkle leaf encoding: each row's field elements as little-endian u32."""
+    rows = np.ascontiguousarray(values, dtype="<u4")
+    return [r.tobytes() for r in rows]
+
+
+def num_deep_coefficients(air: Air, segments: int) -> int:
+    return 2 * (air.width + air.aux_width) + segments
+
+
+def vanishing_at(domain: Domain, z: np.ndarray, n: int) -> np.ndarray:
+    """The divisor of a constraint domain evaluated at extension point(s) z (..., 4)."""
+    g_last = pow(root_of_unity(n), n - 1, P)
+    if domain is Domain.FIRST:
+        return sub(z, ext_from_base(np.uint64(1)))
+    if domain is Domain.LAST:
+        return sub(z, ext_from_base(np.uint64(g_last)))
+    zn = sub(ext_pow(z, n), ext_from_base(np.uint64(1)))
+    if domain is Domain.EVERY:
+        return zn
+    return ext_mul(zn, ext_inv(sub(z, ext_from_base(np.uint64(g_last)))))
+
+
+def composition_at(air: Air, constraints: list[tuple[Domain, Any]], alphas: np.ndarray,
+                   z: np.ndarray) -> np.ndarray:
+    """sum_i alpha_i c_i(z) / Z_i(z) for constraint values already evaluated at z."""
+    acc = {}
+    for (dom, val), alpha in zip(constraints, alphas):
+        term = ext_mul(val.v if isinstance(val, Fp4) else ext_from_base(val.v), alpha)
+        acc[dom] = add(acc[dom], term) if dom in acc else term
+    total = np.zeros(4, dtype=np.uint64)
+    for dom, num in acc.items():
+        total = add(total, ext_mul(num, ext_inv(vanishing_at(dom, z, air.trace_length))))
+    return total
+
+
+def _ext_rows(values: np.ndarray, width: int) -> np.ndarray:
+    return values.reshape(len(values), width, 4)
+
+
+def deep_at(x: np.ndarray, z: np.ndarray, gz: np.ndarray, coeffs: np.ndarray, proof: Proof,
+            rows: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> np.ndarray:
+    """The DEEP polynomial at base points x (q,) from the opened main/aux/composition rows."""
+    main, aux, comp = rows
+    w, aw = proof.main_width, proof.aux_width
+    a_main, b_main = coeffs[:w], coeffs[w:2 * w]
+    a_aux, b_aux = coeffs[2 * w:2 * w + aw], coeffs[2 * w + aw:2 * w + 2 * aw]
+    c_comp = coeffs[2 * (w + aw):]
+
+    def ext_dot(vals: np.ndarray, weights: np.ndarray) -> np.ndarray:  # (q, k, 4) x (k, 4)
+        return ext_mul(vals, weights[None]).sum(axis=1, dtype=np.uint64) % np.uint64(P)
+
+    at_x_z = add(lincomb(main.T.copy(), a_main), ext_dot(_ext_rows(comp, proof.num_segments), c_comp))
+    at_x_gz = lincomb(main.T.copy(), b_main)
+    at_z = add(ext_dot(proof.ood_main[0][None], a_main), ext_dot(proof.ood_comp[None], c_comp))
+    at_gz = ext_dot(proof.ood_main[1][None], b_main)
+    if aw:
+        aux_rows = _ext_rows(aux, aw)
+        at_x_z = add(at_x_z, ext_dot(aux_rows, a_aux))
+        at_x_gz = add(at_x_gz, ext_dot(aux_rows, b_aux))
+        at_z = add(at_z, ext_dot(proof.ood_aux[0][None], a_aux))
+        at_gz = add(at_gz, ext_dot(proof.ood_aux[1][None], b_aux))
+    xe = ext_from_base(x)
+    den = ext_batch_inv(np.concatenate([sub(xe, z), sub(xe, gz)]))
+    q = len(x)
+    return add(ext_mul(sub(at_x_z, at_z), den[:q]), ext_mul(sub(at_x_gz, at_gz), den[q:]))
+
+
+def _check_tree(name: str, root: bytes, depth: int, indices: np.ndarray, opening: TreeOpening) -> None:
+    if len(opening.values) != len(indices):
+        raise InvalidProof(f"{name}: wrong number of opened leaves")
+    if len(opening.siblings) != merkle.sibling_count(depth, indices.tolist()):
+        raise InvalidProof(f"{name}: wrong number of Merkle siblings")
+    if not merkle.verify_batch(root, depth, indices.tolist(), leaf_bytes(opening.values),
+                               opening.siblings):
+        raise InvalidProof(f"{name}: Merkle opening does not match the commitment")
+
+
+def _points(shift: int, domain_size: int, positions: np.ndarray) -> np.ndarray:
+    w = root_of_unity(domain_size)
+    return np.array([shift * pow(w, int(i), P) % P for i in positions], dtype=np.uint64)
+
+
+def check(air: Air, proof_bytes: bytes, min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> int:
+    """Verify or raise InvalidProof; returns the proof's conjectured security in bits."""
+    try:
+        proof = decode(proof_bytes)
+    except ProofFormatError as exc:
+        raise InvalidProof(f"malformed proof: {exc}") from None
+    pr: ProofParams = proof.params
+    n, log_n = air.trace_length, air.log_trace_length
+    if proof.air_name != air.name:
+        raise InvalidProof(f"proof is for AIR {proof.air_name!r}, not {air.name!r}")
+    segments = air.num_segments()
+    if (proof.log_trace_length, proof.main_width, proof.aux_width, proof.num_segments) != \
+            (log_n, air.width, air.aux_width, segments):
+        raise InvalidProof("proof shape does not match the statement")
+    if segments > pr.blowup:
+        raise InvalidProof("blowup is smaller than the constraint degree requires")
+    bits = pr.security_bits(log_n)
+    if bits < min_security_bits:
+        raise InvalidProof(f"proof offers {bits} bits of security, below the required "
+                           f"{min_security_bits}")
+    try:
+        pr.check_shape(log_n)
+    except ParameterError as exc:
+        raise InvalidProof(str(exc)) from None
+
+    # 1-4: header, public inputs, commitments and their challenges.
+    t = Transcript(b"memjit-stark/" + air.name.encode())
+    t.absorb(b"header", header_bytes(proof))
+    t.absorb(b"public", air.public_inputs_bytes())
+    t.absorb(b"main", proof.main_root)
+    challenges = list(t.draw_exts(b"challenges", air.num_challenges)) if air.num_challenges else []
+    if air.aux_width:
+        t.absorb(b"aux", proof.aux_root)
+    degrees = air.constraint_degrees()
+    alphas = t.draw_exts(b"composition", len(degrees))
+    t.absorb(b"composition", proof.comp_root)
+    z = t.draw_ext(b"ood")
+    g = root_of_unity(n)
+    gz = mul(z, np.uint64(g))
+
+    # 5: out-of-domain consistency of the composition polynomial.
+    t.absorb(b"ood", ood_bytes(proof))
+    if not ext_pow(z, n)[1:].any() and ext_pow(z, n)[0] == 1:
+        raise InvalidProof("out-of-domain point fell in the trace domain")
+    cols = lambda a: [Fp4(v) for v in a]  # noqa: E731
+    constraints = air.evaluate(cols(proof.ood_main[0]), cols(proof.ood_main[1]),
+                               cols(proof.ood_aux[0]), cols(proof.ood_aux[1]),
+                               [Fp4(c) for c in challenges])
+    expected = composition_at(air, constraints, alphas, z)
+    claimed = ext_eval_poly(proof.ood_comp, ext_pow(z, n))
+    if not np.array_equal(expected, claimed):
+        raise InvalidProof("constraints do not hold at the out-of-domain point")
+
+    # 6-7: DEEP coefficients, FRI commitments, remainder, grinding, queries.
+    coeffs = t.draw_exts(b"deep", num_deep_coefficients(air, segments))
+    betas = []
+    for root in proof.fri_roots:
+        t.absorb(b"fri", root)
+        betas.append(t.draw_ext(b"fold"))
+    t.absorb(b"remainder", np.ascontiguousarray(proof.fri_final, dtype="<u4").tobytes())
+    if not grinding_ok(t.state, proof.nonce, pr.grinding_bits):
+        raise InvalidProof("grinding nonce does not meet the difficulty")
+    t.absorb(b"nonce", proof.nonce.to_bytes(8, "little"))
+    lde_size = n << pr.log_blowup
+    positions = np.unique(t.draw_indices(b"queries", pr.num_queries, lde_size))
+
+    # 8: openings of the trace and composition trees at the query positions.
+    depth = log_n + pr.log_blowup
+    _check_tree("main trace", proof.main_root, depth, positions, proof.main_open)
+    if air.aux_width:
+        _check_tree("aux trace", proof.aux_root, depth, positions, proof.aux_open)
+    _check_tree("composition", proof.comp_root, depth, positions, proof.comp_open)
+    x = _points(SHIFT, lde_size, positions)
+    values = deep_at(x, z, gz, coeffs, proof,
+                     (proof.main_open.values, proof.aux_open.values if air.aux_width else None,
+                      proof.comp_open.values))
+
+    # FRI: follow every query through the layers down to the remainder polynomial.
+    fold, log_fold = pr.folding, pr.fri_log_folding
+    shift, size = SHIFT, lde_size
+    for i, (root, beta, opening) in enumerate(zip(proof.fri_roots, betas, proof.fri_open)):
+        leaves = size // fold
+        leaf_idx = np.unique(positions % leaves)
+        _check_tree(f"FRI layer {i}", root, depth - (i + 1) * log_fold, leaf_idx, opening)
+        cosets = opening.values.reshape(len(leaf_idx), fold, 4)
+        row = np.searchsorted(leaf_idx, positions % leaves)
+        if not np.array_equal(cosets[row, positions // leaves], values):
+            raise InvalidProof(f"FRI layer {i} disagrees with the previous layer")
+        values = fold_cosets(cosets, _points(shift, size, leaf_idx), beta, log_fold)
+        positions = leaf_idx
+        shift, size = pow(shift, fold, P), leaves
+    remainder_at = ext_eval_poly(proof.fri_final, ext_from_base(_points(shift, size, positions)))
+    if not np.array_equal(remainder_at, values):
+        raise InvalidProof("FRI remainder polynomial disagrees with the last layer")
+    return bits
+
+
+def verify_air(air: Air, proof_bytes: bytes,
+               min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> Verdict:
+    """Verify a proof for an AIR instance; never raises for a bad proof."""
+    try:
+        bits = check(air, proof_bytes, min_security_bits)
+    except InvalidProof as exc:
+        return Verdict(False, str(exc))
+    return Verdict(True, "", bits)
+
+
+def verify(air_cls: type[Air], public_inputs: Any, proof_bytes: bytes,
+           min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> Verdict:
+    """Verify ``proof_bytes`` for the statement ``air_cls(public_inputs)``."""
+    try:
+        air = air_cls(public_inputs)
+    except ValueError as exc:
+        return Verdict(False, f"bad statement: {exc}")
+    return verify_air(air, proof_bytes, min_security_bits)
