@@ -86,19 +86,25 @@ def pow_(a: np.ndarray, e: int) -> np.ndarray:
     return result
 
 
-@numba.njit(cache=True)
+CHUNK = 1 << 14  # batch inversions run in independent chunks, one exponentiation each
+
+
+@numba.njit(cache=True, parallel=True)
 def batch_inv(a: np.ndarray) -> np.ndarray:
-    """Inverses of a 1-D array of non-zero elements with one exponentiation (Montgomery's trick)."""
+    """Inverses of a 1-D array of non-zero elements (Montgomery's trick, chunked in parallel)."""
     n = a.shape[0]
     out = np.empty(n, dtype=np.uint64)
-    acc = U64(1)
-    for i in range(n):
-        out[i] = acc
-        acc = (acc * a[i]) % _P
-    acc = _pow_scalar(acc, P - 2)
-    for i in range(n - 1, -1, -1):
-        out[i] = (out[i] * acc) % _P
-        acc = (acc * a[i]) % _P
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        lo = chunk * CHUNK
+        hi = min(n, lo + CHUNK)
+        acc = U64(1)
+        for i in range(lo, hi):
+            out[i] = acc
+            acc = (acc * a[i]) % _P
+        acc = _pow_scalar(acc, P - 2)
+        for i in range(hi - 1, lo - 1, -1):
+            out[i] = (out[i] * acc) % _P
+            acc = (acc * a[i]) % _P
     return out
 
 
@@ -185,20 +191,23 @@ def ext_inv(a, out):
     out[3] = c3
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def ext_batch_inv(a: np.ndarray) -> np.ndarray:
-    """Inverses of an (n, 4) array of non-zero extension elements with one inversion."""
+    """Inverses of an (n, 4) array of non-zero extension elements (chunked Montgomery trick)."""
     n = a.shape[0]
     out = np.empty((n, 4), dtype=np.uint64)
-    c0, c1, c2, c3 = U64(1), U64(0), U64(0), U64(0)
-    for i in range(n):
-        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = c0, c1, c2, c3
-        c0, c1, c2, c3 = _emul(c0, c1, c2, c3, a[i, 0], a[i, 1], a[i, 2], a[i, 3])
-    c0, c1, c2, c3 = _einv(c0, c1, c2, c3)
-    for i in range(n - 1, -1, -1):
-        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = _emul(
-            out[i, 0], out[i, 1], out[i, 2], out[i, 3], c0, c1, c2, c3)
-        c0, c1, c2, c3 = _emul(c0, c1, c2, c3, a[i, 0], a[i, 1], a[i, 2], a[i, 3])
+    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
+        lo = chunk * CHUNK
+        hi = min(n, lo + CHUNK)
+        c0, c1, c2, c3 = U64(1), U64(0), U64(0), U64(0)
+        for i in range(lo, hi):
+            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = c0, c1, c2, c3
+            c0, c1, c2, c3 = _emul(c0, c1, c2, c3, a[i, 0], a[i, 1], a[i, 2], a[i, 3])
+        c0, c1, c2, c3 = _einv(c0, c1, c2, c3)
+        for i in range(hi - 1, lo - 1, -1):
+            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = _emul(
+                out[i, 0], out[i, 1], out[i, 2], out[i, 3], c0, c1, c2, c3)
+            c0, c1, c2, c3 = _emul(c0, c1, c2, c3, a[i, 0], a[i, 1], a[i, 2], a[i, 3])
     return out
 
 
@@ -213,7 +222,7 @@ def ext_powers(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def lincomb(c: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     """out[m] = sum_k c[k, m] * coeffs[k]: base rows (k, m) combined with extension weights (k, 4).
 
@@ -223,14 +232,17 @@ def lincomb(c: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     """
     k, m = c.shape
     out = np.zeros((m, 4), dtype=np.uint64)
-    for j in range(k):
-        w0, w1, w2, w3 = coeffs[j, 0], coeffs[j, 1], coeffs[j, 2], coeffs[j, 3]
-        for i in range(m):
-            v = c[j, i]
-            out[i, 0] = (out[i, 0] + v * w0) % _P
-            out[i, 1] = (out[i, 1] + v * w1) % _P
-            out[i, 2] = (out[i, 2] + v * w2) % _P
-            out[i, 3] = (out[i, 3] + v * w3) % _P
+    for blk in numba.prange((m + CHUNK - 1) // CHUNK):
+        lo = blk * CHUNK
+        hi = min(m, lo + CHUNK)
+        for j in range(k):
+            w0, w1, w2, w3 = coeffs[j, 0], coeffs[j, 1], coeffs[j, 2], coeffs[j, 3]
+            for i in range(lo, hi):
+                v = c[j, i]
+                out[i, 0] = (out[i, 0] + v * w0) % _P
+                out[i, 1] = (out[i, 1] + v * w1) % _P
+                out[i, 2] = (out[i, 2] + v * w2) % _P
+                out[i, 3] = (out[i, 3] + v * w3) % _P
     return out
 
 

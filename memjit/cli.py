@@ -21,6 +21,30 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings and sizes.")
 app.add_typer(bench_app, name="bench")
 
+DEFAULT_HOME = Path("~/.memjit")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(
+        None, "--home", envvar="MEMJIT_HOME", help="State directory (ledger, content store); default ~/.memjit."
+    ),
+) -> None:
+    """memjit: an open market for AI workers whose every answer comes with a STARK proof."""
+    ctx.obj = (home or DEFAULT_HOME).expanduser()
+
+
+@app.command("demo")
+def demo_cmd(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--home", help="State directory for the demo."),
+) -> None:
+    """Tour the engine end to end: store, sandbox, trace, prove and verify."""
+    from memjit.demo import run_demo
+
+    run_demo((home.expanduser() if home else ctx.obj))
+
 
 def emit_json(obj: dict) -> None:
     """Print one JSON object on stdout (the `--json` contract)."""
@@ -107,6 +131,74 @@ def run_cmd(
     else:
         typer.echo("result: " + (" ".join(str(r) for r in result.results) or "(none)"))
         typer.echo(f"fuel: {result.fuel_used}")
+
+
+@app.command("trace", cls=_IntArgsCommand)
+def trace_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    export: str = typer.Option(..., "--export", help="Exported function to call."),
+    args: Optional[List[int]] = typer.Option(
+        None, "--args", help="Integer arguments, decimal, negative allowed: --args 1 -2 3."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Save the trace as .npz."),
+    max_steps: int = typer.Option(1 << 24, "--max-steps", help="Longest trace to record."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Trace one call (cross-checked against wasmtime): steps, opcode histogram, memory footprint.
+
+    A call that traps is still traced (and saved); the command then exits 3 naming the trap.
+    """
+    from memjit.errors import BadInput, Trap
+    from memjit.sandbox import Limits
+    from memjit.tracer import trace_checked
+
+    if max_steps < 1:
+        raise BadInput(f"--max-steps must be positive, got {max_steps}")
+    tr = trace_checked(read_file(wasm), export, list(args or ()), Limits(), max_steps)
+    saved = None
+    if out is not None:
+        saved = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+        try:
+            tr.save(saved)
+        except OSError as exc:
+            raise BadInput(f"cannot write {saved}: {exc.strerror or exc}") from None
+    histogram = tr.opcode_histogram()
+    footprint = tr.memory_footprint()
+    if json_out:
+        emit_json({"export": export, "args": list(tr.args), "steps": tr.steps,
+                   "results": list(tr.results), "trap": tr.trap, "fuel": tr.fuel,
+                   "histogram": histogram, "memory": footprint,
+                   "out": None if saved is None else str(saved)})
+    else:
+        _print_trace(tr, histogram, footprint, saved)
+    if tr.trap is not None:
+        raise Trap(tr.trap, f"trap: {tr.trap} in {export!r} after {tr.steps} steps")
+
+
+def _print_trace(
+    tr: "memjit.tracer.Trace", histogram: dict, footprint: dict, saved: Optional[Path]
+) -> None:
+    """The human-readable `memjit trace` report (rich table for the histogram)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    outcome = f"trap: {tr.trap}" if tr.trap else "result: " + (
+        " ".join(str(r) for r in tr.results) or "(none)")
+    typer.echo(f"steps: {tr.steps}\n{outcome}\nfuel: {tr.fuel}")
+    table = Table(title="opcode histogram")
+    table.add_column("op")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    for name, count in histogram.items():
+        table.add_row(name, str(count), f"{100 * count / max(tr.steps, 1):.1f}%")
+    Console(highlight=False).print(table)
+    typer.echo(
+        f"memory: {footprint['pages']} pages ({footprint['memory_bytes']} bytes), touched "
+        f"{footprint['pages_touched']} pages / {footprint['bytes_touched']} bytes "
+        f"({footprint['bytes_written']} written)")
+    typer.echo(f"stack: {footprint['stack_slots']} slots, call depth {footprint['max_depth']}")
+    if saved is not None:
+        typer.echo(f"saved: {saved}")
 
 
 def _usage_error_type() -> type[Exception]:

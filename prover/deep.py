@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from circuits.field import P, add, ext_batch_inv, ext_from_base, ext_mul, ext_powers, lincomb, sub
+from circuits.field import P, _einv, _emul, add, ext_mul, ext_powers, lincomb
 
 BASIS = np.eye(4, dtype=np.uint64)  # 1, x, x^2, x^3 as extension elements
+BLOCK = 1024  # points per block of the fused DEEP kernel (one inversion per block)
+_P = np.uint64(P)
 
 
 def recombine(coord_values: np.ndarray) -> np.ndarray:
@@ -30,7 +33,69 @@ def coordinate_weights(weights: np.ndarray) -> np.ndarray:
 
 
 def ext_sum(a: np.ndarray) -> np.ndarray:
-    return a.sum(axis=0, dtype=np.uint64) % np.uint64(P)
+    return a.sum(axis=0, dtype=np.uint64) % _P
+
+
+@numba.njit(cache=True, inline="always")
+def _accumulate(cols, weights, i, acc):
+    for k in range(cols.shape[0]):
+        v = cols[k, i]
+        for c in range(4):
+            acc[c] = (acc[c] + v * weights[k, c]) % _P
+
+
+@numba.njit(cache=True, parallel=True)
+def _deep_kernel(x, cols, w_z, w_gz, n_gz, at_z, at_gz, z, gz):
+    """D(x_i) = (sum_k w_z[k] col_k(x_i) - at_z) / (x_i - z)
+              + (sum_{k < n_gz} w_gz[k] col_k(x_i) - at_gz) / (x_i - gz), over blocks of points.
+
+    Both fractions share one denominator (x - z)(x - gz), inverted per block with
+    Montgomery's trick, so the whole polynomial costs one pass and no temporaries."""
+    m = x.shape[0]
+    out = np.empty((m, 4), dtype=np.uint64)
+    nblocks = (m + BLOCK - 1) // BLOCK
+    for blk in numba.prange(nblocks):
+        lo = blk * BLOCK
+        hi = min(m, lo + BLOCK)
+        num = np.empty((hi - lo, 4), dtype=np.uint64)
+        den = np.empty((hi - lo, 4), dtype=np.uint64)
+        acc_z = np.empty(4, dtype=np.uint64)
+        acc_gz = np.empty(4, dtype=np.uint64)
+        for i in range(lo, hi):
+            acc_z[:] = 0
+            acc_gz[:] = 0
+            _accumulate(cols, w_z, i, acc_z)
+            _accumulate(cols[:n_gz], w_gz, i, acc_gz)
+            # a = acc_z - at_z, b = acc_gz - at_gz, d1 = x - z, d2 = x - gz (extension).
+            a0, a1, a2, a3 = ((acc_z[0] + _P - at_z[0]) % _P, (acc_z[1] + _P - at_z[1]) % _P,
+                              (acc_z[2] + _P - at_z[2]) % _P, (acc_z[3] + _P - at_z[3]) % _P)
+            b0, b1, b2, b3 = ((acc_gz[0] + _P - at_gz[0]) % _P, (acc_gz[1] + _P - at_gz[1]) % _P,
+                              (acc_gz[2] + _P - at_gz[2]) % _P, (acc_gz[3] + _P - at_gz[3]) % _P)
+            xi = x[i]
+            d10, d11, d12, d13 = (xi + _P - z[0]) % _P, _P - z[1], _P - z[2], _P - z[3]
+            d20, d21, d22, d23 = (xi + _P - gz[0]) % _P, _P - gz[1], _P - gz[2], _P - gz[3]
+            d11, d12, d13 = d11 % _P, d12 % _P, d13 % _P
+            d21, d22, d23 = d21 % _P, d22 % _P, d23 % _P
+            t0, t1, t2, t3 = _emul(a0, a1, a2, a3, d20, d21, d22, d23)
+            u0, u1, u2, u3 = _emul(b0, b1, b2, b3, d10, d11, d12, d13)
+            j = i - lo
+            num[j, 0], num[j, 1] = (t0 + u0) % _P, (t1 + u1) % _P
+            num[j, 2], num[j, 3] = (t2 + u2) % _P, (t3 + u3) % _P
+            den[j, 0], den[j, 1], den[j, 2], den[j, 3] = _emul(d10, d11, d12, d13,
+                                                               d20, d21, d22, d23)
+        # Batch-invert the block's denominators and finish.
+        c0, c1, c2, c3 = np.uint64(1), np.uint64(0), np.uint64(0), np.uint64(0)
+        pref = np.empty((hi - lo, 4), dtype=np.uint64)
+        for j in range(hi - lo):
+            pref[j, 0], pref[j, 1], pref[j, 2], pref[j, 3] = c0, c1, c2, c3
+            c0, c1, c2, c3 = _emul(c0, c1, c2, c3, den[j, 0], den[j, 1], den[j, 2], den[j, 3])
+        c0, c1, c2, c3 = _einv(c0, c1, c2, c3)
+        for j in range(hi - lo - 1, -1, -1):
+            i0, i1, i2, i3 = _emul(pref[j, 0], pref[j, 1], pref[j, 2], pref[j, 3], c0, c1, c2, c3)
+            c0, c1, c2, c3 = _emul(c0, c1, c2, c3, den[j, 0], den[j, 1], den[j, 2], den[j, 3])
+            out[lo + j, 0], out[lo + j, 1], out[lo + j, 2], out[lo + j, 3] = _emul(
+                num[j, 0], num[j, 1], num[j, 2], num[j, 3], i0, i1, i2, i3)
+    return out
 
 
 def deep_evals(x: np.ndarray, z: np.ndarray, gz: np.ndarray, coeffs: np.ndarray,
@@ -39,19 +104,16 @@ def deep_evals(x: np.ndarray, z: np.ndarray, gz: np.ndarray, coeffs: np.ndarray,
     """D(x) on the LDE: columns are base-coordinate LDEs (main (w, M), aux (4a, M), comp (4s, M));
     ood are (main (2, w, 4), aux (2, a, 4), comp (s, 4)); coefficients in the verifier's order."""
     main, aux, comp = columns
-    w, a, s = len(main), len(aux) // 4, len(comp) // 4
+    w, a = len(main), len(aux) // 4
     a_main, b_main = coeffs[:w], coeffs[w:2 * w]
     a_aux, b_aux = coeffs[2 * w:2 * w + a], coeffs[2 * w + a:2 * w + 2 * a]
     c_comp = coeffs[2 * (w + a):]
-    at_x_z = add(lincomb(main, a_main), lincomb(comp, coordinate_weights(c_comp)))
-    at_x_gz = lincomb(main, b_main)
     at_z = add(ext_sum(ext_mul(ood[0][0], a_main)), ext_sum(ext_mul(ood[2], c_comp)))
     at_gz = ext_sum(ext_mul(ood[0][1], b_main))
     if a:
-        at_x_z = add(at_x_z, lincomb(aux, coordinate_weights(a_aux)))
-        at_x_gz = add(at_x_gz, lincomb(aux, coordinate_weights(b_aux)))
         at_z = add(at_z, ext_sum(ext_mul(ood[1][0], a_aux)))
         at_gz = add(at_gz, ext_sum(ext_mul(ood[1][1], b_aux)))
-    xe = ext_from_base(x)
-    return add(ext_mul(sub(at_x_z, at_z), ext_batch_inv(sub(xe, z))),
-               ext_mul(sub(at_x_gz, at_gz), ext_batch_inv(sub(xe, gz))))
+    cols = np.concatenate([main, aux, comp]) if a or len(comp) else main
+    w_z = np.concatenate([a_main, coordinate_weights(a_aux), coordinate_weights(c_comp)])
+    w_gz = np.concatenate([b_main, coordinate_weights(b_aux)])
+    return _deep_kernel(x, cols, w_z, w_gz, w + 4 * a, at_z, at_gz, z, gz)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from circuits.field import P, batch_inv, ext_mul, mul, powers, root_of_unity
+from circuits.field import P, _emul, ext_mul, mul, powers, root_of_unity
 from circuits.ntt import coset_intt
 from prover.merkle import MerkleTree
-from verifier.fri import fold_once
+from verifier.fri import INV_TWO
 from verifier.params import ProofParams
 from verifier.proof import TreeOpening
 from verifier.transcript import Transcript
+
+
+_P = np.uint64(P)
 
 
 @dataclass
@@ -28,12 +32,35 @@ def layer_leaves(f: np.ndarray, folding: int) -> np.ndarray:
                                 ).reshape(size // folding, 4 * folding)
 
 
+@numba.njit(cache=True, parallel=True)
+def _fold_kernel(f, inv_two_x, beta):
+    """verifier.fri.fold_once on the two halves of f, fused into one parallel pass."""
+    half = f.shape[0] // 2
+    out = np.empty((half, 4), dtype=np.uint64)
+    inv2 = np.uint64(INV_TWO)
+    for i in numba.prange(half):
+        e = np.empty(4, dtype=np.uint64)
+        d = np.empty(4, dtype=np.uint64)
+        for c in range(4):
+            lo, hi = f[i, c], f[i + half, c]
+            e[c] = ((lo + hi) % _P) * inv2 % _P
+            d[c] = (lo + _P - hi) % _P * inv_two_x[i] % _P
+        o0, o1, o2, o3 = _emul(d[0], d[1], d[2], d[3], beta[0], beta[1], beta[2], beta[3])
+        out[i, 0] = (e[0] + o0) % _P
+        out[i, 1] = (e[1] + o1) % _P
+        out[i, 2] = (e[2] + o2) % _P
+        out[i, 3] = (e[3] + o3) % _P
+    return out
+
+
 def fold_layer(f: np.ndarray, shift: int, beta: np.ndarray, log_folding: int) -> tuple[np.ndarray, int]:
     """Fold f on shift * <w_size> by 2^log_folding; returns the new layer and its shift."""
     for _ in range(log_folding):
         half = len(f) // 2
-        x = mul(powers(np.uint64(root_of_unity(2 * half)), half), np.uint64(shift))
-        f = fold_once(f[:half], f[half:], batch_inv(mul(x, np.uint64(2))), beta)
+        # 1 / (2 x_c) = (1 / (2 shift)) * w^-c: powers, no inversions.
+        w_inv = pow(root_of_unity(2 * half), P - 2, P)
+        inv_two_x = mul(powers(np.uint64(w_inv), half), np.uint64(pow(2 * shift, P - 2, P)))
+        f = _fold_kernel(f, inv_two_x, beta)
         beta = ext_mul(beta, beta)
         shift = shift * shift % P
     return f, shift

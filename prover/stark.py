@@ -54,6 +54,9 @@ class StarkProver:
         self.stats = stats or ProverStats()
         self.domain = LdeDomain(air.trace_length, params.blowup)
         self.segments = air.num_segments()
+        # Constraints are evaluated on the smallest coset that determines C (degree < segments*n),
+        # a sub-coset of the LDE coset: every (blowup / ce_blowup)-th LDE point.
+        self.ce_domain = LdeDomain(air.trace_length, 1 << (self.segments - 1).bit_length())
         if self.segments > params.blowup:
             raise ValueError(f"{air.name} needs a blowup of at least {self.segments} for its "
                              f"constraint degree, got {params.blowup}")
@@ -107,8 +110,11 @@ class StarkProver:
 
         self.alphas = t.draw_exts(b"composition", len(air.constraint_degrees()))
         with stats.phase("composition"):
-            aux_ext = aux_lde.reshape(air.aux_width, 4, domain.size).transpose(0, 2, 1)
-            evals = composition_evals(air, domain, main_lde, aux_ext, challenges, self.alphas)
+            step = domain.size // self.ce_domain.size
+            ce_main = np.ascontiguousarray(main_lde[:, ::step])
+            ce_aux = np.ascontiguousarray(aux_lde[:, ::step]).reshape(
+                air.aux_width, 4, self.ce_domain.size).transpose(0, 2, 1)
+            evals = composition_evals(air, self.ce_domain, ce_main, ce_aux, challenges, self.alphas)
             seg_coeffs = composition_segments(air, evals, segments, check).reshape(segments * 4, n)
             del evals
             comp_lde, comp_tree = _commit_columns(seg_coeffs, domain.size)

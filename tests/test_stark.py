@@ -293,3 +293,16 @@ def test_fuzzed_proofs_never_raise(fib_proof, data):
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(blob):
     assert not verify(FibonacciAir, FibonacciInputs(n_rows=1024, result=1), blob).valid
+
+
+def test_fused_prover_fold_matches_verifier_fold():
+    from prover.fri import _fold_kernel
+    from verifier.fri import fold_once
+    from circuits.field import mul, powers, root_of_unity
+    rng = np.random.default_rng(2)
+    f = rng.integers(0, P, (64, 4), dtype=np.uint64)
+    beta = rng.integers(0, P, 4, dtype=np.uint64)
+    shift = 31
+    x = mul(powers(np.uint64(root_of_unity(64)), 32), np.uint64(shift))
+    inv_two_x = np.array([pow(2 * int(v), P - 2, P) for v in x], dtype=np.uint64)
+    assert (_fold_kernel(f, inv_two_x, beta) == fold_once(f[:32], f[32:], inv_two_x, beta)).all()
