@@ -89,9 +89,15 @@ def pow_(a: np.ndarray, e: int) -> np.ndarray:
 CHUNK = 1 << 14  # batch inversions run in independent chunks, one exponentiation each
 
 
-@numba.njit(cache=True, parallel=True)
-def batch_inv(a: np.ndarray) -> np.ndarray:
-    """Inverses of a 1-D array of non-zero elements (Montgomery's trick, chunked in parallel)."""
+def _serial_and_parallel(kernel):
+    """Compile a chunked kernel twice: small inputs skip the thread pool's start-up cost."""
+    return (numba.njit(cache=True)(kernel), numba.njit(cache=True, parallel=True)(kernel))
+
+
+PARALLEL_MIN = 1 << 15  # below this many elements the serial kernel is faster
+
+
+def _batch_inv(a):
     n = a.shape[0]
     out = np.empty(n, dtype=np.uint64)
     for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
@@ -106,6 +112,14 @@ def batch_inv(a: np.ndarray) -> np.ndarray:
             out[i] = (out[i] * acc) % _P
             acc = (acc * a[i]) % _P
     return out
+
+
+_batch_inv_kernels = _serial_and_parallel(_batch_inv)
+
+
+def batch_inv(a: np.ndarray) -> np.ndarray:
+    """Inverses of a 1-D array of non-zero elements (Montgomery's trick, chunked in parallel)."""
+    return _batch_inv_kernels[len(a) >= PARALLEL_MIN](a)
 
 
 def root_of_unity(n: int) -> int:
@@ -191,9 +205,7 @@ def ext_inv(a, out):
     out[3] = c3
 
 
-@numba.njit(cache=True, parallel=True)
-def ext_batch_inv(a: np.ndarray) -> np.ndarray:
-    """Inverses of an (n, 4) array of non-zero extension elements (chunked Montgomery trick)."""
+def _ext_batch_inv(a):
     n = a.shape[0]
     out = np.empty((n, 4), dtype=np.uint64)
     for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
@@ -211,6 +223,14 @@ def ext_batch_inv(a: np.ndarray) -> np.ndarray:
     return out
 
 
+_ext_batch_inv_kernels = _serial_and_parallel(_ext_batch_inv)
+
+
+def ext_batch_inv(a: np.ndarray) -> np.ndarray:
+    """Inverses of an (n, 4) array of non-zero extension elements (chunked Montgomery trick)."""
+    return _ext_batch_inv_kernels[len(a) >= PARALLEL_MIN](a)
+
+
 @numba.njit(cache=True)
 def ext_powers(x: np.ndarray, n: int) -> np.ndarray:
     """[1, x, ..., x^(n-1)] for one extension element x of shape (4,)."""
@@ -222,14 +242,7 @@ def ext_powers(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, parallel=True)
-def lincomb(c: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
-    """out[m] = sum_k c[k, m] * coeffs[k]: base rows (k, m) combined with extension weights (k, 4).
-
-    Used for random linear combinations of constraint and trace columns (composition and DEEP
-    polynomials) and for evaluating base-field polynomials at extension points (c = coefficients
-    transposed, coeffs = powers of the point).
-    """
+def _lincomb(c, coeffs):
     k, m = c.shape
     out = np.zeros((m, 4), dtype=np.uint64)
     for blk in numba.prange((m + CHUNK - 1) // CHUNK):
@@ -244,6 +257,19 @@ def lincomb(c: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
                 out[i, 2] = (out[i, 2] + v * w2) % _P
                 out[i, 3] = (out[i, 3] + v * w3) % _P
     return out
+
+
+_lincomb_kernels = _serial_and_parallel(_lincomb)
+
+
+def lincomb(c: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+    """out[m] = sum_k c[k, m] * coeffs[k]: base rows (k, m) combined with extension weights (k, 4).
+
+    Used for random linear combinations of constraint and trace columns (composition and DEEP
+    polynomials) and for evaluating base-field polynomials at extension points (c = coefficients
+    transposed, coeffs = powers of the point).
+    """
+    return _lincomb_kernels[c.size >= PARALLEL_MIN](c, coeffs)
 
 
 def ext_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -474,6 +474,12 @@ def _compile(module: bytes) -> _Compiled:
     except WasmtimeError as exc:
         raise BadInput(f"invalid WebAssembly module: {_one_line(str(exc))}") from None
     compiled = _Compiled(wasm_module, source, cid)
+    compiled.refuse_imports()
+    # Workers must be provable: refuse anything outside the integer subset (floats, SIMD, ...)
+    # before it ever runs, naming the first offending instruction.
+    from memjit.wasm import load
+
+    load(source, crosscheck=False)
     with _cache_lock:
         _by_cid[cid] = compiled
         _cid_by_source[source] = cid

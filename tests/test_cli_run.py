@@ -63,11 +63,18 @@ def test_json_output(capsys, monkeypatch) -> None:
     assert obj["export"] == "sort" and obj["memory_bytes"] == len(expected.memory or b"")
 
 
-def test_no_args_and_multiple_results(capsys, monkeypatch, tmp_path: Path) -> None:
-    path = tmp_path / "multi.wasm"
-    path.write_bytes(wasmtime.wat2wasm('(module (func (export "f") (result i32 i64) (i32.const -1) (i64.const -9000000000)))'))
+def test_no_args_and_i64_result(capsys, monkeypatch, tmp_path: Path) -> None:
+    path = tmp_path / "wide.wasm"
+    path.write_bytes(wasmtime.wat2wasm('(module (func (export "f") (result i64) (i64.const -9000000000)))'))
     code, out, _ = cli(capsys, monkeypatch, "run", str(path), "--export", "f")
-    assert code == 0 and out.splitlines() == ["result: -1 -9000000000", "fuel: 3"]
+    assert code == 0 and out.splitlines() == ["result: -9000000000", "fuel: 2"]
+
+
+def test_multi_value_results_refused(capsys, monkeypatch, tmp_path: Path) -> None:
+    path = tmp_path / "multi.wasm"
+    path.write_bytes(wasmtime.wat2wasm('(module (func (export "f") (result i32 i64) (i32.const -1) (i64.const 1)))'))
+    code, _, err = cli(capsys, monkeypatch, "run", str(path), "--export", "f")
+    assert code == 2 and "multi-value" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -120,3 +127,12 @@ def test_console_script() -> None:
         timeout=60,
     )
     assert proc.returncode == 0 and proc.stdout.startswith("result: 6765\n")
+
+
+def test_float_instruction_refused_before_running(capsys, monkeypatch, tmp_path: Path) -> None:
+    path = tmp_path / "float.wasm"
+    path.write_bytes(wasmtime.wat2wasm(
+        '(module (func (export "f") (result i32) (i32.trunc_f32_s (f32.const 1.5))))'))
+    code, out, err = cli(capsys, monkeypatch, "run", str(path), "--export", "f")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert "unsupported instruction f32.const in function 0" in err
