@@ -39,7 +39,7 @@ class ProverStats:
 def _commit_columns(coeffs: np.ndarray, size: int) -> tuple[np.ndarray, MerkleTree]:
     """LDE of coefficient rows (k, n) onto the coset and a Merkle tree over its rows."""
     lde = coset_ntt(coeffs, size, SHIFT)
-    return lde, MerkleTree.from_field_rows(np.ascontiguousarray(lde.T))
+    return lde, MerkleTree.from_field_rows(lde.T)
 
 
 class StarkProver:

@@ -22,13 +22,14 @@ MAX_DEPTH = 64
 def _checked_indices(depth: object, indices: Sequence[int]) -> list[int] | None:
     """The indices as ints if depth and indices are well formed (sorted, distinct, in range,
     at least one), else None."""
-    if type(depth) is not int or not 0 <= depth <= MAX_DEPTH:
-        return None
     try:
+        if isinstance(depth, bool) or any(isinstance(i, bool) for i in indices):
+            return None
+        depth = operator.index(depth)
         idx = [operator.index(i) for i in indices]
     except TypeError:
         return None
-    if not idx or any(type(i) is bool for i in indices):
+    if not 0 <= depth <= MAX_DEPTH or not idx:
         return None
     if idx[0] < 0 or idx[-1] >= 1 << depth:
         return None
@@ -71,14 +72,15 @@ def verify_batch(root: bytes, depth: int, indices: Sequence[int], leaves: Sequen
     input (counts, ordering, ranges, digest lengths, unused or missing siblings) gives False."""
     try:
         idx = _checked_indices(depth, indices)
-        if (idx is None or not isinstance(root, bytes) or len(root) != DIGEST_LEN
+        if (idx is None or not isinstance(root, (bytes, bytearray)) or len(root) != DIGEST_LEN
                 or len(leaves) != len(idx)
-                or not all(isinstance(s, bytes) and len(s) == DIGEST_LEN for s in siblings)
+                or not all(isinstance(s, (bytes, bytearray)) and len(s) == DIGEST_LEN
+                           for s in siblings)
                 or not all(isinstance(leaf, (bytes, bytearray, memoryview)) for leaf in leaves)):
             return False
         nodes = [blake3(leaf).digest() for leaf in leaves]
         pos, total = 0, len(siblings)
-        for _ in range(depth):
+        for _ in range(operator.index(depth)):
             nxt_idx, nxt = [], []
             i, n = 0, len(idx)
             while i < n:
