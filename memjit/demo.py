@@ -34,23 +34,26 @@ def run_demo(home: Path, console: Console | None = None) -> None:
     console = console or Console()
     store = Store(home)
     table = Table(title="Workers: content store, sandbox and tracer")
-    for col in ("worker", "CID", "call", "result", "fuel", "sandbox ms", "trace steps", "steps/s"):
-        table.add_column(col, justify="right" if col not in ("worker", "CID", "call") else "left")
+    for col in ("worker", "call", "result", "fuel", "run ms", "steps", "trace M/s"):
+        table.add_column(col, justify="left" if col in ("worker", "call") else "right")
+    cids = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("running workers", total=len(CALLS))
         for name, (export, args) in CALLS.items():
             module = workers.load(name)
-            cid = store.put(module)
+            cids.append((name, store.put(module)))
             result = run(module, export, args)
             trace_checked(module, export, args)  # compile / warm the tracer
             start = time.perf_counter()
             tr = trace_checked(module, export, args)
             elapsed = time.perf_counter() - start
-            table.add_row(name, cid[:16] + "…", f"{export}{args}", str(result.results[0]),
+            table.add_row(name, f"{export}({', '.join(map(str, args))})", str(result.results[0]),
                           str(result.fuel_used), f"{result.elapsed_s * 1e3:.2f}", str(tr.steps),
-                          f"{tr.steps / elapsed:,.0f}")
+                          f"{tr.steps / elapsed / 1e6:.1f}")
             progress.advance(task)
     console.print(table)
+    for name, cid in cids:
+        console.print(f"  {name:6} {cid}")
 
     proofs = Table(title="STARK proofs (>= 100-bit conjectured security)")
     for col in ("AIR", "rows", "prove s", "verify ms", "proof KB", "bits"):
