@@ -20,13 +20,11 @@ coefficients bit-reversed, which is exactly the order that spreading wants.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads
+from numba import njit, prange
 
 from circuits.field import P, TWO_ADICITY, root_of_unity
+from circuits.parallel import one_thread_if_small
 
 __all__ = ["coset_intt", "coset_ntt", "intt", "lde", "ntt", "root_of_unity"]
 
@@ -49,21 +47,6 @@ def _check_size(n: int) -> None:
 
 def _to_mont(x: int) -> int:
     return x * _R % P
-
-
-@contextmanager
-def _one_thread_if_small(elements: int) -> Iterator[None]:
-    """Run small transforms on the calling thread alone: waking the worker pool costs more than
-    the work, and a worker descheduled by another process would stall every parallel region."""
-    if elements >= _SMALL:
-        yield
-        return
-    threads = get_num_threads()
-    set_num_threads(1)
-    try:
-        yield
-    finally:
-        set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------- arithmetic
@@ -537,7 +520,7 @@ def coset_ntt(coeffs: np.ndarray, size: int, shift: int) -> np.ndarray:
     n = 1 << max(k - 1, 0).bit_length()  # coefficients padded to a power of two
     rows = np.zeros((m, n), np.uint64)  # a fresh copy: every step below works in place
     rows[:, :k] = a.reshape(m, k)
-    with _one_thread_if_small(m * size):
+    with one_thread_if_small(m * size, _SMALL):
         if n == size:  # plain transform: permute with the coset scaling, then all stages
             _bitrev_inplace(rows, *_split_powers(shift, n, 1, bitrev=False), True)
             _dit_rows(rows, _twiddles(n, False))
@@ -554,7 +537,7 @@ def coset_intt(evals: np.ndarray, shift: int) -> np.ndarray:
     buf, lead = _rows(evals, writable=True)
     n = buf.shape[1]
     lo, hi = _split_powers(pow(shift, P - 2, P), n, pow(n, P - 2, P), bitrev=False)
-    with _one_thread_if_small(buf.size):
+    with one_thread_if_small(buf.size, _SMALL):
         _dif_rows(buf, _twiddles(n, True))
         _bitrev_inplace(buf, lo, hi, False)
     return buf.reshape(*lead, n)
@@ -568,7 +551,7 @@ def lde(evals: np.ndarray, blowup: int, shift: int) -> np.ndarray:
     buf, lead = _rows(evals, writable=True)
     n = buf.shape[1]
     _check_size(n * blowup)
-    with _one_thread_if_small(buf.size * blowup):
+    with one_thread_if_small(buf.size * blowup, _SMALL):
         _dif_rows(buf, _twiddles(n, True))  # n * coefficients, bit-reversed
         out = _evaluate_bitrev(buf, n * blowup, shift, pow(n, P - 2, P))
     return out.reshape(*lead, n * blowup)

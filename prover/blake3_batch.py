@@ -12,11 +12,11 @@ register) with no aliasing checks. Tiles are spread over the cores with prange.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads
+from numba import get_num_threads, njit, prange
+
+from circuits.parallel import one_thread_if_small
 
 if sys.byteorder != "little":  # words are read by viewing bytes as uint32
     raise ImportError("prover.blake3_batch assumes a little-endian host")
@@ -258,22 +258,6 @@ def _grind_kernel(seed, start, mask, ntasks, tiles_per_task):
     return -1
 
 
-@contextmanager
-def _one_thread_if_small(compressions: int) -> Iterator[None]:
-    """Run small batches (e.g. the top Merkle levels) on the calling thread alone: waking the
-    worker pool costs more than the work, and a worker descheduled by another process would
-    stall the call."""
-    if compressions >= _SMALL:
-        yield
-        return
-    threads = get_num_threads()
-    set_num_threads(1)
-    try:
-        yield
-    finally:
-        set_num_threads(threads)
-
-
 def _words(data: np.ndarray) -> np.ndarray:
     """(n, L) uint8 as (n, ceil(L/4)) little-endian uint32 words, zero-padded (a view if L%4==0)."""
     n, length = data.shape
@@ -299,7 +283,7 @@ def hash_rows(data: np.ndarray) -> np.ndarray:
     data = _as_rows(data)
     n, length = data.shape
     out = np.empty((n, 8), np.uint32)
-    with _one_thread_if_small(n * max(1, (length + _BLOCK_LEN - 1) // _BLOCK_LEN)):
+    with one_thread_if_small(n * max(1, (length + _BLOCK_LEN - 1) // _BLOCK_LEN), _SMALL):
         _hash_rows_kernel(_words(data), length, out, 4 * get_num_threads())
     return out.view(np.uint8)
 
@@ -313,7 +297,7 @@ def hash_field_rows(matrix: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a uint64 (n, w) matrix, got {matrix.dtype} {matrix.shape}")
     n, w = matrix.shape
     out = np.empty((n, 8), np.uint32)
-    with _one_thread_if_small(n * max(1, (4 * w + _BLOCK_LEN - 1) // _BLOCK_LEN)):
+    with one_thread_if_small(n * max(1, (4 * w + _BLOCK_LEN - 1) // _BLOCK_LEN), _SMALL):
         _hash_rows_kernel(matrix, 4 * w, out, 4 * get_num_threads())
     return out.view(np.uint8)
 
@@ -325,7 +309,7 @@ def hash_pairs(nodes: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an even number of 32-byte nodes, got {nodes.shape}")
     m = nodes.shape[0] // 2
     out = np.empty((m, 8), np.uint32)
-    with _one_thread_if_small(m):
+    with one_thread_if_small(m, _SMALL):
         _hash_pairs_kernel(nodes.reshape(m, 64).view(np.uint32), out, 4 * get_num_threads())
     return out.view(np.uint8)
 

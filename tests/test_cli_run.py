@@ -10,21 +10,9 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from memjit.cli import main
+from helpers import cli
 from memjit.sandbox import run
 from memjit.workers import load, wasm_path
-
-
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
-    """Run `memjit ARGV` in-process; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["memjit", *argv])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_run_fib(capsys, monkeypatch) -> None:

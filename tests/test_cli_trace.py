@@ -9,22 +9,9 @@ import numpy as np
 import pytest
 import wasmtime
 
-from memjit.cli import main
+from helpers import cli
 from memjit.tracer import COLUMNS, trace
 from memjit.workers import load, wasm_path
-
-
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-        *argv: str) -> tuple[int, str, str]:
-    """Run `memjit ARGV` in-process; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["memjit", *argv])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_trace_report(capsys, monkeypatch) -> None:
