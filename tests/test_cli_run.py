@@ -124,3 +124,29 @@ def test_float_instruction_refused_before_running(capsys, monkeypatch, tmp_path:
     code, out, err = cli(capsys, monkeypatch, "run", str(path), "--export", "f")
     assert code == 2 and out == "" and len(err.splitlines()) == 1
     assert "unsupported instruction f32.const in function 0" in err
+
+
+FAULTS = {
+    "loop": '(module (func (export "f") (loop (br 0))))',
+    "grow": '(module (memory 1) (func (export "f") (loop (drop (memory.grow (i32.const 1))) (br 0))))',
+    "div": '(module (func (export "f") (param i32) (result i32) (i32.div_u (i32.const 7) (local.get 0))))',
+    "oob": '(module (memory 1) (func (export "f") (param i32) (result i32) (i32.load (local.get 0))))',
+    "import": '(module (import "env" "clock" (func $c (result i32))) (func (export "f") (result i32) (call $c)))',
+}
+
+
+@pytest.mark.parametrize(("module", "argv", "exit_code", "fragment"), [
+    ("loop", ["--fuel", "100000"], 3, "out of fuel"),
+    ("loop", ["--fuel", "1000000000000", "--timeout", "0.2"], 3, "deadline exceeded"),
+    ("grow", ["--memory-mb", "2"], 3, "memory cap"),
+    ("div", ["--args", "0"], 3, "integer_divide_by_zero"),
+    ("oob", ["--args", "65535"], 3, "memory_out_of_bounds"),
+    ("import", [], 2, "env.clock"),
+])
+def test_every_fault_is_one_line_and_its_exit_code(capsys, monkeypatch, tmp_path: Path, module: str,
+                                                   argv: list[str], exit_code: int, fragment: str) -> None:
+    path = tmp_path / f"{module}.wasm"
+    path.write_bytes(wasmtime.wat2wasm(FAULTS[module]))
+    code, out, err = cli(capsys, monkeypatch, "run", str(path), "--export", "f", *argv)
+    assert (code, out) == (exit_code, "")
+    assert len(err.splitlines()) == 1 and fragment in err, err
