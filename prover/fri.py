@@ -67,18 +67,24 @@ def fold_layer(f: np.ndarray, shift: int, beta: np.ndarray, log_folding: int) ->
 
 
 def commit(f: np.ndarray, shift: int, log_n: int, params: ProofParams, t: Transcript,
-           check: bool) -> tuple[list[FriLayer], np.ndarray]:
-    """Commit to the FRI layers of f (M, 4) of degree < 2^log_n; returns layers and remainder."""
+           check: bool, stats) -> tuple[list[FriLayer], np.ndarray]:
+    """Commit to the FRI layers of f (M, 4) of degree < 2^log_n; returns layers and remainder.
+
+    `stats` (a prover.stark.ProverStats) times the Merkle commitments apart from the folding."""
     layers = []
     for _ in range(params.num_fri_layers(log_n)):
-        leaves = layer_leaves(f, params.folding)
-        tree = MerkleTree.from_field_rows(leaves)
+        with stats.phase("fri"):
+            leaves = layer_leaves(f, params.folding)
+        with stats.phase("merkle"):
+            tree = MerkleTree.from_field_rows(leaves)
         layers.append(FriLayer(leaves, tree))
         t.absorb(b"fri", tree.root)
         beta = t.draw_ext(b"fold")
-        f, shift = fold_layer(f, shift, beta, params.fri_log_folding)
+        with stats.phase("fri"):
+            f, shift = fold_layer(f, shift, beta, params.fri_log_folding)
     remainder_len = 1 << (log_n - params.fri_log_folding * len(layers))
-    coeffs = coset_intt(np.ascontiguousarray(f.T), shift)  # (4, size)
+    with stats.phase("fri"):
+        coeffs = coset_intt(np.ascontiguousarray(f.T), shift)  # (4, size)
     if check and coeffs[:, remainder_len:].any():
         raise ValueError("FRI remainder exceeds its degree bound")
     remainder = np.ascontiguousarray(coeffs[:, :remainder_len].T)

@@ -25,7 +25,9 @@ from verifier.transcript import Transcript
 
 @dataclass
 class ProverStats:
-    """Wall time per prover phase (seconds), for benchmarks and profiling."""
+    """Wall time per prover phase (seconds), for benchmarks and profiling: lde (NTTs), merkle
+    (every commitment, FRI layers included), aux_trace, check, constraints (evaluation and
+    interpolation of the composition polynomial), ood, deep, fri (folding), grinding, openings."""
 
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -34,12 +36,6 @@ class ProverStats:
         start = time.perf_counter()
         yield
         self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
-
-
-def _commit_columns(coeffs: np.ndarray, size: int) -> tuple[np.ndarray, MerkleTree]:
-    """LDE of coefficient rows (k, n) onto the coset and a Merkle tree over its rows."""
-    lde = coset_ntt(coeffs, size, SHIFT)
-    return lde, MerkleTree.from_field_rows(lde.T)
 
 
 class StarkProver:
@@ -60,6 +56,13 @@ class StarkProver:
         if self.segments > params.blowup:
             raise ValueError(f"{air.name} needs a blowup of at least {self.segments} for its "
                              f"constraint degree, got {params.blowup}")
+
+    def commit_columns(self, coeffs: np.ndarray) -> tuple[np.ndarray, MerkleTree]:
+        """LDE of coefficient rows (k, n) onto the coset and a Merkle tree over its rows."""
+        with self.stats.phase("lde"):
+            lde = coset_ntt(coeffs, self.domain.size, SHIFT)
+        with self.stats.phase("merkle"):
+            return lde, MerkleTree.from_field_rows(lde.T)
 
     def ood_values(self, z: np.ndarray, gz: np.ndarray, main_coeffs: np.ndarray,
                    aux_coeffs: np.ndarray, seg_coeffs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -88,9 +91,9 @@ class StarkProver:
         t.absorb(b"header", header_bytes(skeleton))
         t.absorb(b"public", air.public_inputs_bytes())
 
-        with stats.phase("lde_main"):
+        with stats.phase("lde"):
             main_coeffs = intt(main)
-            main_lde, main_tree = _commit_columns(main_coeffs, domain.size)
+        main_lde, main_tree = self.commit_columns(main_coeffs)
         t.absorb(b"main", main_tree.root)
         challenges = list(t.draw_exts(b"challenges", air.num_challenges)) if air.num_challenges else []
 
@@ -100,8 +103,9 @@ class StarkProver:
         if air.aux_width:
             with stats.phase("aux_trace"):
                 aux = air.build_aux_trace(main, challenges)
+            with stats.phase("lde"):
                 aux_coeffs = intt(np.ascontiguousarray(aux.transpose(0, 2, 1)).reshape(-1, n))
-                aux_lde, aux_tree = _commit_columns(aux_coeffs, domain.size)
+            aux_lde, aux_tree = self.commit_columns(aux_coeffs)
             aux_root = aux_tree.root
             t.absorb(b"aux", aux_root)
         if check:
@@ -109,7 +113,7 @@ class StarkProver:
                 check_trace(air, main, aux, challenges)
 
         self.alphas = t.draw_exts(b"composition", len(air.constraint_degrees()))
-        with stats.phase("composition"):
+        with stats.phase("constraints"):
             step = domain.size // self.ce_domain.size
             ce_main = np.ascontiguousarray(main_lde[:, ::step])
             ce_aux = np.ascontiguousarray(aux_lde[:, ::step]).reshape(
@@ -117,7 +121,7 @@ class StarkProver:
             evals = composition_evals(air, self.ce_domain, ce_main, ce_aux, challenges, self.alphas)
             seg_coeffs = composition_segments(air, evals, segments, check).reshape(segments * 4, n)
             del evals
-            comp_lde, comp_tree = _commit_columns(seg_coeffs, domain.size)
+        comp_lde, comp_tree = self.commit_columns(seg_coeffs)
         t.absorb(b"composition", comp_tree.root)
 
         z = t.draw_ext(b"ood")
@@ -132,8 +136,7 @@ class StarkProver:
         with stats.phase("deep"):
             deep = deep_evals(domain.x, z, gz, coeffs, (main_lde, aux_lde, comp_lde),
                               (ood_main, ood_aux, ood_comp))
-        with stats.phase("fri"):
-            layers, remainder = fri.commit(deep, SHIFT, log_n, params, t, check)
+        layers, remainder = fri.commit(deep, SHIFT, log_n, params, t, check, stats)
         del deep
         with stats.phase("grinding"):
             nonce = grind(t.state, params.grinding_bits)
