@@ -78,6 +78,22 @@ def bench_stark(
             typer.echo(f"{key:>16}: {value}")
 
 
+@bench_app.command("sweep")
+def bench_sweep(
+    out: Path = typer.Option(Path("bench-out"), "--out", help="Directory for CSV, JSON and PNG plots."),
+    series: str = typer.Option("fibonacci,range_check", help="Comma-separated series."),
+    min_log: int = typer.Option(10, "--min-log", help="Smallest trace: 2^min-log rows."),
+    max_log: int = typer.Option(20, "--max-log", help="Largest trace: 2^max-log rows."),
+    repeats: int = typer.Option(3, "--repeats", help="Runs per point (medians are reported)."),
+    params_log: int = typer.Option(16, "--params-log", help="Trace size of the blowup/queries experiment (0: skip)."),
+) -> None:
+    """Trace-size experiments: per-phase prove time, verify time, proof size, peak memory."""
+    from benchmarks.sweep import run_sweep
+
+    run_sweep(out, [s.strip() for s in series.split(",") if s.strip()], min_log, max_log,
+              repeats, params_log or None)
+
+
 class _IntArgsCommand(typer.core.TyperCommand):
     """A command whose `--args` option also takes several integers: `--args 1 -2 3`.
 
@@ -199,6 +215,100 @@ def _print_trace(
     typer.echo(f"stack: {footprint['stack_slots']} slots, call depth {footprint['max_depth']}")
     if saved is not None:
         typer.echo(f"saved: {saved}")
+
+
+@app.command("vk")
+def vk_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the verification key here."),
+) -> None:
+    """Print a module's verification-key digest (hex); --out saves the key itself."""
+    from memjit.claims import vk_of
+    from memjit.errors import BadInput
+    from verifier.claims import vk_digest
+
+    vk = vk_of(read_file(wasm))
+    if out is not None:
+        try:
+            out.write_bytes(vk)
+        except OSError as exc:
+            raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    typer.echo(vk_digest(vk).hex())
+
+
+@app.command("prove", cls=_IntArgsCommand)
+def prove_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    export: str = typer.Option(..., "--export", help="Exported function to call."),
+    args: Optional[List[int]] = typer.Option(
+        None, "--args", help="Integer arguments, decimal, negative allowed: --args 1 -2 3."
+    ),
+    out: Path = typer.Option(..., "--out", help="Write the claim (statement + proof) here."),
+) -> None:
+    """Run one call and prove it: writes a claim file that `memjit verify` checks."""
+    from memjit.claims import prove_claim
+    from memjit.errors import BadInput
+
+    claim = prove_claim(read_file(wasm), export, list(args or ()))
+    data = claim.encode()
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    st = claim.statement
+    result = "(none)" if st.result is None else str(st.result - (st.result >> 31 << 32))
+    typer.echo(f"result: {result}\nsteps: {st.steps}\nclaim: {out} ({len(data)} bytes)")
+
+
+@app.command("verify")
+def verify_cmd(
+    proof: Path = typer.Argument(..., help="Claim file written by `memjit prove`."),
+    program: Optional[Path] = typer.Option(None, "--program", help="The worker module (.wasm)."),
+    vk: Optional[Path] = typer.Option(None, "--vk", help="Its verification key (from `memjit vk`)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Verify a claim against a module or its verification key (exit 0 valid, 1 invalid)."""
+    from memjit.claims import vk_of
+    from memjit.errors import BadInput, Rejected
+    from verifier.claims import ClaimFormatError, decode_claim, verify_claim
+
+    if (program is None) == (vk is None):
+        raise BadInput("give exactly one of --program WASM or --vk VK")
+    key = vk_of(read_file(program)) if program is not None else read_file(vk)
+    data = read_file(proof)
+    try:
+        st = decode_claim(data).statement
+    except ClaimFormatError as exc:
+        raise BadInput(f"malformed claim {proof}: {exc}") from None
+    verdict = verify_claim(data, key)
+    result = None if st.result is None else st.result - (st.result >> 31 << 32)
+    if json_out:
+        emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
+                   "args": [a - (a >> 31 << 32) for a in st.args], "result": result,
+                   "steps": st.steps, "security_bits": verdict.security_bits})
+    elif verdict.valid:
+        typer.echo(f"valid: {st.export} returned {'(none)' if result is None else result} "
+                   f"after {st.steps} steps ({verdict.security_bits}-bit security)")
+    if not verdict.valid:
+        raise Rejected(f"invalid claim: {verdict.reason}")
+
+
+@bench_app.command("vm", cls=_IntArgsCommand)
+def bench_vm_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    export: str = typer.Option(..., "--export", help="Exported function to call."),
+    args: Optional[List[int]] = typer.Option(None, "--args", help="Integer arguments."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Prove and verify one call of a worker: rows, columns, times, proof size, memory."""
+    from benchmarks.vm import bench_vm
+
+    result = bench_vm(read_file(wasm), export, list(args or ()))
+    if json_out:
+        emit_json(result)
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>16}: {value}")
 
 
 def _usage_error_type() -> type[Exception]:

@@ -1,0 +1,40 @@
+"""The trace-size sweep writes its tables and plots (tiny sizes: behaviour, not timings)."""
+
+import csv
+import json
+
+import pytest
+
+from benchmarks.sweep import equal_security_params, fit_exponent, run_sweep
+from memjit.errors import BadInput
+from verifier import ProofParams
+
+
+def test_fit_exponent_recovers_a_power_law():
+    xs = [2.0 ** k for k in range(10, 16)]
+    assert fit_exponent(xs, [3 * x ** 1.5 for x in xs]) == pytest.approx(1.5)
+
+
+def test_equal_security_parameter_sets_reach_the_target():
+    for p in equal_security_params():
+        pp = ProofParams(log_blowup=p.log_blowup, num_queries=p.num_queries, grinding_bits=p.grinding_bits)
+        assert 100 <= pp.security_bits(16) < 100 + p.log_blowup
+
+
+def test_small_sweep_writes_csv_json_and_plots(tmp_path):
+    summary = run_sweep(tmp_path, ["fibonacci"], 6, 7, 1, 6)
+    rows = list(csv.DictReader((tmp_path / "sweep.csv").open()))
+    assert [int(r["log_rows"]) for r in rows] == [6, 7]
+    assert all(float(r["prove_s"]) > 0 and int(r["proof_bytes"]) > 0 for r in rows)
+    assert len(list(csv.DictReader((tmp_path / "params.csv").open()))) == 4
+    assert json.loads((tmp_path / "sweep.json").read_text())["exponents"]["fibonacci"]
+    for png in ("growth.png", "phases.png", "params.png"):
+        assert (tmp_path / png).stat().st_size > 10_000
+    assert summary["rows"][0]["security_bits"] >= 100
+
+
+def test_sweep_refuses_bad_ranges(tmp_path):
+    with pytest.raises(BadInput):
+        run_sweep(tmp_path, ["nope"], 6, 7, 1, None)
+    with pytest.raises(BadInput):
+        run_sweep(tmp_path, ["fibonacci"], 9, 7, 1, None)
