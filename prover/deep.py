@@ -37,11 +37,17 @@ def ext_sum(a: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, inline="always")
-def _accumulate(cols, weights, i, acc):
-    for k in range(cols.shape[0]):
-        v = cols[k, i]
-        for c in range(4):
-            acc[c] = (acc[c] + v * weights[k, c]) % _P
+def _accumulate(cols, weights, k_end, lo, hi, acc):
+    """acc[j] += sum_{k < k_end} weights[k] * cols[k, lo + j]: column-major, so every column
+    is streamed contiguously (wide traces have hundreds of columns)."""
+    for k in range(k_end):
+        w0, w1, w2, w3 = weights[k, 0], weights[k, 1], weights[k, 2], weights[k, 3]
+        for j in range(hi - lo):
+            v = cols[k, lo + j]
+            acc[j, 0] = (acc[j, 0] + v * w0) % _P
+            acc[j, 1] = (acc[j, 1] + v * w1) % _P
+            acc[j, 2] = (acc[j, 2] + v * w2) % _P
+            acc[j, 3] = (acc[j, 3] + v * w3) % _P
 
 
 @numba.njit(cache=True, parallel=True)
@@ -57,35 +63,32 @@ def _deep_kernel(x, cols, w_z, w_gz, n_gz, at_z, at_gz, z, gz):
     for blk in numba.prange(nblocks):
         lo = blk * BLOCK
         hi = min(m, lo + BLOCK)
-        num = np.empty((hi - lo, 4), dtype=np.uint64)
+        acc_z = np.zeros((hi - lo, 4), dtype=np.uint64)
+        acc_gz = np.zeros((hi - lo, 4), dtype=np.uint64)
+        _accumulate(cols, w_z, cols.shape[0], lo, hi, acc_z)
+        _accumulate(cols, w_gz, n_gz, lo, hi, acc_gz)
+        num = acc_z  # overwritten in place by the numerators
         den = np.empty((hi - lo, 4), dtype=np.uint64)
-        acc_z = np.empty(4, dtype=np.uint64)
-        acc_gz = np.empty(4, dtype=np.uint64)
-        for i in range(lo, hi):
-            acc_z[:] = 0
-            acc_gz[:] = 0
-            _accumulate(cols, w_z, i, acc_z)
-            _accumulate(cols[:n_gz], w_gz, i, acc_gz)
+        for j in range(hi - lo):
             # a = acc_z - at_z, b = acc_gz - at_gz, d1 = x - z, d2 = x - gz (extension).
-            a0, a1, a2, a3 = ((acc_z[0] + _P - at_z[0]) % _P, (acc_z[1] + _P - at_z[1]) % _P,
-                              (acc_z[2] + _P - at_z[2]) % _P, (acc_z[3] + _P - at_z[3]) % _P)
-            b0, b1, b2, b3 = ((acc_gz[0] + _P - at_gz[0]) % _P, (acc_gz[1] + _P - at_gz[1]) % _P,
-                              (acc_gz[2] + _P - at_gz[2]) % _P, (acc_gz[3] + _P - at_gz[3]) % _P)
-            xi = x[i]
-            d10, d11, d12, d13 = (xi + _P - z[0]) % _P, _P - z[1], _P - z[2], _P - z[3]
-            d20, d21, d22, d23 = (xi + _P - gz[0]) % _P, _P - gz[1], _P - gz[2], _P - gz[3]
-            d11, d12, d13 = d11 % _P, d12 % _P, d13 % _P
-            d21, d22, d23 = d21 % _P, d22 % _P, d23 % _P
+            a0, a1 = (acc_z[j, 0] + _P - at_z[0]) % _P, (acc_z[j, 1] + _P - at_z[1]) % _P
+            a2, a3 = (acc_z[j, 2] + _P - at_z[2]) % _P, (acc_z[j, 3] + _P - at_z[3]) % _P
+            b0, b1 = (acc_gz[j, 0] + _P - at_gz[0]) % _P, (acc_gz[j, 1] + _P - at_gz[1]) % _P
+            b2, b3 = (acc_gz[j, 2] + _P - at_gz[2]) % _P, (acc_gz[j, 3] + _P - at_gz[3]) % _P
+            xi = x[lo + j]
+            d10, d11 = (xi + _P - z[0]) % _P, (_P - z[1]) % _P
+            d12, d13 = (_P - z[2]) % _P, (_P - z[3]) % _P
+            d20, d21 = (xi + _P - gz[0]) % _P, (_P - gz[1]) % _P
+            d22, d23 = (_P - gz[2]) % _P, (_P - gz[3]) % _P
             t0, t1, t2, t3 = _emul(a0, a1, a2, a3, d20, d21, d22, d23)
             u0, u1, u2, u3 = _emul(b0, b1, b2, b3, d10, d11, d12, d13)
-            j = i - lo
             num[j, 0], num[j, 1] = (t0 + u0) % _P, (t1 + u1) % _P
             num[j, 2], num[j, 3] = (t2 + u2) % _P, (t3 + u3) % _P
             den[j, 0], den[j, 1], den[j, 2], den[j, 3] = _emul(d10, d11, d12, d13,
                                                                d20, d21, d22, d23)
         # Batch-invert the block's denominators and finish.
         c0, c1, c2, c3 = np.uint64(1), np.uint64(0), np.uint64(0), np.uint64(0)
-        pref = np.empty((hi - lo, 4), dtype=np.uint64)
+        pref = acc_gz  # reused as prefix products
         for j in range(hi - lo):
             pref[j, 0], pref[j, 1], pref[j, 2], pref[j, 3] = c0, c1, c2, c3
             c0, c1, c2, c3 = _emul(c0, c1, c2, c3, den[j, 0], den[j, 1], den[j, 2], den[j, 3])
