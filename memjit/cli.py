@@ -245,7 +245,9 @@ def prove_cmd(
     ),
     out: Path = typer.Option(..., "--out", help="Write the claim (statement + proof) here."),
 ) -> None:
-    """Run one call and prove it: writes a claim file that `memjit verify` checks."""
+    """Run one call and prove it: writes a claim file that `memjit verify` checks.
+
+    A run that ends at `unreachable` is proven as a trap statement; other traps exit 3."""
     from memjit.claims import prove_claim
     from memjit.errors import BadInput
 
@@ -256,8 +258,9 @@ def prove_cmd(
     except OSError as exc:
         raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
     st = claim.statement
-    result = "(none)" if st.result is None else str(st.result - (st.result >> 31 << 32))
-    typer.echo(f"result: {result}\nsteps: {st.steps}\nclaim: {out} ({len(data)} bytes)")
+    outcome = f"trap: {st.trap}" if st.trap else "result: " + (
+        "(none)" if st.result is None else str(st.result - (st.result >> 31 << 32)))
+    typer.echo(f"{outcome}\nsteps: {st.steps}\nclaim: {out} ({len(data)} bytes)")
 
 
 @app.command("verify")
@@ -285,10 +288,12 @@ def verify_cmd(
     if json_out:
         emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
                    "args": [a - (a >> 31 << 32) for a in st.args], "result": result,
-                   "steps": st.steps, "security_bits": verdict.security_bits})
+                   "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits})
     elif verdict.valid:
-        typer.echo(f"valid: {st.export} returned {'(none)' if result is None else result} "
-                   f"after {st.steps} steps ({verdict.security_bits}-bit security)")
+        outcome = f"trapped ({st.trap})" if st.trap else \
+            f"returned {'(none)' if result is None else result}"
+        typer.echo(f"valid: {st.export} {outcome} after {st.steps} steps "
+                   f"({verdict.security_bits}-bit security)")
     if not verdict.valid:
         raise Rejected(f"invalid claim: {verdict.reason}")
 

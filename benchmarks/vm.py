@@ -1,0 +1,55 @@
+"""`memjit bench vm`: trace, prove and verify one call of a worker; report sizes and speed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.stark import peak_rss_mb
+from circuits.wasm_vm import VmAir, VmInputs, decode_vk
+from memjit.claims import prove_claim, vk_of
+from prover import ProverStats
+from verifier.claims import verify_claim
+
+WARM_UP = Path(__file__).resolve().parent.parent / "memjit" / "workers" / "fib.wasm"
+
+
+def bench_vm(module: bytes, export: str, args: list[int], repeat_verify: int = 10) -> dict:
+    """Prove ``export(*args)`` once (after a JIT warm-up) and verify it (median of runs)."""
+    prove_claim(WARM_UP.read_bytes(), "fib", [3])
+    vk = vk_of(module)
+    stats = ProverStats()
+    start = time.perf_counter()
+    claim = prove_claim(module, export, args, stats=stats)
+    prove_s = time.perf_counter() - start
+    data = claim.encode()
+    times = []
+    for _ in range(repeat_verify):
+        start = time.perf_counter()
+        verdict = verify_claim(data, vk)
+        times.append(time.perf_counter() - start)
+    if not verdict.valid:
+        raise RuntimeError(f"benchmark claim did not verify: {verdict.reason}")
+    st = claim.statement
+    air = VmAir(VmInputs(decode_vk(vk), st))
+    return {
+        "export": export,
+        "args": list(args),
+        "steps": st.steps,
+        "trace_rows": air.trace_length,
+        "main_columns": air.width,
+        "aux_columns": air.aux_width,
+        "columns": air.width + 4 * air.aux_width,
+        "constraints": len(air.constraint_degrees()),
+        "max_degree": max(d for _, d in air.constraint_degrees()),
+        "prove_s": round(prove_s, 3),
+        "verify_ms": round(1000 * float(np.median(times)), 2),
+        "proof_kb": round(len(claim.proof) / 1024, 1),
+        "claim_kb": round(len(data) / 1024, 1),
+        "security_bits": verdict.security_bits,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "steps_per_s": round(st.steps / prove_s),
+        "phases_s": {k: round(v, 3) for k, v in stats.phases.items()},
+    }

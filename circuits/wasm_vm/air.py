@@ -1,0 +1,165 @@
+"""The VM AIR: constraints of one execution of a lowered WASM program (i32 core).
+
+One row per executed instruction, then padding no-ops; in the same rows, the memory table
+(one entry per touched key). Modules: :mod:`.columns` (layout), :mod:`.control` (selectors,
+slots, pc/fp/depth flow, start and halt), :mod:`.alu` (values), :mod:`.memory` (loads/stores,
+memory table), :mod:`.logup` (every lookup), :mod:`.tables` (tuples and public tables).
+Soundness in brief:
+
+* every row's (pc, op, immediates, targets, stack height) is a ROM entry (LogUp against the
+  public execution profile); op = sum of one-hot selectors times their op ids;
+* i32 values are 8 nibbles, range-checked when produced (nibble-triple lookups, which also
+  compute and/or/xor); memory stores the nibble vectors, so every read value is in range;
+* add/sub and comparisons use 16-bit halves with boolean carries (no 32-bit field values);
+  signed order flips on pinned sign bits; zero tests use inverse witnesses of nibble sums;
+  mul and shifts (amount mod 32 via a powers-of-two table) multiply in byte limbs with
+  12-bit carries; loads/stores address bytes inside one word, in bounds by construction;
+* one memory argument (value stack, globals, call frames): each slot access consumes
+  (key, value, prev_ts) and produces (key, value', ts) with prev_ts < ts (12-bit limbs);
+  the memory table initialises every key exactly once (keys strictly increasing, < 2^24,
+  ending at a public sentinel) to zero or, for a public key (arguments, globals, data
+  words), to the public value, and consumes the final (value, ts) of every key;
+* the run starts at the export's entry with fp = depth = 0, ends with a return at depth 0
+  after exactly ``steps`` rows, and the final value of stack slot 0 is the result; or, for a
+  trap statement, ends with ``unreachable`` (at any depth) as its last row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from circuits.air import Air, ConstraintBuilder, Degree
+from circuits.field import Fp4, add
+from circuits.wasm_vm import tables as T
+from circuits.wasm_vm.alu import value_constraints
+from circuits.wasm_vm.columns import WIDTH
+from circuits.wasm_vm.control import control_constraints
+from circuits.wasm_vm.isa import LOADS, OP_IDS, STORES
+from circuits.wasm_vm.logup import TERMS_PER_COLUMN, aux_columns, logup_constraints, lookup_terms
+from circuits.wasm_vm.memory import memory_table_constraints
+from circuits.wasm_vm.program import VmProgram
+from circuits.wasm_vm.statement import VmStatement
+from circuits.wasm_vm.view import View
+
+MAX_LOG_N = 22  # timestamps 3n + 3 < 2^24 = two 12-bit limbs
+
+
+@dataclass(frozen=True, eq=False)
+class VmInputs:
+    """Public inputs: the program (from the VK) and the statement about one call."""
+
+    program: VmProgram
+    statement: VmStatement
+
+
+def public_init(prog: VmProgram, args: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Keys and 32-bit values of the non-zero initial memory: arguments, globals, data words."""
+    keys = [T.STACK + np.arange(len(args), dtype=np.uint64),
+            T.GLOBAL + np.arange(len(prog.globals_init), dtype=np.uint64),
+            T.MEMORY + prog.data_index.astype(np.uint64)]
+    vals = [np.array(args, dtype=np.uint64), prog.globals_init & np.uint64(0xFFFFFFFF),
+            prog.data_value.astype(np.uint64)]
+    k, v = np.concatenate(keys), np.concatenate(vals)
+    return k[v != 0], v[v != 0]
+
+
+def fp_limit(prog: VmProgram) -> int:
+    """The largest frame pointer a call may create: fp + sh stays below the stack's end."""
+    return T.MAX_ADDR - 1 - (int(prog.rom[:, 6].max(initial=0)) if len(prog.rom) else 0)
+
+
+class VmAir(Air):
+    """The VM AIR for one statement; rejects (ValueError) statements outside its bounds."""
+
+    name = "wasm_vm/i32-v1"
+    width = WIDTH
+    num_challenges = 2  # alpha (LogUp), beta (tuple fingerprints)
+
+    def __init__(self, public_inputs: VmInputs) -> None:
+        prog, st = public_inputs.program, public_inputs.statement
+        if not 1 <= st.log_n <= MAX_LOG_N:
+            raise ValueError(f"trace of 2^{st.log_n} rows out of range")
+        n = 1 << st.log_n
+        exp = prog.exports.get(st.export)
+        if exp is None:
+            raise ValueError(f"program has no export {st.export!r}")
+        returned = st.trap is None
+        if len(st.args) != exp.nparams or (st.result is not None) != (returned and exp.nresults > 0):
+            raise ValueError("arguments or result do not match the export's signature")
+        if any(a >= 1 << 32 for a in st.args) or (st.result or 0) >= 1 << 32:
+            raise ValueError("arguments and result must be 32-bit")
+        if not 1 <= st.steps < n:
+            raise ValueError("steps must be in [1, trace length)")
+        max_sh = int(prog.rom[:, 6].max(initial=0)) if len(prog.rom) else 0
+        if max_sh >= T.MAX_ADDR // 2 or len(prog.globals_init) >= T.MAX_ADDR \
+                or prog.mem_pages * 16384 >= T.MAX_ADDR:
+            raise ValueError("program too large for the VM's key spaces")
+        mem_ops = np.isin(prog.rom[:, 1], [OP_IDS[o] for o in (*LOADS, *STORES)])
+        if np.any(prog.rom[mem_ops, 2] >= T.MAX_ADDR * 4):
+            raise ValueError("a memory offset is too large for the VM's linear memory")
+        table_size = len(prog.rom) + T.N_FIXED
+        if len(st.mult_index) and int(st.mult_index[-1]) >= table_size:
+            raise ValueError("multiplicity index outside the public tables")
+        if int(st.mult_count.sum()) > 40 * n:
+            raise ValueError("multiplicities exceed the number of lookups")
+        super().__init__(public_inputs, n)
+        self.program, self.statement, self.entry = prog, st, exp.entry
+        self.end_key = T.MEMORY + prog.mem_pages * 16384
+        self.fp_limit = fp_limit(prog)
+        self._sum_key: tuple | None = None
+        self._sum = np.zeros(4, dtype=np.uint64)
+        self.aux_width = -(-len(lookup_terms(View([Degree(1)] * WIDTH)))
+                           // TERMS_PER_COLUMN)
+
+    def public_inputs_bytes(self) -> bytes:
+        return self.statement.encode()
+
+    # --- public side of the LogUp sum ----------------------------------------------------------
+
+    @cached_property
+    def public_init(self) -> tuple[np.ndarray, np.ndarray]:
+        return public_init(self.program, self.statement.args)
+
+    @cached_property
+    def public_tuples(self) -> np.ndarray:
+        """The used entries of the concatenated public table (ROM, then the fixed tables)."""
+        rom = T.pad_tuples(T.rom_tuples(self.program.rom))
+        idx = self.statement.mult_index.astype(np.int64)
+        fixed = T.FIXED
+        L = len(rom)
+        out = np.empty((len(idx), T.TUPLE_LEN), dtype=np.uint64)
+        out[idx < L] = rom[idx[idx < L]]
+        out[idx >= L] = fixed[idx[idx >= L] - L]
+        return out
+
+    def public_sum(self, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """sum over the tables' used entries and the public initial memory of m / (alpha - t)."""
+        key = (alpha.tobytes(), beta.tobytes())
+        if self._sum_key != key:
+            keys, vals = self.public_init
+            mem = np.zeros((len(keys), T.TUPLE_LEN), dtype=np.uint64)
+            mem[:, 0], mem[:, 1] = T.MEM, keys
+            mem[:, 2:10] = T.nibbles(vals)
+            pub = np.zeros((len(keys), 2), dtype=np.uint64)
+            pub[:, 0], pub[:, 1] = T.PUBKEY, keys
+            ones = np.ones(len(keys), dtype=np.uint64)
+            total = add(T.logup_sum(self.public_tuples, self.statement.mult_count, alpha, beta),
+                        add(T.logup_sum(mem, ones, alpha, beta), T.logup_sum(pub, ones, alpha, beta)))
+            self._sum_key, self._sum = key, total
+        return self._sum
+
+    def build_aux_trace(self, main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
+        return aux_columns(main, challenges)
+
+    def eval(self, b: ConstraintBuilder) -> None:
+        c, nx = View(b.main_cur), View(b.main_nxt)
+        control_constraints(b, c, nx, self.entry, self.statement.steps, self.fp_limit,
+                            self.statement.trap is not None)
+        value_constraints(b, c)
+        memory_table_constraints(b, c, nx, self.statement.result, self.end_key)
+        alpha, beta = b.challenges
+        public = None if isinstance(alpha, Degree) else Fp4(self.public_sum(alpha.v, beta.v))
+        logup_constraints(b, c, public)

@@ -1,0 +1,57 @@
+"""The main-trace column layout of the VM AIR: one row per executed instruction (CPU part) and,
+in the same rows, one entry per touched memory address (memory-table part).
+
+CPU part::
+
+    clk                row index (timestamps are 3*clk + 1 + slot)
+    pc fp depth dinv   registers; dinv inverts depth when non-zero (halting return test)
+    imm_lo imm_hi a1 a2 a3 sh   ROM fields of the row (bound by the ROM lookup)
+    npc                next pc as the instruction computes it
+    s_<op>             one-hot selectors (pad + every proven op)
+    X Y Q R Z          value registers, 8 nibbles each (little-endian): X first value read
+                       (slot 0), Y second (slot 1), Q/R value before/after the write (slot 2),
+                       Z the third component of the nibble lookups (= R, except Y - X for
+                       comparisons and the product's low word for shr_u / shr_s)
+    k0 k1 k2           slot keys (space base + address); act0 act1 act2 slot activity
+    p0 p1 p2           previous timestamps of the slots; tl0 th0 tl1 th1 tl2 th2 their
+                       distance limbs (12-bit)
+    xinv zinv          inverse witnesses for X == 0 and Z == 0 (sums of nibbles)
+    c0 c1              16-bit carries / borrows; sx sy sign bits of X and Y
+    u0..u4             multiplier bytes of the product engine (X, 2^s or 2^(32-s))
+    cm0 cm1 cm2        its 16-bit-chunk carries (12-bit; on call rows cm0, cm1 are the new
+                       frame pointer's distance below its limit); fneg = shr_s of a negative
+    w o0 o1            linear memory: word index and byte offset (bits) of the access
+    hn sb              top nibble of the loaded byte/halfword and its sign bit
+
+Memory-table part::
+
+    mkey mact mpub     key (strictly increasing), active flag, "initialised from the public table"
+    mfin[8] mts        final value limbs and final timestamp
+    mk0 mk1 mg0 mg1    12-bit limbs of the key and of the gap to the next key
+"""
+
+from __future__ import annotations
+
+from circuits.wasm_vm.isa import SELECTORS
+
+NIBBLES = 8
+REGISTERS = ("X", "Y", "Q", "R", "Z")
+
+NAMES: list[str] = ["clk", "pc", "fp", "depth", "dinv", "imm_lo", "imm_hi", "a1", "a2", "a3", "sh",
+                    "npc"]
+NAMES += ["s_" + s for s in SELECTORS]
+NAMES += [f"{r}{i}" for r in REGISTERS for i in range(NIBBLES)]
+NAMES += ["k0", "k1", "k2", "act0", "act1", "act2", "p0", "p1", "p2",
+          "tl0", "th0", "tl1", "th1", "tl2", "th2", "xinv", "zinv", "c0", "c1", "sx", "sy"]
+NAMES += [f"u{i}" for i in range(5)] + ["cm0", "cm1", "cm2", "fneg"]
+NAMES += ["w", "o0", "o1", "hn", "sb"]
+NAMES += ["mkey", "mact", "mpub"] + [f"mfin{i}" for i in range(NIBBLES)]
+NAMES += ["mts", "mk0", "mk1", "mg0", "mg1"]
+
+COL: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
+WIDTH = len(NAMES)
+
+
+def reg(name: str) -> list[int]:
+    """Column indices of a register's 8 nibbles (or of ``mfin``)."""
+    return [COL[f"{name}{i}"] for i in range(NIBBLES)]

@@ -1,0 +1,154 @@
+"""The LogUp bus of the VM AIR: every lookup of a row, batched into auxiliary columns.
+
+A term is (multiplicity m, tuple); the tuple's fingerprint is ``tag + b f1 + b^2 f2 + ...`` and
+the term contributes m / (alpha - fingerprint). Reads, writes and the memory table's init/final
+entries are terms of the memory tuple (MEM, key, 8 limbs, ts); the rest look up the public
+tables (ROM, nibble triples, bitwise ops, 12-bit range, powers of two).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuits.air import ConstraintBuilder
+from circuits.field import P, Fp, Fp4, add, ext_batch_inv, ext_scale, lincomb
+from circuits.wasm_vm import tables as T
+from circuits.wasm_vm.columns import COL, NIBBLES
+from circuits.wasm_vm.isa import OP_IDS, SHIFTS
+from circuits.wasm_vm.view import View
+
+TERMS_PER_COLUMN = 3  # LogUp terms batched per auxiliary column (constraint degree 4)
+
+
+@dataclass(frozen=True)
+class Lin:
+    """A tuple field given as const + sum coef * column: the prover folds it into one kernel."""
+
+    const: int
+    terms: tuple
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A memory tuple equal to term ``of``'s but for its timestamp, ``ts_step`` later."""
+
+    of: int
+    ts_step: object
+
+
+def denominator(alpha, fields: list, powers: list):
+    """alpha - (fields[0] + b f1 + b^2 f2 + ...) for fields that are ints, values or Lin."""
+    flat: list[tuple] = []  # (column value, weight)
+    const = 0
+    for f, p in zip(fields, powers):
+        if isinstance(f, int):
+            const = const + p * f if f else const
+        elif isinstance(f, Lin):
+            const = const + p * f.const if f.const else const
+            flat += [(v, p * k) for v, k in f.terms]
+        else:
+            flat.append((f, p))
+    if all(isinstance(v, Fp) and v.v.ndim == 1 for v, _ in flat):  # prover: one kernel pass
+        n = len(flat[0][0].v)
+        cols = np.stack([v.v for v, _ in flat] + [np.ones(n, dtype=np.uint64)])
+        weights = np.stack([(-w).v for _, w in flat] + [(alpha - const).v])
+        return Fp4(lincomb(cols, weights))
+    return alpha - const - sum((v * w for v, w in flat[1:]), flat[0][0] * flat[0][1])
+
+
+def lookup_terms(c: View) -> list[tuple]:
+    """Every LogUp term of a row as (multiplicity, tuple fields)."""
+    pad = c.s_pad
+    X, Y, Q, R, Z = (c.r(n) for n in ("X", "Y", "Q", "R", "Z"))
+    op = Lin(0, tuple((c.row[COL["s_" + o]], oid) for o, oid in OP_IDS.items()))
+    terms = [(pad - 1, [T.ROM, c.pc, op, c.imm_lo, c.imm_hi, c.a1, c.a2, c.a3, c.sh])]
+    for k, (old, new) in enumerate(((X, X), (Y, Y), (Q, R))):
+        act, key = c.row[COL[f"act{k}"]], c.row[COL[f"k{k}"]]
+        prev_ts = c.row[COL[f"p{k}"]]
+        terms.append((-act, [T.MEM, key, *old, prev_ts]))
+        if k < 2:  # a read: the same tuple with the new timestamp
+            terms.append((act, Delta(len(terms) - 1, 3 * c.clk + 1 + k - prev_ts)))
+        else:
+            terms.append((act, [T.MEM, key, *new, Lin(1 + k, ((c.clk, 3),))]))
+        terms.append((-act, [T.U12, c.row[COL[f"tl{k}"]]]))
+        terms.append((-act, [T.U12, c.row[COL[f"th{k}"]]]))
+    tag = Lin(T.R3, tuple((c.row[COL["s_" + o]], t - T.R3) for o, t in
+                          (("i32.and", T.AND), ("i32.or", T.OR), ("i32.xor", T.XOR))))
+    nib = pad + c.s("call", "return") - 1
+    terms += [(nib, [tag, X[i], Y[i], Z[i]]) for i in range(NIBBLES)]
+    shr = c.s("i32.shr_u", "i32.shr_s")  # Z holds the low word there: range-check R too
+    terms += [(-shr, [T.R3, *R[j:j + 3], *([0] * (j + 3 - NIBBLES))]) for j in (0, 3, 6)]
+    terms.append((pad - 1, [T.U12, Lin(0, ((Y[7], 512), (c.sy, -4096)))]))
+    terms.append((pad - 1, [T.U12, Lin(0, ((X[7], 512), (c.sx, -4096)))]))
+    terms += [(pad - 1, [T.U12, c.row[COL[f"cm{k}"]]]) for k in range(3)]
+    terms.append((pad - 1, [T.U12, Lin(0, ((c.hn, 512), (c.sb, -4096)))]))
+    shifts = c.s(*SHIFTS)
+    terms.append((-shifts, [T.POW, X[0], X[1], c.s("i32.shr_u", "i32.shr_s"),
+                            *(c.row[COL[f"u{j}"]] for j in range(5))]))
+    fin = c.r("mfin")
+    terms += [(c.mact - c.mpub, [T.MEM, c.mkey] + [0] * NIBBLES + [0]),
+              (-c.mact, [T.MEM, c.mkey, *fin, c.mts]),
+              (-c.mpub, [T.PUBKEY, c.mkey])]
+    terms += [(-c.mact, [T.U12, c.row[COL[n]]]) for n in ("mk0", "mk1", "mg0", "mg1")]
+    return terms
+
+
+def beta_powers(beta) -> list:
+    """[1, b, b^2, ...] up to the longest tuple."""
+    powers = [1, beta]
+    for _ in range(T.TUPLE_LEN - 2):
+        powers.append(powers[-1] * beta)
+    return powers
+
+
+def lookup_groups(c: View, challenges) -> list[list[tuple]]:
+    """The terms as (multiplicity, alpha - fingerprint), in groups of TERMS_PER_COLUMN."""
+    alpha, beta = challenges
+    powers = beta_powers(beta)
+    if isinstance(beta, Fp4):
+        powers[0] = Fp4(np.array([1, 0, 0, 0], dtype=np.uint64))
+    dens: list = []
+    fields = lookup_terms(c)
+    for _, f in fields:
+        dens.append(dens[f.of] - powers[T.TUPLE_LEN - 1] * f.ts_step
+                    if isinstance(f, Delta) else denominator(alpha, f, powers))
+    terms = [(m, d) for (m, _), d in zip(fields, dens)]
+    return [terms[i:i + TERMS_PER_COLUMN] for i in range(0, len(terms), TERMS_PER_COLUMN)]
+
+
+def aux_columns(main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
+    """One running LogUp sum per group (exclusive prefix sums): (groups, n, 4)."""
+    n = main.shape[1]
+    c = View([Fp(col) for col in main])
+    groups = lookup_groups(c, [Fp4(x) for x in challenges])
+    aux = np.zeros((len(groups), n, 4), dtype=np.uint64)
+    for j, group in enumerate(groups):
+        total = np.zeros((n, 4), dtype=np.uint64)
+        for m, d in group:
+            mv = np.broadcast_to(m.v if isinstance(m, Fp) else np.uint64(m % P), (n,))
+            total = add(total, ext_scale(ext_batch_inv(np.ascontiguousarray(d.v)), mv))
+        aux[j, 1:] = np.cumsum(total[:-1], axis=0, dtype=np.uint64) % np.uint64(P)
+    return aux
+
+
+def logup_constraints(b: ConstraintBuilder, c: View, public_sum) -> None:
+    """Each aux column starts at 0 and accumulates its group's terms row by row; at the last
+    row (whose terms are all zero) the columns together cancel the public side ``public_sum``
+    (None in the symbolic degree pass)."""
+    for j, group in enumerate(lookup_groups(c, b.challenges)):
+        h, h_n = b.aux_cur[j], b.aux_nxt[j]
+        expr = h_n - h
+        for _, d in group:
+            expr = expr * d
+        for i, (m, _) in enumerate(group):
+            prod = m
+            for k, (_, d) in enumerate(group):
+                if k != i:
+                    prod = prod * d
+            expr = expr - prod
+        b.transition(expr)
+        b.first_row(h)
+    total = sum(b.aux_cur[1:], b.aux_cur[0])
+    b.last_row(total if public_sum is None else total + public_sum)

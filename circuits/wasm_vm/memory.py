@@ -1,0 +1,76 @@
+"""Memory constraints: byte-addressed loads/stores inside 32-bit words, and the memory table
+that initialises and finalises every key of the memory argument exactly once."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from circuits.air import ConstraintBuilder
+from circuits.wasm_vm import tables as T
+from circuits.wasm_vm.columns import COL, NIBBLES
+from circuits.wasm_vm.isa import LOADS, STORES
+from circuits.wasm_vm.view import View
+
+
+def linear_memory_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q: list,
+                              R: list) -> None:
+    """Loads and stores of 8/16/32 bits inside one 32-bit word.
+
+    The address (X for loads, Y for stores) is below 2^24 and address + offset = 4 w + o
+    exactly; the key MEMORY + w must be a memory-table key, all of which lie below the
+    memory's end, so every access is in bounds. Loads read the word into Y and extract
+    (sign-extending with the pinned sign bit sb of the top nibble hn); stores read the
+    old word into Q and write R, equal to Q outside the stored bytes.
+    """
+    o0, o1 = c.o0, c.o1
+    b.every_row(o0 * (o0 - 1))
+    b.every_row(o1 * (o1 - 1))
+    b.every_row(c.sb * (c.sb - 1))
+    imm = c.imm_lo + 65536 * c.imm_hi
+    lo, hi = (lambda v: c.half(v, False)), (lambda v: c.half(v, True))
+    for sel, addr in ((c.s(*LOADS), "X"), (c.s(*STORES), "Y")):
+        b.every_row(sel * c.row[COL[addr + "6"]])
+        b.every_row(sel * c.row[COL[addr + "7"]])
+        b.every_row(sel * (lo(addr) + 65536 * hi(addr) + imm - 4 * c.w - o0 - 2 * o1))
+    wide = c.s("i32.load", "i32.store")
+    b.every_row(wide * o0)
+    b.every_row(wide * o1)
+    b.every_row(c.s("i32.load16_s", "i32.load16_u", "i32.store16") * o0)
+    e = [(1 - o0) * (1 - o1), o0 * (1 - o1), (1 - o0) * o1, o0 * o1]  # byte k selected
+    l8, l16 = c.s("i32.load8_s", "i32.load8_u"), c.s("i32.load16_s", "i32.load16_u")
+    b.every_row(l8 * (c.hn - sum(e[k] * Y[2 * k + 1] for k in range(4))))
+    b.every_row(l16 * (c.hn - Y[3] - o1 * (Y[7] - Y[3])))
+    ext8, ext16 = c.s("i32.load8_s") * c.sb * 15, c.s("i32.load16_s") * c.sb * 15
+    for i in range(NIBBLES):
+        b.every_row(c.s("i32.load") * (R[i] - Y[i]))
+        b.every_row(c.s("i32.store") * (R[i] - X[i]))
+        if i < 2:
+            b.every_row(l8 * (R[i] - sum(e[k] * Y[2 * k + i] for k in range(4))))
+        else:
+            b.every_row(l8 * R[i] - ext8)
+        if i < 4:
+            b.every_row(l16 * (R[i] - Y[i] - o1 * (Y[i + 4] - Y[i])))
+        else:
+            b.every_row(l16 * R[i] - ext16)
+        b.every_row(c.s("i32.store8") * (R[i] - Q[i] - e[i // 2] * (X[i % 2] - Q[i])))
+        half_sel = o1 if i >= 4 else 1 - o1
+        b.every_row(c.s("i32.store16") * (R[i] - Q[i] - half_sel * (X[i % 4] - Q[i])))
+
+
+def memory_table_constraints(b: ConstraintBuilder, c: View, nx: View, result: int | None,
+                             end_key: int) -> None:
+    """One entry per key, keys strictly increasing below 2^24 from stack slot 0 to the end
+    sentinel; slot 0's final value is the result."""
+    b.every_row(c.mact * (c.mact - 1))
+    b.every_row(c.mpub * (c.mpub - 1))
+    b.every_row(c.mpub * (1 - c.mact))
+    b.transition(nx.mact * (1 - c.mact))
+    b.first_row(c.mact - 1)
+    b.first_row(c.mkey - T.STACK)
+    if result is not None:
+        for i, v in enumerate(T.nibbles(np.uint64(result)).tolist()):
+            b.first_row(c.row[COL[f"mfin{i}"]] - v)
+    b.every_row(c.mkey - c.mk0 - 4096 * c.mk1)
+    b.transition(nx.mact * (nx.mkey - c.mkey - 1 - c.mg0 - 4096 * c.mg1))
+    b.transition(c.mact * (1 - nx.mact) * (c.mkey - end_key))
+    b.last_row(c.mact)

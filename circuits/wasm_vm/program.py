@@ -1,0 +1,125 @@
+"""The verification key: a lowered program as the VM AIR sees it, with its canonical encoding.
+
+The VK bytes are a deterministic function of the module (built by ``memjit.claims.vk_of``);
+their BLAKE3 digest names the program in every statement, so a proof made for one program
+never verifies under another's key.
+
+Encoding (version 1, little-endian)::
+
+    "MJVK" u8 version
+    u32 L, then L ROM rows of 7 u64 (pc, op, imm, arg1, arg2, arg3, sh; two's complement)
+    u32 memory pages
+    u32 G, then G u64 global initial values
+    u32 D, then D (u32 word index, u32 value) data words, strictly increasing, values non-zero
+    u16 E, then E exports: u8 name length, name (utf-8), u32 entry pc, u8 nparams, u8 nresults
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import blake3
+import numpy as np
+
+MAGIC = b"MJVK"
+VERSION = 1
+MAX_ROM = 1 << 20
+MAX_GLOBALS = 1 << 16
+MAX_DATA = 1 << 22
+MAX_EXPORTS = 1 << 12
+MAX_PAGES = 1 << 16
+
+
+class VkFormatError(ValueError):
+    """The bytes are not a well-formed verification key."""
+
+
+@dataclass(frozen=True, eq=False)
+class Export:
+    entry: int
+    nparams: int
+    nresults: int
+
+
+@dataclass(frozen=True, eq=False)
+class VmProgram:
+    rom: np.ndarray  # (L, 7) uint64
+    mem_pages: int
+    globals_init: np.ndarray  # (G,) uint64
+    data_index: np.ndarray  # (D,) uint64 word indices, increasing
+    data_value: np.ndarray  # (D,) uint64 non-zero 32-bit words
+    exports: dict[str, Export]
+
+    def encode(self) -> bytes:
+        out = [MAGIC, bytes([VERSION]), struct.pack("<I", len(self.rom)),
+               np.ascontiguousarray(self.rom, dtype="<u8").tobytes(),
+               struct.pack("<II", self.mem_pages, len(self.globals_init)),
+               np.ascontiguousarray(self.globals_init, dtype="<u8").tobytes(),
+               struct.pack("<I", len(self.data_index)),
+               np.stack([self.data_index, self.data_value], axis=1).astype("<u4").tobytes(),
+               struct.pack("<H", len(self.exports))]
+        for name in sorted(self.exports):
+            e = self.exports[name]
+            raw = name.encode()
+            out += [bytes([len(raw)]), raw, struct.pack("<IBB", e.entry, e.nparams, e.nresults)]
+        return b"".join(out)
+
+    def digest(self) -> bytes:
+        return blake3.blake3(self.encode()).digest()
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise VkFormatError("truncated verification key")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: str) -> tuple:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+
+    def count(self, fmt: str, limit: int, what: str) -> int:
+        (n,) = self.unpack(fmt)
+        if n > limit:
+            raise VkFormatError(f"too many {what}: {n} > {limit}")
+        return n
+
+
+def decode_vk(data: bytes) -> VmProgram:
+    """Parse and validate VK bytes (canonical: re-encoding gives the same bytes)."""
+    r = _Reader(bytes(data))
+    if r.take(4) != MAGIC or r.take(1)[0] != VERSION:
+        raise VkFormatError("not a memjit verification key (bad magic or version)")
+    n = r.count("<I", MAX_ROM, "ROM rows")
+    rom = np.frombuffer(r.take(56 * n), dtype="<u8").reshape(n, 7).astype(np.uint64)
+    if not np.array_equal(rom[:, 0], np.arange(n, dtype=np.uint64)):
+        raise VkFormatError("ROM rows are not numbered 0..L-1")
+    pages = r.count("<I", MAX_PAGES, "memory pages")
+    g = r.count("<I", MAX_GLOBALS, "globals")
+    glob = np.frombuffer(r.take(8 * g), dtype="<u8").astype(np.uint64)
+    d = r.count("<I", MAX_DATA, "data words")
+    data_words = np.frombuffer(r.take(8 * d), dtype="<u4").reshape(d, 2).astype(np.uint64)
+    idx, val = data_words[:, 0], data_words[:, 1]
+    if d and (np.any(np.diff(idx.astype(np.int64)) <= 0) or not val.all()
+              or int(idx[-1]) >= pages * 16384):
+        raise VkFormatError("data words must be increasing, non-zero and inside memory")
+    exports = {}
+    for _ in range(r.count("<H", MAX_EXPORTS, "exports")):
+        raw = r.take(r.unpack("<B")[0])
+        try:
+            name = raw.decode()
+        except UnicodeDecodeError:
+            raise VkFormatError("export name is not utf-8") from None
+        entry, nparams, nresults = r.unpack("<IBB")
+        if entry >= n or nresults > 1 or name in exports:
+            raise VkFormatError(f"bad export {name!r}")
+        exports[name] = Export(entry, nparams, nresults)
+    prog = VmProgram(rom, pages, glob, idx, val, exports)
+    if r.pos != len(r.data) or prog.encode() != r.data:
+        raise VkFormatError("verification key is not canonical (trailing or reordered bytes)")
+    return prog

@@ -1,0 +1,100 @@
+"""The statement of a VM proof and its canonical encoding.
+
+"The program with VK digest ``vk`` called at export ``export`` with ``args`` returned ``result``
+(or trapped with ``trap``) after ``steps`` instructions, proven over a trace of 2^log_n rows, using the public lookup
+tables with multiplicities ``mult``."  The multiplicities (execution profile of the ROM and the
+use counts of the nibble / 12-bit tables) are part of the statement so the verifier can add the
+table side of every LogUp sum itself; they are absorbed before any challenge.
+
+Encoding (version 1, little-endian)::
+
+    "MJST" u8 version, vk digest (32 bytes), u8 name length + export name (utf-8),
+    u8 nargs + u32 args, u8 outcome + u32 value (0: returned, value 0; 1: returned value;
+    2: trapped, value = index in TRAPS), u32 steps, u8 log_n,
+    u32 K + K pairs (u32 table index, u32 count), indices strictly increasing, counts > 0
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+MAGIC = b"MJST"
+VERSION = 1
+MAX_ARGS = 64
+MAX_MULT = 1 << 22
+TRAPS = ("unreachable",)
+"""Provable trap codes (the sandbox's names), by statement index: append, never reorder."""
+RETURNED, RETURNED_VALUE, TRAPPED = range(3)
+
+
+class StatementFormatError(ValueError):
+    """The bytes are not a well-formed statement."""
+
+
+@dataclass(frozen=True, eq=False)
+class VmStatement:
+    vk: bytes  # BLAKE3 digest of the VK bytes
+    export: str
+    args: tuple[int, ...]  # 32-bit patterns
+    result: int | None  # 32-bit pattern; None for an export without results or a trap
+    steps: int
+    log_n: int
+    mult_index: np.ndarray  # (K,) uint64, increasing
+    mult_count: np.ndarray  # (K,) uint64, positive
+    trap: str | None = None  # a name in TRAPS: the run trapped (then result is None)
+
+    def outcome(self) -> tuple[int, int]:
+        if self.trap is not None:
+            return TRAPPED, TRAPS.index(self.trap)
+        return (RETURNED, 0) if self.result is None else (RETURNED_VALUE, self.result)
+
+    def encode(self) -> bytes:
+        name = self.export.encode()
+        out = [MAGIC, bytes([VERSION]), self.vk, bytes([len(name)]), name, bytes([len(self.args)]),
+               struct.pack(f"<{len(self.args)}I", *self.args),
+               struct.pack("<BI", *self.outcome()),
+               struct.pack("<IBI", self.steps, self.log_n, len(self.mult_index)),
+               np.stack([self.mult_index, self.mult_count], axis=1).astype("<u4").tobytes()]
+        return b"".join(out)
+
+
+def decode_statement(data: bytes) -> tuple[VmStatement, int]:
+    """Parse a statement at the start of ``data``; returns it and the bytes consumed."""
+    pos = 0
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(data):
+            raise StatementFormatError("truncated statement")
+        pos += n
+        return data[pos - n:pos]
+
+    if take(4) != MAGIC or take(1)[0] != VERSION:
+        raise StatementFormatError("not a memjit statement (bad magic or version)")
+    vk = take(32)
+    try:
+        export = take(take(1)[0]).decode()
+    except UnicodeDecodeError:
+        raise StatementFormatError("export name is not utf-8") from None
+    nargs = take(1)[0]
+    if nargs > MAX_ARGS:
+        raise StatementFormatError("too many arguments")
+    args = struct.unpack(f"<{nargs}I", take(4 * nargs))
+    outcome, value = struct.unpack("<BI", take(5))
+    if outcome > TRAPPED or (outcome == RETURNED and value) or (outcome == TRAPPED
+                                                                and value >= len(TRAPS)):
+        raise StatementFormatError("non-canonical outcome field")
+    result = value if outcome == RETURNED_VALUE else None
+    trap = TRAPS[value] if outcome == TRAPPED else None
+    steps, log_n, k = struct.unpack("<IBI", take(9))
+    if k > MAX_MULT:
+        raise StatementFormatError("too many multiplicities")
+    pairs = np.frombuffer(take(8 * k), dtype="<u4").reshape(k, 2).astype(np.uint64)
+    idx, cnt = pairs[:, 0], pairs[:, 1]
+    if k and (np.any(np.diff(idx.astype(np.int64)) <= 0) or not cnt.all()):
+        raise StatementFormatError("multiplicities must have increasing indices and be positive")
+    st = VmStatement(vk, export, tuple(args), result, steps, log_n, idx, cnt, trap)
+    return st, pos

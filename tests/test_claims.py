@@ -1,0 +1,133 @@
+"""Claims: prove/verify round trips, VKs, tampered claim files, refused modules."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import wasmtime
+
+from circuits.wasm_vm import decode_vk
+from circuits.wasm_vm.program import VkFormatError
+from memjit.claims import prove_claim, vk_of
+from memjit.errors import Trap, UnsupportedModule
+from memjit.sandbox import run
+from memjit.workers import load
+from verifier.claims import Claim, decode_claim, verify_claim
+
+
+@pytest.fixture(scope="module")
+def fib_claim():
+    module = load("fib")
+    return module, vk_of(module), prove_claim(module, "fib", [7]).encode()
+
+
+def test_claim_verifies_and_reencodes(fib_claim):
+    module, vk, data = fib_claim
+    verdict = verify_claim(data, vk)
+    assert verdict.valid and verdict.security_bits >= 100, verdict.reason
+    claim = decode_claim(data)
+    assert claim.encode() == data
+    assert claim.statement.result == run(module, "fib", [7]).results[0]
+    assert claim.statement.export == "fib" and claim.statement.args == (7,)
+
+
+def test_mlp_claim_verifies():
+    module = load("mlp")
+    claim = prove_claim(module, "classify", [3])
+    assert claim.statement.result == run(module, "classify", [3]).results[0]
+    assert verify_claim(claim.encode(), vk_of(module)).valid
+
+
+def test_negative_arguments_and_results():
+    module = wasmtime.wat2wasm('(module (func (export "neg") (param i32) (result i32) '
+                               '(i32.sub (i32.const 0) (local.get 0))))')
+    claim = prove_claim(module, "neg", [-5])
+    assert claim.statement.args == (2 ** 32 - 5,) and claim.statement.result == 5
+    assert verify_claim(claim.encode(), vk_of(module)).valid
+
+
+def test_vk_is_deterministic_and_canonical(fib_claim):
+    module, vk, _ = fib_claim
+    assert vk_of(module) == vk
+    assert decode_vk(vk).encode() == vk
+    with pytest.raises(VkFormatError):
+        decode_vk(vk + b"\0")
+    assert vk_of(load("crc32")) != vk
+
+
+def test_claim_under_another_vk_rejected(fib_claim):
+    _, _, data = fib_claim
+    verdict = verify_claim(data, vk_of(load("sort")))
+    assert not verdict.valid and "another program" in verdict.reason
+
+
+def test_every_sampled_byte_change_rejected(fib_claim):
+    _, vk, data = fib_claim
+    positions = np.unique(np.concatenate([np.arange(0, 200, 3),
+                                          np.linspace(0, len(data) - 1, 60).astype(int)]))
+    for pos in positions:
+        for flip in (0x01, 0x80):
+            bad = bytearray(data)
+            bad[pos] ^= flip
+            assert not verify_claim(bytes(bad), vk).valid, f"byte {pos} ^ {flip:#x} accepted"
+    assert not verify_claim(data + b"\0", vk).valid
+    assert not verify_claim(data[:-1], vk).valid
+    assert not verify_claim(b"", vk).valid
+
+
+def test_corrupted_vk_rejected(fib_claim):
+    _, vk, data = fib_claim
+    for pos in (0, 10, len(vk) // 2, len(vk) - 1):
+        bad = bytearray(vk)
+        bad[pos] ^= 1
+        assert not verify_claim(data, bytes(bad)).valid
+
+
+@pytest.mark.parametrize("instr, body", [
+    ("i32.div_s", "(i32.div_s (local.get 0) (i32.const 3))"),
+    ("i32.rotl", "(i32.rotl (local.get 0) (i32.const 3))"),
+    ("i32.popcnt", "(i32.popcnt (local.get 0))"),
+    ("memory.grow", "(memory.grow (local.get 0))"),
+    ("i64.add", "(i32.wrap_i64 (i64.add (i64.extend_i32_u (local.get 0)) (i64.const 1)))"),
+])
+def test_unsupported_module_refused(instr, body):
+    module = wasmtime.wat2wasm(f'(module (memory 1) (func (export "f") (param i32) (result i32) {body}))')
+    with pytest.raises(UnsupportedModule, match=instr.replace(".", r"\.")) as exc:
+        prove_claim(module, "f", [1])
+    assert exc.value.exit_code == 2
+
+
+TRAPPING = '(module (func (export "f") (param i32) (result i32) (if (local.get 0) (then (call 1))) ' \
+    '(i32.const 1)) (func (if (i32.const 1) (then unreachable))))'
+
+
+def test_trap_statement_verifies_and_never_as_a_result():
+    module = wasmtime.wat2wasm(TRAPPING)
+    vk = vk_of(module)
+    claim = prove_claim(module, "f", [1])  # traps inside a call (depth 1)
+    assert claim.statement.trap == "unreachable" and claim.statement.result is None
+    assert verify_claim(claim.encode(), vk).valid
+    as_result = dataclasses.replace(claim.statement, trap=None, result=1)
+    assert not verify_claim(Claim(as_result, claim.proof).encode(), vk).valid
+    returned = prove_claim(module, "f", [0])
+    assert returned.statement.result == 1 and verify_claim(returned.encode(), vk).valid
+    as_trap = dataclasses.replace(returned.statement, trap="unreachable", result=None)
+    assert not verify_claim(Claim(as_trap, returned.proof).encode(), vk).valid
+
+
+def test_other_traps_refused():
+    module = wasmtime.wat2wasm('(module (memory 1) (func (export "f") (param i32) (result i32) '
+                               '(i32.load (local.get 0))))')
+    with pytest.raises(Trap, match="out_of_bounds|memory"):
+        prove_claim(module, "f", [70000])
+
+
+def test_claim_verifier_imports_no_engine():
+    code = ("import sys, verifier.claims; "
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert not set(out.stdout.split()) & {"prover", "memjit", "wasmtime", "benchmarks"}

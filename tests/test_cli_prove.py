@@ -1,0 +1,52 @@
+"""`memjit vk | prove | verify`: outputs, JSON, exit codes and one stderr line per error."""
+
+from __future__ import annotations
+
+import json
+
+import wasmtime
+
+from helpers import cli
+from memjit.workers import wasm_path
+from verifier.claims import vk_digest
+
+
+def test_vk_prove_verify(capsys, monkeypatch, tmp_path):
+    vk, claim = tmp_path / "fib.vk", tmp_path / "fib.claim"
+    code, out, err = cli(capsys, monkeypatch, "vk", str(wasm_path("fib")), "--out", str(vk))
+    assert (code, err) == (0, "") and out.strip() == vk_digest(vk.read_bytes()).hex()
+    code, out, err = cli(capsys, monkeypatch, "prove", str(wasm_path("fib")), "--export", "fib",
+                         "--args", "6", "--out", str(claim))
+    assert (code, err) == (0, "") and out.splitlines()[0] == "result: 8"
+    code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--vk", str(vk), "--json")
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert report["valid"] and report["result"] == 8 and report["args"] == [6]
+    code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--program", str(wasm_path("fib")))
+    assert code == 0 and out.startswith("valid: fib returned 8")
+
+    # another program, a tampered claim, a malformed claim, bad usage
+    code, _, err = cli(capsys, monkeypatch, "verify", str(claim), "--program", str(wasm_path("crc32")))
+    assert code == 1 and len(err.splitlines()) == 1 and "another program" in err
+    data = bytearray(claim.read_bytes())
+    data[len(data) // 2] ^= 4
+    bad = tmp_path / "bad.claim"
+    bad.write_bytes(bytes(data))
+    code, _, err = cli(capsys, monkeypatch, "verify", str(bad), "--vk", str(vk))
+    assert code == 1 and len(err.splitlines()) == 1
+    bad.write_bytes(b"MJCLAIM\x01garbage")
+    code, _, err = cli(capsys, monkeypatch, "verify", str(bad), "--vk", str(vk))
+    assert code == 2 and len(err.splitlines()) == 1
+    code, _, err = cli(capsys, monkeypatch, "verify", str(claim))
+    assert code == 2 and len(err.splitlines()) == 1
+    code, _, err = cli(capsys, monkeypatch, "verify", str(tmp_path / "missing"), "--vk", str(vk))
+    assert code == 2 and len(err.splitlines()) == 1
+
+
+def test_prove_unsupported_module_exit_2(capsys, monkeypatch, tmp_path):
+    module = tmp_path / "div.wasm"
+    module.write_bytes(wasmtime.wat2wasm(
+        '(module (func (export "f") (param i32) (result i32) (i32.div_u (local.get 0) (i32.const 3))))'))
+    code, _, err = cli(capsys, monkeypatch, "prove", str(module), "--export", "f", "--args", "7",
+                       "--out", str(tmp_path / "x"))
+    assert code == 2 and len(err.splitlines()) == 1 and "i32.div_u" in err

@@ -1,0 +1,91 @@
+"""Claim files and their verification, without the engine (embeddable).
+
+A claim is a statement about one call of a program (:class:`circuits.wasm_vm.VmStatement`) and a
+STARK proof of it. Encoding (version 1, little-endian)::
+
+    "MJCLAIM" u8 version, u32 statement length, statement, u32 proof length, proof
+
+with no trailing bytes. ``verify_claim(claim, vk)`` checks the statement names the VK's digest,
+then verifies the proof of the VM AIR against the program in the VK.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import blake3
+
+from circuits.wasm_vm import (StatementFormatError, VkFormatError, VmAir, VmInputs, VmStatement,
+                              decode_statement, decode_vk)
+from verifier.params import DEFAULT_MIN_SECURITY_BITS
+from verifier.stark import Verdict, verify_air
+
+MAGIC = b"MJCLAIM"
+VERSION = 1
+MAX_STATEMENT = 64 << 20
+MAX_PROOF = 64 << 20
+
+
+class ClaimFormatError(ValueError):
+    """The bytes are not a well-formed claim."""
+
+
+@dataclass(frozen=True, eq=False)
+class Claim:
+    statement: VmStatement
+    proof: bytes
+
+    def encode(self) -> bytes:
+        return encode_claim(self)
+
+
+def encode_claim(claim: Claim) -> bytes:
+    st = claim.statement.encode()
+    return b"".join([MAGIC, bytes([VERSION]), struct.pack("<I", len(st)), st,
+                     struct.pack("<I", len(claim.proof)), claim.proof])
+
+
+def decode_claim(data: bytes) -> Claim:
+    """Parse a claim file (every length bounded, no trailing bytes)."""
+    data = bytes(data)
+    head = len(MAGIC) + 1
+    if len(data) < head + 4 or data[:len(MAGIC)] != MAGIC or data[len(MAGIC)] != VERSION:
+        raise ClaimFormatError("not a memjit claim (bad magic or version)")
+    (slen,) = struct.unpack_from("<I", data, head)
+    if slen > MAX_STATEMENT or head + 4 + slen + 4 > len(data):
+        raise ClaimFormatError("bad statement length")
+    body = data[head + 4:head + 4 + slen]
+    try:
+        st, used = decode_statement(body)
+    except StatementFormatError as exc:
+        raise ClaimFormatError(f"malformed statement: {exc}") from None
+    if used != slen:
+        raise ClaimFormatError("statement has trailing bytes")
+    pos = head + 4 + slen
+    (plen,) = struct.unpack_from("<I", data, pos)
+    if plen > MAX_PROOF or pos + 4 + plen != len(data):
+        raise ClaimFormatError("bad proof length or trailing bytes")
+    return Claim(st, data[pos + 4:])
+
+
+def vk_digest(vk: bytes) -> bytes:
+    """The 32-byte name of a verification key."""
+    return blake3.blake3(bytes(vk)).digest()
+
+
+def verify_claim(claim_bytes: bytes, vk: bytes,
+                 min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> Verdict:
+    """Verify a claim file against VK bytes; never raises for bad input."""
+    try:
+        claim = decode_claim(claim_bytes)
+        program = decode_vk(vk)
+    except (ClaimFormatError, VkFormatError) as exc:
+        return Verdict(False, str(exc))
+    if claim.statement.vk != vk_digest(vk):
+        return Verdict(False, "claim is for another program (verification key mismatch)")
+    try:
+        air = VmAir(VmInputs(program, claim.statement))
+    except ValueError as exc:
+        return Verdict(False, f"bad statement: {exc}")
+    return verify_air(air, claim.proof, min_security_bits)
