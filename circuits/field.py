@@ -244,18 +244,21 @@ def ext_powers(x: np.ndarray, n: int) -> np.ndarray:
 
 def _lincomb(c, coeffs):
     k, m = c.shape
-    out = np.zeros((m, 4), dtype=np.uint64)
+    out = np.empty((m, 4), dtype=np.uint64)
     for blk in numba.prange((m + CHUNK - 1) // CHUNK):
-        lo = blk * CHUNK
-        hi = min(m, lo + CHUNK)
-        for j in range(k):
-            w0, w1, w2, w3 = coeffs[j, 0], coeffs[j, 1], coeffs[j, 2], coeffs[j, 3]
-            for i in range(lo, hi):
+        for i in range(blk * CHUNK, min(m, (blk + 1) * CHUNK)):
+            # Accumulate in registers, reducing every third term: a reduced value plus three
+            # products of reduced values stays below 2^64.
+            a0, a1, a2, a3 = U64(0), U64(0), U64(0), U64(0)
+            for j in range(k):
                 v = c[j, i]
-                out[i, 0] = (out[i, 0] + v * w0) % _P
-                out[i, 1] = (out[i, 1] + v * w1) % _P
-                out[i, 2] = (out[i, 2] + v * w2) % _P
-                out[i, 3] = (out[i, 3] + v * w3) % _P
+                a0 += v * coeffs[j, 0]
+                a1 += v * coeffs[j, 1]
+                a2 += v * coeffs[j, 2]
+                a3 += v * coeffs[j, 3]
+                if j % 3 == 2:
+                    a0, a1, a2, a3 = a0 % _P, a1 % _P, a2 % _P, a3 % _P
+            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = a0 % _P, a1 % _P, a2 % _P, a3 % _P
     return out
 
 

@@ -36,53 +36,86 @@ def check_trace(air: Air, main: np.ndarray, aux: np.ndarray | None, challenges: 
             raise ConstraintViolation(f"{air.name}: constraint {i} ({dom.name.lower()}) fails at row {row}")
 
 
+SUB = 1024  # points per task of the accumulation kernel
+
+
 @numba.njit(cache=True, parallel=True)
 def _accumulate(total, base, base_alphas, ext, ext_alphas, inv_div):
-    """total[i] += (sum_k alpha_k base_k[i] + sum_k alpha'_k ext_k[i]) * inv_div[i], in place."""
+    """total[i] += (sum_k alpha_k base_k[i] + sum_k alpha'_k ext_k[i]) * inv_div[i], in place.
+
+    Constraint rows are streamed contiguously over sub-blocks of points (wide AIRs have
+    hundreds), and the base sums are reduced every third term (stays below 2^64)."""
     m = total.shape[0]
-    for i in numba.prange(m):
-        a0, a1, a2, a3 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
+    for blk in numba.prange((m + SUB - 1) // SUB):
+        lo = blk * SUB
+        hi = min(m, lo + SUB)
+        acc = np.zeros((hi - lo, 4), dtype=np.uint64)
         for k in range(base.shape[0]):
-            v = base[k, i]
-            a0 = (a0 + v * base_alphas[k, 0]) % _P
-            a1 = (a1 + v * base_alphas[k, 1]) % _P
-            a2 = (a2 + v * base_alphas[k, 2]) % _P
-            a3 = (a3 + v * base_alphas[k, 3]) % _P
-        for k in range(ext.shape[0]):
-            t0, t1, t2, t3 = _emul(ext[k, i, 0], ext[k, i, 1], ext[k, i, 2], ext[k, i, 3],
-                                   ext_alphas[k, 0], ext_alphas[k, 1], ext_alphas[k, 2],
-                                   ext_alphas[k, 3])
-            a0, a1, a2, a3 = (a0 + t0) % _P, (a1 + t1) % _P, (a2 + t2) % _P, (a3 + t3) % _P
-        d = inv_div[i]
-        total[i, 0] = (total[i, 0] + a0 * d % _P) % _P
-        total[i, 1] = (total[i, 1] + a1 * d % _P) % _P
-        total[i, 2] = (total[i, 2] + a2 * d % _P) % _P
-        total[i, 3] = (total[i, 3] + a3 * d % _P) % _P
+            w0, w1, w2, w3 = base_alphas[k, 0], base_alphas[k, 1], base_alphas[k, 2], base_alphas[k, 3]
+            for j in range(hi - lo):
+                v = base[k, lo + j]
+                acc[j, 0] += v * w0
+                acc[j, 1] += v * w1
+                acc[j, 2] += v * w2
+                acc[j, 3] += v * w3
+            if k % 3 == 2:
+                for j in range(hi - lo):
+                    for c in range(4):
+                        acc[j, c] %= _P
+        for j in range(hi - lo):
+            i = lo + j
+            a0, a1, a2, a3 = acc[j, 0] % _P, acc[j, 1] % _P, acc[j, 2] % _P, acc[j, 3] % _P
+            for k in range(ext.shape[0]):
+                t0, t1, t2, t3 = _emul(ext[k, i, 0], ext[k, i, 1], ext[k, i, 2], ext[k, i, 3],
+                                       ext_alphas[k, 0], ext_alphas[k, 1], ext_alphas[k, 2],
+                                       ext_alphas[k, 3])
+                a0, a1, a2, a3 = (a0 + t0) % _P, (a1 + t1) % _P, (a2 + t2) % _P, (a3 + t3) % _P
+            d = inv_div[i]
+            total[i, 0] = (total[i, 0] + a0 * d % _P) % _P
+            total[i, 1] = (total[i, 1] + a1 * d % _P) % _P
+            total[i, 2] = (total[i, 2] + a2 * d % _P) % _P
+            total[i, 3] = (total[i, 3] + a3 * d % _P) % _P
+
+
+EVAL_BLOCK = 1 << 13  # points per block of constraint evaluation (temporaries stay in cache)
 
 
 def composition_evals(air: Air, domain: LdeDomain, main_lde: np.ndarray, aux_lde: np.ndarray,
-                      challenges: list, alphas: np.ndarray) -> np.ndarray:
+                      step: int, challenges: list, alphas: np.ndarray) -> np.ndarray:
     """C(x) = sum_i alpha_i c_i(x) / Z_i(x) at every point of `domain`, (size, 4).
 
-    main_lde is (width, size); aux_lde is (aux_width, size, 4): the trace extended to that coset.
-    The next row of x is g x, which on the coset in natural order is `blowup` positions further.
+    main_lde (width, M) and aux_lde (4 * aux_width, M, coordinates of each extension column
+    consecutive) are the trace on the full LDE coset, of which `domain` is every step-th point.
+    The next row of x is g x, `domain.blowup` positions further on `domain`. Constraints are
+    pointwise, so they are evaluated block by block: wide AIRs make hundreds of temporaries per
+    pass, and block-sized ones stay in cache (and no strided copy of the LDE is made).
     """
     b, m = domain.blowup, domain.size
-    values = air.evaluate(as_columns(main_lde, False), as_columns(np.roll(main_lde, -b, axis=1), False),
-                          as_columns(aux_lde, True), as_columns(np.roll(aux_lde, -b, axis=1), True),
-                          [Fp4(c) for c in challenges])
+    inv_div = {dom: domain.inv_divisor(dom) for dom in Domain}
+    ext_challenges = [Fp4(c) for c in challenges]
     total = np.zeros((m, 4), dtype=np.uint64)
-    for dom in Domain:
-        base = [i for i, (d, v) in enumerate(values) if d is dom and not isinstance(v, Fp4)]
-        ext = [i for i, (d, v) in enumerate(values) if d is dom and isinstance(v, Fp4)]
-        if not base and not ext:
-            continue
-        base_cols = np.stack([np.broadcast_to(values[i][1].v, (m,)) for i in base]) if base \
-            else np.zeros((0, m), dtype=np.uint64)
-        ext_cols = np.stack([np.broadcast_to(values[i][1].v, (m, 4)) for i in ext]) if ext \
-            else np.zeros((0, m, 4), dtype=np.uint64)
-        _accumulate(total, base_cols, alphas[base].reshape(-1, 4), ext_cols,
-                    alphas[ext].reshape(-1, 4), domain.inv_divisor(dom))
+
+    def ext_block(idx: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(aux_lde[:, idx].reshape(-1, 4, len(idx)).transpose(0, 2, 1))
+
+    for lo in range(0, m, EVAL_BLOCK):
+        hi = min(m, lo + EVAL_BLOCK)
+        cur = np.arange(lo, hi) * step
+        nxt = (np.arange(lo + b, hi + b) % m) * step
+        values = air.evaluate(as_columns(main_lde[:, cur], False), as_columns(main_lde[:, nxt], False),
+                              as_columns(ext_block(cur), True), as_columns(ext_block(nxt), True),
+                              ext_challenges)
+        for dom in Domain:
+            base = [i for i, (d, v) in enumerate(values) if d is dom and not isinstance(v, Fp4)]
+            ext = [i for i, (d, v) in enumerate(values) if d is dom and isinstance(v, Fp4)]
+            if not base and not ext:
+                continue
+            base_cols = np.stack([np.broadcast_to(values[i][1].v, (hi - lo,)) for i in base]) \
+                if base else np.zeros((0, hi - lo), dtype=np.uint64)
+            ext_cols = np.stack([np.broadcast_to(values[i][1].v, (hi - lo, 4)) for i in ext]) \
+                if ext else np.zeros((0, hi - lo, 4), dtype=np.uint64)
+            _accumulate(total[lo:hi], base_cols, alphas[base].reshape(-1, 4), ext_cols,
+                        alphas[ext].reshape(-1, 4), inv_div[dom][lo:hi])
     return total
 
 

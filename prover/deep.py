@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from circuits.field import P, _einv, _emul, add, ext_mul, ext_powers, lincomb
+from circuits.field import P, _einv, _emul, add, ext_mul, ext_powers
 
 BASIS = np.eye(4, dtype=np.uint64)  # 1, x, x^2, x^3 as extension elements
 BLOCK = 1024  # points per block of the fused DEEP kernel (one inversion per block)
@@ -22,9 +22,25 @@ def recombine(coord_values: np.ndarray) -> np.ndarray:
     return out
 
 
+@numba.njit(cache=True, parallel=True)
+def _evaluate_rows(coeffs, powers):
+    """out[k] = sum_j coeffs[k, j] * powers[j]: each row a polynomial, in parallel over rows."""
+    out = np.empty((coeffs.shape[0], 4), dtype=np.uint64)
+    for k in numba.prange(coeffs.shape[0]):
+        a0, a1, a2, a3 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
+        for j in range(coeffs.shape[1]):
+            v = coeffs[k, j]
+            a0 = (a0 + v * powers[j, 0]) % _P
+            a1 = (a1 + v * powers[j, 1]) % _P
+            a2 = (a2 + v * powers[j, 2]) % _P
+            a3 = (a3 + v * powers[j, 3]) % _P
+        out[k, 0], out[k, 1], out[k, 2], out[k, 3] = a0, a1, a2, a3
+    return out
+
+
 def evaluate_at(coeffs: np.ndarray, point: np.ndarray) -> np.ndarray:
     """Base-field polynomials (k, n) in coefficient form at one extension point -> (k, 4)."""
-    return lincomb(np.ascontiguousarray(coeffs.T), ext_powers(point, coeffs.shape[1]))
+    return _evaluate_rows(coeffs, ext_powers(point, coeffs.shape[1]))
 
 
 def coordinate_weights(weights: np.ndarray) -> np.ndarray:
@@ -37,10 +53,10 @@ def ext_sum(a: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, inline="always")
-def _accumulate(cols, weights, k_end, lo, hi, acc):
-    """acc[j] += sum_{k < k_end} weights[k] * cols[k, lo + j]: column-major, so every column
-    is streamed contiguously (wide traces have hundreds of columns)."""
-    for k in range(k_end):
+def _accumulate(cols, weights, lo, hi, acc):
+    """acc[j] += sum_k weights[k] * cols[k, lo + j]: column-major, so every column is streamed
+    contiguously (wide traces have hundreds of columns)."""
+    for k in range(cols.shape[0]):
         w0, w1, w2, w3 = weights[k, 0], weights[k, 1], weights[k, 2], weights[k, 3]
         for j in range(hi - lo):
             v = cols[k, lo + j]
@@ -51,9 +67,11 @@ def _accumulate(cols, weights, k_end, lo, hi, acc):
 
 
 @numba.njit(cache=True, parallel=True)
-def _deep_kernel(x, cols, w_z, w_gz, n_gz, at_z, at_gz, z, gz):
-    """D(x_i) = (sum_k w_z[k] col_k(x_i) - at_z) / (x_i - z)
-              + (sum_{k < n_gz} w_gz[k] col_k(x_i) - at_gz) / (x_i - gz), over blocks of points.
+def _deep_kernel(x, main, aux, comp, wz_main, wz_aux, wz_comp, wgz_main, wgz_aux,
+                 at_z, at_gz, z, gz):
+    """D(x_i) = (sum_k wz[k] col_k(x_i) - at_z) / (x_i - z)
+              + (sum_k wgz[k] col_k(x_i) - at_gz) / (x_i - gz), over blocks of points,
+    where the z sum runs over main, aux and composition columns and the g z sum over the trace.
 
     Both fractions share one denominator (x - z)(x - gz), inverted per block with
     Montgomery's trick, so the whole polynomial costs one pass and no temporaries."""
@@ -65,8 +83,11 @@ def _deep_kernel(x, cols, w_z, w_gz, n_gz, at_z, at_gz, z, gz):
         hi = min(m, lo + BLOCK)
         acc_z = np.zeros((hi - lo, 4), dtype=np.uint64)
         acc_gz = np.zeros((hi - lo, 4), dtype=np.uint64)
-        _accumulate(cols, w_z, cols.shape[0], lo, hi, acc_z)
-        _accumulate(cols, w_gz, n_gz, lo, hi, acc_gz)
+        _accumulate(main, wz_main, lo, hi, acc_z)
+        _accumulate(aux, wz_aux, lo, hi, acc_z)
+        _accumulate(comp, wz_comp, lo, hi, acc_z)
+        _accumulate(main, wgz_main, lo, hi, acc_gz)
+        _accumulate(aux, wgz_aux, lo, hi, acc_gz)
         num = acc_z  # overwritten in place by the numerators
         den = np.empty((hi - lo, 4), dtype=np.uint64)
         for j in range(hi - lo):
@@ -116,7 +137,6 @@ def deep_evals(x: np.ndarray, z: np.ndarray, gz: np.ndarray, coeffs: np.ndarray,
     if a:
         at_z = add(at_z, ext_sum(ext_mul(ood[1][0], a_aux)))
         at_gz = add(at_gz, ext_sum(ext_mul(ood[1][1], b_aux)))
-    cols = np.concatenate([main, aux, comp]) if a or len(comp) else main
-    w_z = np.concatenate([a_main, coordinate_weights(a_aux), coordinate_weights(c_comp)])
-    w_gz = np.concatenate([b_main, coordinate_weights(b_aux)])
-    return _deep_kernel(x, cols, w_z, w_gz, w + 4 * a, at_z, at_gz, z, gz)
+    return _deep_kernel(x, main, aux, comp, a_main, coordinate_weights(a_aux),
+                        coordinate_weights(c_comp), b_main, coordinate_weights(b_aux),
+                        at_z, at_gz, z, gz)

@@ -13,7 +13,8 @@ from circuits.field import mul, root_of_unity
 from circuits.ntt import coset_ntt, intt
 from prover import fri
 from prover.blake3_batch import grind
-from prover.composition import check_trace, composition_evals, composition_segments
+from prover.composition import (ConstraintViolation, check_trace, composition_evals,
+                                composition_segments)
 from prover.deep import deep_evals, evaluate_at, recombine
 from prover.domain import LdeDomain
 from prover.merkle import MerkleTree
@@ -76,8 +77,11 @@ class StarkProver:
     def prove(self, main: np.ndarray) -> bytes:
         """Prove that `main` (width, n) satisfies the AIR; returns the encoded proof.
 
-        With check=False the prover skips its own consistency checks (trace constraints,
-        degree bounds): the adversarial tests use it to play a malicious prover.
+        The prover checks its own work: the composition polynomial, evaluated on a coset larger
+        than its degree bound, must meet that bound, which fails (with overwhelming probability)
+        iff some constraint fails on the trace; the violated constraint and row are then located
+        for the error message (AIRs of degree <= 2 have no such slack and are checked directly). check=False skips
+        the checks: the adversarial tests use it to play a malicious prover.
         """
         air, params, domain, stats, check = self.air, self.params, self.domain, self.stats, self.check
         n, log_n, segments = air.trace_length, air.log_trace_length, self.segments
@@ -108,18 +112,23 @@ class StarkProver:
             aux_lde, aux_tree = self.commit_columns(aux_coeffs)
             aux_root = aux_tree.root
             t.absorb(b"aux", aux_root)
-        if check:
+
+        if check and self.ce_domain.size == segments * n:
+            # No redundancy in the evaluation coset, so the degree bound below proves nothing:
+            # check the constraints on the trace directly.
             with stats.phase("check"):
                 check_trace(air, main, aux, challenges)
-
         self.alphas = t.draw_exts(b"composition", len(air.constraint_degrees()))
         with stats.phase("constraints"):
-            step = domain.size // self.ce_domain.size
-            ce_main = np.ascontiguousarray(main_lde[:, ::step])
-            ce_aux = np.ascontiguousarray(aux_lde[:, ::step]).reshape(
-                air.aux_width, 4, self.ce_domain.size).transpose(0, 2, 1)
-            evals = composition_evals(air, self.ce_domain, ce_main, ce_aux, challenges, self.alphas)
-            seg_coeffs = composition_segments(air, evals, segments, check).reshape(segments * 4, n)
+            evals = composition_evals(air, self.ce_domain, main_lde, aux_lde,
+                                      domain.size // self.ce_domain.size, challenges, self.alphas)
+            try:
+                seg_coeffs = composition_segments(air, evals, segments, check).reshape(segments * 4, n)
+            except ConstraintViolation:
+                # C exceeds its degree bound iff (w.h.p. over the alphas) some constraint fails:
+                # find which one and where, for the message.
+                check_trace(air, main, aux, challenges)
+                raise
             del evals
         comp_lde, comp_tree = self.commit_columns(seg_coeffs)
         t.absorb(b"composition", comp_tree.root)
