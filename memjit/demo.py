@@ -1,8 +1,9 @@
 """`memjit demo`: the end-to-end tour on the embedded defaults.
 
 Stores the example workers in the content store, runs each in the wasmtime sandbox, traces the
-same call with the instrumented runtime (cross-checked against wasmtime), then proves and
-verifies STARKs of the example AIRs, printing what a node operator would look at.
+same call with the instrumented runtime (cross-checked against wasmtime), proves and verifies
+claims about worker executions with the VM AIR, then STARKs of the example AIRs, printing what
+a node operator would look at.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from rich.progress import Progress
 from rich.table import Table
 
 from memjit import workers
+from memjit.claims import prove_claim, vk_of
 from memjit.sandbox import run
 from memjit.store import Store
 from memjit.tracer import trace_checked
+from verifier.claims import verify_claim
 
+PROVEN = {  # worker -> (export, args) proven and verified end to end
+    "fib": ("fib", (10,)),
+    "crc32": ("crc32", (64, 1)),
+    "mlp": ("classify", (3,)),
+}
 CALLS = {  # worker -> (export, args)
     "fib": ("fib", (15,)),
     "crc32": ("crc32", (512, 1)),
@@ -31,11 +39,11 @@ def run_demo(home: Path, console: Console | None = None) -> None:
     """Run the demo with state under `home`."""
     from benchmarks.stark import bench_stark
 
-    console = console or Console()
+    console = console or Console(width=max(Console().width, 100))
     store = Store(home)
     table = Table(title="Workers: content store, sandbox and tracer")
     for col in ("worker", "call", "result", "fuel", "run ms", "steps", "trace M/s"):
-        table.add_column(col, justify="left" if col in ("worker", "call") else "right")
+        table.add_column(col, justify="left" if col in ("worker", "call") else "right", no_wrap=True)
     cids = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("running workers", total=len(CALLS))
@@ -54,6 +62,28 @@ def run_demo(home: Path, console: Console | None = None) -> None:
     console.print(table)
     for name, cid in cids:
         console.print(f"  {name:6} {cid}")
+
+    claims = Table(title="Proven worker executions (VM AIR, >= 100-bit security)")
+    for col in ("call", "result", "steps", "rows", "prove s", "verify ms", "KB", "ok"):
+        claims.add_column(col, justify="left" if col == "call" else "right", no_wrap=True)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("proving worker claims", total=len(PROVEN))
+        for name, (export, args) in PROVEN.items():
+            module = workers.load(name)
+            start = time.perf_counter()
+            claim = prove_claim(module, export, args)
+            prove_s = time.perf_counter() - start
+            data = claim.encode()
+            start = time.perf_counter()
+            verdict = verify_claim(data, vk_of(module))
+            verify_ms = (time.perf_counter() - start) * 1e3
+            st = claim.statement
+            claims.add_row(f"{name}.{export}({', '.join(map(str, args))})",
+                           f"trap {st.trap}" if st.trap else str(st.result), str(st.steps),
+                           f"2^{st.log_n}", f"{prove_s:.2f}", f"{verify_ms:.1f}",
+                           f"{len(data) / 1024:.0f}", "yes" if verdict.valid else verdict.reason)
+            progress.advance(task)
+    console.print(claims)
 
     proofs = Table(title="STARK proofs (>= 100-bit conjectured security)")
     for col in ("AIR", "rows", "prove s", "verify ms", "proof KB", "bits"):
