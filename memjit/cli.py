@@ -20,6 +20,8 @@ from memjit.errors import MemjitError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings and sizes.")
 app.add_typer(bench_app, name="bench")
+worker_app = typer.Typer(no_args_is_help=True, help="The worker registry: add, list, show.")
+app.add_typer(worker_app, name="worker")
 
 DEFAULT_HOME = Path("~/.memjit")
 
@@ -314,6 +316,85 @@ def bench_vm_cmd(
     else:
         for key, value in result.items():
             typer.echo(f"{key:>16}: {value}")
+
+
+def _worker_fields(worker: "memjit.ledger.Worker") -> dict:
+    """A worker as plain JSON-able fields (keys and hashes in hex)."""
+    from verifier.claims import vk_digest
+
+    return {"id": worker.id, "owner": worker.owner.hex(), "cid": worker.cid, "task": worker.task,
+            "vk": None if worker.vk is None else vk_digest(worker.vk).hex(),
+            "stake": worker.stake, "usefulness": worker.usefulness, "status": worker.status,
+            "registered_at": worker.registered_at, "last_used_at": worker.last_used_at,
+            "unbonding_amount": worker.unbonding_amount, "unbonding_at": worker.unbonding_at}
+
+
+@worker_app.command("add")
+def worker_add(
+    ctx: typer.Context,
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    stake: int = typer.Option(..., "--stake", help="Stake to bond (SWT units; at least the minimum)."),
+    owner: str = typer.Option("default", "--owner", help="Owner identity (created if new)."),
+    task: str = typer.Option("digits", "--task", help="Task the worker serves."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Register a worker: store the module, sign with the owner's BLS key, bond the stake."""
+    from memjit.identity import load_or_create
+    from memjit.ledger import Ledger
+    from memjit.registry import register
+    from memjit.store import Store
+
+    module = read_file(wasm)
+    with Ledger(ctx.obj) as ledger:
+        worker = register(ledger, Store(ctx.obj), load_or_create(ctx.obj, owner), module, stake,
+                          task)
+    if json_out:
+        emit_json(_worker_fields(worker))
+    else:
+        typer.echo(f"registered worker {worker.id}\ncid: {worker.cid}\nstake: {worker.stake}")
+
+
+@worker_app.command("list")
+def worker_list(
+    ctx: typer.Context,
+    task: Optional[str] = typer.Option(None, "--task", help="Only the workers of this task."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List registered workers with stake, usefulness and status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memjit.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        workers = ledger.workers(task)
+    if json_out:
+        emit_json({"workers": [_worker_fields(w) for w in workers]})
+        return
+    table = Table(title=f"{len(workers)} worker(s)")
+    for column in ("id", "task", "stake", "usefulness", "status", "cid"):
+        table.add_column(column, justify="right" if column in ("stake", "usefulness") else "left")
+    for w in workers:
+        table.add_row(w.id[:16], w.task, str(w.stake), f"{w.usefulness / 1e6:.3f}", w.status, w.cid)
+    Console(highlight=False, width=200).print(table)
+
+
+@worker_app.command("show")
+def worker_show(
+    ctx: typer.Context,
+    worker_id: str = typer.Argument(..., metavar="ID", help="Worker id (hex)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show one worker: owner, CID, VK digest, stake, unbonding, usefulness."""
+    from memjit.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        fields = _worker_fields(ledger.worker(worker_id))
+    if json_out:
+        emit_json(fields)
+    else:
+        for key, value in fields.items():
+            typer.echo(f"{key:>16}: {'-' if value is None else value}")
 
 
 def _usage_error_type() -> type[Exception]:

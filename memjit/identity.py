@@ -1,0 +1,102 @@
+"""Owner identities: BLS key pairs (py-ecc's G2ProofOfPossession scheme) kept under --home/keys.
+
+An owner signs its registrations; the proof of possession (a signature of its own public key)
+stops rogue-key attacks once signatures are aggregated (issue 7's committee). A key file
+`<home>/keys/NAME.key` (mode 0600, directory 0700) holds the 32-byte secret key in hex; it is
+derived with KeyGen from a fresh random 32-byte seed when NAME is first used.
+py-ecc is pure Python: every signature and check costs tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from py_ecc.bls import G2ProofOfPossession as BLS
+from py_ecc.optimized_bls12_381 import curve_order
+
+from memjit.errors import BadInput
+
+KEYS_DIR = "keys"
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+SECRET_KEY_BYTES = 32
+
+
+def sign(secret_key: int, message: bytes) -> bytes:
+    """The 96-byte BLS signature of `message`."""
+    return BLS.Sign(secret_key, message)
+
+
+def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Whether `signature` is `public_key`'s signature of `message` (False on malformed input)."""
+    return bool(BLS.Verify(public_key, message, signature))
+
+
+def pop_verify(public_key: bytes, proof: bytes) -> bool:
+    """Whether `proof` is a valid proof of possession of `public_key`'s secret key."""
+    return bool(BLS.PopVerify(public_key, proof))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A named owner key pair."""
+
+    name: str
+    secret_key: int
+    public_key: bytes  # 48-byte compressed G1 point
+
+    @classmethod
+    def from_seed(cls, name: str, seed: bytes) -> "Identity":
+        """The key pair KeyGen derives from a 32-byte (or longer) seed."""
+        secret_key = BLS.KeyGen(seed)
+        return cls(name, secret_key, BLS.SkToPk(secret_key))
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign `message` with this identity's secret key."""
+        return sign(self.secret_key, message)
+
+    def pop(self) -> bytes:
+        """A proof of possession of the secret key (PopProve)."""
+        return BLS.PopProve(self.secret_key)
+
+
+def key_path(home: Path, name: str) -> Path:
+    """Where identity `name` is kept; refuses names that are not plain file names."""
+    if not _NAME.fullmatch(name):
+        raise BadInput(f"bad owner name {name!r}: use 1-64 letters, digits, '_', '-' or '.'")
+    return Path(home) / KEYS_DIR / f"{name}.key"
+
+
+def load_or_create(home: Path, name: str) -> Identity:
+    """The identity `name` under `home`, created (random seed, file mode 0600) if it is new."""
+    path = key_path(home, name)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _load(path, name)
+    except OSError as exc:
+        raise BadInput(f"cannot create key {path}: {exc.strerror or exc}") from None
+    identity = Identity.from_seed(name, secrets.token_bytes(32))
+    with os.fdopen(fd, "w") as f:
+        f.write(identity.secret_key.to_bytes(SECRET_KEY_BYTES, "big").hex() + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return identity
+
+
+def _load(path: Path, name: str) -> Identity:
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise BadInput(f"cannot read key {path}: {exc.strerror or exc}") from None
+    if not re.fullmatch(r"[0-9a-f]{%d}" % (2 * SECRET_KEY_BYTES), text):
+        raise BadInput(f"malformed key file {path}: expected {SECRET_KEY_BYTES} bytes in hex")
+    secret_key = int(text, 16)
+    if not 0 < secret_key < curve_order:
+        raise BadInput(f"malformed key file {path}: secret key out of range")
+    return Identity(name, secret_key, BLS.SkToPk(secret_key))
+

@@ -1,0 +1,235 @@
+"""The ledger: all market state (owners, workers, stake, balances) in one SQLite database.
+
+It lives at `<home>/ledger.sqlite` in WAL mode with `synchronous=FULL`, so a committed change
+survives a crash and a process killed mid-change leaves no trace of it. Every state change runs
+inside `Ledger.transaction()` (BEGIN IMMEDIATE ... COMMIT, rolled back on any exception): either
+all of its statements land or none does. The schema is versioned: `schema_version` holds the
+number of MIGRATIONS applied, and opening a ledger applies the missing ones, each atomically.
+
+Amounts (stake, balances) are integer SWT units; usefulness is an integer in 0..1_000_000
+(parts per million) so that the state is exact and hashes deterministically (issue 7's roots).
+This module stores and reads; the rules (minimum stake, ownership, unbonding) are in registry.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from memjit.errors import BadInput, Rejected
+
+LEDGER_FILE = "ledger.sqlite"
+
+# Each entry upgrades the schema by one version; never edit an applied entry, append a new one.
+# Statements are separated by ';' (so no ';' inside comments or literals).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE owners (
+        pubkey        BLOB PRIMARY KEY,          -- 48-byte compressed BLS G1 public key
+        registered_at REAL NOT NULL
+    );
+    CREATE TABLE workers (
+        id               TEXT PRIMARY KEY,       -- hex blake3(owner pubkey || binary CID)
+        owner            BLOB NOT NULL REFERENCES owners(pubkey),
+        cid              TEXT NOT NULL UNIQUE,   -- first registrant of a CID owns it
+        task             TEXT NOT NULL,
+        vk               BLOB,                   -- NULL until the VM AIR derives one
+        stake            INTEGER NOT NULL CHECK (stake >= 0),
+        usefulness       INTEGER NOT NULL DEFAULT 0 CHECK (usefulness BETWEEN 0 AND 1000000),
+        registered_at    REAL NOT NULL,
+        last_used_at     REAL,
+        unbonding_amount INTEGER NOT NULL DEFAULT 0 CHECK (unbonding_amount >= 0),
+        unbonding_at     REAL,                   -- release time of the pending withdrawal
+        status           TEXT NOT NULL CHECK (status IN ('active', 'inactive'))
+    );
+    CREATE INDEX workers_by_task ON workers(task, status);
+    CREATE TABLE balances (
+        owner   BLOB PRIMARY KEY REFERENCES owners(pubkey),
+        free    INTEGER NOT NULL DEFAULT 0 CHECK (free >= 0),     -- released stake
+        pending INTEGER NOT NULL DEFAULT 0 CHECK (pending >= 0)   -- SWT earned, not yet minted
+    );
+    CREATE TABLE stake_events (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        worker TEXT NOT NULL REFERENCES workers(id),
+        kind   TEXT NOT NULL CHECK (kind IN ('bond', 'unbond', 'release', 'slash')),
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        at     REAL NOT NULL
+    );
+    """,
+)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One registered worker, as the ledger holds it."""
+
+    id: str
+    owner: bytes
+    cid: str
+    task: str
+    vk: bytes | None
+    stake: int
+    usefulness: int
+    registered_at: float
+    last_used_at: float | None
+    unbonding_amount: int
+    unbonding_at: float | None
+    status: str
+
+
+@dataclass(frozen=True)
+class StakeEvent:
+    """One change of a worker's stake: bond, unbond (request), release or slash."""
+
+    seq: int
+    worker: str
+    kind: str
+    amount: int
+    at: float
+
+
+_WORKER_COLUMNS = ", ".join(Worker.__dataclass_fields__)
+
+
+class Ledger:
+    """The market state of one home directory; `clock` stamps every change (injectable)."""
+
+    def __init__(self, home: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(home) / LEDGER_FILE
+        self.clock = clock
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise BadInput(f"cannot open ledger {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions and schema -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic state change: commits on normal exit, rolls back on any exception."""
+        if self._db.in_transaction:
+            raise RuntimeError("ledger transactions do not nest")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        """Number of MIGRATIONS applied to this database."""
+        row = self._db.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0])
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            if db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+                db.execute("INSERT INTO schema_version VALUES (0)")
+        version = self.schema_version()
+        if version > len(MIGRATIONS):
+            raise BadInput(f"ledger {self.path} has schema version {version}, newer than this "
+                           f"memjit ({len(MIGRATIONS)})")
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction() as db:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("UPDATE schema_version SET version = ?", (number + 1,))
+
+    # --- writes (call inside a transaction) ---------------------------------------------------
+
+    def add_owner(self, db: sqlite3.Connection, pubkey: bytes) -> None:
+        """Record an owner (and its zero balance) if it is new."""
+        db.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (pubkey, self.clock()))
+        db.execute("INSERT OR IGNORE INTO balances (owner) VALUES (?)", (pubkey,))
+
+    def add_worker(self, db: sqlite3.Connection, worker: Worker) -> None:
+        """Insert a new worker row; a taken CID or id is Rejected."""
+        marks = ", ".join("?" * len(Worker.__dataclass_fields__))
+        try:
+            db.execute(f"INSERT INTO workers ({_WORKER_COLUMNS}) VALUES ({marks})",
+                       tuple(getattr(worker, f) for f in Worker.__dataclass_fields__))
+        except sqlite3.IntegrityError as exc:
+            raise Rejected(f"cannot register worker {worker.id}: {exc}") from None
+
+    def update_worker(self, db: sqlite3.Connection, worker_id: str, **fields: object) -> None:
+        """Set some columns of one existing worker."""
+        bad = sorted(set(fields) - (set(Worker.__dataclass_fields__) - {"id"}))
+        if bad:
+            raise ValueError(f"cannot update worker columns {bad}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        cur = db.execute(f"UPDATE workers SET {assignments} WHERE id = ?",
+                         (*fields.values(), worker_id))
+        if cur.rowcount != 1:
+            raise BadInput(f"no worker {worker_id}")
+
+    def add_stake_event(self, db: sqlite3.Connection, worker_id: str, kind: str,
+                        amount: int) -> None:
+        """Append one stake event, stamped with the ledger clock."""
+        db.execute("INSERT INTO stake_events (worker, kind, amount, at) VALUES (?, ?, ?, ?)",
+                   (worker_id, kind, amount, self.clock()))
+
+    def credit(self, db: sqlite3.Connection, owner: bytes, *, free: int = 0,
+               pending: int = 0) -> None:
+        """Add to an owner's free balance and/or pending SWT."""
+        cur = db.execute("UPDATE balances SET free = free + ?, pending = pending + ? "
+                         "WHERE owner = ?", (free, pending, owner))
+        if cur.rowcount != 1:
+            raise BadInput(f"no owner {owner.hex()[:16]}...")
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def worker(self, worker_id: str) -> Worker:
+        """The worker with this id (BadInput if there is none)."""
+        row = self._db.execute(f"SELECT {_WORKER_COLUMNS} FROM workers WHERE id = ?",
+                               (worker_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"no worker {worker_id}")
+        return Worker(*row)
+
+    def worker_by_cid(self, cid: str) -> Worker | None:
+        """The worker registered for this CID, if any."""
+        row = self._db.execute(f"SELECT {_WORKER_COLUMNS} FROM workers WHERE cid = ?",
+                               (cid,)).fetchone()
+        return None if row is None else Worker(*row)
+
+    def workers(self, task: str | None = None) -> list[Worker]:
+        """All workers (of one task, if given), in registration order."""
+        where, params = ("WHERE task = ?", (task,)) if task is not None else ("", ())
+        rows = self._db.execute(f"SELECT {_WORKER_COLUMNS} FROM workers {where} "
+                                "ORDER BY registered_at, id", params).fetchall()
+        return [Worker(*row) for row in rows]
+
+    def balance(self, owner: bytes) -> tuple[int, int]:
+        """An owner's (free, pending) balance; (0, 0) for an unknown owner."""
+        row = self._db.execute("SELECT free, pending FROM balances WHERE owner = ?",
+                               (owner,)).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def stake_events(self, worker_id: str) -> list[StakeEvent]:
+        """The stake history of one worker, oldest first."""
+        rows = self._db.execute("SELECT seq, worker, kind, amount, at FROM stake_events "
+                                "WHERE worker = ? ORDER BY seq", (worker_id,)).fetchall()
+        return [StakeEvent(*row) for row in rows]

@@ -1,0 +1,107 @@
+"""The ledger: schema migrations, atomic transactions, and crash consistency under SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from memjit.errors import Rejected
+from memjit.ledger import LEDGER_FILE, MIGRATIONS, Ledger, Worker
+
+OWNER = b"\x01" * 48
+
+
+def _worker(wid: str = "w1", cid: str = "cid-1", stake: int = 500) -> Worker:
+    return Worker(id=wid, owner=OWNER, cid=cid, task="digits", vk=None, stake=stake,
+                  usefulness=0, registered_at=1.0, last_used_at=None, unbonding_amount=0,
+                  unbonding_at=None, status="active")
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    with Ledger(tmp_path) as led:
+        with led.transaction() as db:
+            led.add_owner(db, OWNER)
+            led.add_worker(db, _worker())
+        yield led
+
+
+def test_schema_is_migrated_once_and_in_wal_mode(tmp_path: Path) -> None:
+    with Ledger(tmp_path) as led:
+        assert led.schema_version() == len(MIGRATIONS)
+    with Ledger(tmp_path) as led:  # reopening applies nothing twice
+        assert led.schema_version() == len(MIGRATIONS)
+    db = sqlite3.connect(tmp_path / LEDGER_FILE)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+
+
+def test_exception_mid_transaction_changes_nothing(ledger: Ledger) -> None:
+    with pytest.raises(RuntimeError):
+        with ledger.transaction() as db:
+            ledger.update_worker(db, "w1", stake=400)
+            ledger.credit(db, OWNER, free=100)
+            raise RuntimeError("crash between statements")
+    assert ledger.worker("w1").stake == 500
+    assert ledger.balance(OWNER) == (0, 0)
+
+
+def test_refused_insert_rolls_back_the_whole_change(ledger: Ledger) -> None:
+    with pytest.raises(Rejected, match="cannot register"):
+        with ledger.transaction() as db:
+            ledger.credit(db, OWNER, pending=7)
+            ledger.add_worker(db, _worker("w2", cid="cid-1"))  # CID already taken
+    assert ledger.balance(OWNER) == (0, 0)
+    assert [w.id for w in ledger.workers()] == ["w1"]
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    from memjit.ledger import Ledger
+    led = Ledger(sys.argv[1])
+    owner = b"\\x01" * 48
+    if sys.argv[2] == "commit":
+        with led.transaction() as db:
+            led.update_worker(db, "w1", stake=400)
+            led.credit(db, owner, free=100)
+        print("committed", flush=True)
+    else:
+        with led.transaction() as db:
+            led.update_worker(db, "w1", stake=400)
+            print("half-way", flush=True)
+            time.sleep(60)  # killed here, between the two statements of one change
+            led.credit(db, owner, free=100)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("mode", ["mid", "commit"])
+def test_sigkill_leaves_the_ledger_consistent(ledger: Ledger, tmp_path: Path, mode: str) -> None:
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path), mode],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() in ("half-way", "committed")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    ledger.close()
+    with Ledger(tmp_path) as reopened:
+        stake, (free, _) = reopened.worker("w1").stake, reopened.balance(OWNER)
+        assert stake + free == 500  # never a half-applied transfer
+        assert (stake, free) == ((500, 0) if mode == "mid" else (400, 100))
+    check = sqlite3.connect(tmp_path / LEDGER_FILE).execute("PRAGMA integrity_check")
+    assert check.fetchone()[0] == "ok"
+
+
+def test_update_refuses_unknown_columns_and_workers(ledger: Ledger) -> None:
+    with ledger.transaction() as db:
+        with pytest.raises(ValueError):
+            ledger.update_worker(db, "w1", id="other")
+    with pytest.raises(Exception, match="no worker"):
+        ledger.worker("nope")

@@ -1,0 +1,183 @@
+"""Registry rules: signatures and proofs of possession, minimum stake, CID ownership, the
+provable subset, the VK, and stake withdrawal after the unbonding period (injected clock)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import blake3
+import pytest
+import wasmtime
+from helpers import cli
+from multiformats import CID
+
+from memjit import registry
+from memjit.errors import BadInput, Rejected, UnsupportedModule
+from memjit.identity import Identity
+from memjit.ledger import Ledger
+from memjit.registry import (RegistryConfig, admit, register, release_withdrawal,
+                             request_withdrawal, sign_registration)
+from memjit.store import Store, cid_of
+from memjit.workers import WORKERS_DIR
+
+SMALL = (WORKERS_DIR / "digits_small.wasm").read_bytes()
+LARGE = (WORKERS_DIR / "digits_large.wasm").read_bytes()
+ALICE = Identity.from_seed("alice", b"\x01" * 32)
+BOB = Identity.from_seed("bob", b"\x02" * 32)
+
+
+class Clock:
+    """A settable clock for the ledger."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def market(tmp_path: Path, clock: Clock) -> tuple[Ledger, Store]:
+    with Ledger(tmp_path, clock=clock) as ledger:
+        yield ledger, Store(tmp_path)
+
+
+def test_register_records_the_worker(market: tuple[Ledger, Store]) -> None:
+    ledger, store = market
+    worker = register(ledger, store, ALICE, SMALL, 150)
+    cid = cid_of(SMALL)
+    assert worker.id == blake3.blake3(ALICE.public_key + bytes(CID.decode(cid))).hexdigest()
+    assert ledger.worker(worker.id) == worker
+    assert (worker.owner, worker.cid, worker.task, worker.stake) == (ALICE.public_key, cid,
+                                                                     "digits", 150)
+    assert (worker.usefulness, worker.status, worker.registered_at) == (0, "active", 1_000.0)
+    assert worker.vk is not None  # memjit.claims.vk_of exists
+    assert store.get(cid) == SMALL
+    assert [(e.kind, e.amount) for e in ledger.stake_events(worker.id)] == [("bond", 150)]
+
+
+def test_minimum_stake(market: tuple[Ledger, Store]) -> None:
+    ledger, store = market
+    with pytest.raises(Rejected, match="below the minimum stake 100"):
+        register(ledger, store, ALICE, SMALL, 99)
+    with pytest.raises(Rejected, match="minimum stake 500"):
+        register(ledger, store, ALICE, SMALL, 499, config=RegistryConfig(min_stake=500))
+    with pytest.raises(BadInput, match="positive integer"):
+        register(ledger, store, ALICE, SMALL, 0)
+    assert ledger.workers() == []
+
+
+def test_first_registrant_owns_the_cid(market: tuple[Ledger, Store]) -> None:
+    ledger, store = market
+    first = register(ledger, store, ALICE, SMALL, 100)
+    with pytest.raises(Rejected, match="already registered by another owner"):
+        register(ledger, store, BOB, SMALL, 1_000)
+    with pytest.raises(Rejected, match="already registered by you"):
+        register(ledger, store, ALICE, SMALL, 100)
+    assert ledger.workers() == [first]
+
+
+def test_bad_signature_and_bad_pop_are_refused(market: tuple[Ledger, Store]) -> None:
+    ledger, store = market
+    good = sign_registration(ALICE, cid_of(SMALL), "digits", 100)
+    with pytest.raises(Rejected, match="bad signature"):
+        admit(ledger, store, SMALL, replace(good, stake=1_000))  # signed for 100 only
+    with pytest.raises(Rejected, match="bad signature"):
+        admit(ledger, store, SMALL, replace(good, signature=BOB.sign(b"anything")))
+    with pytest.raises(Rejected, match="bad proof of possession"):
+        admit(ledger, store, SMALL, replace(good, pop=BOB.pop()))
+    with pytest.raises(Rejected, match="48-byte"):
+        admit(ledger, store, SMALL, replace(good, public_key=bytes(300)))
+    with pytest.raises(Rejected, match="not for this module"):
+        admit(ledger, store, LARGE, good)
+    assert ledger.workers() == []
+
+
+def test_modules_outside_the_subset_or_the_task_are_refused(market: tuple[Ledger, Store]) -> None:
+    ledger, store = market
+    floats = wasmtime.wat2wasm('(module (func (export "classify") (result i32) '
+                               'f32.const 1 i32.trunc_f32_s))')
+    with pytest.raises(UnsupportedModule, match="f32"):
+        register(ledger, store, ALICE, floats, 100)
+    with pytest.raises(UnsupportedModule, match="needs an export classify"):
+        register(ledger, store, ALICE, (WORKERS_DIR / "fib.wasm").read_bytes(), 100)
+    no_input = wasmtime.wat2wasm('(module (func (export "classify") (result i32) i32.const 1))')
+    with pytest.raises(UnsupportedModule, match="memjit_input"):
+        register(ledger, store, ALICE, no_input, 100)
+    with pytest.raises(BadInput, match="unknown task"):
+        register(ledger, store, ALICE, SMALL, 100, task="chess")
+    assert ledger.workers() == []
+
+
+def test_vk_is_optional_until_required(market: tuple[Ledger, Store],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger, store = market
+    monkeypatch.setitem(sys.modules, "memjit.claims", None)  # as if vk_of did not exist yet
+    assert registry.vk_for(SMALL) is None
+    monkeypatch.setattr(registry, "VK_REQUIRED", True)
+    with pytest.raises(Rejected, match="verification key"):
+        register(ledger, store, ALICE, SMALL, 100)
+    assert ledger.workers() == []
+
+
+def test_withdrawal_waits_for_the_unbonding_period(market: tuple[Ledger, Store],
+                                                  clock: Clock) -> None:
+    ledger, store = market
+    config = RegistryConfig(min_stake=100, unbonding_s=3_600)
+    worker = register(ledger, store, ALICE, SMALL, 150, config=config)
+    with pytest.raises(Rejected, match="not owned by 'bob'"):
+        request_withdrawal(ledger, BOB, worker.id, 10, config)
+    with pytest.raises(BadInput, match="withdrawal must be in 1..150"):
+        request_withdrawal(ledger, ALICE, worker.id, 151, config)
+
+    unbonding = request_withdrawal(ledger, ALICE, worker.id, 50, config)
+    assert (unbonding.stake, unbonding.unbonding_amount, unbonding.status) == (100, 50, "active")
+    assert unbonding.unbonding_at == 1_000.0 + 3_600
+    with pytest.raises(Rejected, match="already has a withdrawal"):
+        request_withdrawal(ledger, ALICE, worker.id, 10, config)
+    clock.now += 3_599
+    assert release_withdrawal(ledger, worker.id) == 0
+    assert ledger.balance(ALICE.public_key) == (0, 0)
+    clock.now += 1
+    assert release_withdrawal(ledger, worker.id) == 50
+    assert release_withdrawal(ledger, worker.id) == 0  # paid once
+    assert ledger.balance(ALICE.public_key) == (50, 0)
+
+    below = request_withdrawal(ledger, ALICE, worker.id, 1, config)
+    assert (below.stake, below.status) == (99, "inactive")  # below the minimum: out of the pool
+    kinds = [(e.kind, e.amount) for e in ledger.stake_events(worker.id)]
+    assert kinds == [("bond", 150), ("unbond", 50), ("release", 50), ("unbond", 1)]
+
+
+def test_cli_worker_add_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    home, small = str(tmp_path), str(WORKERS_DIR / "digits_small.wasm")
+    code, out, err = cli(capsys, monkeypatch, "--home", home, "worker", "add", small,
+                         "--stake", "150", "--owner", "alice", "--json")
+    assert (code, err) == (0, "")
+    added = json.loads(out)
+    assert (added["stake"], added["task"], added["cid"]) == (150, "digits", cid_of(SMALL))
+    failures = [
+        (("worker", "add", small, "--stake", "150", "--owner", "bob"), 1, "another owner"),
+        (("worker", "add", str(WORKERS_DIR / "digits_large.wasm"), "--stake", "5"), 1,
+         "minimum stake"),
+        (("worker", "add", str(tmp_path / "missing.wasm"), "--stake", "150"), 2, "cannot read"),
+        (("worker", "show", "nope"), 2, "no worker nope"),
+    ]
+    for argv, want, words in failures:
+        code, out, err = cli(capsys, monkeypatch, "--home", home, *argv)
+        assert code == want and words in err and err.count("\n") == 1, (argv, code, err)
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "list", "--json")
+    assert code == 0 and [w["id"] for w in json.loads(out)["workers"]] == [added["id"]]
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "show", added["id"], "--json")
+    assert code == 0 and json.loads(out) == added
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "list")
+    assert code == 0 and added["id"][:16] in out
