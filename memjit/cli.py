@@ -10,12 +10,15 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 import typer.core
 
 from memjit.errors import MemjitError
+
+if TYPE_CHECKING:
+    from memjit.ledger import Worker
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings and sizes.")
@@ -194,7 +197,7 @@ def trace_cmd(
 
 
 def _print_trace(
-    tr: "memjit.tracer.Trace", histogram: dict, footprint: dict, saved: Optional[Path]
+    tr: "Trace", histogram: dict, footprint: dict, saved: Optional[Path]
 ) -> None:
     """The human-readable `memjit trace` report (rich table for the histogram)."""
     from rich.console import Console
@@ -318,7 +321,7 @@ def bench_vm_cmd(
             typer.echo(f"{key:>16}: {value}")
 
 
-def _worker_fields(worker: "memjit.ledger.Worker") -> dict:
+def _worker_fields(worker: "Worker") -> dict:
     """A worker as plain JSON-able fields (keys and hashes in hex)."""
     from verifier.claims import vk_digest
 
