@@ -19,6 +19,7 @@ from memjit.errors import MemjitError
 
 if TYPE_CHECKING:
     from memjit.ledger import Worker
+    from memjit.tracer import Trace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings and sizes.")
