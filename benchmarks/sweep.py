@@ -25,7 +25,8 @@ from rich.table import Table
 
 from memjit.errors import BadInput
 
-SERIES = ("fibonacci", "range_check")
+SERIES = ("fibonacci", "range_check", "vm_crc32")  # vm_crc32: the VM AIR proving crc32(n)
+VM_MAX_LOG = 18  # the VM AIR's prover needs ~22 GB at 2^20 rows: beyond this 24 GB machine
 PHASES = ("lde", "merkle", "constraints", "deep", "fri", "grinding", "openings", "aux_trace", "check")
 SECURITY_TARGET = 100
 
@@ -42,6 +43,55 @@ def equal_security_params(target: int = SECURITY_TARGET, grinding: int = 16) -> 
     return [Params(lb, math.ceil((target - grinding) / lb), grinding) for lb in (1, 2, 3, 4)]
 
 
+def crc32_size(log_rows: int) -> tuple[int, int]:
+    """The largest CRC-32 input length whose VM trace fits 2^log_rows rows, and its steps."""
+    from memjit.tracer import trace
+    from memjit.workers import load
+
+    module = load("crc32")
+    steps = lambda n: trace(module, "crc32", [n, 1]).steps  # noqa: E731
+    lo, hi = 0, 1
+    while steps(hi) + 1 <= 1 << log_rows:
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if steps(mid) + 1 <= 1 << log_rows else (lo, mid)
+    return lo, steps(lo)
+
+
+def bench_vm_crc32(log_rows: int, params) -> dict:
+    """Trace capture, proof and verification of crc32(n) filling 2^log_rows trace rows."""
+    from benchmarks.stark import peak_rss_mb
+    from memjit.claims import prove_claim, vk_of
+    from memjit.tracer import trace
+    from memjit.workers import load
+    from prover import ProverStats
+    from verifier.claims import verify_claim
+
+    module = load("crc32")
+    prove_claim(module, "crc32", [8, 1], params)  # JIT warm-up
+    n, steps = crc32_size(log_rows)
+    start = time.perf_counter()
+    trace(module, "crc32", [n, 1])
+    trace_s = time.perf_counter() - start
+    stats = ProverStats()
+    start = time.perf_counter()
+    claim = prove_claim(module, "crc32", [n, 1], params, stats=stats)
+    prove_s = time.perf_counter() - start
+    data, vk = claim.encode(), vk_of(module)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        verdict = verify_claim(data, vk)
+        times.append(time.perf_counter() - start)
+    if not verdict.valid:
+        raise RuntimeError(f"benchmark claim did not verify: {verdict.reason}")
+    return {"prove_s": round(prove_s, 4), "verify_s": round(statistics.median(times), 5),
+            "proof_bytes": len(claim.proof), "security_bits": verdict.security_bits,
+            "peak_rss_mb": round(peak_rss_mb(), 1), "steps": steps, "trace_s": round(trace_s, 5),
+            "phases_s": {k: round(v, 4) for k, v in stats.phases.items()}}
+
+
 def measure(series: str, log_rows: int, params: Params) -> dict:
     """One measurement in this process (called in a fresh subprocess by `point`)."""
     from benchmarks.stark import bench_stark
@@ -49,10 +99,15 @@ def measure(series: str, log_rows: int, params: Params) -> dict:
 
     pp = ProofParams(log_blowup=params.log_blowup, num_queries=params.num_queries,
                      grinding_bits=params.grinding_bits)
-    r = bench_stark(series, log_rows, pp, repeat_verify=5)
+    if series == "vm_crc32":
+        r = bench_vm_crc32(log_rows, pp)
+    else:
+        r = bench_stark(series, log_rows, pp, repeat_verify=5)
+        r["steps"], r["trace_s"] = 1 << log_rows, 0.0
     row = {"series": series, "log_rows": log_rows, **asdict(params), "prove_s": r["prove_s"],
            "verify_s": r["verify_s"], "proof_bytes": r["proof_bytes"],
-           "security_bits": r["security_bits"], "peak_rss_mb": r["peak_rss_mb"]}
+           "security_bits": r["security_bits"], "peak_rss_mb": r["peak_rss_mb"],
+           "steps": r["steps"], "trace_s": r["trace_s"]}
     row.update({f"{p}_s": r["phases_s"].get(p, 0.0) for p in PHASES})
     return row
 
@@ -181,7 +236,7 @@ def run_sweep(out: Path, series: list[str], min_log: int, max_log: int, repeats:
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     sizes = [(s, k) for s in series for k in range(min_log, max_log + 1)
-             if not (s == "range_check" and k < 8)]
+             if not (s == "range_check" and k < 8) and not (s == "vm_crc32" and not 8 <= k <= VM_MAX_LOG)]
     param_sets = equal_security_params() if params_log else []
     started = time.time()
     rows, param_rows = [], []
@@ -211,10 +266,11 @@ def run_sweep(out: Path, series: list[str], min_log: int, max_log: int, repeats:
                "seconds": round(time.time() - started, 1)}
     (out / "sweep.json").write_text(json.dumps(summary, indent=1))
     table = Table(title="Trace-size sweep (medians)")
-    for col in ("series", "rows", "prove s", "verify ms", "proof KB", "peak MB"):
+    for col in ("series", "rows", "steps", "trace ms", "prove s", "verify ms", "proof KB", "peak MB"):
         table.add_column(col, justify="left" if col == "series" else "right")
     for r in rows:
-        table.add_row(r["series"], f"2^{r['log_rows']}", f"{r['prove_s']:.3f}",
+        table.add_row(r["series"], f"2^{r['log_rows']}", str(r["steps"]), f"{r['trace_s'] * 1e3:.1f}",
+                      f"{r['prove_s']:.3f}",
                       f"{r['verify_s'] * 1e3:.1f}", f"{r['proof_bytes'] / 1024:.1f}",
                       f"{r['peak_rss_mb']:.0f}")
     console.print(table)

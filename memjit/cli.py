@@ -87,7 +87,7 @@ def bench_stark(
 @bench_app.command("sweep")
 def bench_sweep(
     out: Path = typer.Option(Path("bench-out"), "--out", help="Directory for CSV, JSON and PNG plots."),
-    series: str = typer.Option("fibonacci,range_check", help="Comma-separated series."),
+    series: str = typer.Option("fibonacci,range_check,vm_crc32", help="Comma-separated series: fibonacci, range_check, vm_crc32 (the VM AIR proving crc32(n), up to 2^18 rows)."),
     min_log: int = typer.Option(10, "--min-log", help="Smallest trace: 2^min-log rows."),
     max_log: int = typer.Option(20, "--max-log", help="Largest trace: 2^max-log rows."),
     repeats: int = typer.Option(3, "--repeats", help="Runs per point (medians are reported)."),

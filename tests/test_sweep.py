@@ -38,3 +38,12 @@ def test_sweep_refuses_bad_ranges(tmp_path):
         run_sweep(tmp_path, ["nope"], 6, 7, 1, None)
     with pytest.raises(BadInput):
         run_sweep(tmp_path, ["fibonacci"], 9, 7, 1, None)
+
+
+def test_vm_series_fills_its_trace(tmp_path):
+    from benchmarks.sweep import crc32_size
+    n, steps = crc32_size(10)
+    assert steps + 1 <= 1024 < crc32_size(11)[1] and n > 0
+    summary = run_sweep(tmp_path, ["vm_crc32"], 9, 9, 1, None)
+    (row,) = summary["rows"]
+    assert row["series"] == "vm_crc32" and row["security_bits"] >= 100 and row["steps"] < 512
