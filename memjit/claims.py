@@ -19,7 +19,7 @@ from circuits.wasm_vm.isa import BITWISE, COMPARE, LOADS, MOVES, OP_IDS, PRODUCT
 from circuits.wasm_vm.program import Export
 from circuits.wasm_vm.statement import TRAPS
 from memjit.errors import Trap, UnsupportedModule
-from memjit.tracer import Trace, trace
+from memjit.tracer import Trace, trace_checked
 from memjit.wasm import Program, load
 from memjit.wasm.opcodes import BR_ENTRY, OP_NAMES, TABLE_ENTRY
 from prover import ProverStats, prove
@@ -352,14 +352,15 @@ def witness(tr: Trace, vm: VmProgram) -> tuple[np.ndarray, VmStatement]:
 
 def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, ...] = (),
                 params: ProofParams = DEFAULT_PARAMS, stats: ProverStats | None = None) -> Claim:
-    """Trace ``export(*args)`` and prove it; UnsupportedModule for instructions outside the AIR."""
+    """Trace ``export(*args)`` (cross-checked against wasmtime) and prove it; UnsupportedModule
+    for instructions outside the AIR."""
     prog = load(module_bytes)
     check_supported(prog)
     vm = vm_program(prog)
     if export not in vm.exports:
         prog.signature(export)  # BadInput naming the known exports
         raise UnsupportedModule(f"export {export!r} has a non-i32 signature")
-    tr = trace(prog, export, list(args))
+    tr = trace_checked(module_bytes, export, list(args))  # the trace must agree with wasmtime
     if tr.trap is not None and tr.trap not in TRAPS:
         raise Trap(tr.trap, f"trap: {tr.trap} (only {', '.join(TRAPS)} traps are provable yet)")
     main, st = witness(tr, vm)
