@@ -129,7 +129,10 @@ class Air(ABC):
     # --- derived shape ---------------------------------------------------------------------
 
     def constraint_degrees(self) -> list[tuple[Domain, int]]:
-        """Each constraint's domain and degree, from a symbolic evaluation."""
+        """Each constraint's domain and degree, from a symbolic evaluation (computed once)."""
+        cached = self.__dict__.get("_degrees")
+        if cached is not None:
+            return cached
         one = Degree(1)
         b = ConstraintBuilder(
             [one] * self.width, [one] * self.width,
@@ -137,7 +140,8 @@ class Air(ABC):
             [Degree(0)] * self.num_challenges,
         )
         self.eval(b)
-        return [(dom, e.d if isinstance(e, Degree) else 0) for dom, e in b.constraints]
+        self._degrees = [(dom, e.d if isinstance(e, Degree) else 0) for dom, e in b.constraints]
+        return self._degrees
 
     def num_segments(self) -> int:
         """How many degree-<n columns the composition polynomial is split into.
