@@ -18,6 +18,8 @@ from memjit.errors import Trap, UnsupportedModule
 from memjit.tracer import trace_checked
 from memjit.wasm import Program, load
 from memjit.wasm.opcodes import BR_ENTRY, OP_NAMES, TABLE_ENTRY
+from memjit.tensor_io import buffer_address, output_length
+from memjit.wasm.program import INPUT_GLOBAL, OUTPUT_GLOBAL, PAGE
 from memjit.witness import witness
 from prover import ProverStats, prove
 from verifier.claims import Claim, encode_claim, verify_claim  # noqa: F401  (re-exported)
@@ -41,7 +43,11 @@ def check_supported(prog: Program) -> None:
 
 
 def vm_program(prog: Program) -> VmProgram:
-    """The VK contents of a lowered program."""
+    """The VK contents of a lowered program (UnsupportedModule if an I/O buffer lies outside
+    its initial memory)."""
+    for name, address in prog.buffers.items():
+        if address >= (prog.mem_min * PAGE if prog.has_memory else 0):
+            raise UnsupportedModule(f"global {name!r} points outside the initial memory")
     words = prog.memory_image().view("<u4").astype(np.uint64) if prog.has_memory else \
         np.zeros(0, np.uint64)
     idx = np.flatnonzero(words).astype(np.uint64)
@@ -49,7 +55,8 @@ def vm_program(prog: Program) -> VmProgram:
                for name, sig in prog.exports.items()
                if all(t == "i32" for t in sig.params + sig.results)}
     return VmProgram(prog.to_rows(), prog.mem_min if prog.has_memory else 0,
-                     prog.globals_init.astype(np.uint64), idx, words[idx.astype(np.int64)], exports)
+                     prog.globals_init.astype(np.uint64), idx, words[idx.astype(np.int64)], exports,
+                     prog.buffers.get(INPUT_GLOBAL), prog.buffers.get(OUTPUT_GLOBAL))
 
 
 def vk_of(module_bytes: bytes) -> bytes:
@@ -60,19 +67,25 @@ def vk_of(module_bytes: bytes) -> bytes:
 # --- claims -----------------------------------------------------------------------------------
 
 def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, ...] = (),
-                params: ProofParams = DEFAULT_PARAMS, stats: ProverStats | None = None) -> Claim:
-    """Trace ``export(*args)`` (cross-checked against wasmtime) and prove it; UnsupportedModule
-    for instructions outside the AIR."""
+                params: ProofParams = DEFAULT_PARAMS, stats: ProverStats | None = None, *,
+                input_bytes: bytes = b"", output_len: int | str | None = None) -> Claim:
+    """Trace ``export(*args)`` on ``input_bytes`` (cross-checked against wasmtime) and prove it,
+    binding ``output_len`` output bytes (a count, ``"result"`` for the call's result, None for
+    none; see memjit.tensor_io); UnsupportedModule for instructions outside the AIR."""
     prog = load(module_bytes)
     check_supported(prog)
     vm = vm_program(prog)
     if export not in vm.exports:
         prog.signature(export)  # BadInput naming the known exports
         raise UnsupportedModule(f"export {export!r} has a non-i32 signature")
-    tr = trace_checked(module_bytes, export, list(args))  # the trace must agree with wasmtime
+    # the trace must agree with wasmtime
+    tr = trace_checked(module_bytes, export, list(args), input_bytes=input_bytes)
     if tr.trap is not None and tr.trap not in TRAPS:
         raise Trap(tr.trap, f"trap: {tr.trap} (only {', '.join(TRAPS)} traps are provable yet)")
-    main, st = witness(tr, vm)
+    length = output_length(output_len, tr.results)
+    if length:
+        buffer_address(prog, OUTPUT_GLOBAL, length)  # BadInput unless inside the initial memory
+    main, st = witness(tr, vm, input_bytes, length)
     air = VmAir(VmInputs(vm, st))
     return Claim(st, prove(air, main, params, stats=stats))
 

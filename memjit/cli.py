@@ -121,6 +121,11 @@ class _IntArgsCommand(typer.core.TyperCommand):
 
 _INT_TOKEN = re.compile(r"[+-]?\d+")
 
+INPUT_HELP = "Bytes to write to the worker's memjit_input buffer before the call."
+OUTPUT_LEN_HELP = ("Output bytes to read from the worker's memjit_output buffer after the call: "
+                   "a count, or 'result' for the call's result.")
+OUTPUT_HELP = "Save the output bytes here (otherwise they are printed in hex)."
+
 
 @app.command("run", cls=_IntArgsCommand)
 def run_cmd(
@@ -132,14 +137,24 @@ def run_cmd(
     fuel: Optional[int] = typer.Option(None, "--fuel", help="Fuel budget (default 1000000000)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Deadline in seconds (default 5)."),
     memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="Memory cap in MiB (default 64)."),
+    input_file: Optional[Path] = typer.Option(None, "--input", help=INPUT_HELP),
+    output_len: Optional[str] = typer.Option(None, "--output-len", help=OUTPUT_LEN_HELP),
+    output_file: Optional[Path] = typer.Option(None, "--output", help=OUTPUT_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run one export of a worker in the sandbox; print its result(s) and the fuel used."""
     from memjit.sandbox import Limits, run
+    from memjit.tensor_io import output_length, read_output
+    from memjit.wasm import load
 
     given = {"fuel": fuel, "timeout_s": timeout, "memory_mb": memory_mb}
     limits = Limits(**{key: value for key, value in given.items() if value is not None})
-    result = run(read_file(wasm), export, list(args or ()), limits)
+    module = read_file(wasm)
+    input_bytes = read_file(input_file) if input_file is not None else b""
+    result = run(module, export, list(args or ()), limits, input_bytes)
+    output = read_output(load(module), result.memory,
+                         output_length(_parse_output_len(output_len), result.results))
+    _save_output(output_file, output)
     if json_out:
         emit_json(
             {
@@ -148,11 +163,60 @@ def run_cmd(
                 "fuel_used": result.fuel_used,
                 "elapsed_s": result.elapsed_s,
                 "memory_bytes": None if result.memory is None else len(result.memory),
+                **_io_fields(input_bytes, output, output_len is not None),
             }
         )
     else:
         typer.echo("result: " + (" ".join(str(r) for r in result.results) or "(none)"))
         typer.echo(f"fuel: {result.fuel_used}")
+        _echo_io(input_bytes, output, output_len is not None, output_file)
+
+
+def _parse_output_len(text: str | None) -> int | str | None:
+    """--output-len: a byte count, 'result', or absent."""
+    from memjit.errors import BadInput
+    from memjit.tensor_io import RESULT
+
+    if text is None or text == RESULT:
+        return text
+    if not text.isdigit():
+        raise BadInput(f"--output-len must be a byte count or {RESULT!r}, got {text!r}")
+    return int(text)
+
+
+def _save_output(path: Path | None, output: bytes) -> None:
+    from memjit.errors import BadInput
+
+    if path is not None:
+        try:
+            path.write_bytes(output)
+        except OSError as exc:
+            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _io_fields(input_bytes: bytes, output: bytes, has_output: bool) -> dict:
+    """JSON fields of a call's tensor input and output: sizes, blake3 digests, output hex."""
+    import blake3
+
+    fields: dict = {}
+    if input_bytes:
+        fields.update(input_bytes=len(input_bytes),
+                      input_blake3=blake3.blake3(input_bytes).hexdigest())
+    if has_output:
+        fields.update(output_bytes=len(output), output_blake3=blake3.blake3(output).hexdigest(),
+                      output_hex=output.hex())
+    return fields
+
+
+def _echo_io(input_bytes: bytes, output: bytes, has_output: bool, saved: Path | None) -> None:
+    """The human-readable lines for a call's tensor input and output."""
+    fields = _io_fields(input_bytes, output, has_output)
+    if input_bytes:
+        typer.echo(f"input: {fields['input_bytes']} bytes, blake3 {fields['input_blake3']}")
+    if has_output:
+        where = f"saved to {saved}" if saved is not None else (
+            output.hex() if len(output) <= 64 else output[:64].hex() + "...")
+        typer.echo(f"output: {len(output)} bytes, blake3 {fields['output_blake3']}: {where}")
 
 
 @app.command("trace", cls=_IntArgsCommand)
@@ -250,14 +314,19 @@ def prove_cmd(
         None, "--args", help="Integer arguments, decimal, negative allowed: --args 1 -2 3."
     ),
     out: Path = typer.Option(..., "--out", help="Write the claim (statement + proof) here."),
+    input_file: Optional[Path] = typer.Option(None, "--input", help=INPUT_HELP),
+    output_len: Optional[str] = typer.Option(None, "--output-len", help=OUTPUT_LEN_HELP),
 ) -> None:
     """Run one call and prove it: writes a claim file that `memjit verify` checks.
 
+    Input and output bytes (--input, --output-len) are part of the proven statement.
     A run that ends at `unreachable` is proven as a trap statement; other traps exit 3."""
     from memjit.claims import prove_claim
     from memjit.errors import BadInput
 
-    claim = prove_claim(read_file(wasm), export, list(args or ()))
+    input_bytes = read_file(input_file) if input_file is not None else b""
+    claim = prove_claim(read_file(wasm), export, list(args or ()), input_bytes=input_bytes,
+                        output_len=_parse_output_len(output_len))
     data = claim.encode()
     try:
         out.write_bytes(data)
@@ -266,7 +335,9 @@ def prove_cmd(
     st = claim.statement
     outcome = f"trap: {st.trap}" if st.trap else "result: " + (
         "(none)" if st.result is None else str(st.result - (st.result >> 31 << 32)))
-    typer.echo(f"{outcome}\nsteps: {st.steps}\nclaim: {out} ({len(data)} bytes)")
+    typer.echo(f"{outcome}\nsteps: {st.steps}")
+    _echo_io(st.input, st.output, output_len is not None, None)
+    typer.echo(f"claim: {out} ({len(data)} bytes)")
 
 
 @app.command("verify")
@@ -274,6 +345,8 @@ def verify_cmd(
     proof: Path = typer.Argument(..., help="Claim file written by `memjit prove`."),
     program: Optional[Path] = typer.Option(None, "--program", help="The worker module (.wasm)."),
     vk: Optional[Path] = typer.Option(None, "--vk", help="Its verification key (from `memjit vk`)."),
+    output_file: Optional[Path] = typer.Option(
+        None, "--output", help="Save the claim's output bytes here once it verifies."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Verify a claim against a module or its verification key (exit 0 valid, 1 invalid)."""
@@ -294,14 +367,17 @@ def verify_cmd(
     if json_out:
         emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
                    "args": [a - (a >> 31 << 32) for a in st.args], "result": result,
-                   "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits})
+                   "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits,
+                   **_io_fields(st.input, st.output, st.output_len > 0)})
     elif verdict.valid:
         outcome = f"trapped ({st.trap})" if st.trap else \
             f"returned {'(none)' if result is None else result}"
         typer.echo(f"valid: {st.export} {outcome} after {st.steps} steps "
                    f"({verdict.security_bits}-bit security)")
+        _echo_io(st.input, st.output, st.output_len > 0, output_file)
     if not verdict.valid:
         raise Rejected(f"invalid claim: {verdict.reason}")
+    _save_output(output_file, st.output)
 
 
 @bench_app.command("vm", cls=_IntArgsCommand)

@@ -565,9 +565,11 @@ def _fault(call: _Call, subject: str, limits: Limits, error: Any, trap: Any) -> 
 
 
 def run(
-    module: bytes, export: str, args: Sequence[int] = (), limits: Limits = Limits()
+    module: bytes, export: str, args: Sequence[int] = (), limits: Limits = Limits(),
+    input_bytes: bytes = b"",
 ) -> RunResult:
-    """Run `export(*args)` on a fresh instance of `module` under `limits`.
+    """Run `export(*args)` on a fresh instance of `module` under `limits`, with `input_bytes`
+    written to its `memjit_input` buffer first (see memjit.tensor_io).
 
     Raises UnsupportedModule for a module with imports or a non-integer export signature,
     BadInput for invalid bytes, a missing export or bad arguments, and a WorkerFault
@@ -577,6 +579,14 @@ def run(
     compiled.refuse_imports()
     sig = compiled.export(export)
     params = _convert_args(export, sig, args)
+    placement = None
+    if input_bytes:
+        from memjit.tensor_io import input_placement
+        from memjit.wasm import load
+
+        placement = input_placement(load(compiled.source, crosscheck=False), input_bytes)
+        if not compiled.has_memory:
+            raise BadInput("a worker that takes input must export its memory as 'memory'")
     results = (ffi.wasmtime_val_t * len(sig.results))()
     engine = _engine()
     assert _ticker is not None
@@ -613,6 +623,11 @@ def run(
         ffi.wasmtime_context_set_fuel(ctx, budget)
 
         item = ffi.wasmtime_extern_t()
+        if placement is not None:  # checked to fit in the initial memory
+            ffi.wasmtime_instance_export_get(ctx, byref(instance), b"memory", 6, byref(item))
+            address, data = placement
+            base = ffi.wasmtime_memory_data(ctx, byref(item.of.memory))
+            ctypes.memmove(ctypes.addressof(base.contents) + address, data, len(data))
         name = export.encode()
         ffi.wasmtime_instance_export_get(ctx, byref(instance), name, len(name), byref(item))
         error = ffi.wasmtime_func_call(

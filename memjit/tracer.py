@@ -56,6 +56,7 @@ import numpy as np
 from memjit.errors import BadInput, MemoryCapExceeded, OutOfFuel, Trap, WorkerFault
 from memjit.sandbox import TRAP_CODES, Limits, RunResult
 from memjit.sandbox import run as run_wasmtime
+from memjit.tensor_io import input_placement
 from memjit.wasm import Program, load
 from memjit.wasm.opcodes import BR, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, GLOBAL_GET, \
     GLOBAL_SET, I32_BIN_BASE, I32_CONST, I64_BIN_BASE, I64_CONST, LOAD_BASE, LOAD_OPS, \
@@ -644,8 +645,10 @@ class Trace:
 
 
 def trace(module: bytes | Program, export: str, args: Sequence[int] = (),
-          limits: Limits = Limits(), max_steps: int = DEFAULT_MAX_STEPS) -> Trace:
-    """Execute ``export(*args)`` on a fresh instance and record its trace.
+          limits: Limits = Limits(), max_steps: int = DEFAULT_MAX_STEPS,
+          input_bytes: bytes = b"") -> Trace:
+    """Execute ``export(*args)`` on a fresh instance, ``input_bytes`` written to its input
+    buffer first (memjit.tensor_io), and record its trace.
 
     A trap ends the trace (``Trace.trap``); running out of fuel, hitting the memory cap or
     exceeding ``max_steps`` raise OutOfFuel, MemoryCapExceeded, TraceTooLong. The wall-clock
@@ -665,6 +668,11 @@ def trace(module: bytes | Program, export: str, args: Sequence[int] = (),
         glob = prog.globals_init.copy()
         return _finish(prog, export, args, 0, _empty_columns(0), (), prog.init_trap, 0,
                        initial_memory, initial_memory, glob, glob)
+    placement = input_placement(prog, input_bytes)
+    if placement is not None:
+        address, data = placement
+        initial_memory = initial_memory.copy()
+        initial_memory[address:address + len(data)] = np.frombuffer(data, np.uint8)
     if prog.init_fuel > limits.fuel:
         raise OutOfFuel(
             f"out of fuel: instantiation used more than its budget of {limits.fuel} fuel")
@@ -736,7 +744,8 @@ def _finish(prog: Program, export: str, args: Sequence[int], steps: int,
 
 
 def trace_checked(module: bytes, export: str, args: Sequence[int] = (),
-                  limits: Limits = Limits(), max_steps: int = DEFAULT_MAX_STEPS) -> Trace:
+                  limits: Limits = Limits(), max_steps: int = DEFAULT_MAX_STEPS,
+                  input_bytes: bytes = b"") -> Trace:
     """:func:`trace`, cross-checked against the wasmtime run of the same call.
 
     Results, trap code, final memory and fuel must agree (the trace's fuel is the sum of the
@@ -752,12 +761,12 @@ def trace_checked(module: bytes, export: str, args: Sequence[int] = (),
     call = f"{export}({', '.join(str(a) for a in args)})"
     expected, expected_trap = None, None
     try:
-        expected = run_wasmtime(data, export, args, limits)
+        expected = run_wasmtime(data, export, args, limits, input_bytes)
     except Trap as exc:
         expected_trap = exc.code
     except (OutOfFuel, MemoryCapExceeded) as fault:
         try:
-            tr = trace(prog, export, args, limits, max_steps)
+            tr = trace(prog, export, args, limits, max_steps, input_bytes)
         except TraceTooLong:
             raise fault from None
         except type(fault):
@@ -768,7 +777,7 @@ def trace_checked(module: bytes, export: str, args: Sequence[int] = (),
                             f"{'trapped with ' + tr.trap if tr.trap else 'returned'}") from None
     outcome = f"trapped with {expected_trap}" if expected_trap else f"returned {expected.results}"
     try:
-        tr = trace(prog, export, args, limits, max_steps)
+        tr = trace(prog, export, args, limits, max_steps, input_bytes)
     except (OutOfFuel, MemoryCapExceeded) as exc:
         raise TraceMismatch(f"{call}: wasmtime {outcome}, the tracer raised {exc!r}") from exc
     _compare(call, expected, expected_trap, tr)

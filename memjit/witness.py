@@ -12,7 +12,7 @@ import numpy as np
 from circuits.field import P, inv
 from circuits.wasm_vm import VmProgram, VmStatement
 from circuits.wasm_vm import tables as T
-from circuits.wasm_vm.air import fp_limit, public_init
+from circuits.wasm_vm.air import fp_limit, output_keys, public_init
 from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH, reg
 from circuits.wasm_vm.isa import BITWISE, COMPARE, LOADS, MOVES, OP_IDS, PRODUCTS, SHIFTS, STORES
 from memjit.errors import UnsupportedModule
@@ -176,24 +176,39 @@ def _memory_argument(keys: np.ndarray, acts: np.ndarray, vals: np.ndarray) -> di
             "fin_vals": final_vals}
 
 
-def _memory_table(vm: VmProgram, args: tuple[int, ...], acc: dict) -> dict:
-    """Keys (increasing: accessed, public, stack slot 0, end sentinel), flags, finals, limbs."""
-    pub_keys, pub_vals = public_init(vm, args)
+def _memory_table(vm: VmProgram, args: tuple[int, ...], input_bytes: bytes, out_keys: np.ndarray,
+                  acc: dict) -> dict:
+    """Keys (increasing: accessed, public, output, stack slot 0, end sentinel), flags, finals,
+    limbs."""
+    pub_keys, pub_vals = public_init(vm, args, input_bytes)
     end = T.MEMORY + vm.mem_pages * 16384
-    keys = np.unique(np.concatenate([acc["keys"], pub_keys, [T.STACK, end]]).astype(np.uint64))
+    keys = np.unique(np.concatenate([acc["keys"], pub_keys, out_keys, [T.STACK, end]])
+                     .astype(np.uint64))
     fin = np.zeros((len(keys), NIBBLES), np.uint64)
     fin[np.searchsorted(keys, pub_keys)] = T.nibbles(pub_vals)
     fts = np.zeros(len(keys), np.uint64)
     pos = np.searchsorted(keys, acc["keys"])
     fin[pos], fts[pos] = acc["fin_vals"], acc["fin_ts"]
     gaps = np.append(np.diff(keys) - np.uint64(1), np.uint64(0))
-    return {"mkey": keys, "mpub": np.isin(keys, pub_keys), "mfin": fin, "mts": fts,
+    return {"mkey": keys, "mpub": np.isin(keys, pub_keys), "mout": np.isin(keys, out_keys),
+            "mfin": fin, "mts": fts,
             "key_limbs": _split12(keys), "gap_limbs": _split12(gaps)}
 
 
-def witness(tr: Trace, vm: VmProgram) -> tuple[np.ndarray, VmStatement]:
+def _output(vm: VmProgram, tr: Trace, output_len: int) -> tuple[int, np.ndarray]:
+    """The output buffer's offset in its first word and the final words covering the output."""
+    if not output_len:
+        return 0, np.zeros(0, np.uint64)
+    lo, hi = vm.output_addr // 4, -(-(vm.output_addr + output_len) // 4)
+    words = tr.final_memory[4 * lo:4 * hi].view("<u4").astype(np.uint64)
+    return vm.output_addr % 4, words
+
+
+def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
+            output_len: int = 0) -> tuple[np.ndarray, VmStatement]:
     """The main trace (WIDTH, n) of a call (returned, or trapped at ``unreachable``) and its
-    statement."""
+    statement; ``input_bytes`` is the input the trace was run on, ``output_len`` the number
+    of output bytes to bind."""
     rows_ = _Rows(tr)
     steps, sel = tr.steps, rows_.sel
     rows_.addresses(tr)
@@ -210,7 +225,8 @@ def witness(tr: Trace, vm: VmProgram) -> tuple[np.ndarray, VmStatement]:
     keys, acts = rows_.slots()
     acc = _memory_argument(keys, acts, np.stack([regs["X"], regs["Y"], regs["R"]]))
     args = tuple(int(x) & 0xFFFFFFFF for x in tr.args)
-    table = _memory_table(vm, args, acc)
+    out_offset, out_words = _output(vm, tr, output_len)
+    table = _memory_table(vm, args, input_bytes, output_keys(vm, len(out_words)), acc)
     M = len(table["mkey"])
     n = 1 << max(MIN_LOG_N, int(steps).bit_length(), int(M).bit_length())
 
@@ -269,7 +285,7 @@ def witness(tr: Trace, vm: VmProgram) -> tuple[np.ndarray, VmStatement]:
     # memory table
     mt = slice(0, M)
     m[COL["mact"], mt] = 1
-    for name in ("mkey", "mpub", "mts"):
+    for name in ("mkey", "mpub", "mout", "mts"):
         m[COL[name], mt] = table[name]
     m[reg("mfin"), mt] = table["mfin"].T % np.uint64(P)
     (m[COL["mk0"], mt], m[COL["mk1"], mt]), (m[COL["mg0"], mt], m[COL["mg1"], mt]) = \
@@ -301,7 +317,8 @@ def witness(tr: Trace, vm: VmProgram) -> tuple[np.ndarray, VmStatement]:
     used = np.flatnonzero(counts)
     result = None if not tr.results else int(tr.results[0]) & 0xFFFFFFFF
     st = VmStatement(vm.digest(), tr.export, args, result, steps, n.bit_length() - 1,
-                     used.astype(np.uint64), counts[used].astype(np.uint64), tr.trap)
+                     used.astype(np.uint64), counts[used].astype(np.uint64), tr.trap,
+                     bytes(input_bytes), output_len, out_offset, out_words)
     return m, st
 
 

@@ -11,7 +11,6 @@ from memjit.errors import BadInput, DeadlineExceeded, OutOfFuel
 from memjit.sandbox import Limits, run
 from memjit.store import Store
 from memjit.tasks import MAX_SCORE, builtin_tasks, read_test_set
-from memjit.tensor_io import run_with_input, with_input
 from memjit.wasm import load
 from memjit.wasm.opcodes import OP_NAMES
 from memjit.workers import WORKERS_DIR
@@ -36,7 +35,7 @@ def test_the_test_set_is_held_out_and_well_formed() -> None:
 def test_worker_matches_its_numpy_reference_exactly(name: str) -> None:
     expected = forward(read_header(WORKERS_DIR / f"digits_{name}_weights.h"), IMAGES)
     module = _module(name)
-    got = np.array([run_with_input(module, "classify", img.tobytes()).results[0]
+    got = np.array([run(module, "classify", input_bytes=img.tobytes()).results[0]
                     for img in IMAGES])
     np.testing.assert_array_equal(got, expected)
     low, high = ACCURACY[name]
@@ -45,16 +44,16 @@ def test_worker_matches_its_numpy_reference_exactly(name: str) -> None:
 
 def test_constant_worker_always_answers_one() -> None:
     module = _module("constant")
-    assert {run_with_input(module, "classify", img.tobytes()).results[0]
+    assert {run(module, "classify", input_bytes=img.tobytes()).results[0]
             for img in IMAGES[:20]} == {1}
 
 
 def test_loop_worker_is_stopped() -> None:
     module, image = _module("loop"), IMAGES[0].tobytes()
     with pytest.raises(OutOfFuel):
-        run_with_input(module, "classify", image, Limits(fuel=100_000))
+        run(module, "classify", (), Limits(fuel=100_000), image)
     with pytest.raises(DeadlineExceeded):
-        run_with_input(module, "classify", image, Limits(fuel=(1 << 63) - 1, timeout_s=0.2))
+        run(module, "classify", (), Limits(fuel=(1 << 63) - 1, timeout_s=0.2), image)
 
 
 @pytest.mark.parametrize("name", DIGITS + ("score",))
@@ -81,16 +80,21 @@ def test_digits_task_accepts_its_workers(tmp_path) -> None:
 
 def test_input_plumbing_refuses_what_does_not_fit() -> None:
     with pytest.raises(BadInput, match="does not fit"):
-        with_input(_module("small"), bytes(3 * 65536))
+        run(_module("small"), "classify", input_bytes=bytes(3 * 65536))
     no_global = wasmtime.wat2wasm('(module (memory 1) '
                                   '(func (export "f") (result i32) i32.const 0))')
     with pytest.raises(BadInput, match="memjit_input"):
-        with_input(no_global, bytes(64))
-    with_data_count = wasmtime.wat2wasm(
-        '(module (memory 1) (global (export "memjit_input") i32 (i32.const 16))'
+        run(no_global, "f", input_bytes=bytes(64))
+    with_data = wasmtime.wat2wasm(
+        '(module (memory (export "memory") 1) (global (export "memjit_input") i32 (i32.const 16))'
         ' (func (export "f") (result i32) i32.const 16 i32.load8_u)'
         ' (data (i32.const 16) "\\05"))')
-    assert run_with_input(with_data_count, "f", b"\x09").results == (9,)  # the input wins
+    assert run(with_data, "f").results == (5,)
+    assert run(with_data, "f", input_bytes=b"\x09").results == (9,)  # the input wins
+    hidden = wasmtime.wat2wasm('(module (memory 1) (global (export "memjit_input") i32 '
+                               '(i32.const 16)) (func (export "f")))')
+    with pytest.raises(BadInput, match="export its memory"):
+        run(hidden, "f", input_bytes=b"\x09")
 
 
 def test_malformed_test_set_is_refused(tmp_path) -> None:
@@ -101,13 +105,16 @@ def test_malformed_test_set_is_refused(tmp_path) -> None:
 
 
 def test_a_classification_is_proven_and_bound_to_its_input() -> None:
+    import dataclasses
+
     from memjit.claims import prove_claim, vk_of
-    from verifier.claims import verify_claim
+    from verifier.claims import Claim, verify_claim
 
     module = _module("small")
-    claim = prove_claim(with_input(module, IMAGES[0].tobytes()), "classify", [])
+    claim = prove_claim(module, "classify", [], input_bytes=IMAGES[0].tobytes())
     expected = forward(read_header(WORKERS_DIR / "digits_small_weights.h"), IMAGES[:1])[0]
-    assert claim.statement.result == expected
-    data = claim.encode()
-    assert verify_claim(data, vk_of(with_input(module, IMAGES[0].tobytes()))).valid
-    assert not verify_claim(data, vk_of(with_input(module, IMAGES[1].tobytes()))).valid
+    assert claim.statement.result == expected and claim.statement.input == IMAGES[0].tobytes()
+    vk = vk_of(module)
+    assert verify_claim(claim.encode(), vk).valid
+    other = dataclasses.replace(claim.statement, input=IMAGES[1].tobytes())
+    assert not verify_claim(Claim(other, claim.proof).encode(), vk).valid

@@ -19,6 +19,9 @@ Soundness in brief:
   the memory table initialises every key exactly once (keys strictly increasing, < 2^24,
   ending at a public sentinel) to zero or, for a public key (arguments, globals, data
   words), to the public value, and consumes the final (value, ts) of every key;
+* tensor I/O: the input bytes are part of the public initial memory (written over the data
+  words at the VK's input buffer); each output word is consumed, as the final value of its
+  key, by a memory-table row flagged ``mout`` against a public (PUBOUT, key, value) tuple;
 * the run starts at the export's entry with fp = depth = 0, ends with a return at depth 0
   after exactly ``steps`` rows, and the final value of stack slot 0 is the result; or, for a
   trap statement, ends with ``unreachable`` (at any depth) as its last row.
@@ -55,13 +58,39 @@ class VmInputs:
     statement: VmStatement
 
 
-def public_init(prog: VmProgram, args: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Keys and 32-bit values of the non-zero initial memory: arguments, globals, data words."""
+def memory_words(prog: VmProgram, input_bytes: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Word indices and values of the initial linear memory: the data words, with the input
+    bytes written over them at the input buffer (zero words included)."""
+    idx, val = prog.data_index.astype(np.uint64), prog.data_value.astype(np.uint64)
+    if not input_bytes:
+        return idx, val
+    lo, end = prog.input_addr // 4, prog.input_addr + len(input_bytes)
+    hi = -(-end // 4)
+    inside = (idx >= lo) & (idx < hi)
+    buf = np.zeros(hi - lo, dtype="<u4")
+    buf[(idx[inside] - lo).astype(np.int64)] = val[inside]
+    raw = buf.view(np.uint8)
+    raw[prog.input_addr - 4 * lo:end - 4 * lo] = np.frombuffer(input_bytes, np.uint8)
+    return (np.concatenate([idx[~inside], np.arange(lo, hi, dtype=np.uint64)]),
+            np.concatenate([val[~inside], buf.astype(np.uint64)]))
+
+
+def output_keys(prog: VmProgram, n_words: int) -> np.ndarray:
+    """Memory keys of the ``n_words`` output words a statement binds."""
+    if not n_words:
+        return np.zeros(0, np.uint64)
+    return T.MEMORY + prog.output_addr // 4 + np.arange(n_words, dtype=np.uint64)
+
+
+def public_init(prog: VmProgram, args: tuple[int, ...],
+                input_bytes: bytes = b"") -> tuple[np.ndarray, np.ndarray]:
+    """Keys and 32-bit values of the non-zero initial memory: arguments, globals, data words
+    and the input."""
+    words, values = memory_words(prog, input_bytes)
     keys = [T.STACK + np.arange(len(args), dtype=np.uint64),
             T.GLOBAL + np.arange(len(prog.globals_init), dtype=np.uint64),
-            T.MEMORY + prog.data_index.astype(np.uint64)]
-    vals = [np.array(args, dtype=np.uint64), prog.globals_init & np.uint64(0xFFFFFFFF),
-            prog.data_value.astype(np.uint64)]
+            T.MEMORY + words]
+    vals = [np.array(args, dtype=np.uint64), prog.globals_init & np.uint64(0xFFFFFFFF), values]
     k, v = np.concatenate(keys), np.concatenate(vals)
     return k[v != 0], v[v != 0]
 
@@ -100,6 +129,12 @@ class VmAir(Air):
         mem_ops = np.isin(prog.rom[:, 1], [OP_IDS[o] for o in (*LOADS, *STORES)])
         if np.any(prog.rom[mem_ops, 2] >= T.MAX_ADDR * 4):
             raise ValueError("a memory offset is too large for the VM's linear memory")
+        memory_bytes = prog.mem_pages * 65536
+        if st.input and (prog.input_addr is None or prog.input_addr + len(st.input) > memory_bytes):
+            raise ValueError("the input does not fit the program's input buffer")
+        if st.output_len and (prog.output_addr is None or st.output_offset != prog.output_addr % 4
+                              or prog.output_addr + st.output_len > memory_bytes):
+            raise ValueError("the output does not match the program's output buffer")
         table_size = len(prog.rom) + T.N_FIXED
         if len(st.mult_index) and int(st.mult_index[-1]) >= table_size:
             raise ValueError("multiplicity index outside the public tables")
@@ -121,7 +156,7 @@ class VmAir(Air):
 
     @cached_property
     def public_init(self) -> tuple[np.ndarray, np.ndarray]:
-        return public_init(self.program, self.statement.args)
+        return public_init(self.program, self.statement.args, self.statement.input)
 
     @cached_property
     def public_tuples(self) -> np.ndarray:
@@ -146,8 +181,13 @@ class VmAir(Air):
             pub = np.zeros((len(keys), 2), dtype=np.uint64)
             pub[:, 0], pub[:, 1] = T.PUBKEY, keys
             ones = np.ones(len(keys), dtype=np.uint64)
+            out_keys = output_keys(self.program, len(self.statement.output_words))
+            out = np.zeros((len(out_keys), T.TUPLE_LEN), dtype=np.uint64)
+            out[:, 0], out[:, 1] = T.PUBOUT, out_keys
+            out[:, 2:10] = T.nibbles(self.statement.output_words)
             total = add(T.logup_sum(self.public_tuples, self.statement.mult_count, alpha, beta),
                         add(T.logup_sum(mem, ones, alpha, beta), T.logup_sum(pub, ones, alpha, beta)))
+            total = add(total, T.logup_sum(out, np.ones(len(out_keys), np.uint64), alpha, beta))
             self._sum_key, self._sum = key, total
         return self._sum
 

@@ -26,6 +26,7 @@ CPU part::
 Memory-table part::
 
     mkey mact mpub     key (strictly increasing), active flag, "initialised from the public table"
+    mout               "final value bound to the public output words"
     mfin[8] mts        final value limbs and final timestamp
     mk0 mk1 mg0 mg1    12-bit limbs of the key and of the gap to the next key
 """
@@ -45,7 +46,7 @@ NAMES += ["k0", "k1", "k2", "act0", "act1", "act2", "p0", "p1", "p2",
           "tl0", "th0", "tl1", "th1", "tl2", "th2", "xinv", "zinv", "c0", "c1", "sx", "sy"]
 NAMES += [f"u{i}" for i in range(5)] + ["cm0", "cm1", "cm2", "fneg"]
 NAMES += ["w", "o0", "o1", "hn", "sb"]
-NAMES += ["mkey", "mact", "mpub"] + [f"mfin{i}" for i in range(NIBBLES)]
+NAMES += ["mkey", "mact", "mpub", "mout"] + [f"mfin{i}" for i in range(NIBBLES)]
 NAMES += ["mts", "mk0", "mk1", "mg0", "mg1"]
 
 COL: dict[str, int] = {name: i for i, name in enumerate(NAMES)}

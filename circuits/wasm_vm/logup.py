@@ -90,7 +90,8 @@ def lookup_terms(c: View) -> list[tuple]:
     fin = c.r("mfin")
     terms += [(c.mact - c.mpub, [T.MEM, c.mkey] + [0] * NIBBLES + [0]),
               (-c.mact, [T.MEM, c.mkey, *fin, c.mts]),
-              (-c.mpub, [T.PUBKEY, c.mkey])]
+              (-c.mpub, [T.PUBKEY, c.mkey]),
+              (-c.mout, [T.PUBOUT, c.mkey, *fin])]
     terms += [(-c.mact, [T.U12, c.row[COL[n]]]) for n in ("mk0", "mk1", "mg0", "mg1")]
     return terms
 

@@ -60,10 +60,14 @@ def linear_memory_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q
 def memory_table_constraints(b: ConstraintBuilder, c: View, nx: View, result: int | None,
                              end_key: int) -> None:
     """One entry per key, keys strictly increasing below 2^24 from stack slot 0 to the end
-    sentinel; slot 0's final value is the result."""
+    sentinel; slot 0's final value is the result. A row flagged ``mout`` consumes its key's
+    final value as a public output word (the verifier adds one per output word), so each
+    output word is the final value of its key."""
     b.every_row(c.mact * (c.mact - 1))
     b.every_row(c.mpub * (c.mpub - 1))
     b.every_row(c.mpub * (1 - c.mact))
+    b.every_row(c.mout * (c.mout - 1))
+    b.every_row(c.mout * (1 - c.mact))
     b.transition(nx.mact * (1 - c.mact))
     b.first_row(c.mact - 1)
     b.first_row(c.mkey - T.STACK)

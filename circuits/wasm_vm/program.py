@@ -12,6 +12,7 @@ Encoding (version 1, little-endian)::
     u32 G, then G u64 global initial values
     u32 D, then D (u32 word index, u32 value) data words, strictly increasing, values non-zero
     u16 E, then E exports: u8 name length, name (utf-8), u32 entry pc, u8 nparams, u8 nresults
+    u32 input buffer address, u32 output buffer address (0xFFFFFFFF: the module has none)
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import blake3
 import numpy as np
 
 MAGIC = b"MJVK"
-VERSION = 1
+VERSION = 2
 MAX_ROM = 1 << 20
 MAX_GLOBALS = 1 << 16
 MAX_DATA = 1 << 22
 MAX_EXPORTS = 1 << 12
 MAX_PAGES = 1 << 16
+NO_BUFFER = 0xFFFFFFFF
 
 
 class VkFormatError(ValueError):
@@ -50,6 +52,8 @@ class VmProgram:
     data_index: np.ndarray  # (D,) uint64 word indices, increasing
     data_value: np.ndarray  # (D,) uint64 non-zero 32-bit words
     exports: dict[str, Export]
+    input_addr: int | None = None  # byte address of the tensor input buffer (memjit_input)
+    output_addr: int | None = None  # byte address of the tensor output buffer (memjit_output)
 
     def encode(self) -> bytes:
         out = [MAGIC, bytes([VERSION]), struct.pack("<I", len(self.rom)),
@@ -63,6 +67,8 @@ class VmProgram:
             e = self.exports[name]
             raw = name.encode()
             out += [bytes([len(raw)]), raw, struct.pack("<IBB", e.entry, e.nparams, e.nresults)]
+        out.append(struct.pack("<II", *(NO_BUFFER if a is None else a
+                                        for a in (self.input_addr, self.output_addr))))
         return b"".join(out)
 
     def digest(self) -> bytes:
@@ -119,7 +125,10 @@ def decode_vk(data: bytes) -> VmProgram:
         if entry >= n or nresults > 1 or name in exports:
             raise VkFormatError(f"bad export {name!r}")
         exports[name] = Export(entry, nparams, nresults)
-    prog = VmProgram(rom, pages, glob, idx, val, exports)
+    buffers = [None if a == NO_BUFFER else a for a in r.unpack("<II")]
+    if any(a is not None and a >= pages * 65536 for a in buffers):
+        raise VkFormatError("an I/O buffer lies outside memory")
+    prog = VmProgram(rom, pages, glob, idx, val, exports, *buffers)
     if r.pos != len(r.data) or prog.encode() != r.data:
         raise VkFormatError("verification key is not canonical (trailing or reordered bytes)")
     return prog

@@ -6,25 +6,34 @@ tables with multiplicities ``mult``."  The multiplicities (execution profile of 
 use counts of the nibble / 12-bit tables) are part of the statement so the verifier can add the
 table side of every LogUp sum itself; they are absorbed before any challenge.
 
-Encoding (version 1, little-endian)::
+Tensor I/O (memjit.tensor_io): ``input`` is written to the program's input buffer before the
+call; ``output_words`` are the final contents of the 32-bit words covering the output bytes,
+which start ``output_offset`` bytes into them and are ``output_len`` long. Both are public:
+the verifier derives the initial memory and the bound final words from them.
+
+Encoding (version 2, little-endian)::
 
     "MJST" u8 version, vk digest (32 bytes), u8 name length + export name (utf-8),
     u8 nargs + u32 args, u8 outcome + u32 value (0: returned, value 0; 1: returned value;
     2: trapped, value = index in TRAPS), u32 steps, u8 log_n,
+    u32 input length + input bytes,
+    u32 output length, u8 output offset (< 4; 0 without output), u32 W + W output words,
+    W = ceil((offset + length) / 4),
     u32 K + K pairs (u32 table index, u32 count), indices strictly increasing, counts > 0
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 MAGIC = b"MJST"
-VERSION = 1
+VERSION = 2
 MAX_ARGS = 64
 MAX_MULT = 1 << 22
+MAX_IO = 1 << 20  # bytes of input, and of output
 TRAPS = ("unreachable",)
 """Provable trap codes (the sandbox's names), by statement index: append, never reorder."""
 RETURNED, RETURNED_VALUE, TRAPPED = range(3)
@@ -45,6 +54,16 @@ class VmStatement:
     mult_index: np.ndarray  # (K,) uint64, increasing
     mult_count: np.ndarray  # (K,) uint64, positive
     trap: str | None = None  # a name in TRAPS: the run trapped (then result is None)
+    input: bytes = b""  # written at the program's input buffer before the call
+    output_len: int = 0  # bytes of output, read from the output buffer after the call
+    output_offset: int = 0  # the output buffer's address mod 4
+    output_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+
+    @property
+    def output(self) -> bytes:
+        """The output bytes the proof binds."""
+        raw = self.output_words.astype("<u4").tobytes()
+        return raw[self.output_offset:self.output_offset + self.output_len]
 
     def outcome(self) -> tuple[int, int]:
         if self.trap is not None:
@@ -56,7 +75,11 @@ class VmStatement:
         out = [MAGIC, bytes([VERSION]), self.vk, bytes([len(name)]), name, bytes([len(self.args)]),
                struct.pack(f"<{len(self.args)}I", *self.args),
                struct.pack("<BI", *self.outcome()),
-               struct.pack("<IBI", self.steps, self.log_n, len(self.mult_index)),
+               struct.pack("<IB", self.steps, self.log_n),
+               struct.pack("<I", len(self.input)), self.input,
+               struct.pack("<IBI", self.output_len, self.output_offset, len(self.output_words)),
+               self.output_words.astype("<u4").tobytes(),
+               struct.pack("<I", len(self.mult_index)),
                np.stack([self.mult_index, self.mult_count], axis=1).astype("<u4").tobytes()]
         return b"".join(out)
 
@@ -89,12 +112,22 @@ def decode_statement(data: bytes) -> tuple[VmStatement, int]:
         raise StatementFormatError("non-canonical outcome field")
     result = value if outcome == RETURNED_VALUE else None
     trap = TRAPS[value] if outcome == TRAPPED else None
-    steps, log_n, k = struct.unpack("<IBI", take(9))
+    steps, log_n = struct.unpack("<IB", take(5))
+    (in_len,) = struct.unpack("<I", take(4))
+    if in_len > MAX_IO:
+        raise StatementFormatError("input too long")
+    input_bytes = take(in_len)
+    out_len, out_off, n_words = struct.unpack("<IBI", take(9))
+    if out_len > MAX_IO or out_off > (3 if out_len else 0) or n_words != -(-(out_off + out_len) // 4):
+        raise StatementFormatError("inconsistent output length, offset and words")
+    words = np.frombuffer(take(4 * n_words), dtype="<u4").astype(np.uint64)
+    (k,) = struct.unpack("<I", take(4))
     if k > MAX_MULT:
         raise StatementFormatError("too many multiplicities")
     pairs = np.frombuffer(take(8 * k), dtype="<u4").reshape(k, 2).astype(np.uint64)
     idx, cnt = pairs[:, 0], pairs[:, 1]
     if k and (np.any(np.diff(idx.astype(np.int64)) <= 0) or not cnt.all()):
         raise StatementFormatError("multiplicities must have increasing indices and be positive")
-    st = VmStatement(vk, export, tuple(args), result, steps, log_n, idx, cnt, trap)
+    st = VmStatement(vk, export, tuple(args), result, steps, log_n, idx, cnt, trap, input_bytes,
+                     out_len, out_off, words)
     return st, pos

@@ -14,7 +14,7 @@ import numpy as np
 from circuits.field import P, ext_batch_inv, ext_powers, ext_scale, lincomb, sub
 
 # tuple tags
-ROM, MEM, PUBKEY, R3, AND, OR, XOR, U12, POW = range(1, 10)
+ROM, MEM, PUBKEY, R3, AND, OR, XOR, U12, POW, PUBOUT = range(1, 11)
 TUPLE_LEN = 11  # the longest tuple: (MEM, key, 8 limbs, ts)
 
 # memory key spaces: key = base + address, every key < 2^24

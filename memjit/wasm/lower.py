@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from memjit.errors import UnsupportedModule
 from memjit.wasm.decode import Module
 from memjit.wasm.opcodes import BR, BR_ENTRY, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, \
     GLOBAL_GET, GLOBAL_SET, I32, I32_CONST, I64, I64_CONST, LOADS, LOCAL_GET, LOCAL_SET, \
     LOCAL_TEE, MEMORY_GROW, MEMORY_SIZE, NOP, NUMERIC, OP, RETURN, SELECT, STORES, \
     TABLE_ENTRY, UNREACHABLE, wasm_fuel
-from memjit.wasm.program import PAGE, Program, Signature
+from memjit.wasm.program import BUFFER_GLOBALS, PAGE, Program, Signature
 from memjit.wasm.validate import FunctionCode, block_results, const_value
 
 _TYPE_NAMES = {I32: "i32", I64: "i64"}
+I32_CONST_CODE = 0x41  # the binary opcode of i32.const in a constant expression
 _SIMPLE = {0x00: UNREACHABLE, 0x1B: SELECT, 0x1C: SELECT, 0x20: LOCAL_GET, 0x21: LOCAL_SET,
            0x22: LOCAL_TEE, 0x23: GLOBAL_GET, 0x24: GLOBAL_SET, 0x3F: MEMORY_SIZE,
            0x40: MEMORY_GROW}
@@ -194,6 +196,18 @@ def instantiation_fuel(m: Module) -> int:
     return 1 + sum(1 + len(d.data) for d in datas) if datas else 0
 
 
+def _buffer_address(m: Module, index: int, name: str) -> int:
+    """The byte address held by the exported tensor-I/O global ``name`` (module-defined,
+    immutable, an i32 constant: the address must not depend on execution)."""
+    index -= sum(1 for i in m.imports if i.kind == "global")
+    g = m.globals[index] if 0 <= index < len(m.globals) else None
+    if g is None or g.mutable or g.valtype != I32 or len(g.init.instrs) != 1 \
+            or g.init.instrs[0][0] != I32_CONST_CODE:
+        raise UnsupportedModule(f"exported global {name!r} must be an immutable i32 constant "
+                                f"(the address of the worker's {name.split('_')[1]} bytes)")
+    return g.init.instrs[0][1] & 0xFFFFFFFF
+
+
 def lower(m: Module, codes: list[FunctionCode]) -> Program:
     """Lower a validated, subset-checked module to its :class:`Program`."""
     canon = canonical_types(m)
@@ -236,8 +250,10 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
             init_trap = "memory_out_of_bounds"
         segments.append((off, d.data))
 
-    exports = {}
+    exports, buffers = {}, {}
     for e in m.exports:
+        if e.kind == "global" and e.name in BUFFER_GLOBALS:
+            buffers[e.name] = _buffer_address(m, e.index, e.name)
         if e.kind == "function":
             t = m.types[m.funcs[e.index]]
             exports[e.name] = Signature(e.index, tuple(_TYPE_NAMES[v] for v in t.params),
@@ -273,6 +289,7 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
         globals_i64=np.array([g.valtype == I64 for g in m.globals], dtype=np.uint8),
         init_trap=init_trap,
         init_fuel=instantiation_fuel(m),
+        buffers=buffers,
     )
     for value in vars(program).values():
         if isinstance(value, np.ndarray):

@@ -52,6 +52,9 @@ from memjit.errors import BadInput
 from memjit.wasm.opcodes import OP_NAMES
 
 PAGE = 65536
+INPUT_GLOBAL, OUTPUT_GLOBAL = "memjit_input", "memjit_output"
+BUFFER_GLOBALS = (INPUT_GLOBAL, OUTPUT_GLOBAL)
+"""Exported immutable i32 globals that hold the addresses of a worker's input and output bytes."""
 ROM_COLUMNS = ("pc", "op", "imm", "arg1", "arg2", "arg3", "sh")
 """Columns of :meth:`Program.to_rows`, in order."""
 
@@ -102,6 +105,7 @@ class Program:
     globals_i64: np.ndarray  # uint8
     init_trap: str | None  # trap raised while instantiating (segment out of bounds)
     init_fuel: int  # fuel wasmtime charges at instantiation (see lower.instantiation_fuel)
+    buffers: dict[str, int]  # tensor I/O: BUFFER_GLOBALS the module exports -> byte address
 
     def __len__(self) -> int:
         return len(self.op)
