@@ -283,7 +283,7 @@ def lincomb(c: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     polynomials) and for evaluating base-field polynomials at extension points (c = coefficients
     transposed, coeffs = powers of the point).
     """
-    return _lincomb_kernels[c.size >= PARALLEL_MIN](c, coeffs)
+    return _lincomb_kernels[c.shape[1] >= PARALLEL_MIN](c, coeffs)  # threads split the points
 
 
 def ext_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
