@@ -289,12 +289,12 @@ def hash_rows(data: np.ndarray) -> np.ndarray:
 
 
 def hash_field_rows(matrix: np.ndarray) -> np.ndarray:
-    """BLAKE3 digest of every row of a uint64 field matrix (n, w), each value taken as 4
-    little-endian bytes (exact for values < 2^32): row i hashes 4w bytes. Reads any strides,
-    e.g. columns.T, without copying."""
+    """BLAKE3 digest of every row of a uint32 or uint64 field matrix (n, w), each value taken
+    as 4 little-endian bytes (exact for values < 2^32): row i hashes 4w bytes. Reads any
+    strides, e.g. columns.T, without copying."""
     matrix = np.asarray(matrix)
-    if matrix.dtype != np.uint64 or matrix.ndim != 2:
-        raise ValueError(f"expected a uint64 (n, w) matrix, got {matrix.dtype} {matrix.shape}")
+    if matrix.dtype not in (np.uint32, np.uint64) or matrix.ndim != 2:
+        raise ValueError(f"expected a uint32/uint64 (n, w) matrix, got {matrix.dtype} {matrix.shape}")
     n, w = matrix.shape
     out = np.empty((n, 8), np.uint32)
     with one_thread_if_small(n * max(1, (4 * w + _BLOCK_LEN - 1) // _BLOCK_LEN), _SMALL):

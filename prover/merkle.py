@@ -38,10 +38,10 @@ class MerkleTree:
 
     @classmethod
     def from_field_rows(cls, matrix: np.ndarray) -> MerkleTree:
-        """Tree whose leaf i is row i of a field matrix (n, w), each value as 4 little-endian
-        bytes (values < 2^31, so exact). matrix may be a strided view such as columns.T: it is
-        read in place, never copied or transposed."""
-        matrix = np.asarray(matrix, dtype=np.uint64)
+        """Tree whose leaf i is row i of a field matrix (n, w) of uint32 or uint64, each value
+        as 4 little-endian bytes (values < 2^31, so exact). matrix may be a strided view such
+        as columns.T: it is read in place, never copied or transposed."""
+        matrix = np.asarray(matrix)
         if matrix.ndim != 2 or not _is_power_of_two(matrix.shape[0]):
             raise ValueError(f"expected a (2^d, w) matrix, got shape {matrix.shape}")
         tree = cls.__new__(cls)

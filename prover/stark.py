@@ -39,6 +39,9 @@ class ProverStats:
         self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
 
 
+LDE_CHUNK = 16  # columns extended per NTT call in commit_columns
+
+
 class StarkProver:
     """Proves one AIR statement. Each protocol step is a method, so adversarial tests can
     subclass it and lie at exactly one step while the rest of the proof stays honest."""
@@ -59,9 +62,14 @@ class StarkProver:
                              f"constraint degree, got {params.blowup}")
 
     def commit_columns(self, coeffs: np.ndarray) -> tuple[np.ndarray, MerkleTree]:
-        """LDE of coefficient rows (k, n) onto the coset and a Merkle tree over its rows."""
+        """LDE of coefficient rows (k, n) onto the coset and a Merkle tree over its rows.
+
+        The LDE is kept as uint32 (every value is below p < 2^31), extended a few columns at a
+        time: wide traces at 2^20 rows would otherwise hold twice their LDE in uint64 words."""
         with self.stats.phase("lde"):
-            lde = coset_ntt(coeffs, self.domain.size, SHIFT)
+            lde = np.empty((len(coeffs), self.domain.size), dtype=np.uint32)
+            for lo in range(0, len(coeffs), LDE_CHUNK):
+                lde[lo:lo + LDE_CHUNK] = coset_ntt(coeffs[lo:lo + LDE_CHUNK], self.domain.size, SHIFT)
         with self.stats.phase("merkle"):
             return lde, MerkleTree.from_field_rows(lde.T)
 
@@ -102,7 +110,7 @@ class StarkProver:
         challenges = list(t.draw_exts(b"challenges", air.num_challenges)) if air.num_challenges else []
 
         aux_coeffs = np.zeros((0, n), dtype=np.uint64)
-        aux_lde = np.zeros((0, domain.size), dtype=np.uint64)
+        aux_lde = np.zeros((0, domain.size), dtype=np.uint32)
         aux_root = aux = None
         if air.aux_width:
             with stats.phase("aux_trace"):
@@ -154,10 +162,12 @@ class StarkProver:
 
         with stats.phase("openings"):
             idx = positions.tolist()
-            main_open = TreeOpening(main_lde[:, positions].T, main_tree.open(idx))
-            aux_open = TreeOpening(aux_lde[:, positions].T, aux_tree.open(idx)) \
-                if air.aux_width else None
-            comp_open = TreeOpening(comp_lde[:, positions].T, comp_tree.open(idx))
+            main_open = TreeOpening(main_lde[:, positions].T.astype(np.uint64),
+                                    main_tree.open(idx))
+            aux_open = TreeOpening(aux_lde[:, positions].T.astype(np.uint64),
+                                   aux_tree.open(idx)) if air.aux_width else None
+            comp_open = TreeOpening(comp_lde[:, positions].T.astype(np.uint64),
+                                    comp_tree.open(idx))
             fri_open = fri.open_layers(layers, positions)
         proof = Proof(air.name, params, log_n, air.width, air.aux_width, segments, main_tree.root,
                       aux_root, comp_tree.root, ood_main, ood_aux, ood_comp,
