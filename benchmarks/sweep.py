@@ -26,7 +26,7 @@ from rich.table import Table
 from memjit.errors import BadInput
 
 SERIES = ("fibonacci", "range_check", "vm_crc32")  # vm_crc32: the VM AIR proving crc32(n)
-VM_MAX_LOG = 18  # the VM AIR's prover needs ~22 GB at 2^20 rows: beyond this 24 GB machine
+VM_MAX_LOG = 20  # 2^20 rows of the VM AIR peak at ~15 GB (uint32 LDEs) on this 24 GB machine
 PHASES = ("lde", "merkle", "constraints", "deep", "fri", "grinding", "openings", "aux_trace", "check")
 SECURITY_TARGET = 100
 
