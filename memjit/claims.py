@@ -11,13 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from circuits.wasm_vm import VmAir, VmInputs, VmProgram
+from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.isa import OP_IDS
 from circuits.wasm_vm.program import Export
 from circuits.wasm_vm.statement import TRAPS
 from memjit.errors import Trap, UnsupportedModule
 from memjit.tracer import trace_checked
 from memjit.wasm import Program, load
-from memjit.wasm.opcodes import BR_ENTRY, OP_NAMES, TABLE_ENTRY
+from memjit.wasm.opcodes import BR_ENTRY, MEMORY_GROW, OP_NAMES, TABLE_ENTRY
 from memjit.tensor_io import buffer_address, output_length
 from memjit.wasm.program import INPUT_GLOBAL, OUTPUT_GLOBAL, PAGE
 from memjit.witness import witness
@@ -26,6 +27,10 @@ from verifier.claims import Claim, encode_claim, verify_claim  # noqa: F401  (re
 from verifier.params import DEFAULT_PARAMS, ProofParams
 
 # --- verification key -------------------------------------------------------------------------
+
+MAX_GROW_PAGES = T.MAX_ADDR // 16384 - 1
+"""The largest memory (pages) a program using memory.grow may declare: every word's key
+must fit the VM's linear-memory key space."""
 
 def check_supported(prog: Program) -> None:
     """Refuse (UnsupportedModule, naming it) any instruction the VM AIR does not prove."""
@@ -40,6 +45,12 @@ def check_supported(prog: Program) -> None:
             raise UnsupportedModule(f"export {name!r} has a non-i32 signature")
     if prog.globals_i64.any():
         raise UnsupportedModule("module has i64 globals")
+    indexed = (prog.op == OP_IDS["br_table"]) | (prog.op == OP_IDS["call_indirect"])
+    if np.any(prog.imm[indexed] >= 1 << 16):
+        raise UnsupportedModule("module has a br_table of 2^16 or more labels or 2^16 types")
+    if MEMORY_GROW in ops and prog.mem_max > MAX_GROW_PAGES:
+        raise UnsupportedModule(f"module uses memory.grow without a declared maximum of at most "
+                                f"{MAX_GROW_PAGES} pages (the VM cannot prove larger memories)")
 
 
 def vm_program(prog: Program) -> VmProgram:
@@ -56,7 +67,8 @@ def vm_program(prog: Program) -> VmProgram:
                if all(t == "i32" for t in sig.params + sig.results)}
     return VmProgram(prog.to_rows(), prog.mem_min if prog.has_memory else 0,
                      prog.globals_init.astype(np.uint64), idx, words[idx.astype(np.int64)], exports,
-                     prog.buffers.get(INPUT_GLOBAL), prog.buffers.get(OUTPUT_GLOBAL))
+                     prog.buffers.get(INPUT_GLOBAL), prog.buffers.get(OUTPUT_GLOBAL),
+                     prog.mem_max if MEMORY_GROW in prog.op else None)
 
 
 def vk_of(module_bytes: bytes) -> bytes:

@@ -12,8 +12,17 @@ Soundness in brief:
   compute and/or/xor); memory stores the nibble vectors, so every read value is in range;
 * add/sub and comparisons use 16-bit halves with boolean carries (no 32-bit field values);
   signed order flips on pinned sign bits; zero tests use inverse witnesses of nibble sums;
-  mul and shifts (amount mod 32 via a powers-of-two table) multiply in byte limbs with
-  12-bit carries; loads/stores address bytes inside one word, in bounds by construction;
+  mul, shifts and rotations (amount mod 32 via a powers-of-two table) multiply in byte
+  limbs with 12-bit carries; clz / ctz multiply by a looked-up 2^v (2^(31-v)) and pin the
+  product's top bit (low word = 2^31), popcnt looks up nibble popcounts; div/rem prove
+  |a| = |q| |b| + |r| with the engine and |r| < |b| by a range-checked slack (signed
+  operands through complements and pinned signs, signed results by negation with carries);
+  loads/stores address bytes inside one word, in bounds by construction;
+* br_table / call_indirect look up a second ROM row: the br_table entry min(index, n)
+  (index >= n proven by a range-checked difference), or the function-table entry, whose
+  type must equal the expected one; the page count is a state column (the VK's initial
+  pages on the first row, changed only by a memory.grow that stays within the VK's grow
+  limit, else it returns -1); every load/store's word lies below it (range-checked slack);
 * one memory argument (value stack, globals, call frames): each slot access consumes
   (key, value, prev_ts) and produces (key, value', ts) with prev_ts < ts (12-bit limbs);
   the memory table initialises every key exactly once (keys strictly increasing, < 2^24,
@@ -24,7 +33,9 @@ Soundness in brief:
   key, by a memory-table row flagged ``mout`` against a public (PUBOUT, key, value) tuple;
 * the run starts at the export's entry with fp = depth = 0, ends with a return at depth 0
   after exactly ``steps`` rows, and the final value of stack slot 0 is the result; or, for a
-  trap statement, ends with ``unreachable`` (at any depth) as its last row.
+  trap statement, ends (at any depth) with a row proving that trap: ``unreachable``, or a
+  trap row (isa.TRAP_ROWS: the instruction's op id, its operands proving division by zero,
+  INT_MIN / -1, a table index out of bounds, a null entry or a type mismatch).
 """
 
 from __future__ import annotations
@@ -124,11 +135,14 @@ class VmAir(Air):
             raise ValueError("steps must be in [1, trace length)")
         max_sh = int(prog.rom[:, 6].max(initial=0)) if len(prog.rom) else 0
         if max_sh >= T.MAX_ADDR // 2 or len(prog.globals_init) >= T.MAX_ADDR \
-                or prog.mem_pages * 16384 >= T.MAX_ADDR:
+                or prog.end_pages * 16384 >= T.MAX_ADDR:
             raise ValueError("program too large for the VM's key spaces")
         mem_ops = np.isin(prog.rom[:, 1], [OP_IDS[o] for o in (*LOADS, *STORES)])
         if np.any(prog.rom[mem_ops, 2] >= T.MAX_ADDR * 4):
             raise ValueError("a memory offset is too large for the VM's linear memory")
+        indexed = np.isin(prog.rom[:, 1], [OP_IDS["br_table"], OP_IDS["call_indirect"]])
+        if np.any(prog.rom[indexed, 2] >= 1 << 16):
+            raise ValueError("a br_table or call_indirect immediate is too large for the VM")
         memory_bytes = prog.mem_pages * 65536
         if st.input and (prog.input_addr is None or prog.input_addr + len(st.input) > memory_bytes):
             raise ValueError("the input does not fit the program's input buffer")
@@ -142,7 +156,7 @@ class VmAir(Air):
             raise ValueError("multiplicities exceed the number of lookups")
         super().__init__(public_inputs, n)
         self.program, self.statement, self.entry = prog, st, exp.entry
-        self.end_key = T.MEMORY + prog.mem_pages * 16384
+        self.end_key = T.MEMORY + prog.end_pages * 16384
         self.fp_limit = fp_limit(prog)
         self._sum_key: tuple | None = None
         self._sum = np.zeros(4, dtype=np.uint64)
@@ -197,8 +211,8 @@ class VmAir(Air):
     def eval(self, b: ConstraintBuilder) -> None:
         c, nx = View(b.main_cur), View(b.main_nxt)
         control_constraints(b, c, nx, self.entry, self.statement.steps, self.fp_limit,
-                            self.statement.trap is not None)
-        value_constraints(b, c)
+                            self.statement.trap, self.program.mem_pages)
+        value_constraints(b, c, self.program.end_pages)
         memory_table_constraints(b, c, nx, self.statement.result, self.end_key)
         alpha, beta = b.challenges
         public = None if isinstance(alpha, Degree) else Fp4(self.public_sum(alpha.v, beta.v))

@@ -3,7 +3,8 @@
 A term is (multiplicity m, tuple); the tuple's fingerprint is ``tag + b f1 + b^2 f2 + ...`` and
 the term contributes m / (alpha - fingerprint). Reads, writes and the memory table's init/final
 entries are terms of the memory tuple (MEM, key, 8 limbs, ts); the rest look up the public
-tables (ROM, nibble triples, bitwise ops, 12-bit range, powers of two).
+tables (ROM and its br_table / call_indirect entries, nibble triples, bitwise ops, popcounts,
+12-bit range, powers of two).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from circuits.air import ConstraintBuilder
 from circuits.field import P, Fp, Fp4, add, ext_batch_inv, ext_scale, lincomb
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import COL, NIBBLES
-from circuits.wasm_vm.isa import OP_IDS, SHIFTS
+from circuits.wasm_vm.isa import BR_ENTRY, DIVIDE, POW_USERS, R_CHECKED, SELECTOR_OP, \
+    TABLE_ENTRY
 from circuits.wasm_vm.view import View
 
 TERMS_PER_COLUMN = 3  # LogUp terms batched per auxiliary column (constraint degree 4)
+POW_KIND = {"i32.shl": 0, "i32.rotl": 0, "i32.shr_u": 1, "i32.shr_s": 1, "i32.rotr": 1,
+            "i32.clz": 2, "i32.ctz": 3}
+"""The POW table kind each POW user looks up (see tables.pow_exponent)."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,15 @@ def lookup_terms(c: View) -> list[tuple]:
     """Every LogUp term of a row as (multiplicity, tuple fields)."""
     pad = c.s_pad
     X, Y, Q, R, Z = (c.r(n) for n in ("X", "Y", "Q", "R", "Z"))
-    op = Lin(0, tuple((c.row[COL["s_" + o]], oid) for o, oid in OP_IDS.items()))
+    op = Lin(0, tuple((c.row[COL["s_" + o]], oid) for o, oid in SELECTOR_OP.items() if oid))
     terms = [(pad - 1, [T.ROM, c.pc, op, c.imm_lo, c.imm_hi, c.a1, c.a2, c.a3, c.sh])]
+    u = [c.row[COL[f"u{j}"]] for j in range(5)]
+    # br_table / call_indirect: a second ROM row, the entry (see alu.table_constraints)
+    tables = ("call_indirect", "call_indirect/null", "call_indirect/type")
+    entry_op = Lin(0, ((c.s_br_table, BR_ENTRY),
+                       *((c.row[COL["s_" + s]], TABLE_ENTRY) for s in tables)))
+    terms.append((-c.s("br_table", *tables), [T.ROM, c.w, entry_op, u[0], u[1], c.npc, u[2],
+                                              u[3], u[4]]))
     for k, (old, new) in enumerate(((X, X), (Y, Y), (Q, R))):
         act, key = c.row[COL[f"act{k}"]], c.row[COL[f"k{k}"]]
         prev_ts = c.row[COL[f"p{k}"]]
@@ -75,18 +87,19 @@ def lookup_terms(c: View) -> list[tuple]:
         terms.append((-act, [T.U12, c.row[COL[f"tl{k}"]]]))
         terms.append((-act, [T.U12, c.row[COL[f"th{k}"]]]))
     tag = Lin(T.R3, tuple((c.row[COL["s_" + o]], t - T.R3) for o, t in
-                          (("i32.and", T.AND), ("i32.or", T.OR), ("i32.xor", T.XOR))))
+                          (("i32.and", T.AND), ("i32.or", T.OR), ("i32.xor", T.XOR),
+                           ("i32.popcnt", T.POPC))))
     nib = pad + c.s("call", "return") - 1
     terms += [(nib, [tag, X[i], Y[i], Z[i]]) for i in range(NIBBLES)]
-    shr = c.s("i32.shr_u", "i32.shr_s")  # Z holds the low word there: range-check R too
-    terms += [(-shr, [T.R3, *R[j:j + 3], *([0] * (j + 3 - NIBBLES))]) for j in (0, 3, 6)]
+    r_checked = c.s(*R_CHECKED)  # R is not Z there: range-check R too
+    terms += [(-r_checked, [T.R3, *R[j:j + 3], *([0] * (j + 3 - NIBBLES))]) for j in (0, 3, 6)]
     terms.append((pad - 1, [T.U12, Lin(0, ((Y[7], 512), (c.sy, -4096)))]))
     terms.append((pad - 1, [T.U12, Lin(0, ((X[7], 512), (c.sx, -4096)))]))
     terms += [(pad - 1, [T.U12, c.row[COL[f"cm{k}"]]]) for k in range(3)]
     terms.append((pad - 1, [T.U12, Lin(0, ((c.hn, 512), (c.sb, -4096)))]))
-    shifts = c.s(*SHIFTS)
-    terms.append((-shifts, [T.POW, X[0], X[1], c.s("i32.shr_u", "i32.shr_s"),
-                            *(c.row[COL[f"u{j}"]] for j in range(5))]))
+    terms += [(-c.s(*DIVIDE), [T.U12, c.row[COL[n]]]) for n in ("d0", "d1")]
+    kind = Lin(0, tuple((c.row[COL["s_" + o]], k) for o, k in POW_KIND.items() if k))
+    terms.append((-c.s(*POW_USERS), [T.POW, X[0], X[1], kind, *u]))
     fin = c.r("mfin")
     terms += [(c.mact - c.mpub, [T.MEM, c.mkey] + [0] * NIBBLES + [0]),
               (-c.mact, [T.MEM, c.mkey, *fin, c.mts]),

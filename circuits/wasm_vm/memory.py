@@ -17,8 +17,8 @@ def linear_memory_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q
     """Loads and stores of 8/16/32 bits inside one 32-bit word.
 
     The address (X for loads, Y for stores) is below 2^24 and address + offset = 4 w + o
-    exactly; the key MEMORY + w must be a memory-table key, all of which lie below the
-    memory's end, so every access is in bounds. Loads read the word into Y and extract
+    exactly; w lies below the current page count (its slack, two 12-bit limbs in the product
+    engine's carry columns, free on these rows), so every access is in bounds. Loads read the word into Y and extract
     (sign-extending with the pinned sign bit sb of the top nibble hn); stores read the
     old word into Q and write R, equal to Q outside the stored bytes.
     """
@@ -32,6 +32,7 @@ def linear_memory_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q
         b.every_row(sel * c.row[COL[addr + "6"]])
         b.every_row(sel * c.row[COL[addr + "7"]])
         b.every_row(sel * (lo(addr) + 65536 * hi(addr) + imm - 4 * c.w - o0 - 2 * o1))
+    b.every_row(c.s(*LOADS, *STORES) * (c.cm0 + 4096 * c.cm1 + 1 + c.w - 16384 * c.pages))
     wide = c.s("i32.load", "i32.store")
     b.every_row(wide * o0)
     b.every_row(wide * o1)

@@ -13,6 +13,7 @@ Encoding (version 1, little-endian)::
     u32 D, then D (u32 word index, u32 value) data words, strictly increasing, values non-zero
     u16 E, then E exports: u8 name length, name (utf-8), u32 entry pc, u8 nparams, u8 nresults
     u32 input buffer address, u32 output buffer address (0xFFFFFFFF: the module has none)
+    u32 grow limit: the pages memory.grow may reach (0xFFFFFFFF: the program never grows)
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class VmProgram:
     exports: dict[str, Export]
     input_addr: int | None = None  # byte address of the tensor input buffer (memjit_input)
     output_addr: int | None = None  # byte address of the tensor output buffer (memjit_output)
+    grow_limit: int | None = None  # the pages memory.grow may reach (None: never grows)
+
+    @property
+    def end_pages(self) -> int:
+        """The most pages the memory can ever have (its keys lie below them)."""
+        return self.mem_pages if self.grow_limit is None else self.grow_limit
 
     def encode(self) -> bytes:
         out = [MAGIC, bytes([VERSION]), struct.pack("<I", len(self.rom)),
@@ -69,6 +76,7 @@ class VmProgram:
             out += [bytes([len(raw)]), raw, struct.pack("<IBB", e.entry, e.nparams, e.nresults)]
         out.append(struct.pack("<II", *(NO_BUFFER if a is None else a
                                         for a in (self.input_addr, self.output_addr))))
+        out.append(struct.pack("<I", NO_BUFFER if self.grow_limit is None else self.grow_limit))
         return b"".join(out)
 
     def digest(self) -> bytes:
@@ -128,7 +136,11 @@ def decode_vk(data: bytes) -> VmProgram:
     buffers = [None if a == NO_BUFFER else a for a in r.unpack("<II")]
     if any(a is not None and a >= pages * 65536 for a in buffers):
         raise VkFormatError("an I/O buffer lies outside memory")
-    prog = VmProgram(rom, pages, glob, idx, val, exports, *buffers)
+    (limit,) = r.unpack("<I")
+    limit = None if limit == NO_BUFFER else limit
+    if limit is not None and not pages <= limit <= MAX_PAGES:
+        raise VkFormatError("the grow limit must lie between the initial pages and the maximum")
+    prog = VmProgram(rom, pages, glob, idx, val, exports, *buffers, limit)
     if r.pos != len(r.data) or prog.encode() != r.data:
         raise VkFormatError("verification key is not canonical (trailing or reordered bytes)")
     return prog

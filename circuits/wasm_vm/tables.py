@@ -2,9 +2,9 @@
 
 Every lookup is a tuple ``(tag, f1, f2, ...)`` fingerprinted as ``tag + b f1 + b^2 f2 + ...``
 and entered into LogUp as ``m / (alpha - fingerprint)``. The public tables (program ROM, nibble
-triples, bitwise ops, 12-bit range) are never committed: the statement carries how often each
-entry is used, and the verifier adds their side of the sum itself, in time linear in the
-number of used entries.
+triples, bitwise ops, popcounts, 12-bit range, powers of two) are never committed: the
+statement carries how often each entry is used, and the verifier adds their side of the sum
+itself, in time linear in the number of used entries.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from circuits.field import P, ext_batch_inv, ext_powers, ext_scale, lincomb, sub
 
 # tuple tags
 ROM, MEM, PUBKEY, R3, AND, OR, XOR, U12, POW, PUBOUT = range(1, 11)
+POPC = 11
 TUPLE_LEN = 11  # the longest tuple: (MEM, key, 8 limbs, ts)
 
 # memory key spaces: key = base + address, every key < 2^24
@@ -26,21 +27,40 @@ LIMB = 1 << 12  # range-check limb size (U12 table)
 # offsets of the sub-tables after the ROM in the concatenated public table
 N_R3 = 16 ** 3
 N_OP = 16 ** 2
-N_POW = 2 * 256  # (kind, x0, x1): kind 0 gives 2^s, kind 1 gives 2^(32-s), s = (x0 + 16 x1) % 32
+N_POW_MOD = 256  # kinds 0, 1: (x0, x1) -> s = (x0 + 16 x1) % 32
+N_POW_CNT = 33  # kinds 2, 3: v = x0 + 16 x1 in [0, 32]
+N_POW = 2 * N_POW_MOD + 2 * N_POW_CNT
 R3_BASE, AND_BASE, OR_BASE, XOR_BASE, U12_BASE = 0, N_R3, N_R3 + N_OP, N_R3 + 2 * N_OP, N_R3 + 3 * N_OP
 POW_BASE = U12_BASE + LIMB
-N_FIXED = POW_BASE + N_POW
+POPC_BASE = POW_BASE + N_POW
+N_FIXED = POPC_BASE + N_OP
 
 
-def pow_bytes(kind: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """The 5 little-endian bytes of 2^s (kind 0) or 2^(32-s) (kind 1), s in [0, 32); (..., 5)."""
-    e = np.where(kind == 1, 32 - s, s).astype(np.uint64)
-    v = np.left_shift(np.uint64(1), e)
-    return (v[..., None] >> (8 * np.arange(5, dtype=np.uint64))) & np.uint64(255)
+def pow_exponent(kind: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The exponent of the POW entry (kind, v): 2^s (kind 0: shl, rotl) or 2^(32-s) (kind 1:
+    shr, rotr) with s = v % 32; 2^v (kind 2: clz, v <= 32); 2^(31-v), or 2^32 for v = 32
+    (kind 3: ctz). A count of 32 (zero operand) thus multiplies by 2^32 (u4 = 1)."""
+    kind, v = np.asarray(kind, np.int64), np.asarray(v, np.int64)
+    s = v % 32
+    return np.select([kind == 0, kind == 1, kind == 2], [s, 32 - s, v],
+                     np.where(v == 32, 32, 31 - v)).astype(np.uint64)
+
+
+def pow_bytes(kind: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The 5 little-endian bytes of the POW entry (kind, v); (..., 5)."""
+    w = np.left_shift(np.uint64(1), pow_exponent(kind, v))
+    return (w[..., None] >> (8 * np.arange(5, dtype=np.uint64))) & np.uint64(255)
+
+
+def pow_index(kind: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Offset of the POW entry (kind, v) in the POW sub-table (v < 256 for kinds 0, 1)."""
+    kind, v = np.asarray(kind, np.int64), np.asarray(v, np.int64)
+    return np.where(kind < 2, N_POW_MOD * kind + v, 2 * N_POW_MOD + N_POW_CNT * (kind - 2) + v)
 
 
 def fixed_table() -> np.ndarray:
-    """The program-independent entries (N_FIXED, TUPLE_LEN): R3, AND, OR, XOR, U12, POW."""
+    """The program-independent entries (N_FIXED, TUPLE_LEN): R3, AND, OR, XOR, U12, POW, POPC
+    (popcount(y), y, z): a nibble's popcount with two range-checked nibbles."""
     i = np.arange(N_R3, dtype=np.uint64)
     r3 = np.stack([np.full(N_R3, R3, np.uint64), i & 15, (i >> 4) & 15, i >> 8], axis=1)
     j = np.arange(N_OP, dtype=np.uint64)
@@ -49,11 +69,13 @@ def fixed_table() -> np.ndarray:
            for tag, f in ((AND, x & y), (OR, x | y), (XOR, x ^ y))]
     v = np.arange(LIMB, dtype=np.uint64)
     u12 = np.stack([np.full(LIMB, U12, np.uint64), v, 0 * v, 0 * v], axis=1)
-    k = np.arange(N_POW, dtype=np.uint64)
-    kind, x0, x1 = k >> 8, k & 15, (k >> 4) & 15
-    pw = np.concatenate([np.stack([np.full(N_POW, POW, np.uint64), x0, x1, kind], axis=1),
-                         pow_bytes(kind, (x0 + 16 * x1) % 32)], axis=1)
-    return np.concatenate([pad_tuples(t) for t in (r3, *ops, u12, pw)])
+    kind = np.concatenate([np.repeat([0, 1], N_POW_MOD), np.repeat([2, 3], N_POW_CNT)])
+    v = np.concatenate([np.tile(np.arange(N_POW_MOD), 2), np.tile(np.arange(N_POW_CNT), 2)])
+    pw = np.concatenate([np.stack([np.full(N_POW, POW), v & 15, v >> 4, kind], axis=1),
+                         pow_bytes(kind, v)], axis=1).astype(np.uint64)
+    pc = np.stack([np.full(N_OP, POPC, np.uint64), np.array([bin(int(i)).count("1") for i in x],
+                                                            np.uint64), x, y], axis=1)
+    return np.concatenate([pad_tuples(t) for t in (r3, *ops, u12, pw, pc)])
 
 
 

@@ -6,6 +6,11 @@
 | crc32  | `crc32(n: i32, seed: i32) -> i32` (CRC-32/IEEE of n xorshift32 bytes, bitwise) |
 | sort   | `sort(n: i32, seed: i32) -> i32` (heap sort of n <= 4096 xorshift32 words; checksum) |
 | mlp    | `classify(seed: i32) -> i32`, `classify_input() -> i32`, global `memjit_input` |
+| divmix | `mix(n: i32, seed: i32) -> i32` (div/rem signed and unsigned, rotations, bit counts) |
+| switch | `interp(n: i32, seed: i32) -> i32` (register machine on a dense switch: br_table) |
+| fnptr  | `apply(n: i32, seed: i32) -> i32` (fold through a function-pointer table: call_indirect) |
+| fnv64  | `fnv(n: i32, seed: i32) -> i32` (FNV-1a-64 of xorshift64* bytes; i64, not provable yet) |
+| dense  | `dense(n: i32) -> i32` (int8 layer on `memjit_input`, int32 ReLU outputs at `memjit_output`) |
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 WORKERS_DIR = Path(__file__).resolve().parent
-NAMES = ("fib", "crc32", "sort", "mlp")
+NAMES = ("fib", "crc32", "sort", "mlp", "divmix", "switch", "fnptr", "fnv64", "dense")
 
 
 def wasm_path(name: str) -> Path:
