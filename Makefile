@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The market demo starts from a fresh state directory every time.
 demo: $(STAMP)
-	$(BIN)/memjit demo
+	rm -rf .demo-home
+	$(BIN)/memjit demo --home .demo-home
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -28,4 +30,4 @@ workers:
 	$(MAKE) -C memjit/workers
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .demo-home

@@ -18,7 +18,8 @@ import typer.core
 from memjit.errors import MemjitError
 
 if TYPE_CHECKING:
-    from memjit.ledger import Worker
+    from memjit.batcher import Batcher, BatchRecord
+    from memjit.ledger import Ledger, Worker
     from memjit.tracer import Trace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -26,6 +27,8 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify tim
 app.add_typer(bench_app, name="bench")
 worker_app = typer.Typer(no_args_is_help=True, help="The worker registry: add, list, show.")
 app.add_typer(worker_app, name="worker")
+batch_app = typer.Typer(no_args_is_help=True, help="Rollup batches: commit, list, show, audit, proof, revert.")
+app.add_typer(batch_app, name="batch")
 
 DEFAULT_HOME = Path("~/.memjit")
 
@@ -46,7 +49,9 @@ def demo_cmd(
     ctx: typer.Context,
     home: Optional[Path] = typer.Option(None, "--home", help="State directory for the demo."),
 ) -> None:
-    """Tour the engine end to end: store, sandbox, trace, prove and verify."""
+    """Tour the engine (store, sandbox, trace, prove, verify), then run the market: register
+    the digits workers, send requests, print the leaderboard (trained models rise, cheats are
+    slashed)."""
     from memjit.demo import run_demo
 
     run_demo((home.expanduser() if home else ctx.obj))
@@ -87,7 +92,7 @@ def bench_stark(
 @bench_app.command("sweep")
 def bench_sweep(
     out: Path = typer.Option(Path("bench-out"), "--out", help="Directory for CSV, JSON and PNG plots."),
-    series: str = typer.Option("fibonacci,range_check,vm_crc32", help="Comma-separated series: fibonacci, range_check, vm_crc32 (the VM AIR proving crc32(n), up to 2^18 rows)."),
+    series: str = typer.Option("fibonacci,range_check,vm_crc32", help="Comma-separated series: fibonacci, range_check, vm_crc32 (the VM AIR proving crc32(n), up to 2^20 rows)."),
     min_log: int = typer.Option(10, "--min-log", help="Smallest trace: 2^min-log rows."),
     max_log: int = typer.Option(20, "--max-log", help="Largest trace: 2^max-log rows."),
     repeats: int = typer.Option(3, "--repeats", help="Runs per point (medians are reported)."),
@@ -475,6 +480,291 @@ def worker_show(
     else:
         for key, value in fields.items():
             typer.echo(f"{key:>16}: {'-' if value is None else value}")
+
+
+@app.command("request")
+def request_cmd(
+    ctx: typer.Context,
+    task: str = typer.Option(..., "--task", help="Task to serve the request (e.g. digits)."),
+    input_file: Path = typer.Option(..., "--input", help="Input bytes (digits: a 64-byte 8x8 image, pixels 0..16)."),
+    label: Optional[int] = typer.Option(None, "--label", help="The true label, to score the answers against; default: the consensus of the verified answers."),
+    top_k: int = typer.Option(5, "--top-k", help="How many workers to ask."),
+    requester: str = typer.Option("requester", "--requester", help="Requester identity (created, and funded by the genesis grant, if new)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Ask the top workers of a task; every answer is proven and verified, cheats are slashed.
+
+    Prints the best verified answer; exits 1 (3 if every worker faulted) when none verified."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from memjit.errors import Rejected, WorkerFault
+    from memjit.identity import load_or_create
+    from memjit.ledger import Ledger
+    from memjit.pool import request
+    from memjit.store import Store
+
+    input_bytes = read_file(input_file)
+    with Ledger(ctx.obj) as ledger, Progress(console=Console(stderr=True), transient=True,
+                                             disable=not sys.stderr.isatty()) as progress:
+        answers = progress.add_task("proving answers", total=None)
+        result = request(ledger, Store(ctx.obj), load_or_create(ctx.obj, requester), task,
+                         input_bytes, label=label, top_k=top_k,
+                         on_delivery=lambda worker, _: progress.advance(answers))
+    best = result.best
+    if json_out:
+        emit_json({"request": result.seq, "scored_against": result.scored_against,
+                   "result": None if best is None else best.result,
+                   "worker": None if best is None else best.worker,
+                   "calls": [asdict(call) for call in result.calls]})
+    else:
+        if best is not None:
+            typer.echo(f"result: {best.result} (worker {best.worker[:16]}, "
+                       f"score {best.score / 1e6:.3f})")
+        typer.echo(f"request {result.seq}: scored against "
+                   f"{'-' if result.scored_against is None else result.scored_against}"
+                   f"{' (consensus)' if label is None else ''}")
+        table = Table()
+        for column in ("worker", "outcome", "result", "score", "fee", "reward", "slashed",
+                       "reason"):
+            table.add_column(column)
+        for c in result.calls:
+            table.add_row(c.worker[:16], c.outcome, "-" if c.result is None else str(c.result),
+                          f"{c.score / 1e6:.3f}", str(c.fee), str(c.reward), str(c.slashed),
+                          c.reason)
+        Console(highlight=False, width=200).print(table)
+    if best is None:
+        error = WorkerFault if all(c.outcome == "fault" for c in result.calls) else Rejected
+        raise error(f"no verified answer: {len(result.calls)} worker(s) asked, every one "
+                    "failed and was slashed")
+
+
+def _batcher(ledger: "Ledger", home: Path, **config: float) -> "Batcher":
+    """A batcher over `ledger` and the content store under `home` (BatchConfig overrides)."""
+    from memjit.batcher import BatchConfig, Batcher
+    from memjit.store import Store
+
+    return Batcher(ledger, Store(home), home, BatchConfig(**config))
+
+
+def _batch_fields(record: "BatchRecord", now: float) -> dict:
+    """A committed batch as plain JSON-able fields (hashes and keys in hex)."""
+    h = record.header
+    return {"number": h.number, "hash": h.hash.hex(), "status": record.status(now),
+            "prev_hash": h.prev_hash.hex(), "state_root_before": h.state_root_before.hex(),
+            "state_root_after": h.state_root_after.hex(), "facts_root": h.facts_root.hex(),
+            "fact_count": h.fact_count, "diff_digest": h.diff_digest.hex(), "minted": h.minted,
+            "timestamp": h.timestamp_ms / 1000, "committed_at": record.committed_at,
+            "final_at": record.final_at, "data_cid": record.data_cid,
+            "scores": {w.hex(): s for w, s in h.scores},
+            "committee": [k.hex() for k in h.committee], "signature": h.signature.hex()}
+
+
+@batch_app.command("commit")
+def batch_commit(
+    ctx: typer.Context,
+    force: bool = typer.Option(False, "--force", help="Commit every pending fact, due or not."),
+    max_facts: int = typer.Option(1000, "--max-facts", help="Cut a batch at this many facts."),
+    max_age: float = typer.Option(60.0, "--max-age", help="...or once the oldest pending fact is this old (s)."),
+    window: float = typer.Option(3600.0, "--challenge-window", help="Seconds before a batch is final."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Cut and commit the batches that are due: signed by the committee, one transaction each."""
+    from memjit.errors import BadInput
+    from memjit.ledger import Ledger
+
+    if max_facts < 1 or max_age < 0 or window < 0:
+        raise BadInput("--max-facts must be positive, --max-age and --challenge-window >= 0")
+    with Ledger(ctx.obj) as ledger:
+        batcher = _batcher(ledger, ctx.obj, max_facts=max_facts, max_age_s=max_age,
+                           challenge_window_s=window)
+        headers = batcher.commit_pending(force)
+        fields = [_batch_fields(batcher.record(h.number), ledger.clock()) for h in headers]
+        pending = len(batcher.pending())
+    if json_out:
+        emit_json({"committed": fields, "pending_facts": pending})
+        return
+    for f in fields:
+        typer.echo(f"committed batch {f['number']} {f['hash'][:16]}: {f['fact_count']} facts, "
+                   f"{f['minted']} SWT minted, state root {f['state_root_after']}")
+    typer.echo(f"{len(fields) or 'no'} batch(es) committed, {pending} fact(s) pending")
+
+
+@batch_app.command("list")
+def batch_list(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List committed batches: hash, facts, SWT minted, state roots, committed or final."""
+    from rich.console import Console
+
+    from memjit.batcher import batches_table
+    from memjit.ledger import Ledger
+    from memjit.store import Store
+
+    with Ledger(ctx.obj) as ledger:
+        batcher = _batcher(ledger, ctx.obj)
+        fields = [_batch_fields(r, ledger.clock()) for r in batcher.records()]
+        pending = len(batcher.pending())
+        table = None if json_out else batches_table(ledger, Store(ctx.obj), ctx.obj)
+    if json_out:
+        emit_json({"batches": fields, "pending_facts": pending})
+        return
+    Console(highlight=False, width=200).print(table)
+    typer.echo(f"{pending} fact(s) pending")
+
+
+@batch_app.command("show")
+def batch_show(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., metavar="N", help="Batch number."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show one batch header: roots, diff digest, scores per worker, committee, status."""
+    from memjit.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        fields = _batch_fields(_batcher(ledger, ctx.obj).record(number), ledger.clock())
+    if json_out:
+        emit_json(fields)
+        return
+    for key, value in fields.items():
+        if key == "scores":
+            value = ", ".join(f"{w[:16]}: {s}" for w, s in value.items()) or "-"
+        elif key == "committee":
+            value = ", ".join(k[:16] for k in value)
+        typer.echo(f"{key:>17}: {value}")
+
+
+@batch_app.command("audit")
+def batch_audit(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., metavar="N", help="Batch number."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Re-verify every proof of batch N from the content store and recompute its roots
+    (exit 1 if anything does not match)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memjit.errors import Rejected
+    from memjit.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        report = _batcher(ledger, ctx.obj).audit(number)
+    if json_out:
+        emit_json({"number": report.number, "ok": report.ok, "problems": report.problems,
+                   "facts": report.facts, "seconds": round(report.seconds, 3)})
+    else:
+        table = Table(title=f"batch {number}: {len(report.facts)} fact(s) re-verified")
+        for col in ("worker", "call", "score", "reward", "proof"):
+            table.add_column(col, justify="right" if col in ("score", "reward") else "left")
+        for row in report.facts:
+            table.add_row(row["worker"][:16], row["call"], str(row["score"]), str(row["reward"]),
+                          "valid" if row["ok"] else row["reason"])
+        Console(highlight=False, width=200).print(table)
+        if report.ok:
+            typer.echo(f"batch {number}: signature, proofs, facts root, diff and state roots "
+                       f"all check ({report.seconds:.2f} s)")
+    if not report.ok:
+        raise Rejected(f"batch {number} fails its audit: {report.problems[0]}")
+
+
+@batch_app.command("proof")
+def batch_proof(
+    ctx: typer.Context,
+    worker_id: str = typer.Argument(..., metavar="WORKER", help="Worker id (64 hex digits)."),
+    number: Optional[int] = typer.Option(None, "--batch", help="Batch number (default: the last)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Prove a worker's account (or its absence) under a batch's state root; the proof checks
+    offline with memjit.smt.verify_proof(state_root, key, leaf, proof)."""
+    from memjit.batch_state import Account
+    from memjit.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        p = _batcher(ledger, ctx.obj).prove(worker_id, number)
+    account = None if p.leaf is None else Account.decode(p.leaf).__dict__
+    fields = {"batch": p.number, "batch_hash": p.batch_hash.hex(), "state_root": p.state_root.hex(),
+              "key": p.key.hex(), "included": p.leaf is not None, "account": account,
+              "leaf": None if p.leaf is None else p.leaf.hex(), "proof": p.proof.hex(),
+              "valid": p.verify()}
+    if json_out:
+        emit_json(fields)
+        return
+    for key, value in fields.items():
+        typer.echo(f"{key:>10}: {'-' if value is None else value}")
+
+
+@batch_app.command("revert")
+def batch_revert(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., metavar="N", help="First batch to revert."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Revert batches N..last while still in their challenge window: facts pending again."""
+    from memjit.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        batcher = _batcher(ledger, ctx.obj)
+        reverted = batcher.revert(number)
+        root = batcher.tree().root.hex()
+        pending = len(batcher.pending())
+    if json_out:
+        emit_json({"reverted": reverted, "state_root": root, "pending_facts": pending})
+    else:
+        typer.echo(f"reverted batch(es) {', '.join(map(str, sorted(reverted)))}; state root "
+                   f"{root}; {pending} fact(s) pending")
+
+
+@batch_app.command("committee")
+def batch_committee(
+    ctx: typer.Context,
+    add: Optional[str] = typer.Option(None, "--add", help="Add the key NAME under --home/keys (created if new)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List the committee that signs batches (the local node plus configured keys)."""
+    from memjit.batch_committee import NODE_KEY, add_local, members
+    from memjit.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        if add is not None:
+            add_local(ledger, ctx.obj, add)
+        found = [{"name": m.name, "public_key": m.public_key.hex()} for m in members(ledger)]
+    if json_out:
+        emit_json({"committee": found})
+    else:
+        for m in found:
+            typer.echo(f"{m['name']:>16}: {m['public_key']}")
+        if all(m["name"] != NODE_KEY for m in found):
+            typer.echo(f"the local key {NODE_KEY!r} joins at the first commit")
+
+
+@bench_app.command("batcher")
+def bench_batcher_cmd(
+    accounts: int = typer.Option(10_000, "--accounts", help="Worker accounts in the state tree."),
+    sizes: str = typer.Option("10,100,1000", "--sizes", help="Comma-separated batch sizes (facts)."),
+    committee: int = typer.Option(1, "--committee", help="Committee size (the node plus N-1 keys)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Batch commit throughput, sparse Merkle tree update/proof times, share of BLS."""
+    from benchmarks.batcher import bench_batcher, print_report
+    from memjit.errors import BadInput
+
+    try:
+        batch_sizes = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        batch_sizes = []
+    if not batch_sizes or min(batch_sizes) < 1 or accounts < 1 or not 1 <= committee <= 255:
+        raise BadInput("--sizes and --accounts must be positive, --committee in 1..255")
+    result = bench_batcher(accounts, batch_sizes, committee)
+    if json_out:
+        emit_json(result)
+    else:
+        print_report(result)
 
 
 def _usage_error_type() -> type[Exception]:

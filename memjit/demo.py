@@ -1,9 +1,17 @@
-"""`memjit demo`: the end-to-end tour on the embedded defaults.
+"""`memjit demo`: the end-to-end tour on the embedded defaults, then the market.
 
-Stores the example workers in the content store, runs each in the wasmtime sandbox, traces the
-same call with the instrumented runtime (cross-checked against wasmtime), proves and verifies
-claims about worker executions with the VM AIR, then STARKs of the example AIRs, printing what
-a node operator would look at.
+The tour stores the example workers in the content store, runs each in the wasmtime sandbox,
+traces the same call with the instrumented runtime (cross-checked against wasmtime), proves and
+verifies claims about worker executions with the VM AIR, then STARKs of the example AIRs,
+printing what a node operator would look at.
+
+The market registers the digits workers (two trained models, random weights, a constant
+answer, an endless loop) under their own owners, sends labelled requests from the held-out
+set to the top 3 workers, and registers the liar half-way, when the task's slots are full, so
+that it prunes the weakest worker. Every answer is proven and verified; the leaderboard shows
+the trained models rising and the cheats slashed (the loop faults, the liar's claims do not
+verify) or left behind (random and constant answers verify but score low). Last, the
+batcher commits the verified facts under a new state root, which mints the pending rewards.
 """
 
 from __future__ import annotations
@@ -16,10 +24,17 @@ from rich.progress import Progress
 from rich.table import Table
 
 from memjit import workers
+from memjit.batcher import batches_table, commit_pending
 from memjit.claims import prove_claim, vk_of
+from memjit.identity import load_or_create
+from memjit.ledger import Ledger
+from memjit.pool import MarketConfig, prover_pool, request
+from memjit.registry import RegistryConfig, register
 from memjit.sandbox import run
-from memjit.store import Store
+from memjit.store import Store, cid_of
+from memjit.tasks import MAX_SCORE, read_test_set
 from memjit.tracer import trace_checked
+from memjit.workers import WORKERS_DIR
 from verifier.claims import verify_claim
 
 PROVEN = {  # worker -> (export, args) proven and verified end to end
@@ -33,13 +48,24 @@ CALLS = {  # worker -> (export, args)
     "sort": ("sort", (1000, 7)),
     "mlp": ("classify", (3,)),
 }
+MARKET_WORKERS = ("small", "large", "random", "constant", "loop")  # digits_*.wasm, first
+LATE_WORKER, LATE_AT = "liar", 12  # registers before this request, when the slots are full
+REQUESTS, TOP_K, STAKE = 24, 3, 1_000
+MARKET = MarketConfig(registry=RegistryConfig(max_workers=len(MARKET_WORKERS),
+                                              immunity_trials=2))
 
 
 def run_demo(home: Path, console: Console | None = None) -> None:
-    """Run the demo with state under `home`."""
+    """Run the demo with state under `home`: the engine tour, then the market."""
+    console = console or Console(width=max(Console().width, 100))
+    run_tour(home, console)
+    run_market(home, console)
+
+
+def run_tour(home: Path, console: Console) -> None:
+    """Store, run, trace and prove the example workers; prove the example AIRs."""
     from benchmarks.stark import bench_stark
 
-    console = console or Console(width=max(Console().width, 100))
     store = Store(home)
     table = Table(title="Workers: content store, sandbox and tracer")
     for col in ("worker", "call", "result", "fuel", "run ms", "steps", "trace M/s"):
@@ -97,4 +123,94 @@ def run_demo(home: Path, console: Console | None = None) -> None:
                            f"{r['proof_bytes'] / 1024:.1f}", str(r["security_bits"]))
             progress.advance(task)
     console.print(proofs)
+
+
+def _join(ledger: Ledger, store: Store, name: str) -> str:
+    """Register digits_<name> under its own owner (unless it is already); its worker id."""
+    module = (WORKERS_DIR / f"digits_{name}.wasm").read_bytes()
+    known = ledger.worker_by_cid(cid_of(module))
+    if known is not None:
+        return known.id
+    owner = load_or_create(store.home, f"owner-{name}")
+    return register(ledger, store, owner, module, STAKE, "digits", MARKET.registry).id
+
+
+def run_market(home: Path, console: Console, requests: int = REQUESTS,
+               late_at: int = LATE_AT) -> None:
+    """Register the digits workers, serve `requests` labelled requests (the liar registers
+    before request number `late_at`), print the leaderboard."""
+    start = time.perf_counter()
+    images, labels = read_test_set()
+    store = Store(home)
+    with Ledger(home) as ledger, prover_pool() as executor, \
+            Progress(console=console, transient=True) as progress:
+        joining = progress.add_task("registering workers (BLS-signed)", total=len(MARKET_WORKERS))
+        names: dict[str, str] = {}
+        for name in MARKET_WORKERS:
+            names[_join(ledger, store, name)] = name
+            progress.advance(joining)
+
+        def called(wid: str) -> str:
+            return names.get(wid, wid[:16])  # a worker someone else added to this home
+
+        requester = load_or_create(home, "requester")
+        served = progress.add_task(f"requests (top {TOP_K}, proven + verified)", total=requests)
+        answers = progress.add_task("answers", total=TOP_K)
+        for i in range(requests):
+            if i == late_at:
+                wid = _join(ledger, store, LATE_WORKER)
+                names[wid] = LATE_WORKER
+                with ledger.transaction() as db:
+                    pruned = db.execute("SELECT worker FROM prunings WHERE replaced_by = ?",
+                                        (wid,)).fetchone()
+                if pruned is not None:
+                    console.print(f"[bold]{LATE_WORKER} registers: the slots are full, "
+                                  f"{called(pruned[0])} (lowest usefulness) is pruned")
+            progress.reset(answers)
+            result = request(ledger, store, requester, "digits", images[i].tobytes(),
+                             label=int(labels[i]), top_k=TOP_K, config=MARKET,
+                             executor=executor,
+                             on_delivery=lambda worker, _: progress.advance(answers))
+            progress.advance(served)
+            best = result.best
+            slashed = ", ".join(f"{called(c.worker)} ({c.reason.split(':')[0]})"
+                                for c in result.calls if c.slashed)
+            console.print(f"#{i + 1:02} label {labels[i]}: "
+                          + (f"{best.result} from {called(best.worker)}" if best else "no answer")
+                          + f"  asked {', '.join(called(c.worker) for c in result.calls)}"
+                          + (f"  [red]slashed {slashed}" if slashed else ""))
+        console.print(_leaderboard(ledger, names))
+        left, _ = ledger.balance(requester.public_key)
+        elapsed = time.perf_counter() - start
+        console.print(f"{requests} requests x top {TOP_K}, every answer proven and verified, "
+                      f"in {elapsed:.0f} s. The requester has {left} SWT left of its genesis "
+                      f"grant of {MARKET.rewards.genesis_grant}.")
+        headers = commit_pending(ledger, store, home)  # the rollup mints the pending rewards
+        console.print(batches_table(ledger, store, home))
+        console.print(f"{sum(h.fact_count for h in headers)} facts committed in {len(headers)} "
+                      f"batch(es), {sum(h.minted for h in headers)} SWT minted; state root "
+                      f"{headers[-1].state_root_after.hex() if headers else '(unchanged)'}")
     console.print(f"state kept under {home}")
+
+
+def _leaderboard(ledger: Ledger, names: dict[str, str]) -> Table:
+    """The digits workers by usefulness: calls, right answers, stake left, stake slashed,
+    SWT earned (pending until a batch commits it) and fees received."""
+    with ledger.transaction() as db:
+        stats = {row[0]: row[1:] for row in db.execute(
+            "SELECT worker, count(*), sum(score = ?), sum(slashed), sum(reward), sum(fee) "
+            "FROM calls GROUP BY worker", (MAX_SCORE,))}
+        pruned = {row[0] for row in db.execute("SELECT worker FROM prunings")}
+    table = Table(title="Leaderboard of the digits task (usefulness: EMA of verified scores)")
+    for col in ("#", "worker", "usefulness", "calls", "right", "stake", "slashed", "earned",
+                "fees", "status"):
+        table.add_column(col, justify="left" if col in ("worker", "status") else "right")
+    ranked = sorted(ledger.workers("digits"), key=lambda w: (-w.usefulness, -w.stake, w.id))
+    for rank, w in enumerate(ranked, 1):
+        calls, right, slashed, reward, fees = stats.get(w.id, (0, 0, 0, 0, 0))
+        status = "pruned" if w.id in pruned else w.status
+        table.add_row(str(rank), names.get(w.id, w.id[:16]),
+                      f"{w.usefulness / MAX_SCORE:.3f}", str(calls), str(right),
+                      f"{w.stake}/{STAKE}", f"[red]{slashed}" if slashed else "0",
+                      str(reward), str(fees), status)
+    return table

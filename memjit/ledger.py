@@ -60,6 +60,86 @@ MIGRATIONS: tuple[str, ...] = (
         at     REAL NOT NULL
     );
     """,
+    # The market (memjit.pool, memjit.oracle, memjit.rewards): requests, the calls they made,
+    # requesters' genesis grants, and workers pruned to free a task slot.
+    """
+    CREATE TABLE grants (
+        owner  BLOB PRIMARY KEY REFERENCES owners(pubkey),  -- once per requester
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        at     REAL NOT NULL
+    );
+    CREATE TABLE requests (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        requester BLOB NOT NULL REFERENCES owners(pubkey),
+        task      TEXT NOT NULL,
+        input     BLOB NOT NULL,                  -- blake3 of the input bytes
+        label     INTEGER,                        -- the requester's label, if given
+        scored_against INTEGER,                   -- label or consensus (NULL: nothing verified)
+        worker    TEXT REFERENCES workers(id),    -- whose verified result was returned
+        result    INTEGER,
+        at        REAL NOT NULL
+    );
+    CREATE TABLE calls (
+        request INTEGER NOT NULL REFERENCES requests(seq),
+        worker  TEXT NOT NULL REFERENCES workers(id),
+        outcome TEXT NOT NULL CHECK (outcome IN ('scored', 'invalid', 'fault')),
+        result  INTEGER,                          -- the verified result (scored calls only)
+        score   INTEGER NOT NULL CHECK (score BETWEEN 0 AND 1000000),
+        fee     INTEGER NOT NULL CHECK (fee >= 0),      -- paid by the requester to the owner
+        reward  INTEGER NOT NULL CHECK (reward >= 0),   -- pending SWT, minted by a batch
+        slashed INTEGER NOT NULL CHECK (slashed >= 0),  -- stake burned
+        claim   TEXT,                             -- CID of the claim in the content store
+        reason  TEXT NOT NULL,                    -- why an invalid or faulty call failed
+        at      REAL NOT NULL,
+        PRIMARY KEY (request, worker)
+    );
+    CREATE INDEX calls_by_worker ON calls(worker, at);
+    CREATE TABLE prunings (
+        worker      TEXT PRIMARY KEY REFERENCES workers(id),
+        replaced_by TEXT NOT NULL REFERENCES workers(id),  -- the registration that took its slot
+        at          REAL NOT NULL
+    );
+    """,
+    # issue 7, the rollup batcher (memjit/batcher.py): facts, batches, state diffs, committee
+    """
+    ALTER TABLE balances ADD COLUMN
+        minted INTEGER NOT NULL DEFAULT 0 CHECK (minted >= 0);  -- SWT minted by committed batches
+    CREATE TABLE batches (
+        number       INTEGER PRIMARY KEY CHECK (number >= 1),
+        hash         BLOB NOT NULL UNIQUE,       -- blake3 of the header's signed part
+        header       BLOB NOT NULL,              -- canonical encoding, signature included
+        data_cid     TEXT NOT NULL,              -- the batch's facts and state diff (store)
+        committed_at REAL NOT NULL,
+        final_at     REAL NOT NULL               -- end of its challenge window
+    );
+    CREATE TABLE batch_facts (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash             BLOB NOT NULL,          -- blake3 over vk, statement, proof and score
+        worker           TEXT NOT NULL REFERENCES workers(id),
+        vk_digest        BLOB NOT NULL,
+        statement_digest BLOB NOT NULL,
+        proof_digest     BLOB NOT NULL,
+        score            INTEGER NOT NULL CHECK (score >= 0),
+        reward           INTEGER NOT NULL CHECK (reward >= 0),  -- SWT minted when committed
+        claim_cid        TEXT,                   -- the claim in the content store
+        recorded_at      REAL NOT NULL,
+        batch            INTEGER REFERENCES batches(number)     -- NULL while pending
+    );
+    CREATE INDEX batch_facts_by_batch ON batch_facts(batch, seq);
+    CREATE TABLE batch_diffs (
+        batch    INTEGER NOT NULL REFERENCES batches(number),
+        worker   TEXT NOT NULL,                  -- account key: the worker id
+        old_leaf BLOB,                           -- NULL: not in the tree before
+        new_leaf BLOB NOT NULL,
+        PRIMARY KEY (worker, batch)
+    );
+    CREATE TABLE committee (
+        pubkey   BLOB PRIMARY KEY,               -- 48-byte BLS G1 key
+        name     TEXT NOT NULL UNIQUE,           -- its key file under --home/keys
+        pop      BLOB NOT NULL,                  -- proof of possession, checked when added
+        added_at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -111,6 +191,11 @@ class Ledger:
             self._migrate()
         except (OSError, sqlite3.DatabaseError) as exc:
             raise BadInput(f"cannot open ledger {self.path}: {exc}") from None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for reads; every write goes through :meth:`transaction`."""
+        return self._db
 
     def close(self) -> None:
         """Close the database connection."""

@@ -8,14 +8,21 @@ that key; both are verified before anything is written. The rules:
 - worker id = blake3(owner public key || binary CID); the first registrant of a CID owns it,
   so a copy of someone else's module under another key is refused;
 - a withdrawal moves stake out of the bond at once (a worker below `min_stake` turns
-  inactive) but releases it to the owner's free balance only after `unbonding_s`.
+  inactive) but releases it to the owner's free balance only after `unbonding_s`;
+- a task has `max_workers` slots (as a Bittensor subnet has): when they are all taken, a new
+  registration prunes the active worker with the lowest usefulness that is out of its
+  immunity (ties: the earliest registered), whose whole stake then unbonds. A worker is immune
+  until it has had `immunity_trials` calls, so every newcomer gets its trials (the pool
+  reserves exploration for immune workers) before it can be pruned; when every active worker
+  is immune, the registration is refused.
 
-The verification key is `memjit.claims.vk_of(module)` when that function exists; set
-VK_REQUIRED to make a missing VK a refusal instead of a NULL column.
+The verification key is `memjit.claims.vk_of(module)`, after `check_supported` refused any
+instruction the VM AIR cannot prove; with VK_REQUIRED a missing VK is a refusal.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 from dataclasses import dataclass
 
@@ -29,17 +36,20 @@ from memjit.store import Store, cid_of
 from memjit.tasks import get_task
 from memjit.wasm import load
 
-VK_REQUIRED = False  # True once the VM AIR proves every worker: no VK, no registration
+VK_REQUIRED = True  # the VM AIR proves every worker: no VK, no registration
 DOMAIN = b"memjit/register/v1\x00"
 PUBLIC_KEY_BYTES = 48
 
 
 @dataclass(frozen=True)
 class RegistryConfig:
-    """Registry parameters: minimum stake (SWT units) and unbonding period (seconds)."""
+    """Registry parameters: minimum stake (SWT units), unbonding period (seconds), worker
+    slots per task, and the calls a new worker gets before it can be pruned."""
 
     min_stake: int = 100
     unbonding_s: float = 7 * 24 * 3600
+    max_workers: int = 64
+    immunity_trials: int = 3
 
 
 @dataclass(frozen=True)
@@ -77,14 +87,44 @@ def sign_registration(identity: Identity, cid: str, task: str, stake: int) -> Re
 
 
 def vk_for(module_bytes: bytes) -> bytes | None:
-    """The module's verification key, or None while memjit.claims has no vk_of."""
+    """The module's verification key (UnsupportedModule if the VM AIR cannot prove it), or
+    None while memjit.claims has no vk_of."""
     try:
-        from memjit.claims import vk_of
+        from memjit.claims import check_supported, vk_of
     except ImportError:
         if VK_REQUIRED:
             raise Rejected("cannot derive a verification key: memjit.claims.vk_of is missing")
         return None
+    check_supported(load(module_bytes))
     return vk_of(module_bytes)
+
+
+def trials(db: sqlite3.Connection, wid: str) -> int:
+    """How many calls a worker has had (scored, invalid or faulty)."""
+    return int(db.execute("SELECT count(*) FROM calls WHERE worker = ?", (wid,)).fetchone()[0])
+
+
+def is_immune(db: sqlite3.Connection, wid: str, config: RegistryConfig) -> bool:
+    """Whether a worker is still in its immunity period (fewer than `immunity_trials` calls)."""
+    return trials(db, wid) < config.immunity_trials
+
+
+def _make_room(ledger: Ledger, db: sqlite3.Connection, task: str,
+               config: RegistryConfig) -> Worker | None:
+    """Prune a worker if the task's slots are full (see the module doc); returns the victim."""
+    active = [w for w in ledger.workers(task) if w.status == "active"]
+    if len(active) < config.max_workers:
+        return None
+    candidates = [w for w in active if not is_immune(db, w.id, config)]
+    if not candidates:
+        raise Rejected(f"all {len(active)} slots of task {task!r} are held by workers in "
+                       "their immunity period; try again later")
+    victim = min(candidates, key=lambda w: (w.usefulness, w.registered_at, w.id))
+    ledger.update_worker(db, victim.id, stake=0, status="inactive",
+                         unbonding_amount=victim.unbonding_amount + victim.stake,
+                         unbonding_at=ledger.clock() + config.unbonding_s)
+    ledger.add_stake_event(db, victim.id, "unbond", victim.stake)
+    return victim
 
 
 def admit(ledger: Ledger, store: Store, module_bytes: bytes, reg: Registration,
@@ -102,12 +142,12 @@ def admit(ledger: Ledger, store: Store, module_bytes: bytes, reg: Registration,
     task = get_task(store, reg.task)
     load(module_bytes)  # UnsupportedModule naming the instruction, if outside the subset
     task.check_worker(module_bytes)
+    vk = vk_for(module_bytes)
     if not pop_verify(reg.public_key, reg.pop):
         raise Rejected("bad proof of possession for the owner key")
     message = registration_message(reg.public_key, reg.cid, reg.task, reg.stake)
     if not verify(reg.public_key, message, reg.signature):
         raise Rejected("bad signature on the registration")
-    vk = vk_for(module_bytes)
     store.put(module_bytes)
     worker = Worker(id=worker_id(reg.public_key, reg.cid), owner=reg.public_key, cid=reg.cid,
                     task=reg.task, vk=vk, stake=reg.stake, usefulness=0,
@@ -120,8 +160,12 @@ def admit(ledger: Ledger, store: Store, module_bytes: bytes, reg: Registration,
             raise Rejected(f"module {reg.cid} is already registered by {whose} "
                            f"as worker {taken.id}")
         ledger.add_owner(db, reg.public_key)
+        victim = _make_room(ledger, db, reg.task, config)
         ledger.add_worker(db, worker)
         ledger.add_stake_event(db, worker.id, "bond", reg.stake)
+        if victim is not None:
+            db.execute("INSERT INTO prunings VALUES (?, ?, ?)",
+                       (victim.id, worker.id, ledger.clock()))
     return worker
 
 

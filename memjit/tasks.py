@@ -1,10 +1,12 @@
 """Task types (like subnets): what a worker of a task exports, what input it takes, who scores.
 
 A task names the function export its workers implement (no arguments, one i32 result), the
-size of the input the worker reads from its exported `memjit_input` buffer, and the CID of a
-scorer module: `score(predicted: i32, label: i32) -> i32` in 0..1_000_000, run in the sandbox,
-deterministic. The built-in `digits` task classifies 8x8 images (64 bytes, pixels 0..16) and
-is scored against the committed held-out labels (memjit/workers/digits_test.bin).
+size of the input the worker reads from its exported `memjit_input` buffer, the number of
+labels, the sandbox limits every call of a worker runs under (a fault or a missed deadline is
+slashed), and the CID of a scorer module: `score(predicted: i32, label: i32) -> i32` in
+0..1_000_000, run in the sandbox, deterministic. The built-in `digits` task classifies 8x8
+images (64 bytes, pixels 0..16) into 10 labels; the committed held-out set
+(memjit/workers/digits_test.bin) gives labelled images.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from memjit.errors import BadInput, UnsupportedModule
+from memjit.sandbox import Limits
 from memjit.store import Store, cid_of
 from memjit.tensor_io import INPUT_GLOBAL, input_address
 from memjit.wasm import load
@@ -30,11 +33,14 @@ DIGITS_SCORER = WORKERS_DIR / "digits_score.wasm"
 
 @dataclass(frozen=True)
 class Task:
-    """A task type: the export its workers implement, its input size and its scorer's CID."""
+    """A task type: the export its workers implement, its input size, its number of labels,
+    the limits of one worker call and its scorer's CID."""
 
     name: str
     export: str
     input_size: int
+    labels: int
+    limits: Limits
     scorer_cid: str
 
     def check_worker(self, module: bytes) -> None:
@@ -77,7 +83,9 @@ def builtin_tasks(store: Store) -> dict[str, Task]:
     scorer = cid_of(module)
     if not store.has(scorer):
         store.put(module)
-    return {"digits": Task("digits", "classify", 64, scorer)}
+    # The trained models answer within ~32k steps; the budget bounds what a proof may cost.
+    limits = Limits(fuel=200_000, timeout_s=2.0, memory_mb=16)
+    return {"digits": Task("digits", "classify", 64, 10, limits, scorer)}
 
 
 def get_task(store: Store, name: str) -> Task:

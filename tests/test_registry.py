@@ -1,5 +1,6 @@
 """Registry rules: signatures and proofs of possession, minimum stake, CID ownership, the
-provable subset, the VK, and stake withdrawal after the unbonding period (injected clock)."""
+provable subset, the VK, stake withdrawal after the unbonding period (injected clock), and
+pruning the weakest non-immune worker when a task's slots are full."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from helpers import cli
 from multiformats import CID
 
 from memjit import registry
+from memjit.claims import vk_of
 from memjit.errors import BadInput, Rejected, UnsupportedModule
 from memjit.identity import Identity
-from memjit.ledger import Ledger
+from memjit.ledger import Ledger, Worker
 from memjit.registry import (RegistryConfig, admit, register, release_withdrawal,
                              request_withdrawal, sign_registration)
 from memjit.store import Store, cid_of
@@ -59,7 +61,7 @@ def test_register_records_the_worker(market: tuple[Ledger, Store]) -> None:
     assert (worker.owner, worker.cid, worker.task, worker.stake) == (ALICE.public_key, cid,
                                                                      "digits", 150)
     assert (worker.usefulness, worker.status, worker.registered_at) == (0, "active", 1_000.0)
-    assert worker.vk is not None  # memjit.claims.vk_of exists
+    assert worker.vk == vk_of(SMALL)
     assert store.get(cid) == SMALL
     assert [(e.kind, e.amount) for e in ledger.stake_events(worker.id)] == [("bond", 150)]
 
@@ -112,17 +114,21 @@ def test_modules_outside_the_subset_or_the_task_are_refused(market: tuple[Ledger
     no_input = wasmtime.wat2wasm('(module (func (export "classify") (result i32) i32.const 1))')
     with pytest.raises(UnsupportedModule, match="memjit_input"):
         register(ledger, store, ALICE, no_input, 100)
+    unprovable = wasmtime.wat2wasm(  # valid for the sandbox, outside what the VM AIR proves
+        '(module (memory (export "memory") 1) (global (export "memjit_input") i32 (i32.const 0))'
+        ' (func (export "classify") (result i32) i64.const 1 i64.const 2 i64.add i32.wrap_i64))')
+    with pytest.raises(UnsupportedModule, match="cannot prove yet: i64"):
+        register(ledger, store, ALICE, unprovable, 100)
     with pytest.raises(BadInput, match="unknown task"):
         register(ledger, store, ALICE, SMALL, 100, task="chess")
     assert ledger.workers() == []
 
 
-def test_vk_is_optional_until_required(market: tuple[Ledger, Store],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_verification_key_is_required(market: tuple[Ledger, Store],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     ledger, store = market
-    monkeypatch.setitem(sys.modules, "memjit.claims", None)  # as if vk_of did not exist yet
-    assert registry.vk_for(SMALL) is None
-    monkeypatch.setattr(registry, "VK_REQUIRED", True)
+    assert registry.VK_REQUIRED
+    monkeypatch.setitem(sys.modules, "memjit.claims", None)  # as if vk_of did not exist
     with pytest.raises(Rejected, match="verification key"):
         register(ledger, store, ALICE, SMALL, 100)
     assert ledger.workers() == []
@@ -181,3 +187,53 @@ def test_cli_worker_add_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0 and json.loads(out) == added
     code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "list")
     assert code == 0 and added["id"][:16] in out
+
+
+def _seat(ledger: Ledger, name: str, usefulness: int, calls: int, registered_at: float) -> str:
+    """A worker row (fake CID) with `calls` calls on record: its id."""
+    wid = blake3.blake3(name.encode()).hexdigest()
+    with ledger.transaction() as db:
+        ledger.add_owner(db, BOB.public_key)
+        ledger.add_worker(db, Worker(id=wid, owner=BOB.public_key, cid=name, task="digits",
+                                     vk=None, stake=300, usefulness=usefulness,
+                                     registered_at=registered_at, last_used_at=None,
+                                     unbonding_amount=0, unbonding_at=None, status="active"))
+        for _ in range(calls):
+            seq = db.execute("INSERT INTO requests (requester, task, input, at) "
+                             "VALUES (?, 'digits', x'00', 0)", (BOB.public_key,)).lastrowid
+            db.execute("INSERT INTO calls VALUES (?, ?, 'scored', 1, 0, 0, 0, 0, NULL, '', 0)",
+                       (seq, wid))
+    return wid
+
+
+def test_full_slots_prune_the_weakest_worker_out_of_immunity(market: tuple[Ledger, Store],
+                                                             clock: Clock) -> None:
+    ledger, store = market
+    config = RegistryConfig(max_workers=4, immunity_trials=3, unbonding_s=100)
+    weak_old = _seat(ledger, "weak-old", 100_000, 3, registered_at=1.0)
+    weak_new = _seat(ledger, "weak-new", 100_000, 5, registered_at=2.0)  # same usefulness
+    _seat(ledger, "strong", 900_000, 3, registered_at=3.0)
+    _seat(ledger, "newcomer", 0, 2, registered_at=4.0)  # the weakest, but still immune
+    newcomer = register(ledger, store, ALICE, SMALL, 150, config=config)
+
+    pruned = ledger.worker(weak_old)  # the lowest non-immune; a tie goes to the oldest
+    assert (pruned.status, pruned.stake, pruned.unbonding_amount) == ("inactive", 0, 300)
+    assert pruned.unbonding_at == clock.now + 100
+    assert [(e.kind, e.amount) for e in ledger.stake_events(weak_old)] == [("unbond", 300)]
+    assert ledger.worker(weak_new).status == "active"
+    with ledger.transaction() as db:
+        assert db.execute("SELECT worker, replaced_by FROM prunings").fetchall() == [
+            (weak_old, newcomer.id)]
+    clock.now += 100
+    assert release_withdrawal(ledger, weak_old) == 300  # the pruned stake comes back
+
+
+def test_full_slots_of_immune_workers_refuse_a_registration(market: tuple[Ledger, Store]) -> None:
+    ledger, store = market
+    config = RegistryConfig(max_workers=2, immunity_trials=3)
+    _seat(ledger, "a", 0, 2, registered_at=1.0)
+    _seat(ledger, "b", 0, 0, registered_at=2.0)
+    with pytest.raises(Rejected, match="all 2 slots of task 'digits' are held by workers in "
+                                       "their immunity period"):
+        register(ledger, store, ALICE, SMALL, 150, config=config)
+    assert ledger.worker_by_cid(cid_of(SMALL)) is None

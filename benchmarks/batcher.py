@@ -1,0 +1,184 @@
+"""`memjit bench batcher`: batch commit throughput, sparse Merkle tree costs, share of BLS.
+
+A fresh ledger (temporary home) gets `accounts` workers; a first batch puts all their accounts
+into the state tree. Then, for each batch size, facts with random digests (no STARK proofs: the
+oracle verifies those before recording, so they are excluded here) are recorded for random
+workers and one batch is cut and committed; the median of `repeats` batches is reported.
+A commit's time is split into BLS signing (every committee member signs the batch hash), the
+BLS check (one FastAggregateVerify) and the rest (accounts, state diff, tree updates, header,
+data block, SQLite transaction). The tree itself is timed on `accounts` random keys.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+import memjit.batcher as batcher_module
+from memjit.batch_committee import add_local
+from memjit.batch_state import Account
+from memjit.batcher import BatchConfig, Batcher, record_fact
+from memjit.ledger import Ledger, Worker
+from memjit.smt import SparseMerkleTree, verify_proof
+from memjit.store import Store
+
+OWNERS = 100
+
+
+class _Timed:
+    """Wraps a function and adds up the wall time spent in it."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args: object) -> object:
+        start = time.perf_counter()
+        try:
+            return self.fn(*args)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def bench_smt(accounts: int, samples: int = 1000, seed: int = 1) -> dict:
+    """Build a tree of `accounts` account leaves; time updates, inserts, proofs, verification."""
+    rng = random.Random(seed)
+    leaf = Account(500, 250_000, 1_700_000_000_000, 10**6, 0).encode()
+    items = [(rng.randbytes(32), leaf) for _ in range(accounts)]
+    start = time.perf_counter()
+    tree = SparseMerkleTree(items)
+    root = tree.root
+    build_s = time.perf_counter() - start
+    keys = [k for k, _ in rng.sample(items, min(samples, accounts))]
+    start = time.perf_counter()
+    for i, k in enumerate(keys):
+        tree.set(k, Account(500, i, 1_700_000_000_000, 10**6, 0).encode())
+        root = tree.root
+    update_us = (time.perf_counter() - start) / len(keys) * 1e6
+    start = time.perf_counter()
+    proofs = [tree.prove(k) for k in keys]
+    proof_us = (time.perf_counter() - start) / len(keys) * 1e6
+    start = time.perf_counter()
+    ok = all(verify_proof(root, k, tree.get(k), p) for k, p in zip(keys, proofs))
+    verify_us = (time.perf_counter() - start) / len(keys) * 1e6
+    if not ok:
+        raise RuntimeError("a benchmark proof did not verify")
+    fresh = [rng.randbytes(32) for _ in keys]
+    start = time.perf_counter()
+    for k in fresh:
+        tree.set(k, leaf)
+        root = tree.root
+    insert_us = (time.perf_counter() - start) / len(fresh) * 1e6
+    return {"accounts": accounts, "build_s": round(build_s, 3), "update_us": round(update_us, 1),
+            "insert_us": round(insert_us, 1), "proof_us": round(proof_us, 1),
+            "verify_us": round(verify_us, 1),
+            "proof_bytes": round(statistics.mean(len(p) for p in proofs), 1)}
+
+
+def _populate(ledger: Ledger, accounts: int, rng: random.Random) -> list[tuple[str, bytes]]:
+    """Register `accounts` workers (ledger rows only) under OWNERS owners; (id, owner) pairs."""
+    owners = [rng.randbytes(48) for _ in range(OWNERS)]
+    workers = [(rng.randbytes(32).hex(), owners[i % OWNERS]) for i in range(accounts)]
+    with ledger.transaction() as db:
+        for owner in owners:
+            ledger.add_owner(db, owner)
+        for i, (wid, owner) in enumerate(workers):
+            ledger.add_worker(db, Worker(wid, owner, f"bench-{i}", "digits", None, 500, 0,
+                                         ledger.clock(), None, 0, None, "active"))
+    return workers
+
+
+def _record(ledger: Ledger, workers: list[tuple[str, bytes]], n: int, rng: random.Random) -> None:
+    """Record n facts for random workers, as the oracle does (reward pending for the owner)."""
+    with ledger.transaction() as db:
+        for wid, owner in rng.choices(workers, k=n):
+            reward = rng.randrange(1, 1000)
+            record_fact(db, worker_id=wid, vk_digest=rng.randbytes(32),
+                        statement_digest=rng.randbytes(32), proof_digest=rng.randbytes(32),
+                        score=rng.randrange(1_000_001), reward=reward, claim_cid=None,
+                        now=ledger.clock())
+            ledger.credit(db, owner, pending=reward)
+            db.execute("UPDATE workers SET usefulness = ?, last_used_at = ? WHERE id = ?",
+                       (rng.randrange(1_000_001), ledger.clock(), wid))
+
+
+def bench_commits(accounts: int, sizes: list[int], repeats: int = 3, committee: int = 1,
+                  seed: int = 2) -> dict:
+    """Commit batches of each size over `accounts` worker accounts; medians of `repeats`."""
+    rng = random.Random(seed)
+    sign, verify = _Timed(batcher_module.sign), _Timed(batcher_module.verify)
+    with tempfile.TemporaryDirectory() as tmp, Ledger(Path(tmp)) as ledger:
+        home = Path(tmp)
+        for i in range(committee - 1):
+            add_local(ledger, home, f"member{i}")
+        workers = _populate(ledger, accounts, rng)
+        batcher = Batcher(ledger, Store(home), home, BatchConfig(max_facts=max(sizes)))
+        _record(ledger, workers, 1, rng)
+        start = time.perf_counter()
+        batcher.commit_pending(force=True)  # genesis: every account enters the tree
+        genesis_s = time.perf_counter() - start
+        batcher_module.sign, batcher_module.verify = sign, verify
+        try:
+            rows = []
+            for size in sizes:
+                runs = []
+                for _ in range(repeats):
+                    _record(ledger, workers, size, rng)
+                    sign.seconds = verify.seconds = 0.0
+                    start = time.perf_counter()
+                    batch = batcher.cut()
+                    if batch is None or not batcher.commit(batch):
+                        raise RuntimeError("the benchmark batch was not committed")
+                    total = time.perf_counter() - start
+                    runs.append((total, sign.seconds, verify.seconds, len(batch.data.diff)))
+                total, sign_s, verify_s, changed = sorted(runs)[len(runs) // 2]
+                rows.append({"facts": size, "seconds": round(total, 4),
+                             "facts_per_s": round(size / total, 1),
+                             "accounts_changed": changed, "bls_sign_s": round(sign_s, 4),
+                             "bls_check_s": round(verify_s, 4),
+                             "bls_check_share": round(verify_s / total, 3),
+                             "bls_share": round((sign_s + verify_s) / total, 3),
+                             "facts_per_s_without_bls": round(
+                                 size / (total - sign_s - verify_s), 1)})
+        finally:
+            batcher_module.sign, batcher_module.verify = sign.fn, verify.fn
+    return {"genesis_s": round(genesis_s, 3), "batches": rows}
+
+
+def bench_batcher(accounts: int = 10_000, sizes: list[int] | tuple[int, ...] = (10, 100, 1000),
+                  committee: int = 1) -> dict:
+    """The whole benchmark: tree costs and commit throughput at `accounts` accounts."""
+    return {"accounts": accounts, "committee": committee, "smt": bench_smt(accounts),
+            **bench_commits(accounts, list(sizes), committee=committee)}
+
+
+def print_report(result: dict) -> None:
+    """The human-readable report of bench_batcher."""
+    console = Console(highlight=False, width=max(Console().width, 120))
+    smt = result["smt"]
+    console.print(f"sparse Merkle tree, {smt['accounts']} accounts: build {smt['build_s']} s, "
+                  f"update {smt['update_us']} us, insert {smt['insert_us']} us, "
+                  f"proof {smt['proof_us']} us ({smt['proof_bytes']} B), "
+                  f"verify {smt['verify_us']} us")
+    console.print(f"genesis batch (all {result['accounts']} accounts new): {result['genesis_s']} s")
+    table = Table(title=f"batch commits, {result['accounts']} accounts, committee of "
+                        f"{result['committee']} (no STARK verification)")
+    for col in ("facts", "s", "facts/s", "accounts changed", "BLS sign s", "BLS check s",
+                "BLS check share", "BLS share", "facts/s w/o BLS"):
+        table.add_column(col, justify="right")
+    for r in result["batches"]:
+        table.add_row(str(r["facts"]), f"{r['seconds']:.3f}", f"{r['facts_per_s']:.0f}",
+                      str(r["accounts_changed"]), f"{r['bls_sign_s']:.3f}",
+                      f"{r['bls_check_s']:.3f}", f"{100 * r['bls_check_share']:.0f}%",
+                      f"{100 * r['bls_share']:.0f}%", f"{r['facts_per_s_without_bls']:.0f}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    print_report(bench_batcher())

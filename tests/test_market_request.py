@@ -1,0 +1,191 @@
+"""Requests end to end, with real proofs: the trained model's verified answer wins, the loop
+faults and the liar's false output claim is caught (both slashed), fees and pending rewards
+and facts are settled in one transaction; bad requests change nothing; a request killed while
+it is proving leaves the ledger exactly as it was."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from memjit.errors import BadInput, Rejected
+from memjit.identity import Identity
+from memjit.ledger import LEDGER_FILE, Ledger
+from memjit.oracle import OracleConfig, ema
+from memjit.pool import MarketConfig, prover_pool, request
+from memjit.registry import RegistryConfig, register
+from memjit.rewards import RewardConfig, reward
+from memjit.store import Store
+from memjit.tasks import MAX_SCORE, read_test_set
+from memjit.workers import WORKERS_DIR
+
+IMAGES, LABELS = read_test_set()
+IMAGE, LABEL = IMAGES[0].tobytes(), int(LABELS[0])  # the small model classifies it right
+NAMES = ("small", "constant", "loop", "liar")
+REQUESTER = Identity.from_seed("requester", b"\x09" * 32)
+CONFIG = MarketConfig(registry=RegistryConfig(immunity_trials=3),
+                      rewards=RewardConfig(base_reward=1_000, base_fee=10, fee_step=1,
+                                           genesis_grant=1_000))
+NOW = 50_000.0
+
+
+def _module(name: str) -> bytes:
+    return (WORKERS_DIR / f"digits_{name}.wasm").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with prover_pool(2) as pool:
+        yield pool
+
+
+class Clock:
+    """A settable clock for the ledger."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> tuple[Ledger, Store, dict[str, str]]:
+    """A ledger with the small, constant, loop and liar workers, each under its own owner,
+    registered in that order in the 4 seconds before NOW; the clock then stays at NOW."""
+    clock = Clock(NOW - len(NAMES))
+    with Ledger(tmp_path, clock=clock) as ledger:
+        store = Store(tmp_path)
+        ids = {}
+        for i, name in enumerate(NAMES):
+            owner = Identity.from_seed(name, bytes([i + 1]) * 32)
+            ids[name] = register(ledger, store, owner, _module(name), 1_000,
+                                 config=CONFIG.registry).id
+            clock.now += 1
+        yield ledger, store, ids
+
+
+def test_a_request_pays_the_honest_and_slashes_the_cheats(market, executor) -> None:
+    ledger, store, ids = market
+    result = request(ledger, store, REQUESTER, "digits", IMAGE, label=LABEL, top_k=4,
+                     config=CONFIG, executor=executor)
+    calls = {name: next(c for c in result.calls if c.worker == wid) for name, wid in ids.items()}
+    assert (result.best.worker, result.best.result) == (ids["small"], LABEL)
+    assert result.scored_against == LABEL
+    first = reward(ema(0, MAX_SCORE, OracleConfig()), 1_000, len(NAMES))  # registered at -4 s
+    assert [(c.outcome, c.score, c.fee, c.reward, c.slashed) for c in calls.values()] == [
+        ("scored", MAX_SCORE, 10, first, 0),  # small: right
+        ("scored", 0, 10, 0, 0),              # constant: verified but wrong (it says 1)
+        ("fault", 0, 0, 0, 100),              # loop: out of fuel
+        ("invalid", 0, 0, 0, 100),            # liar: its claimed output is not what it proved
+    ]
+    assert calls["loop"].reason.startswith("OutOfFuel")
+    assert calls["liar"].reason.startswith("invalid claim")
+    assert ledger.balance(REQUESTER.public_key) == (1_000 - 20, 0)
+    small, loop, liar = (ledger.worker(ids[n]) for n in ("small", "loop", "liar"))
+    assert ledger.balance(small.owner) == (10, first)  # fee received, reward pending
+    assert (small.usefulness, small.last_used_at) == (200_000, NOW)
+    assert (loop.stake, liar.stake) == (900, 900)
+    with ledger.transaction() as db:
+        facts = db.execute("SELECT worker, score, reward, claim_cid FROM batch_facts").fetchall()
+        pending = db.execute("SELECT sum(pending) FROM balances").fetchone()[0]
+    assert sorted(facts) == sorted([(ids["small"], MAX_SCORE, first, calls["small"].claim_cid),
+                                    (ids["constant"], 0, 0, calls["constant"].claim_cid)])
+    assert pending == sum(f[2] for f in facts)
+    assert store.has(calls["liar"].claim_cid)  # the evidence of the slash is kept
+
+    # Without a label the answers are scored against their consensus; demand raised the fee.
+    again = request(ledger, store, REQUESTER, "digits", IMAGE, top_k=4, config=CONFIG,
+                    executor=executor)
+    assert again.scored_against == LABEL and again.best.worker == ids["small"]
+    assert {c.worker: c.fee for c in again.calls if c.outcome == "scored"} == {
+        ids["small"]: 11, ids["constant"]: 11}
+
+
+def test_own_workers_earn_nothing(market, executor) -> None:
+    ledger, store, ids = market
+    owner = Identity.from_seed("small", bytes([1]) * 32)
+    result = request(ledger, store, owner, "digits", IMAGE, label=LABEL, top_k=1,
+                     config=CONFIG, executor=executor)
+    (call,) = result.calls
+    assert (call.worker, call.outcome, call.fee, call.reward) == (ids["small"], "scored", 0, 0)
+    assert ledger.worker(ids["small"]).usefulness == 0
+    assert ledger.balance(owner.public_key) == (1_000, 0)  # its genesis grant, untouched
+
+
+def _dump(home: Path) -> str:
+    db = sqlite3.connect(home / LEDGER_FILE)
+    try:
+        return "\n".join(db.iterdump())
+    finally:
+        db.close()
+
+
+def test_bad_requests_change_nothing(market) -> None:
+    ledger, store, _ = market
+    before = _dump(ledger.path.parent)
+    for task, image, options, words in [
+        ("digits", IMAGE[:63], {}, "input of 64 bytes"),
+        ("digits", IMAGE, {"label": 10}, "label must be in 0..9"),
+        ("digits", IMAGE, {"top_k": 0}, "top-k"),
+        ("chess", IMAGE, {}, "unknown task"),
+    ]:
+        with pytest.raises(BadInput, match=words):
+            request(ledger, store, REQUESTER, task, image, config=CONFIG, **options)
+    poor = MarketConfig(registry=CONFIG.registry, rewards=RewardConfig(genesis_grant=25))
+    with pytest.raises(Rejected, match="insufficient balance: 25 SWT free"):
+        request(ledger, store, REQUESTER, "digits", IMAGE, top_k=3, config=poor)
+    assert _dump(ledger.path.parent) == before
+
+
+def test_no_worker_no_request(tmp_path: Path) -> None:
+    with Ledger(tmp_path) as ledger, pytest.raises(Rejected, match="no active worker"):
+        request(ledger, Store(tmp_path), REQUESTER, "digits", IMAGE)
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    from memjit.identity import Identity
+    from memjit.ledger import Ledger
+    from memjit.pool import request
+    from memjit.store import Store
+    from memjit.tasks import read_test_set
+
+    def stall(worker, delivery):
+        print("delivered", flush=True)  # half-way: one answer in, nothing settled yet
+        time.sleep(600)
+
+    if __name__ == "__main__":
+        home = sys.argv[1]
+        images, labels = read_test_set()
+        with Ledger(home) as ledger:
+            request(ledger, Store(home), Identity.from_seed("kid", b"\\x07" * 32), "digits",
+                    images[0].tobytes(), label=int(labels[0]), top_k=4, on_delivery=stall)
+""")
+
+
+def test_a_request_killed_while_proving_leaves_the_ledger_unchanged(market,
+                                                                    tmp_path: Path) -> None:
+    ledger, _, _ = market
+    home = ledger.path.parent
+    ledger.close()
+    before = _dump(home)
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    proc = subprocess.Popen([sys.executable, str(script), str(home)], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "delivered"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the request and its proving processes
+        proc.wait()
+    assert _dump(home) == before
+    with Ledger(home) as reopened:
+        assert reopened.schema_version() > 0 and len(reopened.workers()) == len(NAMES)
