@@ -17,7 +17,7 @@ that key; both are verified before anything is written. The rules:
   is immune, the registration is refused.
 
 The verification key is `memjit.claims.vk_of(module)`, after `check_supported` refused any
-instruction the VM AIR cannot prove; with VK_REQUIRED a missing VK is a refusal.
+instruction the VM AIR cannot prove: every registered worker is provable.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import blake3
 from multiformats import CID
 
+from memjit.claims import check_supported, vk_of
 from memjit.errors import BadInput, Rejected
 from memjit.identity import Identity, pop_verify, verify
 from memjit.ledger import Ledger, Worker
@@ -36,7 +37,6 @@ from memjit.store import Store, cid_of
 from memjit.tasks import get_task
 from memjit.wasm import load
 
-VK_REQUIRED = True  # the VM AIR proves every worker: no VK, no registration
 DOMAIN = b"memjit/register/v1\x00"
 PUBLIC_KEY_BYTES = 48
 
@@ -86,15 +86,8 @@ def sign_registration(identity: Identity, cid: str, task: str, stake: int) -> Re
                         identity.pop())
 
 
-def vk_for(module_bytes: bytes) -> bytes | None:
-    """The module's verification key (UnsupportedModule if the VM AIR cannot prove it), or
-    None while memjit.claims has no vk_of."""
-    try:
-        from memjit.claims import check_supported, vk_of
-    except ImportError:
-        if VK_REQUIRED:
-            raise Rejected("cannot derive a verification key: memjit.claims.vk_of is missing")
-        return None
+def vk_for(module_bytes: bytes) -> bytes:
+    """The module's verification key (UnsupportedModule if the VM AIR cannot prove it)."""
     check_supported(load(module_bytes))
     return vk_of(module_bytes)
 
