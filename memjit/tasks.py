@@ -20,7 +20,7 @@ import numpy as np
 from memjit.errors import BadInput, UnsupportedModule
 from memjit.sandbox import Limits
 from memjit.store import Store, cid_of
-from memjit.tensor_io import INPUT_GLOBAL, input_address
+from memjit.tensor_io import INPUT_GLOBAL, buffer_address
 from memjit.wasm import load
 from memjit.workers import WORKERS_DIR
 
@@ -50,7 +50,7 @@ class Task:
             raise UnsupportedModule(
                 f"task {self.name!r} needs an export {self.export}() -> i32")
         try:
-            input_address(module, self.input_size, INPUT_GLOBAL)
+            buffer_address(load(module), INPUT_GLOBAL, self.input_size)
         except BadInput as exc:
             raise UnsupportedModule(f"task {self.name!r}: {exc}") from None
 

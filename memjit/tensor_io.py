@@ -12,20 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from circuits.wasm_vm.statement import MAX_IO  # what a statement can carry, per buffer
 from memjit.errors import BadInput
-from memjit.wasm import load
 from memjit.wasm.program import INPUT_GLOBAL, OUTPUT_GLOBAL, PAGE, Program
 
-MAX_IO_BYTES = 1 << 20  # per buffer; claims stay small enough to ship and verify
 RESULT = "result"  # output length: the call's (i32) result
 
 
 def buffer_address(prog: Program, name: str, size: int) -> int:
     """The address of the buffer behind global `name`, checked to hold `size` bytes inside
     the initial memory (BadInput otherwise)."""
-    if not 0 <= size <= MAX_IO_BYTES:
+    if not 0 <= size <= MAX_IO:
         raise BadInput(f"{name.split('_')[1]} of {size} bytes exceeds the limit of "
-                       f"{MAX_IO_BYTES} bytes")
+                       f"{MAX_IO} bytes")
     address = prog.buffers.get(name)
     if address is None:
         raise BadInput(f"module does not export a global {name!r} (its "
@@ -35,11 +34,6 @@ def buffer_address(prog: Program, name: str, size: int) -> int:
         raise BadInput(f"{name.split('_')[1]} of {size} bytes at {address} does not fit in the "
                        f"module's initial memory of {memory_bytes} bytes")
     return address
-
-
-def input_address(module: bytes, size: int, global_name: str = INPUT_GLOBAL) -> int:
-    """:func:`buffer_address` for module bytes."""
-    return buffer_address(load(bytes(module)), global_name, size)
 
 
 def input_placement(prog: Program, input_bytes: bytes) -> tuple[int, bytes] | None:
@@ -61,8 +55,8 @@ def output_length(output_len: int | str | None, results: Sequence[int]) -> int:
         length = output_len
     else:
         raise BadInput(f"output length must be a byte count or {RESULT!r}, got {output_len!r}")
-    if not 0 <= length <= MAX_IO_BYTES:
-        raise BadInput(f"output of {length} bytes exceeds the limit of {MAX_IO_BYTES} bytes")
+    if not 0 <= length <= MAX_IO:
+        raise BadInput(f"output of {length} bytes exceeds the limit of {MAX_IO} bytes")
     return length
 
 
