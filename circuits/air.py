@@ -162,7 +162,15 @@ class Air(ABC):
         return b.constraints
 
 
-def as_columns(values: np.ndarray, ext: bool) -> list[Fp] | list[Fp4]:
-    """Wrap the rows of a (k, ...) array as k field vectors."""
-    cls = Fp4 if ext else Fp
-    return [cls(v) for v in values]
+class Columns(list):
+    """Field vectors that are the rows of one array, ``matrix``: a kernel that reads many
+    columns at once (circuits.bus) takes the array instead of the list."""
+
+    def __init__(self, matrix: np.ndarray, ext: bool) -> None:
+        self.matrix = matrix
+        super().__init__((Fp4 if ext else Fp)(v) for v in matrix)
+
+
+def as_columns(values: np.ndarray, ext: bool) -> Columns:
+    """Wrap the rows of a (k, ...) array as k field vectors (views, no copies)."""
+    return Columns(np.ascontiguousarray(values, dtype=np.uint64), ext)

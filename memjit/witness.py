@@ -17,7 +17,8 @@ from circuits.wasm_vm.air import fp_limit, output_keys, public_init
 from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH, reg
 from circuits.wasm_vm.control import BINARY
 from circuits.wasm_vm.isa import BIT_COUNTS, CALL_TRAPS, COMPARE, COUNTS, DIV_TRAPS, DIVIDE, \
-    EXTENDS, LOADS, LOW_WORD_IN_Z, MOVES, OP_IDS, POW_USERS, R_CHECKED, STORES, TRAP_ROWS
+    EXTENDS, LOADS, LOW_WORD_IN_Z, MOVES, OP_IDS, POW_USERS, PRODUCT, R_CHECKED, STORES, \
+    TRAP_ROWS
 from circuits.wasm_vm.logup import POW_KIND
 from memjit.errors import UnsupportedModule
 from memjit.tracer import Trace
@@ -247,7 +248,7 @@ def _engine(rows: _Rows, a: np.ndarray, b: np.ndarray, res: np.ndarray, div: dic
     carry[rows.divide, 1] = 0
     carry[rows.divide, 2] = div["slack"][rows.divide] >> np.uint64(24)
     return {"u": u, "carry": carry, "low": words[:, 0] | (words[:, 1] << np.uint64(16)),
-            "fneg": fneg}
+            "fneg": fneg, "v": np.where(rows.any(*PRODUCT)[:, None], yb, 0)}
 
 
 def _slack_carries(rows: _Rows, b: np.ndarray, div: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -359,7 +360,8 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
                     ("sh", rows_.sh), ("dinv", inv(rows_.depth)),
                     ("npc", np.where(rows_.looked_up, rows_.entry_target,
                                      np.append(rows_.pc[1:], 0))),
-                    ("w", np.where(rows_.looked_up, rows_.entry, rows_.word)),
+                    ("w", np.where(rows_.looked_up, rows_.entry,  # memory.grow: pages grown
+                                   np.where(sel["memory.grow"] & (a <= val["Y"]), a, rows_.word))),
                     ("o0", np.where(divide, div["e0"], rows_.off & np.uint64(1))),
                     ("o1", np.where(divide, div["e1"], rows_.off >> np.uint64(1))),
                     ("fneg", prod["fneg"])):
@@ -369,6 +371,11 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     for r, limbs in regs.items():
         m[reg(r), cpu] = limbs.T
     put("xinv", inv(regs["X"].sum(axis=1).astype(np.uint64)))
+    m[COL["xz"]], m[COL["dz"]] = 1, 1  # padding rows: X = 0, depth 0
+    put("xz", regs["X"].sum(axis=1) == 0)
+    put("dz", rows_.depth == 0)
+    for i in range(4):
+        put(f"v{i}", prod["v"][:, i])
     put("zinv", inv(regs["Z"].sum(axis=1).astype(np.uint64)))
     sx, sy = regs["X"][:, 7] >> np.uint64(3), regs["Y"][:, 7] >> np.uint64(3)
     put("sx", sx)
@@ -392,11 +399,13 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
         put(f"u{j}", u_cols[:, j])
     slack = div["slack"]
     put("d0", slack & np.uint64(4095))
-    put("d1", (slack >> np.uint64(12)) & np.uint64(4095))
+    put("d1", np.where(rows_.any("i32.load8_s", "i32.load8_u", "i32.store8"), rows_.off == 3,
+                       (slack >> np.uint64(12)) & np.uint64(4095)))
     mismatch = sel["call_indirect/type"]  # inverse of (type - expected) (type + 1)
     if mismatch.any():
         t = rows_.entry_u[mismatch, 3].astype(object)
         gap = [int(x) for x in (t - rows_.imm[mismatch].astype(object) % P) * (t + 1) % P]
+        m[COL["d1"], np.flatnonzero(mismatch)] = gap
         m[COL["d0"], np.flatnonzero(mismatch)] = inv(np.array(gap, np.uint64))
     for k in range(3):
         put(f"cm{k}", prod["carry"][:, k])
@@ -412,6 +421,8 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     hn = np.where(divide, regs["Q"][:, 7], hn).astype(np.uint64)
     put("hn", hn)
     put("sb", hn >> np.uint64(3))
+    signed_cmp = rows_.any("i32.lt_s", "i32.gt_s", "i32.le_s", "i32.ge_s")
+    put("sg", np.where(signed_cmp, sx ^ sy, np.where(sel["i32.div_s"], (hn >> np.uint64(3)) ^ sy, 0)))
     # memory slots; padding rows get inactive slots with consistent timestamps
     dist = acc["ts"] - acc["prev"] - np.uint64(1)
     for k in range(3):

@@ -95,13 +95,16 @@ def composition_evals(air: Air, domain: LdeDomain, main_lde: np.ndarray, aux_lde
     ext_challenges = [Fp4(c) for c in challenges]
     total = np.zeros((m, 4), dtype=np.uint64)
 
-    def ext_block(idx: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(aux_lde[:, idx].reshape(-1, 4, len(idx)).transpose(0, 2, 1))
+    def ext_block(idx) -> np.ndarray:
+        block = aux_lde[:, idx]
+        return np.ascontiguousarray(block.reshape(-1, 4, block.shape[1]).transpose(0, 2, 1))
+
+    def points(lo: int, hi: int):  # every step-th LDE point from lo; a view unless it wraps
+        return slice(lo * step, hi * step, step) if hi <= m else (np.arange(lo, hi) % m) * step
 
     for lo in range(0, m, EVAL_BLOCK):
         hi = min(m, lo + EVAL_BLOCK)
-        cur = np.arange(lo, hi) * step
-        nxt = (np.arange(lo + b, hi + b) % m) * step
+        cur, nxt = points(lo, hi), points(lo + b, hi + b)
         values = air.evaluate(as_columns(main_lde[:, cur], False), as_columns(main_lde[:, nxt], False),
                               as_columns(ext_block(cur), True), as_columns(ext_block(nxt), True),
                               ext_challenges)

@@ -20,7 +20,7 @@ from prover.domain import LdeDomain
 from prover.merkle import MerkleTree
 from verifier.params import DEFAULT_PARAMS, ProofParams
 from verifier.proof import Proof, TreeOpening, encode
-from verifier.stark import SHIFT, header_bytes, num_deep_coefficients, ood_bytes
+from verifier.stark import SHIFT, header_bytes, num_deep_coefficients, ood_bytes, ood_consistent
 from verifier.transcript import Transcript
 
 
@@ -85,11 +85,12 @@ class StarkProver:
     def prove(self, main: np.ndarray) -> bytes:
         """Prove that `main` (width, n) satisfies the AIR; returns the encoded proof.
 
-        The prover checks its own work: the composition polynomial, evaluated on a coset larger
-        than its degree bound, must meet that bound, which fails (with overwhelming probability)
-        iff some constraint fails on the trace; the violated constraint and row are then located
-        for the error message (AIRs of degree <= 2 have no such slack and are checked directly). check=False skips
-        the checks: the adversarial tests use it to play a malicious prover.
+        The prover checks its own work: the composition polynomial must meet its degree bound
+        where the evaluation coset leaves slack, and must agree with the constraints at the
+        out-of-domain point (the verifier's check); either fails (with overwhelming
+        probability) iff some constraint fails on the trace, which is then located for the
+        error message. check=False skips the checks: the adversarial tests use it to play a
+        malicious prover.
         """
         air, params, domain, stats, check = self.air, self.params, self.domain, self.stats, self.check
         n, log_n, segments = air.trace_length, air.log_trace_length, self.segments
@@ -121,11 +122,6 @@ class StarkProver:
             aux_root = aux_tree.root
             t.absorb(b"aux", aux_root)
 
-        if check and self.ce_domain.size == segments * n:
-            # No redundancy in the evaluation coset, so the degree bound below proves nothing:
-            # check the constraints on the trace directly.
-            with stats.phase("check"):
-                check_trace(air, main, aux, challenges)
         self.alphas = t.draw_exts(b"composition", len(air.constraint_degrees()))
         with stats.phase("constraints"):
             evals = composition_evals(air, self.ce_domain, main_lde, aux_lde,
@@ -147,6 +143,13 @@ class StarkProver:
         with stats.phase("ood"):
             ood_main, ood_aux, ood_comp = self.ood_values(z, gz, main_coeffs, aux_coeffs, seg_coeffs)
         skeleton.ood_main, skeleton.ood_aux, skeleton.ood_comp = ood_main, ood_aux, ood_comp
+        if check and not ood_consistent(air, challenges, self.alphas, z, ood_main, ood_aux,
+                                        ood_comp):
+            # With no slack in the evaluation coset (segments * n points) a failing constraint
+            # leaves no trace in the degree bound, but C is then no polynomial: it misses its
+            # value at the random z (w.h.p.), exactly where the verifier would look.
+            check_trace(air, main, aux, challenges)  # raises, naming the constraint and row
+            raise ConstraintViolation(f"{air.name}: constraints fail at the out-of-domain point")
         t.absorb(b"ood", ood_bytes(skeleton))
 
         coeffs = t.draw_exts(b"deep", num_deep_coefficients(air, segments))

@@ -199,7 +199,9 @@ def test_weak_parameters_refused():
     weak = prove(FibonacciAir(pi), trace, FAST)
     verdict = verify(FibonacciAir, pi, weak)
     assert not verdict.valid and "security" in verdict.reason
-    assert verify(FibonacciAir, pi, weak, min_security_bits=20).valid
+    bits = FAST.security_bits(6)  # 8 queries at blowup 4 plus 2 grinding bits
+    assert bits == 18 and verify(FibonacciAir, pi, weak, min_security_bits=bits).valid
+    assert not verify(FibonacciAir, pi, weak, min_security_bits=bits + 1).valid
 
 
 def test_default_security_is_at_least_100_bits():

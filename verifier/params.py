@@ -27,8 +27,11 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class ProofParams:
-    log_blowup: int = 3
-    num_queries: int = 28
+    # Blowup 4 (not 8): the degree-3 VM AIR needs a 2n coset for its constraints, and a 4n LDE
+    # halves the NTT, Merkle and DEEP work of an 8n one (MLP: 3.8 s -> 2.7 s), for 42 queries
+    # instead of 28 (proofs ~35 % larger, verify +2 ms). See benchmarks/README.md.
+    log_blowup: int = 2
+    num_queries: int = 42
     grinding_bits: int = 16
     fri_log_folding: int = 3  # each FRI layer folds by 2^fri_log_folding
     fri_log_final: int = 7  # stop folding once the degree bound is <= 2^fri_log_final

@@ -102,6 +102,17 @@ def composition_at(air: Air, constraints: list[tuple[Domain, Any]], alphas: np.n
     return total
 
 
+def ood_consistent(air: Air, challenges: list, alphas: np.ndarray, z: np.ndarray,
+                   ood_main: np.ndarray, ood_aux: np.ndarray, ood_comp: np.ndarray) -> bool:
+    """The constraints, evaluated on the trace's values at z and g z, agree with the
+    composition segments' values at z (recombined with z^n): the out-of-domain check."""
+    cols = lambda a: [Fp4(v) for v in a]  # noqa: E731
+    constraints = air.evaluate(cols(ood_main[0]), cols(ood_main[1]), cols(ood_aux[0]),
+                               cols(ood_aux[1]), [Fp4(c) for c in challenges])
+    expected = composition_at(air, constraints, alphas, z)
+    return np.array_equal(expected, ext_eval_poly(ood_comp, ext_pow(z, air.trace_length)))
+
+
 def _ext_rows(values: np.ndarray, width: int) -> np.ndarray:
     return values.reshape(len(values), width, 4)
 
@@ -194,13 +205,7 @@ def check(air: Air, proof_bytes: bytes, min_security_bits: int = DEFAULT_MIN_SEC
     zn = ext_pow(z, n)
     if not zn[1:].any() and zn[0] == 1:
         raise InvalidProof("out-of-domain point fell in the trace domain")
-    cols = lambda a: [Fp4(v) for v in a]  # noqa: E731
-    constraints = air.evaluate(cols(proof.ood_main[0]), cols(proof.ood_main[1]),
-                               cols(proof.ood_aux[0]), cols(proof.ood_aux[1]),
-                               [Fp4(c) for c in challenges])
-    expected = composition_at(air, constraints, alphas, z)
-    claimed = ext_eval_poly(proof.ood_comp, zn)
-    if not np.array_equal(expected, claimed):
+    if not ood_consistent(air, challenges, alphas, z, proof.ood_main, proof.ood_aux, proof.ood_comp):
         raise InvalidProof("constraints do not hold at the out-of-domain point")
 
     # 6-7: DEEP coefficients, FRI commitments, remainder, grinding, queries.

@@ -31,6 +31,11 @@ Soundness in brief:
 * tensor I/O: the input bytes are part of the public initial memory (written over the data
   words at the VK's input buffer); each output word is consumed, as the final value of its
   key, by a memory-table row flagged ``mout`` against a public (PUBOUT, key, value) tuple;
+* every constraint has degree <= 3 (the composition polynomial has two segments and is
+  evaluated on a 2n coset): flags and products that would multiply into degree 4 are
+  committed columns pinned by their definitions (xz, dz, sg, the engine's multiplicand bytes
+  v0..v3, the pages grown in w, the byte-3 flag and the type-mismatch product in d1), and
+  LogUp batches two terms per auxiliary column;
 * the run starts at the export's entry with fp = depth = 0, ends with a return at depth 0
   after exactly ``steps`` rows, and the final value of stack slot 0 is the result; or, for a
   trap statement, ends (at any depth) with a row proving that trap: ``unreachable``, or a
@@ -114,7 +119,7 @@ def fp_limit(prog: VmProgram) -> int:
 class VmAir(Air):
     """The VM AIR for one statement; rejects (ValueError) statements outside its bounds."""
 
-    name = "wasm_vm/i32-v1"
+    name = "wasm_vm/i32-v2"
     width = WIDTH
     num_challenges = 2  # alpha (LogUp), beta (tuple fingerprints)
 

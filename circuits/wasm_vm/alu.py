@@ -7,7 +7,7 @@ from __future__ import annotations
 from circuits.air import ConstraintBuilder
 from circuits.wasm_vm.columns import COL, NIBBLES
 from circuits.wasm_vm.isa import CALL_TRAPS, COMPARE, COUNTS, DIVIDE, LOW_WORD_IN_Z, MOVES, \
-    R_CHECKED, ROTATES
+    PRODUCT, R_CHECKED, ROTATES
 from circuits.wasm_vm.memory import linear_memory_constraints
 from circuits.wasm_vm.view import View
 
@@ -16,7 +16,7 @@ def value_constraints(b: ConstraintBuilder, c: View, grow_limit: int) -> None:
     """The written value R of every instruction from its operands (``grow_limit``: the pages
     memory.grow may reach)."""
     X, Y, Q, R, Z = (c.r(n) for n in ("X", "Y", "Q", "R", "Z"))
-    _, xz = c.is_zero("X")
+    xz = c.xz  # X == 0 (defined in control)
     zs, zz = c.is_zero("Z")
     b.every_row(zs * zz)
     for v in (c.c0, c.c1, c.sx, c.sy):
@@ -39,7 +39,9 @@ def value_constraints(b: ConstraintBuilder, c: View, grow_limit: int) -> None:
         b.every_row(sel * (lo(u) + lo(v) - lo(w) - 65536 * c.c0))
         b.every_row(sel * (hi(u) + hi(v) + c.c0 - hi(w) - 65536 * c.c1))
     ltu = c.c1
-    lts = ltu + (c.sx + c.sy - 2 * c.sx * c.sy) * (c.sy - ltu)
+    b.every_row(c.s("i32.lt_s", "i32.gt_s", "i32.le_s", "i32.ge_s")
+                * (c.sg - c.sx - c.sy + 2 * c.sx * c.sy))
+    lts = ltu + c.sg * (c.sy - ltu)
     results = {"i32.eq": zz, "i32.ne": 1 - zz, "i32.lt_u": ltu, "i32.lt_s": lts,
                "i32.gt_u": 1 - ltu - zz, "i32.gt_s": 1 - lts - zz, "i32.le_u": ltu + zz,
                "i32.le_s": lts + zz, "i32.ge_u": 1 - ltu, "i32.ge_s": 1 - lts, "i32.eqz": xz}
@@ -63,7 +65,7 @@ def memory_size_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, R: 
                             grow_limit: int) -> None:
     """memory.size returns the page count; memory.grow by X succeeds (returns the old count)
     iff X <= Y = grow_limit - pages (comparison: Z = Y - X, borrow c1), else returns -1. The
-    count itself changes in control (the next row's pages)."""
+    count itself changes in control (the next row's pages): by w, X or 0."""
     size, grow = c.s("memory.size"), c.s("memory.grow")
     fail = c.c1
     b.every_row(size * (small(R) - c.pages))
@@ -73,6 +75,7 @@ def memory_size_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, R: 
     b.every_row(grow * (c.half("Z", True) + c.half("X", True) + c.c0 - c.half("Y", True)
                         - 65536 * fail))
     b.every_row(grow * (1 - fail) * (small(R) - c.pages))
+    b.every_row(grow * (c.w - (1 - fail) * small(X)))  # X < 2^20 when the grow succeeds
     for i in range(NIBBLES):
         b.every_row(grow * fail * (R[i] - 15))
         if i >= 5:
@@ -110,8 +113,10 @@ def product_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q: list
     b.every_row(c.s("i32.mul", *DIVIDE) * u[4])
     f = c.fneg
     b.every_row(f - c.s("i32.shr_s", "i32.div_s", "i32.rem_s") * c.sy)
-    ys = [y + f * (15 - 2 * y) for y in Y]
-    yb = [ys[2 * i] + 16 * ys[2 * i + 1] for i in range(4)]
+    yb = [c.row[COL[f"v{i}"]] for i in range(4)]  # Y' in bytes, committed (degree 3 below)
+    for i in range(4):
+        y = Y[2 * i] + 16 * Y[2 * i + 1]
+        b.every_row(c.s(*PRODUCT) * (yb[i] - y - f * (255 - 2 * y)))
     conv = [0] * 8
     for i in range(4):
         for j in range(5):
@@ -157,17 +162,17 @@ def division_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q: lis
     sign is clear (INT_MIN / -1 is the overflow trap row instead). Division by zero leaves
     no slack: only a trap row can run it.
     """
-    fam, signed = c.s(*DIVIDE), c.s("i32.div_s", "i32.rem_s")
+    fam = c.s(*DIVIDE)
     f, sa = c.fneg, c.sb
-    fa = signed * sa
     lo, hi = (lambda v: c.half(v, False)), (lambda v: c.half(v, True))
     qlo, qhi = lo("Q"), hi("Q")
-    alo = qlo + fa * (65535 - 2 * qlo) + fa
-    ahi = qhi + fa * (65535 - 2 * qhi)
     b.every_row(fam * (c.hn - Q[7]))
     carry = c.cm0 - 1  # in [-1, 4095): |a|'s low half may be 2^16 (a complement plus one)
-    b.every_row(fam * (chunk[0] + f * lo("X") + lo("Z") - alo - 65536 * carry))
-    b.every_row(fam * (chunk[1] + f * hi("X") + hi("Z") + carry - ahi - 65536 * c.cm1))
+    for sel, fa in ((c.s("i32.div_u", "i32.rem_u"), 0), (c.s("i32.div_s", "i32.rem_s"), sa)):
+        alo = qlo + fa * (65535 - 2 * qlo) + fa
+        ahi = qhi + fa * (65535 - 2 * qhi)
+        b.every_row(sel * (chunk[0] + f * lo("X") + lo("Z") - alo - 65536 * carry))
+        b.every_row(sel * (chunk[1] + f * hi("X") + hi("Z") + carry - ahi - 65536 * c.cm1))
     b.every_row(fam * (chunk[2] + c.cm1))
     b.every_row(fam * chunk[3])
     # |r| + slack + 1 = |b| in 12-bit chunks (carries c0, c1; no carry out)
@@ -183,12 +188,12 @@ def division_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q: lis
         b.every_row(fam * (c12(Z, k) + slack[k] + carry_in[k] - c12(fb, k)
                            - 4096 * carry_out[k]))
     # results: the magnitude, negated (two's complement) when the sign s is set
+    b.every_row(c.s("i32.div_s") * (c.sg - sa - c.sy + 2 * sa * c.sy))
     for sel, mag, s in ((c.s("i32.div_u"), "X", 0), (c.s("i32.rem_u"), "Z", 0),
-                        (c.s("i32.div_s"), "X", sa + c.sy - 2 * sa * c.sy),
-                        (c.s("i32.rem_s"), "Z", sa)):
+                        (c.s("i32.div_s"), "X", c.sg), (c.s("i32.rem_s"), "Z", sa)):
         b.every_row(sel * (lo("R") - lo(mag) + s * (2 * lo(mag) - 65536 * c.o0)))
         b.every_row(sel * (hi("R") - hi(mag) + s * (2 * hi(mag) + c.o0 - 65536 * c.o1)))
-    b.every_row(c.s("i32.div_s") * (1 - sa - c.sy + 2 * sa * c.sy) * c.sx)
+    b.every_row(c.s("i32.div_s") * (1 - c.sg) * c.sx)
     # trap rows (X = b, Y = a, nothing written): b = 0, or a = INT_MIN and b = -1
     b.every_row(c.s("i32.div_s/0", "i32.div_u/0", "i32.rem_s/0", "i32.rem_u/0")
                 * sum(X[1:], X[0]))
@@ -226,7 +231,9 @@ def table_constraints(b: ConstraintBuilder, c: View, X: list) -> None:
     b.every_row(looked_up * u[4])
     b.every_row(c.s("call_indirect") * (u[3] - c.imm_lo))
     b.every_row(c.s("call_indirect/null") * (u[3] + 1))
-    b.every_row(c.s("call_indirect/type") * ((u[3] - c.imm_lo) * (u[3] + 1) * c.d0 - 1))
+    mismatch = c.s("call_indirect/type")  # d1 = (u3 - imm)(u3 + 1) != 0, inverted by d0
+    b.every_row(mismatch * (c.d1 - (u[3] - c.imm_lo) * (u[3] + 1)))
+    b.every_row(mismatch * (c.d1 * c.d0 - 1))
     oob = c.s("call_indirect/bounds")
     b.every_row(oob * (lo("Z") + c.a2 - lo("X") - 65536 * c.c0))
     b.every_row(oob * (hi("Z") + c.c0 - hi("X")))

@@ -34,7 +34,13 @@ CPU part::
     hn sb              a pinned top nibble and its sign bit: of the loaded byte/halfword, the
                        extended operand, the dividend, clz's low word
     d0 d1              low 12-bit limbs of div/rem's remainder-bound slack |b| - 1 - |r|;
-                       d0 is the type-mismatch inverse on call_indirect trap rows
+                       on call_indirect type-trap rows d1 is the product that d0 inverts, on
+                       byte loads/stores d1 = o0 o1 (the byte-3 flag)
+    xz dz              X == 0 and depth == 0 as columns (1 - sum * inverse), so that the
+                       flags multiply without raising the AIR's degree above 3
+    sg                 the sign flag sx xor sy of signed comparisons (sb xor sy: div_s's
+                       quotient sign)
+    v0..v3             the product engine's multiplicand bytes: Y's, complemented when fneg
 
 Memory-table part::
 
@@ -58,7 +64,7 @@ NAMES += [f"{r}{i}" for r in REGISTERS for i in range(NIBBLES)]
 NAMES += ["k0", "k1", "k2", "act0", "act1", "act2", "p0", "p1", "p2",
           "tl0", "th0", "tl1", "th1", "tl2", "th2", "xinv", "zinv", "c0", "c1", "sx", "sy"]
 NAMES += [f"u{i}" for i in range(5)] + ["cm0", "cm1", "cm2", "fneg"]
-NAMES += ["w", "o0", "o1", "hn", "sb", "d0", "d1"]
+NAMES += ["w", "o0", "o1", "hn", "sb", "d0", "d1", "xz", "dz", "sg"] + [f"v{i}" for i in range(4)]
 NAMES += ["mkey", "mact", "mpub", "mout"] + [f"mfin{i}" for i in range(NIBBLES)]
 NAMES += ["mts", "mk0", "mk1", "mg0", "mg1"]
 

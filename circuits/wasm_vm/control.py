@@ -35,9 +35,11 @@ def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, ste
         b.every_row(s * (s - 1))
     b.every_row(sum(sels[1:], sels[0]) - 1)
     pad, pad_n = c.s_pad, nx.s_pad
-    xs, xz = c.is_zero("X")
-    dz = 1 - c.depth * c.dinv
+    xs, x_zero = c.is_zero("X")
+    xz, dz = c.xz, c.dz  # the flags as columns: products with them stay of degree <= 3
+    b.every_row(xz - x_zero)
     b.every_row(xs * xz)
+    b.every_row(dz - 1 + c.depth * c.dinv)
     b.every_row(c.depth * dz)
     imm = c.imm_lo + 65536 * c.imm_hi
     sp = c.fp + c.sh
@@ -92,10 +94,7 @@ def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, ste
     b.transition(live_n * (nx.pc - c.npc))
     b.transition(live_n * (nx.fp - c.fp - new_fp - c.s("return") * (Y[1] - c.fp)))
     b.transition(live_n * (nx.depth - c.depth - c.s("call", "call_indirect") + c.s("return")))
-    grown = c.s("memory.grow") * (1 - c.c1)  # X < 2^17 when the grow succeeds
-    X = c.r("X")
-    delta = X[0] + 16 * X[1] + 256 * X[2] + 4096 * X[3] + 65536 * X[4]
-    b.transition(live_n * (nx.pages - c.pages - grown * delta))
+    b.transition(live_n * (nx.pages - c.pages - c.s("memory.grow") * c.w))  # w: pages grown
     room = c.cm0 + 4096 * c.cm1 - fp_limit + c.fp
     b.every_row(c.s("call") * (room + c.sh - c.a2))
     b.every_row(c.s("call_indirect") * (room + c.sh - 1 - drop_t))

@@ -57,6 +57,9 @@ POW_USERS = (*SHIFTS, *ROTATES, *COUNTS)
 """Rows whose multiplier comes from the POW table (the rest of the engine uses X's bytes)."""
 LOW_WORD_IN_Z = ("i32.shr_u", "i32.shr_s", *ROTATES, *COUNTS)
 """Product rows whose low word is Z (the result R is checked by its own range lookups)."""
+PRODUCT = ("i32.mul", "i32.shl", *LOW_WORD_IN_Z, *DIVIDE)
+"""Rows that run the product engine (its multiplicand bytes v0..v3 are Y's, or their
+complement)."""
 R_CHECKED = ("i32.shr_u", "i32.shr_s", *ROTATES, *DIVIDE, "memory.grow")
 """Rows whose result R is not Z: R's nibbles are range-checked by three R3 lookups."""
 MOVES = ("local.get", "local.set", "local.tee", "global.get", "global.set")

@@ -9,19 +9,21 @@ tables (ROM and its br_table / call_indirect entries, nibble triples, bitwise op
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from circuits.air import ConstraintBuilder
-from circuits.field import P, Fp, Fp4, add, ext_batch_inv, ext_scale, lincomb
+from circuits.bus import BusPlan, Linear
+from circuits.field import P, Fp, Fp4, add, ext_batch_inv, ext_powers, ext_scale, lincomb
 from circuits.wasm_vm import tables as T
-from circuits.wasm_vm.columns import COL, NIBBLES
+from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH
 from circuits.wasm_vm.isa import BR_ENTRY, DIVIDE, POW_USERS, R_CHECKED, SELECTOR_OP, \
     TABLE_ENTRY
 from circuits.wasm_vm.view import View
 
-TERMS_PER_COLUMN = 3  # LogUp terms batched per auxiliary column (constraint degree 4)
+TERMS_PER_COLUMN = 2  # LogUp terms batched per auxiliary column (constraint degree 3)
 POW_KIND = {"i32.shl": 0, "i32.rotl": 0, "i32.shr_u": 1, "i32.shr_s": 1, "i32.rotr": 1,
             "i32.clz": 2, "i32.ctz": 3}
 """The POW table kind each POW user looks up (see tables.pow_exponent)."""
@@ -147,10 +149,37 @@ def aux_columns(main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
     return aux
 
 
+@functools.cache
+def bus_plan() -> BusPlan:
+    """lookup_terms as sparse linear forms of the columns, for the prover's fused kernel."""
+    c = View([Linear.column(i) for i in range(WIDTH)])
+    terms: list[tuple[Linear, list[Linear]]] = []
+    for m, fields in lookup_terms(c):
+        if isinstance(fields, Delta):  # the same tuple, its timestamp ts_step later
+            of = terms[fields.of][1]
+            fields = [*of[:-1], of[-1] + fields.ts_step]
+        else:
+            fields = [Linear.of(f) if not isinstance(f, Lin) else
+                      sum((v * k for v, k in f.terms), Linear(f.const)) for f in fields]
+        terms.append((Linear.of(m), fields))
+    return BusPlan.compile(terms, TERMS_PER_COLUMN)
+
+
 def logup_constraints(b: ConstraintBuilder, c: View, public_sum) -> None:
     """Each aux column starts at 0 and accumulates its group's terms row by row; at the last
     row (whose terms are all zero) the columns together cancel the public side ``public_sum``
-    (None in the symbolic degree pass)."""
+    (None in the symbolic degree pass). The prover, on whole columns, evaluates the same
+    expressions with the fused kernel of :func:`bus_plan`."""
+    main, aux, aux_n = (getattr(v, "matrix", None) for v in (b.main_cur, b.aux_cur, b.aux_nxt))
+    if main is not None and aux is not None and aux_n is not None and main.ndim == 2:
+        alpha, beta = (x.v for x in b.challenges)
+        values = bus_plan().evaluate(main, aux, aux_n, alpha, ext_powers(beta, T.TUPLE_LEN))
+        for j, value in enumerate(values):
+            b.transition(Fp4(value))
+            b.first_row(b.aux_cur[j])
+        total = sum(b.aux_cur[1:], b.aux_cur[0])
+        b.last_row(total + public_sum)
+        return
     for j, group in enumerate(lookup_groups(c, b.challenges)):
         h, h_n = b.aux_cur[j], b.aux_nxt[j]
         expr = h_n - h

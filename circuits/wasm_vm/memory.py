@@ -37,8 +37,10 @@ def linear_memory_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q
     b.every_row(wide * o0)
     b.every_row(wide * o1)
     b.every_row(c.s("i32.load16_s", "i32.load16_u", "i32.store16") * o0)
-    e = [(1 - o0) * (1 - o1), o0 * (1 - o1), (1 - o0) * o1, o0 * o1]  # byte k selected
     l8, l16 = c.s("i32.load8_s", "i32.load8_u"), c.s("i32.load16_s", "i32.load16_u")
+    o01 = c.d1  # = o0 o1 on byte rows: the byte selectors below stay linear
+    b.every_row(c.s("i32.load8_s", "i32.load8_u", "i32.store8") * (o01 - o0 * o1))
+    e = [1 - o0 - o1 + o01, o0 - o01, o1 - o01, o01]  # byte k selected
     b.every_row(l8 * (c.hn - sum(e[k] * Y[2 * k + 1] for k in range(4))))
     b.every_row(l16 * (c.hn - Y[3] - o1 * (Y[7] - Y[3])))
     ext8, ext16 = c.s("i32.load8_s") * c.sb * 15, c.s("i32.load16_s") * c.sb * 15
