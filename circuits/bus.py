@@ -135,80 +135,98 @@ class BusPlan:
         return (consts, np.array(ptr, np.int64), np.array(cols, np.int64),
                 np.array(weights, np.uint64).reshape(-1, 4))
 
-    def evaluate(self, main: np.ndarray, h: np.ndarray, h_next: np.ndarray, alpha: np.ndarray,
-                 powers: np.ndarray) -> np.ndarray:
+    def evaluate(self, main: np.ndarray, h: np.ndarray, h_next: np.ndarray,
+                 weights: tuple[np.ndarray, ...]) -> np.ndarray:
         """Every group's constraint at every point: main (W, m) columns, h / h_next (G, m, 4)
-        running sums at the point and the next row; returns (G, m, 4)."""
-        consts, ptr, cols, weights = self.weights(alpha, powers)
+        running sums at the point and the next row, ``weights`` from :meth:`weights`;
+        returns (G, m, 4)."""
         out = np.empty((len(self.groups) - 1, main.shape[1], 4), np.uint64)
-        _evaluate(main, h, h_next, consts, ptr, cols, weights, self.mult_const, self.mult_ptr,
-                  self.mult_cols, self.mult_coefs, self.groups, out)
+        _evaluate(main, h, h_next, *weights, *self._mult(), self.groups, out)
         return out
+
+    def fraction(self, main: np.ndarray, group: int,
+                 weights: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """One group's sum of m_t / d_t at every point as a fraction (numerator, denominator),
+        each (m, 4): the auxiliary trace inverts the denominators in one batch per group."""
+        num, den = np.empty((main.shape[1], 4), np.uint64), np.empty((main.shape[1], 4), np.uint64)
+        _fraction(main, *weights, *self._mult(), self.groups[group], self.groups[group + 1],
+                  num, den)
+        return num, den
+
+    def _mult(self) -> tuple[np.ndarray, ...]:
+        return self.mult_const, self.mult_ptr, self.mult_cols, self.mult_coefs
+
+
+@numba.njit(cache=True, inline="always")
+def _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, t0, t1,
+               acc, mu, s, q):
+    """s / q = sum over terms t0..t1-1 of mu_t / d_t at points lo..lo+size-1, into s, q (4, size).
+
+    Column-major over the sub-block: each entry streams ``size`` consecutive values of its
+    column (the columns are rows of one array, 2^k bytes apart: reading many of them at one
+    point would thrash the caches' sets)."""
+    for t in range(t0, t1):
+        acc[:] = 0
+        n = 0
+        for e in range(dptr[t], dptr[t + 1]):
+            col, w0, w1, w2, w3 = dcols[e], dw[e, 0], dw[e, 1], dw[e, 2], dw[e, 3]
+            for j in range(size):
+                v = main[col, lo + j]
+                acc[0, j] += v * w0
+                acc[1, j] += v * w1
+                acc[2, j] += v * w2
+                acc[3, j] += v * w3
+            n += 1
+            if n == 4:  # a reduced value plus four products of reduced values < 2^64
+                for j in range(size):
+                    for k in range(4):
+                        acc[k, j] %= _P
+                n = 0
+        mu[:size] = mconst[t]
+        n = 0
+        for e in range(mptr[t], mptr[t + 1]):
+            col, k = mcols[e], mcoef[e]
+            for j in range(size):
+                mu[j] += main[col, lo + j] * k
+            n += 1
+            if n == 3:
+                for j in range(size):
+                    mu[j] %= _P
+                n = 0
+        c0, c1, c2, c3 = dconst[t, 0], dconst[t, 1], dconst[t, 2], dconst[t, 3]
+        for j in range(size):
+            d0 = (acc[0, j] % _P + c0) % _P
+            d1 = (acc[1, j] % _P + c1) % _P
+            d2 = (acc[2, j] % _P + c2) % _P
+            d3 = (acc[3, j] % _P + c3) % _P
+            u = mu[j] % _P
+            if t == t0:
+                s[0, j], s[1, j], s[2, j], s[3, j] = u, 0, 0, 0
+                q[0, j], q[1, j], q[2, j], q[3, j] = d0, d1, d2, d3
+                continue
+            # s/q + u/d = (s d + u q) / (q d)
+            s0, s1, s2, s3 = _emul(s[0, j], s[1, j], s[2, j], s[3, j], d0, d1, d2, d3)
+            s[0, j] = (s0 + u * q[0, j]) % _P
+            s[1, j] = (s1 + u * q[1, j]) % _P
+            s[2, j] = (s2 + u * q[2, j]) % _P
+            s[3, j] = (s3 + u * q[3, j]) % _P
+            q[0, j], q[1, j], q[2, j], q[3, j] = _emul(q[0, j], q[1, j], q[2, j], q[3, j],
+                                                       d0, d1, d2, d3)
 
 
 @numba.njit(cache=True, parallel=True)
 def _evaluate(main, h, hn, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, groups, out):
-    # Column-major over sub-blocks of points: each entry streams SUB consecutive values of its
-    # column (the columns are rows of one array, 2^k bytes apart: reading many of them at one
-    # point would thrash the caches' sets).
     m = main.shape[1]
     for blk in numba.prange((m + SUB - 1) // SUB):
         lo = blk * SUB
         size = min(m, lo + SUB) - lo
-        acc = np.empty((4, size), np.uint64)
+        acc, s, q = np.empty((4, size), np.uint64), np.empty((4, size), np.uint64), \
+            np.empty((4, size), np.uint64)
         mu = np.empty(size, np.uint64)
-        s = np.empty((4, size), np.uint64)
-        q = np.empty((4, size), np.uint64)
         for g in range(groups.shape[0] - 1):
-            # running fraction s / q = sum mu_t / d_t over the group's terms
-            for t in range(groups[g], groups[g + 1]):
-                acc[:] = 0
-                n = 0
-                for e in range(dptr[t], dptr[t + 1]):
-                    col, w0, w1, w2, w3 = dcols[e], dw[e, 0], dw[e, 1], dw[e, 2], dw[e, 3]
-                    for j in range(size):
-                        v = main[col, lo + j]
-                        acc[0, j] += v * w0
-                        acc[1, j] += v * w1
-                        acc[2, j] += v * w2
-                        acc[3, j] += v * w3
-                    n += 1
-                    if n == 4:  # a reduced value plus four products of reduced values < 2^64
-                        for j in range(size):
-                            for k in range(4):
-                                acc[k, j] %= _P
-                        n = 0
-                mu[:] = mconst[t]
-                n = 0
-                for e in range(mptr[t], mptr[t + 1]):
-                    col, k = mcols[e], mcoef[e]
-                    for j in range(size):
-                        mu[j] += main[col, lo + j] * k
-                    n += 1
-                    if n == 3:
-                        for j in range(size):
-                            mu[j] %= _P
-                        n = 0
-                c0, c1, c2, c3 = dconst[t, 0], dconst[t, 1], dconst[t, 2], dconst[t, 3]
-                for j in range(size):
-                    d0 = (acc[0, j] % _P + c0) % _P
-                    d1 = (acc[1, j] % _P + c1) % _P
-                    d2 = (acc[2, j] % _P + c2) % _P
-                    d3 = (acc[3, j] % _P + c3) % _P
-                    u = mu[j] % _P
-                    if t == groups[g]:
-                        s[0, j], s[1, j], s[2, j], s[3, j] = u, 0, 0, 0
-                        q[0, j], q[1, j], q[2, j], q[3, j] = d0, d1, d2, d3
-                        continue
-                    # s/q + u/d = (s d + u q) / (q d)
-                    s0, s1, s2, s3 = _emul(s[0, j], s[1, j], s[2, j], s[3, j], d0, d1, d2, d3)
-                    s[0, j] = (s0 + u * q[0, j]) % _P
-                    s[1, j] = (s1 + u * q[1, j]) % _P
-                    s[2, j] = (s2 + u * q[2, j]) % _P
-                    s[3, j] = (s3 + u * q[3, j]) % _P
-                    q[0, j], q[1, j], q[2, j], q[3, j] = _emul(q[0, j], q[1, j], q[2, j], q[3, j],
-                                                               d0, d1, d2, d3)
-            for j in range(size):
+            _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef,
+                       groups[g], groups[g + 1], acc, mu, s, q)
+            for j in range(size):  # (h' - h) q - s
                 i = lo + j
                 r0, r1, r2, r3 = _emul((hn[g, i, 0] + _P - h[g, i, 0]) % _P,
                                        (hn[g, i, 1] + _P - h[g, i, 1]) % _P,
@@ -219,3 +237,20 @@ def _evaluate(main, h, hn, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, 
                 out[g, i, 1] = (r1 + _P - s[1, j]) % _P
                 out[g, i, 2] = (r2 + _P - s[2, j]) % _P
                 out[g, i, 3] = (r3 + _P - s[3, j]) % _P
+
+
+@numba.njit(cache=True, parallel=True)
+def _fraction(main, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, t0, t1, num, den):
+    m = main.shape[1]
+    for blk in numba.prange((m + SUB - 1) // SUB):
+        lo = blk * SUB
+        size = min(m, lo + SUB) - lo
+        acc, s, q = np.empty((4, size), np.uint64), np.empty((4, size), np.uint64), \
+            np.empty((4, size), np.uint64)
+        mu = np.empty(size, np.uint64)
+        _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, t0, t1,
+                   acc, mu, s, q)
+        for j in range(size):
+            for k in range(4):
+                num[lo + j, k] = s[k, j]
+                den[lo + j, k] = q[k, j]

@@ -390,12 +390,14 @@ def bench_vm_cmd(
     wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
     export: str = typer.Option(..., "--export", help="Exported function to call."),
     args: Optional[List[int]] = typer.Option(None, "--args", help="Integer arguments."),
+    repeats: int = typer.Option(1, "--repeats", min=1, max=50,
+                                help="Steady-state proofs; the median is reported."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Prove and verify one call of a worker: rows, columns, times, proof size, memory."""
     from benchmarks.vm import bench_vm
 
-    result = bench_vm(read_file(wasm), export, list(args or ()))
+    result = bench_vm(read_file(wasm), export, list(args or ()), repeats=repeats)
     if json_out:
         emit_json(result)
     else:

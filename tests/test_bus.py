@@ -8,7 +8,7 @@ import pytest
 
 from circuits.air import Columns, ConstraintBuilder
 from circuits.bus import SUB, BusPlan, Linear, NonLinear
-from circuits.field import P, Fp, Fp4, ext_inv, ext_powers
+from circuits.field import P, Fp, Fp4, ext_inv, ext_mul, ext_powers
 from circuits.wasm_vm import logup
 from circuits.wasm_vm.columns import WIDTH
 from circuits.wasm_vm.view import View
@@ -40,7 +40,8 @@ def test_kernel_matches_the_fraction_sum(group):
     plan = BusPlan.compile(terms, group)
     alpha, beta = ext(), ext()
     h, hn = ext((len(plan.groups) - 1, m)), ext((len(plan.groups) - 1, m))
-    out = plan.evaluate(main, h, hn, alpha, ext_powers(beta, 2))
+    weights = plan.weights(alpha, ext_powers(beta, 2))
+    out = plan.evaluate(main, h, hn, weights)
     for g in range(len(plan.groups) - 1):
         ts = range(plan.groups[g], plan.groups[g + 1])
         ds = [Fp4(alpha) - (Fp(main[2 * t + 1]) + Fp4(beta) * Fp(main[2 * t + 2])) for t in ts]
@@ -52,6 +53,9 @@ def test_kernel_matches_the_fraction_sum(group):
             prod = prod * d
         expected = (Fp4(hn[g]) - Fp4(h[g]) - total) * prod
         assert np.array_equal(out[g], expected.v)
+        num, den = plan.fraction(main, g, weights)  # the same sum, as the aux trace takes it
+        assert np.array_equal(den, prod.v)
+        assert np.array_equal(ext_mul(num, ext_inv(den)), total.v)
 
 
 def test_vm_bus_matches_its_constraint_expressions():

@@ -1,4 +1,4 @@
-"""`memjit bench stark` and `memjit demo` end to end, as a user runs them."""
+"""`memjit bench stark`, `memjit bench vm` and `memjit demo` end to end, as a user runs them."""
 
 import json
 import subprocess
@@ -25,6 +25,23 @@ def test_bench_stark_bad_input_is_one_line_exit_2():
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and "unknown AIR" in proc.stderr
     proc = memjit("bench", "stark", "--log-rows", "60")
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+
+
+def test_bench_vm_reports_the_median_of_its_repeats():
+    proc = memjit("bench", "vm", "memjit/workers/fib.wasm", "--export", "fib", "--args", "6",
+                  "--repeats", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["repeats"] == 3 and report["steps"] > 0 and report["security_bits"] >= 100
+    low, high = report["prove_s_range"]
+    assert low <= report["prove_s"] <= high
+    assert report["max_degree"] == 3
+    assert abs(report["steps_per_s"] * report["prove_s"] / report["steps"] - 1) < 0.01
+
+
+def test_bench_vm_bad_input_is_one_line_exit_2():
+    proc = memjit("bench", "vm", "memjit/workers/fib.wasm", "--export", "nope")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and "nope" in proc.stderr
 
 
 def test_demo_runs_on_a_fresh_home(tmp_path):

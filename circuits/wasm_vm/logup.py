@@ -5,6 +5,10 @@ the term contributes m / (alpha - fingerprint). Reads, writes and the memory tab
 entries are terms of the memory tuple (MEM, key, 8 limbs, ts); the rest look up the public
 tables (ROM and its br_table / call_indirect entries, nibble triples, bitwise ops, popcounts,
 12-bit range, powers of two).
+
+Every multiplicity and field is linear in the row's columns: the prover compiles the terms
+once (:func:`bus_plan`, through :class:`circuits.bus.Linear`) and evaluates the constraints
+and the auxiliary trace with one fused kernel; the verifier evaluates the expressions below.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from circuits.air import ConstraintBuilder
 from circuits.bus import BusPlan, Linear
-from circuits.field import P, Fp, Fp4, add, ext_batch_inv, ext_powers, ext_scale, lincomb
+from circuits.field import P, Fp4, ext_batch_inv, ext_mul, ext_powers
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH
 from circuits.wasm_vm.isa import BR_ENTRY, DIVIDE, POW_USERS, R_CHECKED, SELECTOR_OP, \
@@ -31,7 +35,7 @@ POW_KIND = {"i32.shl": 0, "i32.rotl": 0, "i32.shr_u": 1, "i32.shr_s": 1, "i32.ro
 
 @dataclass(frozen=True)
 class Lin:
-    """A tuple field given as const + sum coef * column: the prover folds it into one kernel."""
+    """A tuple field given as const + sum coef * column (a multi-column field such as an op id)."""
 
     const: int
     terms: tuple
@@ -57,11 +61,6 @@ def denominator(alpha, fields: list, powers: list):
             flat += [(v, p * k) for v, k in f.terms]
         else:
             flat.append((f, p))
-    if all(isinstance(v, Fp) and v.v.ndim == 1 for v, _ in flat):  # prover: one kernel pass
-        n = len(flat[0][0].v)
-        cols = np.stack([v.v for v, _ in flat] + [np.ones(n, dtype=np.uint64)])
-        weights = np.stack([(-w).v for _, w in flat] + [(alpha - const).v])
-        return Fp4(lincomb(cols, weights))
     return alpha - const - sum((v * w for v, w in flat[1:]), flat[0][0] * flat[0][1])
 
 
@@ -135,16 +134,16 @@ def lookup_groups(c: View, challenges) -> list[list[tuple]]:
 
 
 def aux_columns(main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
-    """One running LogUp sum per group (exclusive prefix sums): (groups, n, 4)."""
+    """One running LogUp sum per group (exclusive prefix sums): (groups, n, 4). Each group's
+    terms are summed as one fraction per row (the fused kernel), so one batch inversion per
+    group serves all of its terms."""
     n = main.shape[1]
-    c = View([Fp(col) for col in main])
-    groups = lookup_groups(c, [Fp4(x) for x in challenges])
-    aux = np.zeros((len(groups), n, 4), dtype=np.uint64)
-    for j, group in enumerate(groups):
-        total = np.zeros((n, 4), dtype=np.uint64)
-        for m, d in group:
-            mv = np.broadcast_to(m.v if isinstance(m, Fp) else np.uint64(m % P), (n,))
-            total = add(total, ext_scale(ext_batch_inv(np.ascontiguousarray(d.v)), mv))
+    plan, weights = bus_plan(), bus_weights(*challenges)
+    main = np.ascontiguousarray(main, dtype=np.uint64)
+    aux = np.zeros((len(plan.groups) - 1, n, 4), dtype=np.uint64)
+    for j in range(len(aux)):
+        num, den = plan.fraction(main, j, weights)
+        total = ext_mul(num, ext_batch_inv(den))
         aux[j, 1:] = np.cumsum(total[:-1], axis=0, dtype=np.uint64) % np.uint64(P)
     return aux
 
@@ -165,6 +164,18 @@ def bus_plan() -> BusPlan:
     return BusPlan.compile(terms, TERMS_PER_COLUMN)
 
 
+@functools.lru_cache(maxsize=4)
+def _weights(alpha: bytes, beta: bytes) -> tuple[np.ndarray, ...]:
+    powers = ext_powers(np.frombuffer(beta, np.uint64), T.TUPLE_LEN)
+    return bus_plan().weights(np.frombuffer(alpha, np.uint64), powers)
+
+
+def bus_weights(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The bus's denominator weights for one pair of challenges (cached: every block of the
+    composition uses the same)."""
+    return _weights(np.asarray(alpha, np.uint64).tobytes(), np.asarray(beta, np.uint64).tobytes())
+
+
 def logup_constraints(b: ConstraintBuilder, c: View, public_sum) -> None:
     """Each aux column starts at 0 and accumulates its group's terms row by row; at the last
     row (whose terms are all zero) the columns together cancel the public side ``public_sum``
@@ -172,8 +183,7 @@ def logup_constraints(b: ConstraintBuilder, c: View, public_sum) -> None:
     expressions with the fused kernel of :func:`bus_plan`."""
     main, aux, aux_n = (getattr(v, "matrix", None) for v in (b.main_cur, b.aux_cur, b.aux_nxt))
     if main is not None and aux is not None and aux_n is not None and main.ndim == 2:
-        alpha, beta = (x.v for x in b.challenges)
-        values = bus_plan().evaluate(main, aux, aux_n, alpha, ext_powers(beta, T.TUPLE_LEN))
+        values = bus_plan().evaluate(main, aux, aux_n, bus_weights(*(x.v for x in b.challenges)))
         for j, value in enumerate(values):
             b.transition(Fp4(value))
             b.first_row(b.aux_cur[j])
