@@ -24,18 +24,22 @@ from rich.progress import Progress
 from rich.table import Table
 
 from memjit.errors import BadInput
+from verifier.params import DEFAULT_PARAMS
 
 SERIES = ("fibonacci", "range_check", "vm_crc32")  # vm_crc32: the VM AIR proving crc32(n)
-VM_MAX_LOG = 20  # 2^20 rows of the VM AIR peak at ~15 GB (uint32 LDEs) on this 24 GB machine
-PHASES = ("lde", "merkle", "constraints", "deep", "fri", "grinding", "openings", "aux_trace", "check")
+VM_MAX_LOG = 20  # 2^20 rows of the VM AIR fit this 24 GB machine (uint32 LDEs)
+PHASES = ("lde", "merkle", "constraints", "deep", "fri", "grinding", "openings", "aux_trace")
 SECURITY_TARGET = 100
 
 
 @dataclass(frozen=True)
 class Params:
-    log_blowup: int = 3
-    num_queries: int = 28
-    grinding_bits: int = 16
+    """A sweep point's proof parameters (the prover's defaults unless the experiment varies
+    them)."""
+
+    log_blowup: int = DEFAULT_PARAMS.log_blowup
+    num_queries: int = DEFAULT_PARAMS.num_queries
+    grinding_bits: int = DEFAULT_PARAMS.grinding_bits
 
 
 def equal_security_params(target: int = SECURITY_TARGET, grinding: int = 16) -> list[Params]:

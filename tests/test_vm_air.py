@@ -78,19 +78,32 @@ EDGES = [0, 1, 2, 31, 32, 33, -1, -2, 0x7FFFFFFF, -0x80000000, 255, 256, 65535, 
 i32s = st.one_of(st.sampled_from(EDGES), st.integers(-2 ** 31, 2 ** 31 - 1))
 
 
-@st.composite
-def straight_line(draw):
-    """A random expression tree of i32 binary ops over constants and the two parameters."""
+def i32_expression(draw, binops: list[str], unops: list[str], values, depth: int = 4) -> str:
+    """A random expression tree of ``unops`` and ``binops`` over constants drawn from
+    ``values`` and the two parameters; divisors are forced odd (and non-negative for div_s),
+    so it never traps."""
     def expr(depth):
         kind = draw(st.integers(0, 3 if depth else 1))
         if kind == 0:
-            return f"(i32.const {draw(i32s)})"
+            return f"(i32.const {draw(values)})"
         if kind == 1:
             return f"(local.get {draw(st.integers(0, 1))})"
         if kind == 2:
-            return f"(i32.eqz {expr(depth - 1)})"
-        return f"(i32.{draw(st.sampled_from(BINOPS))} {expr(depth - 1)} {expr(depth - 1)})"
-    body = expr(4)
+            return f"(i32.{draw(st.sampled_from(unops))} {expr(depth - 1)})"
+        op = draw(st.sampled_from(binops))
+        lhs, rhs = expr(depth - 1), expr(depth - 1)
+        if op in ("div_u", "div_s", "rem_u", "rem_s"):
+            rhs = f"(i32.or {rhs} (i32.const 1))"
+            if op == "div_s":
+                rhs = f"(i32.and {rhs} (i32.const 0x7FFFFFFF))"
+        return f"(i32.{op} {lhs} {rhs})"
+    return expr(depth)
+
+
+@st.composite
+def straight_line(draw):
+    """An expression of the i32 core's ops, maybe selected and stored through memory."""
+    body = i32_expression(draw, BINOPS, ["eqz"], i32s)
     if draw(st.booleans()):
         body = f"(select {body} (local.get 1) (local.get 0))"
     if draw(st.booleans()):

@@ -23,7 +23,7 @@ from memjit.wasm import load
 from memjit.wasm.opcodes import OP
 from memjit.workers import load as load_worker
 from test_vm_air import assert_rejected, constraints_hold, fast_verdict, honest, \
-    lie_by_substitution, wat
+    i32_expression, lie_by_substitution, wat
 from verifier.claims import Claim, verify_claim
 
 INT_MIN = -2 ** 31
@@ -87,23 +87,8 @@ i32s = st.one_of(st.sampled_from(EDGES), st.integers(-2 ** 31, 2 ** 31 - 1))
 
 @st.composite
 def straight_line(draw):
-    """A random expression tree over the new ops; divisors are forced odd (never zero)."""
-    def expr(depth):
-        kind = draw(st.integers(0, 3 if depth else 1))
-        if kind == 0:
-            return f"(i32.const {draw(i32s)})"
-        if kind == 1:
-            return f"(local.get {draw(st.integers(0, 1))})"
-        if kind == 2:
-            return f"(i32.{draw(st.sampled_from(UNARY))} {expr(depth - 1)})"
-        op = draw(st.sampled_from(BINOPS))
-        rhs = expr(depth - 1)
-        if op in DIVIDE:
-            rhs = f"(i32.or {rhs} (i32.const 1))"
-            if op == "div_s":
-                rhs = f"(i32.and {rhs} (i32.const 0x7FFFFFFF))"
-        return f"(i32.{op} {expr(depth - 1)} {rhs})"
-    return expr(4), [draw(i32s), draw(i32s)]
+    """An expression over the ops beyond the i32 core (never trapping)."""
+    return i32_expression(draw, BINOPS, UNARY, i32s), [draw(i32s), draw(i32s)]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
