@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
@@ -326,12 +328,22 @@ def prove_cmd(
 
     Input and output bytes (--input, --output-len) are part of the proven statement.
     A run that ends at `unreachable` is proven as a trap statement; other traps exit 3."""
+    from rich.console import Console
+
     from memjit.claims import prove_claim
     from memjit.errors import BadInput
+    from prover import ProverStats
 
     input_bytes = read_file(input_file) if input_file is not None else b""
-    claim = prove_claim(read_file(wasm), export, list(args or ()), input_bytes=input_bytes,
-                        output_len=_parse_output_len(output_len))
+    start = time.perf_counter()
+    console = Console(stderr=True)
+    with console.status("tracing", spinner="dots") if sys.stderr.isatty() else nullcontext() \
+            as status:
+        stats = ProverStats(on_phase=None if status is None else
+                            lambda phase: status.update(f"proving: {phase.replace('_', ' ')}"))
+        claim = prove_claim(read_file(wasm), export, list(args or ()), input_bytes=input_bytes,
+                            output_len=_parse_output_len(output_len), stats=stats)
+    seconds = time.perf_counter() - start
     data = claim.encode()
     try:
         out.write_bytes(data)
@@ -340,9 +352,9 @@ def prove_cmd(
     st = claim.statement
     outcome = f"trap: {st.trap}" if st.trap else "result: " + (
         "(none)" if st.result is None else str(st.result - (st.result >> 31 << 32)))
-    typer.echo(f"{outcome}\nsteps: {st.steps}")
+    typer.echo(f"{outcome}\nsteps: {st.steps} (trace of 2^{st.log_n} rows)")
     _echo_io(st.input, st.output, output_len is not None, None)
-    typer.echo(f"claim: {out} ({len(data)} bytes)")
+    typer.echo(f"claim: {out} ({len(data)} bytes, proved in {seconds:.2f} s)")
 
 
 @app.command("verify")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -27,13 +28,17 @@ from verifier.transcript import Transcript
 @dataclass
 class ProverStats:
     """Wall time per prover phase (seconds), for benchmarks and profiling: lde (NTTs), merkle
-    (every commitment, FRI layers included), aux_trace, check, constraints (evaluation and
-    interpolation of the composition polynomial), ood, deep, fri (folding), grinding, openings."""
+    (every commitment, FRI layers included), aux_trace, constraints (evaluation and
+    interpolation of the composition polynomial), ood, deep, fri (folding), grinding, openings.
+    ``on_phase`` (if set) hears each phase's name as it starts, for progress displays."""
 
     phases: dict[str, float] = field(default_factory=dict)
+    on_phase: Callable[[str], None] | None = None
 
     @contextmanager
     def phase(self, name: str):
+        if self.on_phase is not None:
+            self.on_phase(name)
         start = time.perf_counter()
         yield
         self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start

@@ -18,6 +18,8 @@ def test_vk_prove_verify(capsys, monkeypatch, tmp_path):
     code, out, err = cli(capsys, monkeypatch, "prove", str(wasm_path("fib")), "--export", "fib",
                          "--args", "6", "--out", str(claim))
     assert (code, err) == (0, "") and out.splitlines()[0] == "result: 8"
+    assert out.splitlines()[1].startswith("steps: ") and "(trace of 2^" in out.splitlines()[1]
+    assert f"claim: {claim} ({claim.stat().st_size} bytes, proved in " in out
     code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--vk", str(vk), "--json")
     assert (code, err) == (0, "")
     report = json.loads(out)
