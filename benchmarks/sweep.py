@@ -230,13 +230,18 @@ def plot_params(rows: list[dict], out: Path) -> None:
 
 
 def run_sweep(out: Path, series: list[str], min_log: int, max_log: int, repeats: int,
-              params_log: int | None, console: Console | None = None) -> dict:
-    """The whole experiment; writes sweep.csv/json, params.csv and the PNG plots under `out`."""
-    for s in series:
+              params_log: int | None, console: Console | None = None,
+              params_series: str = "fibonacci") -> dict:
+    """The whole experiment; writes sweep.csv/json, params.csv and the PNG plots under `out`
+    (the blowup/queries experiment runs ``params_series`` at 2^params_log rows)."""
+    for s in (*series, params_series):
         if s not in SERIES:
             raise BadInput(f"unknown series {s!r}; choose from {', '.join(SERIES)}")
     if not 2 <= min_log <= max_log <= 22 or repeats < 1:
         raise BadInput("need 2 <= --min-log <= --max-log <= 22 and --repeats >= 1")
+    if params_log and not (8 if params_series != "fibonacci" else 2) <= params_log <= (
+            VM_MAX_LOG if params_series == "vm_crc32" else 22):
+        raise BadInput(f"--params-log {params_log} is out of range for {params_series}")
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     sizes = [(s, k) for s in series for k in range(min_log, max_log + 1)
@@ -257,7 +262,7 @@ def run_sweep(out: Path, series: list[str], min_log: int, max_log: int, repeats:
             progress.update(task, description=f"blowup {2 ** ps.log_blowup}")
             runs = []
             for _ in range(repeats):
-                runs.append(point("fibonacci", params_log, ps))
+                runs.append(point(params_series, params_log, ps))
                 progress.advance(task)
             param_rows.append(median_row(runs))
     write_csv(out / "sweep.csv", rows)

@@ -99,12 +99,13 @@ def bench_sweep(
     max_log: int = typer.Option(20, "--max-log", help="Largest trace: 2^max-log rows."),
     repeats: int = typer.Option(3, "--repeats", help="Runs per point (medians are reported)."),
     params_log: int = typer.Option(16, "--params-log", help="Trace size of the blowup/queries experiment (0: skip)."),
+    params_series: str = typer.Option("fibonacci", "--params-series", help="Series of the blowup/queries experiment."),
 ) -> None:
     """Trace-size experiments: per-phase prove time, verify time, proof size, peak memory."""
     from benchmarks.sweep import run_sweep
 
     run_sweep(out, [s.strip() for s in series.split(",") if s.strip()], min_log, max_log,
-              repeats, params_log or None)
+              repeats, params_log or None, params_series=params_series)
 
 
 class _IntArgsCommand(typer.core.TyperCommand):

@@ -47,3 +47,13 @@ def test_vm_series_fills_its_trace(tmp_path):
     summary = run_sweep(tmp_path, ["vm_crc32"], 9, 9, 1, None)
     (row,) = summary["rows"]
     assert row["series"] == "vm_crc32" and row["security_bits"] >= 100 and row["steps"] < 512
+
+
+def test_vm_parameter_experiment(tmp_path):
+    summary = run_sweep(tmp_path, ["fibonacci"], 6, 6, 1, 8, params_series="vm_crc32")
+    params = summary["params"]
+    assert [p["series"] for p in params] == ["vm_crc32"] * 4
+    assert [p["log_blowup"] for p in params] == [1, 2, 3, 4]
+    assert all(p["security_bits"] >= 100 for p in params)
+    with pytest.raises(BadInput, match="params-log"):
+        run_sweep(tmp_path, ["fibonacci"], 6, 6, 1, 22, params_series="vm_crc32")
