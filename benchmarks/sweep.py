@@ -28,7 +28,8 @@ from verifier.params import DEFAULT_PARAMS
 
 SERIES = ("fibonacci", "range_check", "vm_crc32")  # vm_crc32: the VM AIR proving crc32(n)
 VM_MAX_LOG = 20  # 2^20 rows of the VM AIR fit this 24 GB machine (uint32 LDEs)
-PHASES = ("lde", "merkle", "constraints", "deep", "fri", "grinding", "openings", "aux_trace")
+PHASES = ("run", "witness", "lde", "merkle", "constraints", "deep", "fri", "grinding", "openings",
+          "aux_trace")
 SECURITY_TARGET = 100
 
 

@@ -90,14 +90,16 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
     if export not in vm.exports:
         prog.signature(export)  # BadInput naming the known exports
         raise UnsupportedModule(f"export {export!r} has a non-i32 signature")
-    # the trace must agree with wasmtime
-    tr = trace_checked(module_bytes, export, list(args), input_bytes=input_bytes)
+    stats = stats if stats is not None else ProverStats()
+    with stats.phase("run"):  # wasmtime and the tracer; the trace must agree with wasmtime
+        tr = trace_checked(module_bytes, export, list(args), input_bytes=input_bytes)
     if tr.trap is not None and tr.trap not in TRAPS:
         raise Trap(tr.trap, f"trap: {tr.trap} (only {', '.join(TRAPS)} traps are provable yet)")
     length = output_length(output_len, tr.results)
     if length:
         buffer_address(prog, OUTPUT_GLOBAL, length)  # BadInput unless inside the initial memory
-    main, st = witness(tr, vm, input_bytes, length)
+    with stats.phase("witness"):
+        main, st = witness(tr, vm, input_bytes, length)
     air = VmAir(VmInputs(vm, st))
     return Claim(st, prove(air, main, params, stats=stats))
 

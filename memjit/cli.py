@@ -324,6 +324,7 @@ def prove_cmd(
     out: Path = typer.Option(..., "--out", help="Write the claim (statement + proof) here."),
     input_file: Optional[Path] = typer.Option(None, "--input", help=INPUT_HELP),
     output_len: Optional[str] = typer.Option(None, "--output-len", help=OUTPUT_LEN_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (with phase times)."),
 ) -> None:
     """Run one call and prove it: writes a claim file that `memjit verify` checks.
 
@@ -351,8 +352,15 @@ def prove_cmd(
     except OSError as exc:
         raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
     st = claim.statement
-    outcome = f"trap: {st.trap}" if st.trap else "result: " + (
-        "(none)" if st.result is None else str(st.result - (st.result >> 31 << 32)))
+    result = None if st.result is None else st.result - (st.result >> 31 << 32)
+    if json_out:
+        emit_json({"export": st.export, "args": [a - (a >> 31 << 32) for a in st.args],
+                   "result": result, "trap": st.trap, "steps": st.steps, "log_rows": st.log_n,
+                   "claim": str(out), "claim_bytes": len(data), "prove_s": round(seconds, 3),
+                   "phases_s": {k: round(v, 3) for k, v in stats.phases.items()},
+                   **_io_fields(st.input, st.output, output_len is not None)})
+        return
+    outcome = f"trap: {st.trap}" if st.trap else "result: " + ("(none)" if result is None else str(result))
     typer.echo(f"{outcome}\nsteps: {st.steps} (trace of 2^{st.log_n} rows)")
     _echo_io(st.input, st.output, output_len is not None, None)
     typer.echo(f"claim: {out} ({len(data)} bytes, proved in {seconds:.2f} s)")

@@ -27,8 +27,9 @@ from verifier.transcript import Transcript
 
 @dataclass
 class ProverStats:
-    """Wall time per prover phase (seconds), for benchmarks and profiling: lde (NTTs), merkle
-    (every commitment, FRI layers included), aux_trace, constraints (evaluation and
+    """Wall time per prover phase (seconds), for benchmarks and profiling: run and witness
+    (claims only: the call cross-checked against wasmtime, the AIR witness), lde (NTTs),
+    merkle (every commitment, FRI layers included), aux_trace, constraints (evaluation and
     interpolation of the composition polynomial), ood, deep, fri (folding), grinding, openings.
     ``on_phase`` (if set) hears each phase's name as it starts, for progress displays."""
 

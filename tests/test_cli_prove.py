@@ -20,6 +20,12 @@ def test_vk_prove_verify(capsys, monkeypatch, tmp_path):
     assert (code, err) == (0, "") and out.splitlines()[0] == "result: 8"
     assert out.splitlines()[1].startswith("steps: ") and "(trace of 2^" in out.splitlines()[1]
     assert f"claim: {claim} ({claim.stat().st_size} bytes, proved in " in out
+    code, out, err = cli(capsys, monkeypatch, "prove", str(wasm_path("fib")), "--export", "fib",
+                         "--args", "6", "--out", str(claim), "--json")
+    report = json.loads(out)
+    assert (code, err) == (0, "") and report["result"] == 8 and report["trap"] is None
+    assert report["claim_bytes"] == claim.stat().st_size and report["steps"] < 1 << report["log_rows"]
+    assert {"run", "witness", "lde", "constraints", "deep"} <= set(report["phases_s"])
     code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--vk", str(vk), "--json")
     assert (code, err) == (0, "")
     report = json.loads(out)
