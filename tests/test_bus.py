@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from circuits.air import Columns, ConstraintBuilder
 from circuits.bus import SUB, BusPlan, Linear, NonLinear
@@ -81,3 +82,42 @@ def test_vm_bus_matches_its_constraint_expressions():
         assert d1 == d2
         assert np.array_equal(np.broadcast_to(v1.v, v2.v.shape), v2.v)
 
+
+
+coefs = st.integers(-(1 << 40), 1 << 40)
+
+
+@st.composite
+def linear_terms(draw, width: int = 5):
+    """Random terms (multiplicity, 1-3 fields) of linear forms over ``width`` columns."""
+    def form():
+        cols = draw(st.lists(st.integers(0, width - 1), max_size=4))
+        return sum((Linear.column(c) * draw(coefs) for c in cols), Linear(draw(coefs)))
+    return [(form(), [form() for _ in range(draw(st.integers(1, 3)))])
+            for _ in range(draw(st.integers(1, 5)))]
+
+
+@settings(max_examples=40, deadline=None)
+@given(linear_terms(), st.integers(1, 3), st.integers(1, 40))
+def test_kernel_matches_direct_evaluation_of_random_forms(terms, group, m):
+    main = RNG.integers(0, P, (5, m), dtype=np.uint64)
+    plan = BusPlan.compile(terms, group)
+    alpha, beta = ext(), ext()
+    powers = ext_powers(beta, 3)
+    weights = plan.weights(alpha, powers)
+    cols = [Fp(c) for c in main]
+
+    def value(f: Linear):
+        return sum((cols[c] * k for c, k in f.coefs.items()), Fp(np.full(m, f.const % P, np.uint64)))
+
+    for g in range(len(plan.groups) - 1):
+        num, den = plan.fraction(main, g, weights)
+        prod, total = None, None
+        for mult, fields in terms[plan.groups[g]:plan.groups[g + 1]]:
+            d = Fp4(alpha) - sum((Fp4(powers[j]) * value(f) for j, f in enumerate(fields)),
+                                 Fp4(np.zeros(4, np.uint64)))
+            prod = d if prod is None else prod * d
+            frac = Fp4(ext_inv(d.v)) * value(mult)
+            total = frac if total is None else total + frac
+        assert np.array_equal(den, prod.v)
+        assert np.array_equal(ext_mul(num, ext_inv(den)), total.v)
