@@ -12,8 +12,9 @@ import pytest
 from circuits.field import P, inv
 from circuits.wasm_vm import VmAir, VmInputs
 from circuits.wasm_vm.columns import COL
+from prover import prove
 from prover.composition import ConstraintViolation
-from test_vm_air import constraints_hold, fast_verdict, honest, wat
+from test_vm_air import FAST, constraints_hold, fast_verdict, honest, wat
 from test_vm_ops import CALL_INDIRECT, GROW, binop
 
 
@@ -74,3 +75,12 @@ def test_type_mismatch_product_pinned():
     with pytest.raises(ConstraintViolation, match=f"at row {row}$"):
         constraints_hold(vm, st, main)
     assert not fast_verdict(vm, st, main).valid
+
+
+def test_the_provers_own_check_finds_a_bad_witness():
+    # degree 3 leaves no slack on the 2n coset: the prover checks itself at the OOD point
+    vm, st, main = honest(binop("lt_s"), "f", [-1, 1])
+    row = int(np.flatnonzero(main[COL["s_i32.lt_s"]] == 1)[0])
+    main[COL["sg"], row] = 0
+    with pytest.raises(ConstraintViolation, match=f"at row {row}$"):
+        prove(VmAir(VmInputs(vm, st)), main, FAST)
