@@ -158,13 +158,16 @@ class BusPlan:
 
 
 @numba.njit(cache=True, inline="always")
-def _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, t0, t1,
-               acc, mu, s, q):
-    """s / q = sum over terms t0..t1-1 of mu_t / d_t at points lo..lo+size-1, into s, q (4, size).
+def _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, t0, t1, sq):
+    """s / q = sum over terms t0..t1-1 of mu_t / d_t at points lo..lo+size-1, into
+    sq = (s, q), (2, 4, size).
 
     Column-major over the sub-block: each entry streams ``size`` consecutive values of its
     column (the columns are rows of one array, 2^k bytes apart: reading many of them at one
     point would thrash the caches' sets)."""
+    s, q = sq[0], sq[1]
+    acc = np.empty((4, size), np.uint64)
+    mu = np.empty(size, np.uint64)
     for t in range(t0, t1):
         acc[:] = 0
         n = 0
@@ -220,12 +223,11 @@ def _evaluate(main, h, hn, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, 
     for blk in numba.prange((m + SUB - 1) // SUB):
         lo = blk * SUB
         size = min(m, lo + SUB) - lo
-        acc, s, q = np.empty((4, size), np.uint64), np.empty((4, size), np.uint64), \
-            np.empty((4, size), np.uint64)
-        mu = np.empty(size, np.uint64)
+        sq = np.empty((2, 4, size), np.uint64)  # the fraction s / q
         for g in range(groups.shape[0] - 1):
             _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef,
-                       groups[g], groups[g + 1], acc, mu, s, q)
+                       groups[g], groups[g + 1], sq)
+            s, q = sq[0], sq[1]
             for j in range(size):  # (h' - h) q - s
                 i = lo + j
                 r0, r1, r2, r3 = _emul((hn[g, i, 0] + _P - h[g, i, 0]) % _P,
@@ -245,11 +247,9 @@ def _fraction(main, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, t0, t1,
     for blk in numba.prange((m + SUB - 1) // SUB):
         lo = blk * SUB
         size = min(m, lo + SUB) - lo
-        acc, s, q = np.empty((4, size), np.uint64), np.empty((4, size), np.uint64), \
-            np.empty((4, size), np.uint64)
-        mu = np.empty(size, np.uint64)
-        _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, t0, t1,
-                   acc, mu, s, q)
+        sq = np.empty((2, 4, size), np.uint64)  # the fraction s / q
+        _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, t0, t1, sq)
+        s, q = sq[0], sq[1]
         for j in range(size):
             for k in range(4):
                 num[lo + j, k] = s[k, j]
