@@ -80,6 +80,24 @@ def _accumulate(total, base, base_alphas, ext, ext_alphas, inv_div):
 EVAL_BLOCK = 1 << 13  # points per block of constraint evaluation (temporaries stay in cache)
 
 
+@numba.njit(cache=True, parallel=True)
+def _gather(main_lde, aux_lde, first, step, main, aux):
+    """Every step-th LDE point from ``first`` (wrapping around the coset): main (width, k)
+    and aux (ext width, k, 4) as uint64, the layouts the constraint code reads."""
+    size = main_lde.shape[1]
+    for r in numba.prange(main.shape[0] + aux.shape[0]):
+        for j in range(main.shape[1]):
+            i = first + j * step
+            if i >= size:
+                i -= size
+            if r < main.shape[0]:
+                main[r, j] = main_lde[r, i]
+            else:
+                a = r - main.shape[0]
+                for c in range(4):
+                    aux[a, j, c] = aux_lde[4 * a + c, i]
+
+
 def composition_evals(air: Air, domain: LdeDomain, main_lde: np.ndarray, aux_lde: np.ndarray,
                       step: int, challenges: list, alphas: np.ndarray) -> np.ndarray:
     """C(x) = sum_i alpha_i c_i(x) / Z_i(x) at every point of `domain`, (size, 4).
@@ -95,19 +113,18 @@ def composition_evals(air: Air, domain: LdeDomain, main_lde: np.ndarray, aux_lde
     ext_challenges = [Fp4(c) for c in challenges]
     total = np.zeros((m, 4), dtype=np.uint64)
 
-    def ext_block(idx) -> np.ndarray:
-        block = aux_lde[:, idx]
-        return np.ascontiguousarray(block.reshape(-1, 4, block.shape[1]).transpose(0, 2, 1))
+    width, ext_width = len(main_lde), len(aux_lde) // 4
 
-    def points(lo: int, hi: int):  # every step-th LDE point from lo; a view unless it wraps
-        return slice(lo * step, hi * step, step) if hi <= m else (np.arange(lo, hi) % m) * step
+    def block(lo: int, hi: int) -> tuple:  # main and aux columns at points lo..hi-1 of domain
+        main = np.empty((width, hi - lo), np.uint64)
+        aux = np.empty((ext_width, hi - lo, 4), np.uint64)
+        _gather(main_lde, aux_lde, (lo % m) * step, step, main, aux)
+        return as_columns(main, False), as_columns(aux, True)
 
     for lo in range(0, m, EVAL_BLOCK):
         hi = min(m, lo + EVAL_BLOCK)
-        cur, nxt = points(lo, hi), points(lo + b, hi + b)
-        values = air.evaluate(as_columns(main_lde[:, cur], False), as_columns(main_lde[:, nxt], False),
-                              as_columns(ext_block(cur), True), as_columns(ext_block(nxt), True),
-                              ext_challenges)
+        (main_cur, aux_cur), (main_nxt, aux_nxt) = block(lo, hi), block(lo + b, hi + b)
+        values = air.evaluate(main_cur, main_nxt, aux_cur, aux_nxt, ext_challenges)
         for dom in Domain:
             base = [i for i, (d, v) in enumerate(values) if d is dom and not isinstance(v, Fp4)]
             ext = [i for i, (d, v) in enumerate(values) if d is dom and isinstance(v, Fp4)]
