@@ -30,11 +30,13 @@ def _evaluate_rows(coeffs, powers):
         a0, a1, a2, a3 = np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0)
         for j in range(coeffs.shape[1]):
             v = coeffs[k, j]
-            a0 = (a0 + v * powers[j, 0]) % _P
-            a1 = (a1 + v * powers[j, 1]) % _P
-            a2 = (a2 + v * powers[j, 2]) % _P
-            a3 = (a3 + v * powers[j, 3]) % _P
-        out[k, 0], out[k, 1], out[k, 2], out[k, 3] = a0, a1, a2, a3
+            a0 += v * powers[j, 0]
+            a1 += v * powers[j, 1]
+            a2 += v * powers[j, 2]
+            a3 += v * powers[j, 3]
+            if j % 4 == 3:  # a reduced value plus four products of reduced values < 2^64
+                a0, a1, a2, a3 = a0 % _P, a1 % _P, a2 % _P, a3 % _P
+        out[k, 0], out[k, 1], out[k, 2], out[k, 3] = a0 % _P, a1 % _P, a2 % _P, a3 % _P
     return out
 
 
@@ -60,10 +62,14 @@ def _accumulate(cols, weights, lo, hi, acc):
         w0, w1, w2, w3 = weights[k, 0], weights[k, 1], weights[k, 2], weights[k, 3]
         for j in range(hi - lo):
             v = cols[k, lo + j]
-            acc[j, 0] = (acc[j, 0] + v * w0) % _P
-            acc[j, 1] = (acc[j, 1] + v * w1) % _P
-            acc[j, 2] = (acc[j, 2] + v * w2) % _P
-            acc[j, 3] = (acc[j, 3] + v * w3) % _P
+            acc[j, 0] += v * w0
+            acc[j, 1] += v * w1
+            acc[j, 2] += v * w2
+            acc[j, 3] += v * w3
+        if k % 4 == 3 or k == cols.shape[0] - 1:  # reduced + four products of reduced < 2^64
+            for j in range(hi - lo):
+                for c in range(4):
+                    acc[j, c] %= _P
 
 
 @numba.njit(cache=True, parallel=True)
