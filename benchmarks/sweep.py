@@ -230,6 +230,13 @@ def plot_params(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def measurable(series: str, log_rows: int) -> bool:
+    """Whether ``series`` has a point at 2^log_rows rows (range_check needs its 256-entry table,
+    the VM series a crc32 input and at most VM_MAX_LOG rows)."""
+    low, high = {"range_check": (8, 22), "vm_crc32": (8, VM_MAX_LOG)}.get(series, (2, 22))
+    return low <= log_rows <= high
+
+
 def run_sweep(out: Path, series: list[str], min_log: int, max_log: int, repeats: int,
               params_log: int | None, console: Console | None = None,
               params_series: str = "fibonacci") -> dict:
@@ -240,13 +247,11 @@ def run_sweep(out: Path, series: list[str], min_log: int, max_log: int, repeats:
             raise BadInput(f"unknown series {s!r}; choose from {', '.join(SERIES)}")
     if not 2 <= min_log <= max_log <= 22 or repeats < 1:
         raise BadInput("need 2 <= --min-log <= --max-log <= 22 and --repeats >= 1")
-    if params_log and not (8 if params_series != "fibonacci" else 2) <= params_log <= (
-            VM_MAX_LOG if params_series == "vm_crc32" else 22):
+    if params_log and not measurable(params_series, params_log):
         raise BadInput(f"--params-log {params_log} is out of range for {params_series}")
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
-    sizes = [(s, k) for s in series for k in range(min_log, max_log + 1)
-             if not (s == "range_check" and k < 8) and not (s == "vm_crc32" and not 8 <= k <= VM_MAX_LOG)]
+    sizes = [(s, k) for s in series for k in range(min_log, max_log + 1) if measurable(s, k)]
     param_sets = equal_security_params() if params_log else []
     started = time.time()
     rows, param_rows = [], []
