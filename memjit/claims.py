@@ -40,11 +40,6 @@ def check_supported(prog: Program) -> None:
     if bad:
         names = ", ".join(OP_NAMES[o] for o in bad)
         raise UnsupportedModule(f"module uses instructions the VM cannot prove yet: {names}")
-    for name, sig in prog.exports.items():
-        if any(t != "i32" for t in sig.params + sig.results):
-            raise UnsupportedModule(f"export {name!r} has a non-i32 signature")
-    if prog.globals_i64.any():
-        raise UnsupportedModule("module has i64 globals")
     indexed = (prog.op == OP_IDS["br_table"]) | (prog.op == OP_IDS["call_indirect"])
     if np.any(prog.imm[indexed] >= 1 << 16):
         raise UnsupportedModule("module has a br_table of 2^16 or more labels or 2^16 types")
@@ -62,9 +57,9 @@ def vm_program(prog: Program) -> VmProgram:
     words = prog.memory_image().view("<u4").astype(np.uint64) if prog.has_memory else \
         np.zeros(0, np.uint64)
     idx = np.flatnonzero(words).astype(np.uint64)
-    exports = {name: Export(int(prog.func_entry[sig.func]), len(sig.params), len(sig.results))
-               for name, sig in prog.exports.items()
-               if all(t == "i32" for t in sig.params + sig.results)}
+    exports = {name: Export(int(prog.func_entry[sig.func]), int(prog.func_nparams[sig.func]),
+                            len(sig.results) + sig.results.count("i64"))
+               for name, sig in prog.exports.items()}
     return VmProgram(prog.to_rows(), prog.mem_min if prog.has_memory else 0,
                      prog.globals_init.astype(np.uint64), idx, words[idx.astype(np.int64)], exports,
                      prog.buffers.get(INPUT_GLOBAL), prog.buffers.get(OUTPUT_GLOBAL),

@@ -62,7 +62,7 @@ from memjit.wasm.opcodes import BR, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT
     GLOBAL_SET, I32_BIN_BASE, I32_CONST, I64_BIN_BASE, I64_CONST, LOAD_BASE, LOAD_OPS, \
     LOCAL_GET, LOCAL_SET, LOCAL_TEE, MEMORY_GROW, MEMORY_SIZE, NOP, OP_NAMES, RETURN, SELECT, \
     STORE_BASE, STORE_OPS, UNARY_BASE, UNREACHABLE
-from memjit.wasm.program import PAGE, convert_args, signed
+from memjit.wasm.program import PAGE, convert_args, typed_results
 
 NSLOTS = 5
 SPACE_NONE, SPACE_STACK, SPACE_GLOBAL, SPACE_MEMORY, SPACE_FRAME = range(5)
@@ -709,7 +709,7 @@ def trace(module: bytes | Program, export: str, args: Sequence[int] = (),
     status, (state, stack, glob, mem) = execute(-1, bufs)
     assert state[_T] == steps, "the recording run diverged from the counting run"
     trap = TRAP_CODES[state[_TRAPCODE] - 1] if status == _TRAP else None
-    results = () if trap else tuple(signed(stack[i], t) for i, t in enumerate(sig.results))
+    results = () if trap else typed_results(sig.results, stack)
     final_memory = mem.view(np.uint8)[:state[_PAGES] * PAGE].copy()
     return _finish(prog, export, args, steps, bufs, results, trap, int(state[_FUEL]),
                    initial_memory, final_memory, prog.globals_init.copy(), glob)

@@ -23,6 +23,7 @@ from circuits.wasm_vm.logup import POW_KIND
 from memjit.errors import UnsupportedModule
 from memjit.tracer import Trace
 from memjit.wasm.opcodes import OP_NAMES
+from memjit.wasm.program import convert_args
 
 MIN_LOG_N = 6
 _M32 = np.uint64(0xFFFFFFFF)
@@ -339,7 +340,8 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
             **{r: _limbs(val[r], calls) for r in ("Q", "R", "Z")}}
     keys, acts = rows_.slots()
     acc = _memory_argument(keys, acts, np.stack([regs["X"], regs["Y"], regs["R"]]))
-    args = tuple(int(x) & 0xFFFFFFFF for x in tr.args)
+    sig = tr.program.signature(tr.export)
+    args = tuple(int(x) for x in convert_args(sig, tr.export, tr.args))  # slot words
     out_offset, out_words = _output(vm, tr, output_len)
     table = _memory_table(vm, args, input_bytes, output_keys(vm, len(out_words)), acc)
     M = len(table["mkey"])
@@ -473,10 +475,11 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     idx += [L + T.U12_BASE + np.asarray(v, dtype=np.int64) for v in u12]
     counts = np.bincount(np.concatenate(idx), minlength=L + T.N_FIXED)
     used = np.flatnonzero(counts)
-    result = None if not tr.results else int(tr.results[0]) & 0xFFFFFFFF
+    wide = sig.results == ("i64",)
+    result = None if not tr.results else int(tr.results[0]) & ((1 << (32 << wide)) - 1)
     st = VmStatement(vm.digest(), tr.export, args, result, steps, n.bit_length() - 1,
                      used.astype(np.uint64), counts[used].astype(np.uint64), tr.trap,
-                     bytes(input_bytes), output_len, out_offset, out_words)
+                     bytes(input_bytes), output_len, out_offset, out_words, wide)
     return m, st
 
 

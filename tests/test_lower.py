@@ -225,9 +225,9 @@ def test_dead_code_is_not_emitted_and_empty_loops_keep_a_row() -> None:
 
 def test_locals_are_zeroed_by_const_rows_with_no_fuel() -> None:
     prog = load(wat('(module (func (export "f") (param i32) (local i64 i32) local.get 2 drop))'))
-    assert list(prog.op[:2]) == [I64_CONST, I32_CONST]
-    assert list(prog.sh[:2]) == [1, 2] and list(prog.fuel[:2]) == [0, 0]
-    assert prog.op[2] == LOCAL_GET and prog.sh[2] == 3
+    assert list(prog.op[:3]) == [I32_CONST] * 3  # the i64 local is two 32-bit slots
+    assert list(prog.sh[:3]) == [1, 2, 3] and list(prog.fuel[:3]) == [0, 0, 0]
+    assert prog.op[3] == LOCAL_GET and prog.sh[3] == 4 and prog.imm[3] == 3
 
 
 def test_rom_rows_layout_and_determinism() -> None:

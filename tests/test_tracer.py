@@ -246,7 +246,7 @@ def test_traps_match_wasmtime(body: str, result: str, code: str) -> None:
     assert info.value.code == code
 
 
-def test_unaligned_wide_accesses_use_three_word_slots() -> None:
+def test_unaligned_i64_accesses_are_two_word_pair_accesses() -> None:
     data = wat("""(module (memory (export "memory") 1)
       (data (i32.const 0) "\\01\\02\\03\\04\\05\\06\\07\\08\\09\\0a\\0b\\0c")
       (func (export "f") (result i64)
@@ -254,14 +254,15 @@ def test_unaligned_wide_accesses_use_three_word_slots() -> None:
         i32.const 3 i64.load))""")
     tr = trace_checked(data, "f", [])
     assert tr.results == (0x1122334455667788,)
-    wide = np.isin(tr.op, [OP["i64.store"], OP["i64.load"]])
-    store, load_ = (int(r) for r in np.flatnonzero(wide))
-    assert list(tr.mem_space[store]) == [SPACE_STACK, SPACE_STACK] + [SPACE_MEMORY] * 3
-    assert list(tr.mem_addr[store, 2:]) == [0, 1, 2] and all(tr.mem_write[store, 2:])
-    assert tr.mem_prev[store, 2] == 0x04030201 and tr.mem_value[store, 2] == 0x88030201
-    assert tr.mem_prev[store, 4] == 0x0C0B0A09 and tr.mem_value[store, 4] == 0x0C112233
-    assert list(tr.mem_space[load_]) == [SPACE_STACK] + [SPACE_MEMORY] * 3 + [SPACE_STACK]
-    assert not tr.mem_write[load_, :4].any() and tr.mem_write[load_, 4]
+    store_lo, store_hi = (int(r) for r in np.flatnonzero(tr.op == OP["i32.store"]))
+    load_lo, load_hi = (int(r) for r in np.flatnonzero(tr.op == OP["i32.load"]))
+    assert list(tr.mem_space[store_lo]) == [SPACE_STACK] * 2 + [SPACE_MEMORY] * 2 + [0]
+    assert list(tr.mem_addr[store_lo, 2:4]) == [0, 1] and list(tr.mem_addr[store_hi, 2:4]) == [1, 2]
+    assert tr.mem_prev[store_lo, 2] == 0x04030201 and tr.mem_value[store_lo, 2] == 0x88030201
+    assert tr.mem_prev[store_hi, 3] == 0x0C0B0A09 and tr.mem_value[store_hi, 3] == 0x0C112233
+    for row in (load_lo, load_hi):
+        assert list(tr.mem_space[row]) == [SPACE_STACK] + [SPACE_MEMORY] * 2 + [0, SPACE_STACK]
+        assert not tr.mem_write[row, :4].any() and tr.mem_write[row, 4]
     check_memory_log(tr)
 
 

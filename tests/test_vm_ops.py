@@ -18,7 +18,7 @@ import memjit.witness as W
 from circuits.wasm_vm.columns import COL
 from memjit.claims import prove_claim, vk_of, vm_program, witness
 from memjit.errors import UnsupportedModule
-from memjit.tracer import trace, trace_checked
+from memjit.tracer import trace
 from memjit.wasm import load
 from memjit.wasm.opcodes import OP
 from memjit.workers import load as load_worker
@@ -395,13 +395,6 @@ def test_wrong_memory_size_rejected():
     main, st_ = witness(trace(lying, "f", [4]), vm)
     assert st_.result == 8
     assert_rejected(vm, st_, main)
-
-
-def test_i64_worker_traces_but_is_not_provable_yet():
-    module = load_worker("fnv64")
-    assert trace_checked(module, "fnv", [50, 7]).results  # the tracer agrees with wasmtime
-    with pytest.raises(UnsupportedModule, match="i64.mul"):
-        prove_claim(module, "fnv", [50, 7])
 
 
 def test_honest_control_fast_proof_accepted():

@@ -132,10 +132,10 @@ class VmAir(Air):
         if exp is None:
             raise ValueError(f"program has no export {st.export!r}")
         returned = st.trap is None
-        if len(st.args) != exp.nparams or (st.result is not None) != (returned and exp.nresults > 0):
+        if len(st.args) != exp.nparams or len(st.result_words) != (exp.nresults if returned else 0):
             raise ValueError("arguments or result do not match the export's signature")
-        if any(a >= 1 << 32 for a in st.args) or (st.result or 0) >= 1 << 32:
-            raise ValueError("arguments and result must be 32-bit")
+        if any(a >= 1 << 32 for a in st.args) or (st.result or 0) >= 1 << (32 * (1 + st.wide)):
+            raise ValueError("arguments and result words must be 32-bit")
         if not 1 <= st.steps < n:
             raise ValueError("steps must be in [1, trace length)")
         max_sh = int(prog.rom[:, 6].max(initial=0)) if len(prog.rom) else 0
@@ -218,7 +218,7 @@ class VmAir(Air):
         control_constraints(b, c, nx, self.entry, self.statement.steps, self.fp_limit,
                             self.statement.trap, self.program.mem_pages)
         value_constraints(b, c, self.program.end_pages)
-        memory_table_constraints(b, c, nx, self.statement.result, self.end_key)
+        memory_table_constraints(b, c, nx, self.statement.result_words, self.end_key)
         alpha, beta = b.challenges
         public = None if isinstance(alpha, Degree) else Fp4(self.public_sum(alpha.v, beta.v))
         logup_constraints(b, c, public)

@@ -60,10 +60,11 @@ def linear_memory_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q
         b.every_row(c.s("i32.store16") * (R[i] - Q[i] - half_sel * (X[i % 4] - Q[i])))
 
 
-def memory_table_constraints(b: ConstraintBuilder, c: View, nx: View, result: int | None,
+def memory_table_constraints(b: ConstraintBuilder, c: View, nx: View, result: tuple[int, ...],
                              end_key: int) -> None:
     """One entry per key, keys strictly increasing below 2^24 from stack slot 0 to the end
-    sentinel; slot 0's final value is the result. A row flagged ``mout`` consumes its key's
+    sentinel; the final values of slots 0 (and 1: an i64's high word) are the result's words,
+    so the table's first (two) entries are those slots. A row flagged ``mout`` consumes its key's
     final value as a public output word (the verifier adds one per output word), so each
     output word is the final value of its key."""
     b.every_row(c.mact * (c.mact - 1))
@@ -74,9 +75,12 @@ def memory_table_constraints(b: ConstraintBuilder, c: View, nx: View, result: in
     b.transition(nx.mact * (1 - c.mact))
     b.first_row(c.mact - 1)
     b.first_row(c.mkey - T.STACK)
-    if result is not None:
-        for i, v in enumerate(T.nibbles(np.uint64(result)).tolist()):
-            b.first_row(c.row[COL[f"mfin{i}"]] - v)
+    for k, (row, word) in enumerate(zip((c, nx), result)):
+        if k:
+            b.first_row(row.mact - 1)
+            b.first_row(row.mkey - T.STACK - k)
+        for i, v in enumerate(T.nibbles(np.uint64(word)).tolist()):
+            b.first_row(row.row[COL[f"mfin{i}"]] - v)
     b.every_row(c.mkey - c.mk0 - 4096 * c.mk1)
     b.transition(nx.mact * (nx.mkey - c.mkey - 1 - c.mg0 - 4096 * c.mg1))
     b.transition(c.mact * (1 - nx.mact) * (c.mkey - end_key))

@@ -12,6 +12,7 @@ Encoding (version 1, little-endian)::
     u32 G, then G u64 global initial values
     u32 D, then D (u32 word index, u32 value) data words, strictly increasing, values non-zero
     u16 E, then E exports: u8 name length, name (utf-8), u32 entry pc, u8 nparams, u8 nresults
+        (in 32-bit slots: an i64 takes two)
     u32 input buffer address, u32 output buffer address (0xFFFFFFFF: the module has none)
     u32 grow limit: the pages memory.grow may reach (0xFFFFFFFF: the program never grows)
 """
@@ -130,7 +131,7 @@ def decode_vk(data: bytes) -> VmProgram:
         except UnicodeDecodeError:
             raise VkFormatError("export name is not utf-8") from None
         entry, nparams, nresults = r.unpack("<IBB")
-        if entry >= n or nresults > 1 or name in exports:
+        if entry >= n or nresults > 2 or name in exports:
             raise VkFormatError(f"bad export {name!r}")
         exports[name] = Export(entry, nparams, nresults)
     buffers = [None if a == NO_BUFFER else a for a in r.unpack("<II")]

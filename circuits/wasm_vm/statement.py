@@ -14,8 +14,10 @@ the verifier derives the initial memory and the bound final words from them.
 Encoding (version 2, little-endian)::
 
     "MJST" u8 version, vk digest (32 bytes), u8 name length + export name (utf-8),
-    u8 nargs + u32 args, u8 outcome + u32 value (0: returned, value 0; 1: returned value;
-    2: trapped, value = index in TRAPS), u32 steps, u8 log_n,
+    u8 nargs + u32 args (32-bit words: an i64 argument is two, low first),
+    u8 outcome + u32 value (0: returned, value 0; 1: returned value; 2: trapped, value =
+    index in TRAPS; 3: returned an i64, value = its low word, then u32 high word),
+    u32 steps, u8 log_n,
     u32 input length + input bytes,
     u32 output length, u8 output offset (< 4; 0 without output), u32 W + W output words,
     W = ceil((offset + length) / 4),
@@ -37,7 +39,7 @@ MAX_IO = 1 << 20  # bytes of input, and of output
 TRAPS = ("unreachable", "integer_divide_by_zero", "integer_overflow", "table_out_of_bounds",
          "indirect_call_to_null", "indirect_call_type_mismatch")
 """Provable trap codes (the sandbox's names), by statement index: append, never reorder."""
-RETURNED, RETURNED_VALUE, TRAPPED = range(3)
+RETURNED, RETURNED_VALUE, TRAPPED, RETURNED_I64 = range(4)
 
 
 class StatementFormatError(ValueError):
@@ -48,8 +50,8 @@ class StatementFormatError(ValueError):
 class VmStatement:
     vk: bytes  # BLAKE3 digest of the VK bytes
     export: str
-    args: tuple[int, ...]  # 32-bit patterns
-    result: int | None  # 32-bit pattern; None for an export without results or a trap
+    args: tuple[int, ...]  # 32-bit words of the parameter slots
+    result: int | None  # bit pattern (64-bit if wide); None for an export without results or a trap
     steps: int
     log_n: int
     mult_index: np.ndarray  # (K,) uint64, increasing
@@ -59,6 +61,14 @@ class VmStatement:
     output_len: int = 0  # bytes of output, read from the output buffer after the call
     output_offset: int = 0  # the output buffer's address mod 4
     output_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    wide: bool = False  # the result is an i64 (two slots)
+
+    @property
+    def result_words(self) -> tuple[int, ...]:
+        """The result's 32-bit words, as the result slots hold them (none without a result)."""
+        if self.result is None:
+            return ()
+        return (self.result & 0xFFFFFFFF, self.result >> 32) if self.wide else (self.result,)
 
     @property
     def output(self) -> bytes:
@@ -66,16 +76,20 @@ class VmStatement:
         raw = self.output_words.astype("<u4").tobytes()
         return raw[self.output_offset:self.output_offset + self.output_len]
 
-    def outcome(self) -> tuple[int, int]:
+    def outcome(self) -> bytes:
         if self.trap is not None:
-            return TRAPPED, TRAPS.index(self.trap)
-        return (RETURNED, 0) if self.result is None else (RETURNED_VALUE, self.result)
+            return struct.pack("<BI", TRAPPED, TRAPS.index(self.trap))
+        if self.result is None:
+            return struct.pack("<BI", RETURNED, 0)
+        if self.wide:
+            return struct.pack("<BII", RETURNED_I64, *self.result_words)
+        return struct.pack("<BI", RETURNED_VALUE, self.result)
 
     def encode(self) -> bytes:
         name = self.export.encode()
         out = [MAGIC, bytes([VERSION]), self.vk, bytes([len(name)]), name, bytes([len(self.args)]),
                struct.pack(f"<{len(self.args)}I", *self.args),
-               struct.pack("<BI", *self.outcome()),
+               self.outcome(),
                struct.pack("<IB", self.steps, self.log_n),
                struct.pack("<I", len(self.input)), self.input,
                struct.pack("<IBI", self.output_len, self.output_offset, len(self.output_words)),
@@ -108,10 +122,12 @@ def decode_statement(data: bytes) -> tuple[VmStatement, int]:
         raise StatementFormatError("too many arguments")
     args = struct.unpack(f"<{nargs}I", take(4 * nargs))
     outcome, value = struct.unpack("<BI", take(5))
-    if outcome > TRAPPED or (outcome == RETURNED and value) or (outcome == TRAPPED
-                                                                and value >= len(TRAPS)):
+    if outcome > RETURNED_I64 or (outcome == RETURNED and value) or (
+            outcome == TRAPPED and value >= len(TRAPS)):
         raise StatementFormatError("non-canonical outcome field")
-    result = value if outcome == RETURNED_VALUE else None
+    result = value if outcome in (RETURNED_VALUE, RETURNED_I64) else None
+    if outcome == RETURNED_I64:
+        result |= struct.unpack("<I", take(4))[0] << 32
     trap = TRAPS[value] if outcome == TRAPPED else None
     steps, log_n = struct.unpack("<IB", take(5))
     (in_len,) = struct.unpack("<I", take(4))
@@ -130,5 +146,5 @@ def decode_statement(data: bytes) -> tuple[VmStatement, int]:
     if k and (np.any(np.diff(idx.astype(np.int64)) <= 0) or not cnt.all()):
         raise StatementFormatError("multiplicities must have increasing indices and be positive")
     st = VmStatement(vk, export, tuple(args), result, steps, log_n, idx, cnt, trap, input_bytes,
-                     out_len, out_off, words)
+                     out_len, out_off, words, outcome == RETURNED_I64)
     return st, pos

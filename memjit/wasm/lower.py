@@ -12,43 +12,41 @@ import numpy as np
 
 from memjit.errors import UnsupportedModule
 from memjit.wasm.decode import Module
-from memjit.wasm.opcodes import BR, BR_ENTRY, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, \
-    GLOBAL_GET, GLOBAL_SET, I32, I32_CONST, I64, I64_CONST, LOADS, LOCAL_GET, LOCAL_SET, \
-    LOCAL_TEE, MEMORY_GROW, MEMORY_SIZE, NOP, NUMERIC, OP, RETURN, SELECT, STORES, \
-    TABLE_ENTRY, UNREACHABLE, wasm_fuel
+from memjit.wasm import int64
+from memjit.wasm.emit import Emitter, Label, Rom
+from memjit.wasm.opcodes import BR, BR_ENTRY, BR_EQZ, BR_TABLE, BR_IF, CALL, CALL_INDIRECT, I32, \
+    I32_CONST, I64, LOADS, LOCAL_SET, LOCAL_TEE, MEMORY_GROW, MEMORY_SIZE, NOP, NUMERIC, OP, \
+    OP_NAMES, RETURN, SELECT, STORES, TABLE_ENTRY, UNREACHABLE, wasm_fuel
 from memjit.wasm.program import BUFFER_GLOBALS, PAGE, Program, Signature
 from memjit.wasm.validate import FunctionCode, block_results, const_value
 
 _TYPE_NAMES = {I32: "i32", I64: "i64"}
 I32_CONST_CODE = 0x41  # the binary opcode of i32.const in a constant expression
-_SIMPLE = {0x00: UNREACHABLE, 0x1B: SELECT, 0x1C: SELECT, 0x20: LOCAL_GET, 0x21: LOCAL_SET,
-           0x22: LOCAL_TEE, 0x23: GLOBAL_GET, 0x24: GLOBAL_SET, 0x3F: MEMORY_SIZE,
-           0x40: MEMORY_GROW}
-_SIMPLE.update({code: OP[name] for code, (name, _, _) in NUMERIC.items()})
+_SIMPLE = {0x00: (UNREACHABLE, 0), 0x1B: (SELECT, -2), 0x1C: (SELECT, -2), 0x3F: (MEMORY_SIZE, 1),
+           0x40: (MEMORY_GROW, 0)}
+_I64_SHIFTS = {code for code, (name, _, _) in NUMERIC.items() if name in int64.SHIFTS}
 
 
-class _Rom:
-    """Column lists under construction; ``emit`` returns the new row's pc."""
+def slots(types: tuple[int, ...]) -> int:
+    """32-bit stack slots the values take (an i64 takes two: low word, then high word)."""
+    return len(types) + types.count(I64)
 
-    def __init__(self) -> None:
-        self.cols: dict[str, list[int]] = {k: [] for k in (
-            "op", "imm", "arg1", "arg2", "arg3", "sh", "fuel", "func", "offset")}
-        self.headers: set[int] = set()
 
-    @property
-    def pc(self) -> int:
-        return len(self.cols["op"])
+def slot_map(types: tuple[int, ...]) -> list[int]:
+    """Index -> first slot of each value of a list of types (locals, globals)."""
+    out, k = [], 0
+    for t in types:
+        out.append(k)
+        k += 2 if t == I64 else 1
+    return out
 
-    def emit(self, op: int, sh: int, fuel: int, func: int, offset: int, imm: int = 0,
-             arg1: int = 0, arg2: int = 0, arg3: int = 0) -> int:
-        pc = self.pc
-        for k, v in (("op", op), ("imm", imm), ("arg1", arg1), ("arg2", arg2), ("arg3", arg3),
-                     ("sh", sh), ("fuel", fuel), ("func", func), ("offset", offset)):
-            self.cols[k].append(v)
-        return pc
 
-    def set_target(self, pc: int, target: int) -> None:
-        self.cols["arg1"][pc] = target
+def _needs_scratch(fc: FunctionCode) -> bool:
+    """Whether the function has an instruction whose expansion uses scratch locals (i64
+    arithmetic, i64 loads and stores, an i64 select)."""
+    return any(a.wide or (a.ins.code in NUMERIC and "I" in "".join(NUMERIC[a.ins.code][1:]))
+               or OP_NAMES[LOADS.get(a.ins.code, STORES.get(a.ins.code, 0))].startswith("i64")
+               for a in fc.body)
 
 
 class _Label:
@@ -56,20 +54,26 @@ class _Label:
 
     def __init__(self, kind: str, height: int, arity: int, target: int | None = None) -> None:
         self.kind = kind  # "func" | "block" | "loop" | "if"
-        self.height = height  # operand height at entry (below the block's values)
-        self.arity = arity  # values a branch to this label carries (0 for a loop)
+        self.height = height  # operand height at entry in slots (below the block's values)
+        self.arity = arity  # slots a branch to this label carries (0 for a loop)
         self.target = target  # known target pc (loops), else patched at the end
         self.fixups: list[int] = []  # rows whose arg1 becomes this label's target
         self.else_fixup: int | None = None  # the br_eqz of an if, until its else or end
 
 
-def _lower_function(rom: _Rom, m: Module, fc: FunctionCode, canon: list[int]) -> None:
-    """Append the rows of one function (calls get their entry pcs later, in :func:`lower`)."""
+def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
+                    global_slot: list[int]) -> tuple[int, int]:
+    """Append the rows of one function (calls get their entry pcs later, in :func:`lower`);
+    returns its (local slots, frame slots)."""
     f = fc.index
-    nlocals = len(fc.locals)
-    nres = len(fc.type.results)
-    for j in range(len(fc.type.params), nlocals):  # zero the declared locals
-        rom.emit(I64_CONST if fc.locals[j] == I64 else I32_CONST, j, 0, f, -1)
+    local_slot = slot_map(fc.locals)
+    nlocals = slots(fc.locals)
+    nscratch = int64.SCRATCH if _needs_scratch(fc) else 0
+    base = nlocals + nscratch
+    nres = slots(fc.type.results)
+    for j in range(slots(fc.type.params), nlocals):  # zero the declared locals
+        rom.emit(I32_CONST, j, 0, f, -1)
+    e = Emitter(rom, f, base, nlocals, nscratch)
     labels = [_Label("func", 0, nres)]
 
     def transfer(depth: int, height: int) -> tuple[_Label, int, int]:
@@ -78,10 +82,21 @@ def _lower_function(rom: _Rom, m: Module, fc: FunctionCode, canon: list[int]) ->
         drop = height - lab.arity - lab.height
         return lab, drop, lab.arity if drop else 0
 
-    def ret(sh: int, cost: int, at: int) -> None:
-        """A return from stack height ``sh``: the results move down to ``fp``."""
-        drop = sh - nres
-        rom.emit(RETURN, sh, cost, f, at, arg2=drop, arg3=nres if drop else 0)
+    def carry2(dst: int, drop: int) -> None:
+        """Move the two slots on top down to local slots dst, dst + 1 (``drop`` slots below
+        them die): the VM's transfers carry at most one slot."""
+        if drop >= 2:
+            e.set(dst + 1), e.set(dst)
+        else:  # the high word would overwrite the low one: copy the low word up first
+            e.get(dst + 1), e.set(dst), e.set(dst + 1)
+
+    def ret() -> None:
+        """A return: the results move down to ``fp``."""
+        drop = base + e.h - nres
+        if nres == 2 and drop:
+            carry2(0, drop)
+            drop = 0
+        e.row(RETURN, 0, arg2=drop, arg3=nres if drop else 0)
 
     def to(lab: _Label, row: int) -> None:
         if lab.target is None:
@@ -89,42 +104,55 @@ def _lower_function(rom: _Rom, m: Module, fc: FunctionCode, canon: list[int]) ->
         else:
             rom.set_target(row, lab.target)
 
-    prev = None
-    for a in fc.body:
-        ins, h, live = a.ins, a.height, a.live
+    def branch(lab: _Label, drop: int, keep: int) -> None:
+        """An unconditional branch to ``lab`` (the operands are on top)."""
+        if lab.kind == "func":
+            ret()
+        elif keep == 2:
+            carry2(base + lab.height, drop)
+            to(lab, e.row(BR, 0))
+        else:
+            to(lab, e.row(BR, 0, arg2=drop, arg3=keep))
+
+    body = fc.body
+    skip_const = False
+    for i, a in enumerate(body):
+        ins, live = a.ins, a.live
         code, imm, at = ins.code, ins.imm, ins.offset
-        sh = nlocals + h
         cost = wasm_fuel(code)
-        if code == 0x40 and prev is not None and prev.code == 0x41:
-            cost += static_grow_fuel(prev.imm)
-        prev = ins
+        if code == 0x40 and i and body[i - 1].ins.code == 0x41:
+            cost += static_grow_fuel(body[i - 1].ins.imm)
+        if skip_const:  # an i64.const folded into the shift after it: charge its fuel here
+            cost += wasm_fuel(0x42)
+        e.start(at, a.slots, cost)
         if code in (0x02, 0x03, 0x04):  # block, loop, if
-            arity = len(block_results(m, imm, at))
+            arity = slots(block_results(m, imm, at))
             if code == 0x04:
-                lab = _Label("if", h - 1, arity)
+                lab = _Label("if", a.slots - 1, arity)
                 if live:
-                    lab.else_fixup = rom.emit(BR_EQZ, sh, cost, f, at)
+                    lab.else_fixup = e.row(BR_EQZ, -1)
             elif code == 0x03:
-                lab = _Label("loop", h, 0, rom.pc)
+                lab = _Label("loop", a.slots, 0, rom.pc)
                 if live:
                     rom.headers.add(rom.pc)
             else:
-                lab = _Label("block", h, arity)
+                lab = _Label("block", a.slots, arity)
             labels.append(lab)
         elif code == 0x05:  # else: the then-branch jumps over the else-branch
             lab = labels[-1]
             if live:
-                lab.fixups.append(rom.emit(BR, sh, cost, f, at))
+                lab.fixups.append(e.row(BR, 0))
             if lab.else_fixup is not None:
                 rom.set_target(lab.else_fixup, rom.pc)
                 lab.else_fixup = None
         elif code == 0x0B:  # end
             lab = labels.pop()
             if lab.kind == "loop" and lab.target == rom.pc and rom.pc in rom.headers:
-                rom.emit(NOP, nlocals + lab.height, 0, f, at)  # an empty loop keeps its own pc
+                rom.emit(NOP, base + lab.height, 0, f, at)  # an empty loop keeps its own pc
             if lab.kind == "func" and (live or lab.fixups):
                 lab.target = rom.pc
-                ret(nlocals + nres, cost, at)
+                e.start(at, nres, cost)
+                ret()
             elif lab.kind != "loop":
                 lab.target = rom.pc
             if lab.else_fixup is not None:
@@ -134,40 +162,102 @@ def _lower_function(rom: _Rom, m: Module, fc: FunctionCode, canon: list[int]) ->
         elif not live or code in (0x01, 0x1A):  # dead code; nop and drop need no row
             continue
         elif code == 0x0C:  # br
-            lab, drop, keep = transfer(imm, h)
-            if lab.kind == "func":
-                ret(sh, cost, at)
-            else:
-                to(lab, rom.emit(BR, sh, cost, f, at, arg2=drop, arg3=keep))
+            branch(*transfer(imm, a.slots))
         elif code == 0x0D:  # br_if
-            lab, drop, keep = transfer(imm, h - 1)
-            to(lab, rom.emit(BR_IF, sh, cost, f, at, arg2=drop, arg3=keep))
+            lab, drop, keep = transfer(imm, a.slots - 1)
+            if lab.kind == "func" or keep == 2:
+                skip = Label()
+                e.br_eqz(skip)
+                branch(lab, drop, keep)
+                e.place(skip)
+            else:
+                to(lab, e.row(BR_IF, -1, arg2=drop, arg3=keep))
         elif code == 0x0E:  # br_table
             targets, default = imm
-            rom.emit(BR_TABLE, sh, cost, f, at, imm=len(targets))
-            for i, depth in enumerate(targets + (default,)):
-                lab, drop, keep = transfer(depth, h - 1)
-                to(lab, rom.emit(BR_ENTRY, sh, 0, f, at, imm=i, arg2=drop, arg3=keep))
+            e.row(BR_TABLE, -1, imm=len(targets))
+            moves = []
+            for k, depth in enumerate(targets + (default,)):
+                lab, drop, keep = transfer(depth, e.h)
+                if lab.kind == "func" or keep == 2:  # through a stub after the entries
+                    moves.append((rom.emit(BR_ENTRY, base + a.slots, 0, f, at, imm=k), lab, drop,
+                                  keep))
+                else:
+                    to(lab, rom.emit(BR_ENTRY, base + a.slots, 0, f, at, imm=k, arg2=drop,
+                                     arg3=keep))
+            h = e.h
+            for entry, lab, drop, keep in moves:
+                rom.set_target(entry, rom.pc)
+                e.h = h
+                branch(lab, drop, keep)
         elif code == 0x0F:  # return
-            ret(sh, cost, at)
+            ret()
         elif code == 0x10:
             callee = m.types[m.funcs[imm]]
-            rom.emit(CALL, sh, cost, f, at, imm=imm, arg2=len(callee.params),
-                     arg3=len(callee.results))
+            e.row(CALL, 0, imm=imm, arg2=slots(callee.params), arg3=slots(callee.results))
         elif code == 0x11:
             t = m.types[imm[0]]
-            rom.emit(CALL_INDIRECT, sh, cost, f, at, imm=canon[imm[0]], arg3=len(t.params))
+            e.row(CALL_INDIRECT, 0, imm=canon[imm[0]], arg3=slots(t.params))
         elif code == 0x41:
-            rom.emit(I32_CONST, sh, cost, f, at, imm=imm & 0xFFFFFFFF)
+            e.const(imm)
         elif code == 0x42:
-            rom.emit(I64_CONST, sh, cost, f, at, imm=imm)
-        elif code in LOADS or code in STORES:
+            nxt = body[i + 1] if i + 1 < len(body) else None
+            if nxt is not None and nxt.live and nxt.ins.code in _I64_SHIFTS:
+                skip_const = True  # the shift by a constant emits its own rows
+                continue
+            int64.const(e, imm)
+        elif code in LOADS:
             align, offset = imm
-            rom.emit(LOADS.get(code, STORES.get(code)), sh, cost, f, at, imm=offset, arg1=align)
-        elif code in (0x20, 0x21, 0x22, 0x23, 0x24):
-            rom.emit(_SIMPLE[code], sh, cost, f, at, imm=imm)
+            name = OP_NAMES[LOADS[code]]
+            if name.startswith("i64"):
+                int64.load(e, name, offset, align)
+            else:
+                e.row(LOADS[code], 0, imm=offset, arg1=align)
+        elif code in STORES:
+            align, offset = imm
+            name = OP_NAMES[STORES[code]]
+            if name.startswith("i64"):
+                int64.store(e, name, offset, align)
+            else:
+                e.row(STORES[code], -2, imm=offset, arg1=align)
+        elif code in (0x20, 0x21, 0x22):
+            slot, wide = local_slot[imm], fc.locals[imm] == I64
+            if code == 0x20:
+                e.get(slot)
+                if wide:
+                    e.get(slot + 1)
+            elif wide:
+                e.set(slot + 1)
+                e.set(slot) if code == 0x21 else (e.tee(slot), e.get(slot + 1))
+            else:
+                e.row(LOCAL_SET if code == 0x21 else LOCAL_TEE, -1 if code == 0x21 else 0,
+                      imm=slot)
+        elif code in (0x23, 0x24):
+            slot, wide = global_slot[imm], m.globals[imm].valtype == I64
+            if code == 0x23:
+                e.global_get(slot)
+                if wide:
+                    e.global_get(slot + 1)
+            else:
+                if wide:
+                    e.global_set(slot + 1)
+                e.global_set(slot)
+        elif code in (0x1B, 0x1C) and a.wide:
+            int64.select(e)
+        elif code in _SIMPLE:
+            e.row(*_SIMPLE[code])
         else:
-            rom.emit(_SIMPLE[code], sh, cost, f, at)
+            name = NUMERIC[code][0]
+            if skip_const:
+                e.pop(2)  # the amount was never pushed
+                int64.const_shift(e, name, body[i - 1].ins.imm)
+            elif name in int64.NUMERIC:
+                int64.NUMERIC[name](e)
+            else:
+                e.row(OP[name], -1 if len(NUMERIC[code][1]) == 2 else 0)
+        if e.cost and live:  # an instruction that needs no row (i32.wrap_i64) still costs its fuel
+            e.row(NOP, 0)
+        skip_const = False
+    return nlocals, base + fc.max_slots
 
 
 def static_grow_fuel(delta: int) -> int:
@@ -211,11 +301,12 @@ def _buffer_address(m: Module, index: int, name: str) -> int:
 def lower(m: Module, codes: list[FunctionCode]) -> Program:
     """Lower a validated, subset-checked module to its :class:`Program`."""
     canon = canonical_types(m)
-    rom = _Rom()
-    entries = []
+    rom = Rom()
+    global_slot = slot_map(tuple(g.valtype for g in m.globals))
+    entries, frames = [], []
     for fc in codes:
         entries.append(rom.pc)
-        _lower_function(rom, m, fc, canon)
+        frames.append(_lower_function(rom, m, fc, canon, global_slot))
     for pc, op in enumerate(rom.cols["op"]):
         if op == CALL:
             rom.cols["arg1"][pc] = entries[rom.cols["imm"][pc]]
@@ -235,7 +326,7 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
             rom.emit(TABLE_ENTRY, 0, 0, -1, -1, imm=-1, arg3=-1)
         else:
             t = m.types[m.funcs[fn]]
-            rom.emit(TABLE_ENTRY, 0, 0, -1, -1, imm=fn, arg1=entries[fn], arg2=len(t.params),
+            rom.emit(TABLE_ENTRY, 0, 0, -1, -1, imm=fn, arg1=entries[fn], arg2=slots(t.params),
                      arg3=canon[m.funcs[fn]])
     for pc, op in enumerate(rom.cols["op"]):
         if op == CALL_INDIRECT:
@@ -261,11 +352,13 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
     c = rom.cols
     loop_header = np.zeros(rom.pc, dtype=np.uint8)
     loop_header[sorted(rom.headers)] = 1
-    globals_init = [const_value(m, g.init, g.valtype, f"global {i}") & (
-        0xFFFFFFFF if g.valtype == I32 else 0xFFFFFFFFFFFFFFFF) for i, g in enumerate(m.globals)]
+    globals_init = []  # 32-bit words: an i64 global is two (low, then high)
+    for i, g in enumerate(m.globals):
+        value = const_value(m, g.init, g.valtype, f"global {i}")
+        globals_init += [value & 0xFFFFFFFF, (value >> 32) & 0xFFFFFFFF][:1 + (g.valtype == I64)]
     program = Program(
         op=np.array(c["op"], dtype=np.uint8),
-        imm=np.array([v - (1 << 64) if v >= 1 << 63 else v for v in c["imm"]], dtype=np.int64),
+        imm=np.array(c["imm"], dtype=np.int64),
         arg1=np.array(c["arg1"], dtype=np.int64),
         arg2=np.array(c["arg2"], dtype=np.int64),
         arg3=np.array(c["arg3"], dtype=np.int64),
@@ -275,9 +368,9 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
         func=np.array(c["func"], dtype=np.int32),
         offset=np.array(c["offset"], dtype=np.int64),
         func_entry=np.array(entries, dtype=np.int64),
-        func_nparams=np.array([len(fc.type.params) for fc in codes], dtype=np.int64),
-        func_nlocals=np.array([len(fc.locals) for fc in codes], dtype=np.int64),
-        func_frame=np.array([len(fc.locals) + fc.max_height for fc in codes], dtype=np.int64),
+        func_nparams=np.array([slots(fc.type.params) for fc in codes], dtype=np.int64),
+        func_nlocals=np.array([n for n, _ in frames], dtype=np.int64),
+        func_frame=np.array([frame for _, frame in frames], dtype=np.int64),
         table_base=table_base,
         table_size=table_size,
         exports=exports,
@@ -286,7 +379,6 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
         mem_max=(m.memories[0].max if m.memories and m.memories[0].max is not None else 65536),
         data_segments=tuple(segments),
         globals_init=np.array(globals_init, dtype=np.uint64),
-        globals_i64=np.array([g.valtype == I64 for g in m.globals], dtype=np.uint8),
         init_trap=init_trap,
         init_fuel=instantiation_fuel(m),
         buffers=buffers,

@@ -5,15 +5,18 @@ together with the initial memory and globals is what a verification key commits 
 
 Machine model (what the tracer executes and the VM AIR will constrain):
 
-- One value stack of 64-bit slots (i32 values zero-extended). A call frame starts at ``fp``:
-  ``stack[fp : fp+nparams]`` are the arguments, the declared locals follow (zeroed by
-  ``i32.const 0`` / ``i64.const 0`` rows at the function entry), the operand stack above them.
-  Before the instruction at ``pc`` the stack pointer is exactly ``sp = fp + sh[pc]``: every
-  height is static.
+- One value stack of 32-bit slots. An i64 takes two slots, low word first: the lowering
+  expands every i64 instruction into i32 rows (:mod:`memjit.wasm.int64`), so the ROM holds i32
+  instructions only and every slot, global and operand is a 32-bit word. A call frame starts
+  at ``fp``: ``stack[fp : fp+nparams]`` are the arguments, the declared locals follow (zeroed
+  by ``i32.const 0`` rows at the function entry), then the i64 scratch locals of a function
+  that needs them, then the operand stack. Before the instruction at ``pc`` the stack pointer
+  is exactly ``sp = fp + sh[pc]``: every height is static.
 - Control flow is flat: ``block``/``loop``/``end``/``nop``/``drop`` disappear, ``if`` becomes
   ``br_eqz``, the fallthrough out of a then-branch a ``br``. Every transfer carries
-  ``(target, drop, keep)``: the top ``keep`` values move down by ``drop`` slots, then
-  ``sp -= drop`` (``keep`` is 0 whenever ``drop`` is 0: nothing moves).
+  ``(target, drop, keep)``: the top ``keep`` slots (0 or 1) move down by ``drop`` slots,
+  then ``sp -= drop`` (``keep`` is 0 whenever ``drop`` is 0: nothing moves). A branch that
+  carries an i64 first moves its two words with ``local.set`` rows, then transfers nothing.
 - ``call`` pushes a frame record ``(return pc, caller fp)`` in its own address space and jumps
   to the callee's entry with ``fp = sp - nparams``; ``return`` moves the results to ``fp`` and
   pops the record (the return of the outermost call halts).
@@ -24,7 +27,7 @@ Machine model (what the tracer executes and the VM AIR will constrain):
 ROM row layout (:data:`ROM_COLUMNS`, all ``uint64``; ``imm`` as two's-complement bits)::
 
     op              imm                  arg1            arg2        arg3
-    i32/i64.const   value bits           -               -           -
+    i32.const       value bits           -               -           -
     local.*         local index          -               -           -
     global.*        global index         -               -           -
     loads/stores    memarg offset        align (log2)    -           -
@@ -45,6 +48,7 @@ first structurally equal type's index), so a ``call_indirect`` type check is an 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -101,8 +105,7 @@ class Program:
     mem_min: int  # pages
     mem_max: int  # pages (65536 when undeclared)
     data_segments: tuple[tuple[int, bytes], ...]  # (offset, bytes), in order
-    globals_init: np.ndarray  # uint64 bit patterns
-    globals_i64: np.ndarray  # uint8
+    globals_init: np.ndarray  # uint64, 32-bit words (an i64 global is two: low, then high)
     init_trap: str | None  # trap raised while instantiating (segment out of bounds)
     init_fuel: int  # fuel wasmtime charges at instantiation (see lower.instantiation_fuel)
     buffers: dict[str, int]  # tensor I/O: BUFFER_GLOBALS the module exports -> byte address
@@ -148,19 +151,34 @@ class Program:
 
 
 def convert_args(sig: Signature, export: str, args: list[int] | tuple[int, ...]) -> np.ndarray:
-    """Integer arguments as uint64 bit patterns, checked against the export's signature."""
+    """Integer arguments as the 32-bit words of the callee's parameter slots (an i64 is two:
+    low, then high), checked against the export's signature."""
     if len(args) != len(sig.params):
         raise BadInput(f"export {export!r} takes {len(sig.params)} argument(s) "
                        f"({', '.join(sig.params)}), got {len(args)}")
-    out = np.zeros(len(args), dtype=np.uint64)
+    out = []
     for i, (a, t) in enumerate(zip(args, sig.params)):
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
             raise BadInput(f"argument {i} of {export!r} must be an integer, got {a!r}")
         bits = 32 if t == "i32" else 64
         if not -(1 << (bits - 1)) <= int(a) < 1 << (bits - 1):
             raise BadInput(f"argument {i} of {export!r} = {a} is out of {t} range")
-        out[i] = int(a) & ((1 << bits) - 1)
-    return out
+        v = int(a) & ((1 << bits) - 1)
+        out += [v & 0xFFFFFFFF, v >> 32][:bits // 32]
+    return np.array(out, dtype=np.uint64)
+
+
+def typed_results(types: tuple[str, ...], words: Sequence[int]) -> tuple[int, ...]:
+    """The signed values of results held in 32-bit words (an i64 in two: low, then high)."""
+    out, k = [], 0
+    for t in types:
+        if t == "i64":
+            out.append(signed(int(words[k]) | int(words[k + 1]) << 32, t))
+            k += 2
+        else:
+            out.append(signed(int(words[k]), t))
+            k += 1
+    return tuple(out)
 
 
 def signed(bits_value: int, t: str) -> int:
@@ -168,4 +186,3 @@ def signed(bits_value: int, t: str) -> int:
     bits = 32 if t == "i32" else 64
     v = int(bits_value) & ((1 << bits) - 1)
     return v - (1 << bits) if v >> (bits - 1) else v
-

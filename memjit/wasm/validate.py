@@ -24,22 +24,27 @@ _TYPE_CHARS = {"i": I32, "I": I64}
 
 @dataclass(frozen=True)
 class Annotated:
-    """An instruction with the operand-stack height before it (above the locals) and liveness."""
+    """An instruction with the operand-stack height before it (above the locals), in values and
+    in 32-bit slots (an i64 takes two), liveness, and whether its operand of polymorphic type
+    (``select``'s values) is an i64."""
 
     ins: Instr
     height: int
     live: bool
+    slots: int = 0
+    wide: bool = False
 
 
 @dataclass(frozen=True)
 class FunctionCode:
-    """A validated function: its signature, local types (params first) and annotated body."""
+    """A validated function: its signature, local types (params first), annotated body and
+    largest operand-stack height in slots."""
 
     index: int
     type: FuncType
     locals: tuple[int, ...]
     body: list[Annotated]
-    max_height: int
+    max_slots: int
 
 
 def invalid(what: str, at: int) -> BadInput:
@@ -148,7 +153,7 @@ def validate_function(m: Module, func: int) -> FunctionCode:
     vals: list[int] = []
     ctrls = [_Frame("func", ftype.results, 0, False)]
     out: list[Annotated] = []
-    max_height = 0
+    max_slots = 0
     at = body.start
 
     def pop(expect: int = UNKNOWN) -> int:
@@ -195,7 +200,9 @@ def validate_function(m: Module, func: int) -> FunctionCode:
         at, code, imm = ins.offset, ins.code, ins.imm
         frame = ctrls[-1]
         live = not (frame.unreachable or frame.dead)
-        out.append(Annotated(ins, len(vals), live))
+        slots = len(vals) + vals.count(I64)
+        wide = code in (0x1B, 0x1C) and len(vals) >= 2 and vals[-2] == I64
+        out.append(Annotated(ins, len(vals), live, slots, wide))
         if code in NUMERIC:
             _, ins_types, res = NUMERIC[code]
             for c in reversed(ins_types):
@@ -311,8 +318,8 @@ def validate_function(m: Module, func: int) -> FunctionCode:
             vals.append(I32)
         elif code != 0x01:
             raise AssertionError(f"unhandled instruction {STRUCTURED.get(code, hex(code))}")
-        if live and len(vals) > max_height:
-            max_height = len(vals)
+        if live:
+            max_slots = max(max_slots, len(vals) + vals.count(I64))
     if ctrls:
         raise invalid("function body must end with end", body.end)
-    return FunctionCode(func, ftype, local_types, out, max_height)
+    return FunctionCode(func, ftype, local_types, out, max_slots)

@@ -9,7 +9,8 @@
 | divmix | `mix(n: i32, seed: i32) -> i32` (div/rem signed and unsigned, rotations, bit counts) |
 | switch | `interp(n: i32, seed: i32) -> i32` (register machine on a dense switch: br_table) |
 | fnptr  | `apply(n: i32, seed: i32) -> i32` (fold through a function-pointer table: call_indirect) |
-| fnv64  | `fnv(n: i32, seed: i32) -> i32` (FNV-1a-64 of xorshift64* bytes; i64, not provable yet) |
+| fnv64  | `fnv(n: i32, seed: i32) -> i32` (FNV-1a-64 of xorshift64* bytes: i64 mul, shifts, xor) |
+| mix64  | `mix(n: i32, seed: i64) -> i64` (i64 div/rem of every divisor size, rotations, bit counts, 64-bit memory) |
 | dense  | `dense(n: i32) -> i32` (int8 layer on `memjit_input`, int32 ReLU outputs at `memjit_output`) |
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 WORKERS_DIR = Path(__file__).resolve().parent
-NAMES = ("fib", "crc32", "sort", "mlp", "divmix", "switch", "fnptr", "fnv64", "dense")
+NAMES = ("fib", "crc32", "sort", "mlp", "divmix", "switch", "fnptr", "fnv64", "mix64", "dense")
 
 
 def wasm_path(name: str) -> Path:
