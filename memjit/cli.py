@@ -329,7 +329,8 @@ def prove_cmd(
     """Run one call and prove it: writes a claim file that `memjit verify` checks.
 
     Input and output bytes (--input, --output-len) are part of the proven statement.
-    A run that ends at `unreachable` is proven as a trap statement; other traps exit 3."""
+    A run that traps with a provable trap (unreachable, divide by zero, overflow, indirect-call
+    faults) is proven as a trap statement; other traps (out-of-bounds memory) exit 3."""
     from rich.console import Console
 
     from memjit.claims import prove_claim
@@ -352,9 +353,9 @@ def prove_cmd(
     except OSError as exc:
         raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
     st = claim.statement
-    result = None if st.result is None else st.result - (st.result >> 31 << 32)
+    result = st.signed_result
     if json_out:
-        emit_json({"export": st.export, "args": [a - (a >> 31 << 32) for a in st.args],
+        emit_json({"export": st.export, "args": list(args or ()),
                    "result": result, "trap": st.trap, "steps": st.steps, "log_rows": st.log_n,
                    "claim": str(out), "claim_bytes": len(data), "prove_s": round(seconds, 3),
                    "phases_s": {k: round(v, 3) for k, v in stats.phases.items()},
@@ -382,17 +383,18 @@ def verify_cmd(
 
     if (program is None) == (vk is None):
         raise BadInput("give exactly one of --program WASM or --vk VK")
-    key = vk_of(read_file(program)) if program is not None else read_file(vk)
+    module = read_file(program) if program is not None else None
+    key = vk_of(module) if module is not None else read_file(vk)
     data = read_file(proof)
     try:
         st = decode_claim(data).statement
     except ClaimFormatError as exc:
         raise BadInput(f"malformed claim {proof}: {exc}") from None
     verdict = verify_claim(data, key)
-    result = None if st.result is None else st.result - (st.result >> 31 << 32)
+    result = st.signed_result
     if json_out:
         emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
-                   "args": [a - (a >> 31 << 32) for a in st.args], "result": result,
+                   "args": _statement_args(st.args, module, st.export), "result": result,
                    "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits,
                    **_io_fields(st.input, st.output, st.output_len > 0)})
     elif verdict.valid:
@@ -404,6 +406,19 @@ def verify_cmd(
     if not verdict.valid:
         raise Rejected(f"invalid claim: {verdict.reason}")
     _save_output(output_file, st.output)
+
+
+def _statement_args(words: tuple[int, ...], module: bytes | None, export: str) -> list[int]:
+    """A statement's argument words as the export's signed arguments (with the module; a
+    verification key alone has no types: then one signed i32 per word, an i64 as two)."""
+    from memjit.wasm import load
+    from memjit.wasm.program import typed_results
+
+    if module is not None:
+        params = load(module).exports.get(export)
+        if params is not None and len(params.params) + params.params.count("i64") == len(words):
+            return list(typed_results(params.params, words))
+    return [a - (a >> 31 << 32) for a in words]
 
 
 @bench_app.command("vm", cls=_IntArgsCommand)

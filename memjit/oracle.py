@@ -92,7 +92,7 @@ def check(task: Task, worker: Worker, delivery: Delivery, input_bytes: bytes) ->
     st = decode_claim(delivery.claim).statement
     if st.result is None:
         return Check("fault", f"proven trap: {st.trap}")
-    return Check("valid", result=st.result - (st.result >> 31 << 32), claim=delivery.claim)
+    return Check("valid", result=st.signed_result, claim=delivery.claim)
 
 
 def consensus(answers: Sequence[tuple[int, int]]) -> int | None:

@@ -11,7 +11,8 @@ Trace columns (row ``t`` = the ``t``-th executed instruction, state *before* it)
 
     pc, op, imm             ROM row executed (op/imm copied from the ROM)
     sp, fp, depth, pages    value-stack pointer, frame pointer, call depth, memory pages
-    a, b, c, res            operands and result, uint64 bit patterns (i32 zero-extended)
+    a, b, c, res            operands and result: 32-bit words (the ROM is i32-only: the lowering
+                            expands i64 instructions into i32 rows, memjit.wasm.int64)
     mem_space[t, k]         access slot k = 0..4: 0 unused, 1 stack, 2 global, 3 memory,
     mem_addr[t, k]          4 frame; address = stack slot, global index, 32-bit word index
     mem_value[t, k]         (byte address >> 2) or call depth; value read or written
@@ -59,9 +60,9 @@ from memjit.sandbox import run as run_wasmtime
 from memjit.tensor_io import input_placement
 from memjit.wasm import Program, load
 from memjit.wasm.opcodes import BR, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, GLOBAL_GET, \
-    GLOBAL_SET, I32_BIN_BASE, I32_CONST, I64_BIN_BASE, I64_CONST, LOAD_BASE, LOAD_OPS, \
-    LOCAL_GET, LOCAL_SET, LOCAL_TEE, MEMORY_GROW, MEMORY_SIZE, NOP, OP_NAMES, RETURN, SELECT, \
-    STORE_BASE, STORE_OPS, UNARY_BASE, UNREACHABLE
+    GLOBAL_SET, I32_BIN_BASE, I32_CONST, LOAD_BASE, LOAD_OPS, LOCAL_GET, LOCAL_SET, LOCAL_TEE, \
+    MEMORY_GROW, MEMORY_SIZE, NOP, OP_NAMES, RETURN, SELECT, STORE_BASE, STORE_OPS, UNARY_BASE, \
+    UNREACHABLE
 from memjit.wasm.program import PAGE, convert_args, typed_results
 
 NSLOTS = 5
@@ -70,7 +71,7 @@ SPACE_NAMES = ("none", "stack", "global", "memory", "frame")
 MAX_DEPTH = 1 << 16
 """Call-depth limit (wasmtime's 512 KiB native stack always overflows first)."""
 STACK_SLOTS = 1 << 22
-"""Value-stack size in 64-bit slots; a call whose frame would not fit is a stack overflow."""
+"""Value-stack size in 32-bit slots; a call whose frame would not fit is a stack overflow."""
 DEFAULT_MAX_STEPS = 1 << 24
 """Trace length limit (~160 bytes per row): a longer run raises TraceTooLong."""
 
@@ -90,17 +91,14 @@ _PC, _FP, _DEPTH, _PAGES, _FUEL, _T, _TRAPCODE = range(7)  # _T: steps executed
 
 _LOAD_WIDTH = np.array([w for _, w, _, _ in LOAD_OPS], dtype=np.int64)
 _LOAD_SIGNED = np.array([s for _, _, s, _ in LOAD_OPS], dtype=np.uint8)
-_LOAD_WIDE = np.array([x for _, _, _, x in LOAD_OPS], dtype=np.uint8)
 _STORE_WIDTH = np.array([w for _, w, _ in STORE_OPS], dtype=np.int64)
 
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
 _M8 = np.uint64(0xFF)
 _M32 = np.uint64(0xFFFFFFFF)
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _S32 = np.uint64(32)
 _I32_MIN = np.uint64(0x80000000)
-_I64_MIN = np.uint64(0x8000000000000000)
 
 _jit = numba.njit(cache=True, error_model="numpy")
 
@@ -161,7 +159,8 @@ def _sext(x: np.uint64, bits: np.uint64) -> np.uint64:
 
 @_jit
 def _divrem_s(a: np.int64, b: np.int64, rem: bool) -> np.uint64:
-    """Truncating signed division or remainder as 64-bit bits (b != 0, no overflow case)."""
+    """Truncating signed division or remainder, as 64-bit two's complement bits (b != 0, no
+    overflow case)."""
     ua = np.uint64(a) if a >= 0 else _U0 - np.uint64(a)
     ub = np.uint64(b) if b >= 0 else _U0 - np.uint64(b)
     if rem:
@@ -172,20 +171,16 @@ def _divrem_s(a: np.int64, b: np.int64, rem: bool) -> np.uint64:
 
 
 @_jit
-def _binary(k: np.int64, a: np.uint64, b: np.uint64, wide: bool) -> tuple:
-    """Binary op ``k`` (opcodes.BINARY order) on i32 (zero-extended) or i64 bits.
+def _binary(k: np.int64, a: np.uint64, b: np.uint64) -> tuple:
+    """i32 binary op ``k`` (opcodes.BINARY order) on zero-extended words.
 
     Returns (result bits, trap number or 0).
     """
-    if wide:
-        mask, sa, sb, width = _M64, np.int64(a), np.int64(b), np.uint64(64)
-    else:
-        mask, sa, sb, width = _M32, _s32(a), _s32(b), np.uint64(32)
-    sm = width - _U1  # shift-amount mask
+    sa, sb, sm = _s32(a), _s32(b), np.uint64(31)
     if k == 10:
-        return (a + b) & mask, 0
+        return (a + b) & _M32, 0
     if k == 11:
-        return (a - b) & mask, 0
+        return (a - b) & _M32, 0
     if k == 17:
         return a & b, 0
     if k == 18:
@@ -193,13 +188,13 @@ def _binary(k: np.int64, a: np.uint64, b: np.uint64, wide: bool) -> tuple:
     if k == 19:
         return a ^ b, 0
     if k == 20:
-        return (a << (b & sm)) & mask, 0
+        return (a << (b & sm)) & _M32, 0
     if k == 22:
         return a >> (b & sm), 0
     if k == 21:
-        return np.uint64(sa >> np.int64(b & sm)) & mask, 0
+        return np.uint64(sa >> np.int64(b & sm)) & _M32, 0
     if k == 12:
-        return (a * b) & mask, 0
+        return (a * b) & _M32, 0
     if k < 10:
         if k == 0:
             r = a == b
@@ -225,10 +220,10 @@ def _binary(k: np.int64, a: np.uint64, b: np.uint64, wide: bool) -> tuple:
     if k == 23 or k == 24:
         s = b & sm
         if k == 24:
-            s = (width - s) & sm
+            s = (_S32 - s) & sm
         if s == _U0:
             return a, 0
-        return ((a << s) | (a >> (width - s))) & mask, 0
+        return ((a << s) | (a >> (_S32 - s))) & _M32, 0
     # division and remainder (k = 13..16)
     if b == _U0:
         return _U0, _T_DIV0
@@ -236,45 +231,26 @@ def _binary(k: np.int64, a: np.uint64, b: np.uint64, wide: bool) -> tuple:
         return a // b, 0
     if k == 16:
         return a % b, 0
-    if k == 13 and a == (_I64_MIN if wide else _I32_MIN) and b == mask:
+    if k == 13 and a == _I32_MIN and b == _M32:
         return _U0, _T_OVERFLOW
-    return _divrem_s(sa, sb, k == 15) & mask, 0
+    return _divrem_s(sa, sb, k == 15) & _M32, 0
 
 
 @_jit
 def _unary(k: np.int64, a: np.uint64) -> np.uint64:
-    """Unary op ``k`` (opcodes.UNARY_OPS order) on i32 (zero-extended) or i64 bits."""
+    """i32 unary op ``k`` (opcodes.UNARY_OPS order; the lowering leaves no i64 op) on a
+    zero-extended word."""
     if k == 0:
-        return _U1 if (a & _M32) == _U0 else _U0
-    if k == 1:
         return _U1 if a == _U0 else _U0
     if k == 2:
-        return _clz64(a & _M32) - _S32
+        return _clz64(a) - _S32
     if k == 3:
-        return np.uint64(32) if a == _U0 else _ctz64(a)
+        return _S32 if a == _U0 else _ctz64(a)
     if k == 4:
-        return _popcnt(a & _M32)
-    if k == 5:
-        return _clz64(a)
-    if k == 6:
-        return _ctz64(a)
-    if k == 7:
         return _popcnt(a)
-    if k == 8:
-        return a & _M32
-    if k == 9:
-        return _sext(a, _S32)
-    if k == 10:
-        return a & _M32
     if k == 11:
         return _sext(a, np.uint64(8)) & _M32
-    if k == 12:
-        return _sext(a, np.uint64(16)) & _M32
-    if k == 13:
-        return _sext(a, np.uint64(8))
-    if k == 14:
-        return _sext(a, np.uint64(16))
-    return _sext(a, _S32)
+    return _sext(a, np.uint64(16)) & _M32
 
 
 # --- the interpreter ------------------------------------------------------------------------
@@ -323,8 +299,7 @@ def _run(op, imm, arg1, arg2, arg3, sh, fuel_cost, loop_header, func_frame,
             if o < UNARY_BASE:
                 b = stack[sp - 1]
                 a = stack[sp - 2]
-                wide = o >= I64_BIN_BASE
-                r, trap = _binary(o - (I64_BIN_BASE if wide else I32_BIN_BASE), a, b, wide)
+                r, trap = _binary(o - I32_BIN_BASE, a, b)
                 vals[row, 0] = a
                 vals[row, 1] = b
                 _acc(mspace, maddr, mval, mprev, mwrite, row, 0, SPACE_STACK, sp - 1, b, b, 0)
@@ -342,7 +317,7 @@ def _run(op, imm, arg1, arg2, arg3, sh, fuel_cost, loop_header, func_frame,
                 _acc(mspace, maddr, mval, mprev, mwrite, row, 0, SPACE_STACK, sp - 1, a, a, 0)
                 _acc(mspace, maddr, mval, mprev, mwrite, row, 1, SPACE_STACK, sp - 1, r, a, 1)
                 stack[sp - 1] = r
-        elif o == I32_CONST or o == I64_CONST:
+        elif o == I32_CONST:
             v = np.uint64(imm[pc])
             _acc(mspace, maddr, mval, mprev, mwrite, row, 0, SPACE_STACK, sp, v, stack[sp], 1)
             stack[sp] = v
@@ -371,10 +346,8 @@ def _run(op, imm, arg1, arg2, arg3, sh, fuel_cost, loop_header, func_frame,
                     x = np.uint64(mem[w])
                     _acc(mspace, maddr, mval, mprev, mwrite, row, 1 + w - w0, SPACE_MEMORY, w,
                          x, x, 0)
-                if (ea & 3) == 0 and width >= 4:
+                if (ea & 3) == 0 and width == 4:
                     r = np.uint64(mem[w0])
-                    if width == 8:
-                        r |= np.uint64(mem[w0 + 1]) << _S32
                 else:
                     r = _U0
                     for i in range(width):
@@ -382,9 +355,7 @@ def _run(op, imm, arg1, arg2, arg3, sh, fuel_cost, loop_header, func_frame,
                         byte = (word >> np.uint64(8 * ((ea + i) & 3))) & _M8
                         r |= byte << np.uint64(8 * i)
                 if _LOAD_SIGNED[k]:
-                    r = _sext(r, np.uint64(8 * width))
-                    if not _LOAD_WIDE[k]:
-                        r &= _M32
+                    r = _sext(r, np.uint64(8 * width)) & _M32
                 _acc(mspace, maddr, mval, mprev, mwrite, row, 4, SPACE_STACK, sp - 1, r, a, 1)
                 stack[sp - 1] = r
                 vals[row, 3] = r
@@ -404,10 +375,8 @@ def _run(op, imm, arg1, arg2, arg3, sh, fuel_cost, loop_header, func_frame,
                 w1 = (ea + width - 1) >> 2
                 for w in range(w0, w1 + 1):
                     mprev[row, 2 + w - w0] = mem[w]
-                if (ea & 3) == 0 and width >= 4:
-                    mem[w0] = np.uint32(b & _M32)
-                    if width == 8:
-                        mem[w0 + 1] = np.uint32(b >> _S32)
+                if (ea & 3) == 0 and width == 4:
+                    mem[w0] = np.uint32(b)
                 else:
                     for i in range(width):
                         s = np.uint32(8 * ((ea + i) & 3))

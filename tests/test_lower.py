@@ -9,7 +9,7 @@ import wasmtime
 from memjit.tracer import trace_checked
 from memjit.wasm import load
 from memjit.wasm.opcodes import BR, BR_ENTRY, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, \
-    I32_CONST, I64_CONST, LOCAL_GET, NOP, OP, OP_NAMES, RETURN, TABLE_ENTRY, UNREACHABLE
+    I32_CONST, LOCAL_GET, NOP, OP, OP_NAMES, RETURN, TABLE_ENTRY, UNREACHABLE
 from memjit.wasm.program import ROM_COLUMNS
 from memjit.workers import load as load_worker
 

@@ -5,6 +5,7 @@ one malicious prover per i64 family; trapping i64 divisions as trap statements."
 from __future__ import annotations
 
 import dataclasses
+import struct
 
 import pytest
 import wasmtime
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from circuits.wasm_vm import VmAir, VmInputs
 from circuits.wasm_vm.columns import reg
+from circuits.wasm_vm.statement import RETURNED_I64, StatementFormatError, decode_statement
 from memjit.claims import check_supported, prove_claim, vk_of, vm_program, witness
 from memjit.tracer import trace_checked
 from memjit.wasm import load
@@ -175,3 +177,16 @@ def test_i64_shift_by_constant_folds_the_constant():
     assert by_constant[1].result == by_variable[1].result == M64 >> 12
     assert by_constant[1].steps < by_variable[1].steps // 2
     constraints_hold(*by_constant)
+
+
+def test_wide_statement_encoding_round_trips_and_is_strict():
+    _, st_, _ = honest64(module64("(i64.sub (local.get 0) (local.get 1))"), [1, 2])
+    data = st_.encode()
+    back, used = decode_statement(data)
+    assert used == len(data) and back.wide and back.result == M64 and back.signed_result == -1
+    assert back.encode() == data
+    at = data.index(bytes([RETURNED_I64]) + struct.pack("<II", *st_.result_words))
+    with pytest.raises(StatementFormatError):
+        decode_statement(data[:at] + bytes([RETURNED_I64 + 1]) + data[at + 1:])
+    with pytest.raises(StatementFormatError):
+        decode_statement(data[:at + 5])  # the high word is missing

@@ -64,6 +64,14 @@ class VmStatement:
     wide: bool = False  # the result is an i64 (two slots)
 
     @property
+    def signed_result(self) -> int | None:
+        """The result as the signed i32 (or i64, when wide) wasmtime returns."""
+        if self.result is None:
+            return None
+        bits = 64 if self.wide else 32
+        return self.result - (self.result >> (bits - 1) << bits)
+
+    @property
     def result_words(self) -> tuple[int, ...]:
         """The result's 32-bit words, as the result slots hold them (none without a result)."""
         if self.result is None:
