@@ -205,20 +205,13 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
                 skip_const = True  # the shift by a constant emits its own rows
                 continue
             int64.const(e, imm)
-        elif code in LOADS:
-            align, offset = imm
-            name = OP_NAMES[LOADS[code]]
-            if name.startswith("i64"):
-                int64.load(e, name, offset, align)
+        elif code in LOADS or code in STORES:
+            (align, offset), load_ = imm, code in LOADS
+            op = LOADS[code] if load_ else STORES[code]
+            if OP_NAMES[op].startswith("i64"):
+                (int64.load if load_ else int64.store)(e, OP_NAMES[op], offset, align)
             else:
-                e.row(LOADS[code], 0, imm=offset, arg1=align)
-        elif code in STORES:
-            align, offset = imm
-            name = OP_NAMES[STORES[code]]
-            if name.startswith("i64"):
-                int64.store(e, name, offset, align)
-            else:
-                e.row(STORES[code], -2, imm=offset, arg1=align)
+                e.row(op, 0 if load_ else -2, imm=offset, arg1=align)
         elif code in (0x20, 0x21, 0x22):
             slot, wide = local_slot[imm], fc.locals[imm] == I64
             if code == 0x20:
