@@ -147,8 +147,8 @@ def test_wrong_i64_carry_rejected():
 
 
 def test_wrong_i64_quotient_rejected():
-    # both division paths: 32-bit operands (an i32.div_u row) and the 64-step loop, whose
-    # comparison r >= d_lo is an i32.ge_u row
+    # both kinds of path: 32-bit operands (an i32.div_u row) and the restoring loop (here its
+    # 32 steps for a divisor >= 2^32), whose comparison r_lo >= d_lo is an i32.ge_u row
     module = module64("(i64.div_u (local.get 0) (local.get 1))")
     assert_rejected(*lie_by_substitution(module, [1000, 7], "i32.div_u", "i32.rem_u"))
     assert_rejected(*lie_by_substitution(module, [-5, 0x123456789], "i32.ge_u", "i32.lt_u"))

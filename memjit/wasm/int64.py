@@ -246,10 +246,6 @@ def _extend(narrow: str | None) -> Callable[[Emitter], None]:
     return emit
 
 
-def _extend_i32_s(e: Emitter) -> None:
-    _sign_word(e)
-
-
 def _extend_i32_u(e: Emitter) -> None:
     e.const(0)
 
@@ -380,7 +376,7 @@ NUMERIC: dict[str, Callable[[Emitter], None]] = {
     "i64.add": _add, "i64.sub": _sub, "i64.mul": _mul,
     "i64.eq": _equal(False), "i64.ne": _equal(True), "i64.eqz": _eqz,
     "i64.clz": _count("clz"), "i64.ctz": _count("ctz"), "i64.popcnt": _count("popcnt"),
-    "i32.wrap_i64": _wrap, "i64.extend_i32_s": _extend_i32_s, "i64.extend_i32_u": _extend_i32_u,
+    "i32.wrap_i64": _wrap, "i64.extend_i32_s": _sign_word, "i64.extend_i32_u": _extend_i32_u,
     "i64.extend8_s": _extend("i32.extend8_s"), "i64.extend16_s": _extend("i32.extend16_s"),
     "i64.extend32_s": _extend(None),
     "i64.shl": _shift("i64.shl"), "i64.shr_s": _shift("i64.shr_s"),
