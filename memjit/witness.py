@@ -350,8 +350,8 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     m = np.zeros((WIDTH, n), dtype=np.uint64)
     cpu = slice(0, steps)
 
-    def put(name: str, v) -> None:
-        m[COL[name], cpu] = np.asarray(v, dtype=np.uint64) % np.uint64(P)
+    def put(name: str, v) -> None:  # integers of either sign (64-bit two's complement)
+        m[COL[name], cpu] = T.to_field(np.asarray(v).astype(np.uint64))
 
     m[COL["clk"]] = np.arange(n, dtype=np.uint64)
     m[COL["s_pad"], steps:] = 1

@@ -84,11 +84,13 @@ def rom_tuples(rom: np.ndarray) -> np.ndarray:
     imm = rom[:, 2]
     fields = [np.full(len(rom), ROM, np.uint64), rom[:, 0], rom[:, 1], imm & 0xFFFF,
               (imm >> 16) & 0xFFFF, rom[:, 3], rom[:, 4], rom[:, 5], rom[:, 6]]
-    return np.stack([_to_field(np.asarray(f, dtype=np.uint64)) for f in fields], axis=1)
+    return np.stack([to_field(np.asarray(f, dtype=np.uint64)) for f in fields], axis=1)
 
 
-def _to_field(v: np.ndarray) -> np.ndarray:
-    """Two's-complement int64 bit patterns (as uint64) to field elements: -x maps to p - x."""
+def to_field(v: np.ndarray) -> np.ndarray:
+    """Two's-complement int64 bit patterns (as uint64) to field elements: -x maps to p - x.
+    Integers the witness computes in 64-bit arithmetic (a key sp - 1 at sp = 0 is -1) keep
+    their value mod p only through this map, never through ``% p`` of the wrapped bits."""
     s = v.view(np.int64)
     return np.where(s < 0, np.uint64(P) - (-s).astype(np.uint64) % np.uint64(P),
                     v % np.uint64(P)).astype(np.uint64)
