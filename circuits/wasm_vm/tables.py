@@ -18,10 +18,15 @@ ROM, MEM, PUBKEY, R3, AND, OR, XOR, U12, POW, PUBOUT = range(1, 11)
 POPC = 11
 TUPLE_LEN = 11  # the longest tuple: (MEM, key, 8 limbs, ts)
 
-# memory key spaces: key = base + address, every key < 2^24
+# memory key spaces: key = base + address, every key < 2^25 (KEY_BITS). The value stack, the
+# call frames and the globals have 2^22 addresses each; linear memory 2^24 32-bit words (64 MiB).
 SPACE_BITS = 22
 STACK, FRAME, GLOBAL, MEMORY = (i << SPACE_BITS for i in range(4))
 MAX_ADDR = 1 << SPACE_BITS
+MEMORY_WORDS = 1 << 24
+PAGE_WORDS = 16384  # a 64 KiB WebAssembly page
+MAX_MEMORY_PAGES = MEMORY_WORDS // PAGE_WORDS  # 1024 pages: the largest memory the VM proves
+KEY_BITS = 25
 LIMB = 1 << 12  # range-check limb size (U12 table)
 
 # offsets of the sub-tables after the ROM in the concatenated public table
