@@ -15,15 +15,15 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import memjit.witness as W
+import memjit.runtime.witness as W
 from circuits.field import P
 from circuits.wasm_vm.columns import COL
-from memjit.claims import prove_claim, vk_of, vm_program, witness
+from memjit.runtime.claims import prove_claim, vk_of, vm_program, witness
 from memjit.errors import MemoryCapExceeded, UnsupportedModule
-from memjit.sandbox import Limits
-from memjit.tracer import trace, trace_checked
-from memjit.wasm import load
-from memjit.wasm.access import BYTES
+from memjit.runtime.sandbox import Limits
+from memjit.runtime.tracer import trace, trace_checked
+from memjit.runtime.wasm import load
+from memjit.runtime.wasm.access import BYTES
 from test_vm_air import assert_rejected, constraints_hold, fast_verdict, honest
 from test_vm_ops import cut_as_trap
 from verifier.claims import Claim, verify_claim
