@@ -1,6 +1,6 @@
 """Linear memory in the VM AIR (issue 19): accesses out of bounds proven as trap statements,
 offsets up to 2^32 - 1, memory.grow up to the sandbox's cap (bound in the VK), under-aligned
-accesses as byte accesses (memjit.wasm.access).
+accesses as byte accesses (memjit.runtime.wasm.access).
 
 Completeness against wasmtime; one malicious prover per new constraint family (the
 out-of-bounds distance, the offset's high half, the cap's slack), each lying in exactly that

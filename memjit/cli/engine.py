@@ -26,6 +26,9 @@ OUTPUT_LEN_HELP = ("Output bytes to read from the worker's memjit_output buffer 
 
 OUTPUT_HELP = "Save the output bytes here (otherwise they are printed in hex)."
 
+CAP_HELP = ("Memory cap in MiB (default 64): the key of a module that grows its memory binds "
+            "it, so vk, prove and verify --program must agree on it.")
+
 
 @app.command("run", cls=IntArgsCommand)
 def run_cmd(
@@ -191,13 +194,15 @@ def _print_trace(
 def vk_cmd(
     wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the verification key here."),
+    memory_mb: int = typer.Option(64, "--memory-mb", help=CAP_HELP),
 ) -> None:
-    """Print a module's verification-key digest (hex); --out saves the key itself."""
+    """Print a module's verification-key digest (hex); --out saves the key itself. A module
+    whose instantiation traps, or that the VM cannot prove, has none (exit 2)."""
     from memjit.errors import BadInput
     from memjit.runtime.claims import vk_of
     from verifier.claims import vk_digest
 
-    vk = vk_of(read_file(wasm))
+    vk = vk_of(read_file(wasm), _memory_cap(memory_mb))
     if out is not None:
         try:
             out.write_bytes(vk)
@@ -216,17 +221,20 @@ def prove_cmd(
     out: Path = typer.Option(..., "--out", help="Write the claim (statement + proof) here."),
     input_file: Optional[Path] = typer.Option(None, "--input", help=INPUT_HELP),
     output_len: Optional[str] = typer.Option(None, "--output-len", help=OUTPUT_LEN_HELP),
+    memory_mb: int = typer.Option(64, "--memory-mb", help=CAP_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (with phase times)."),
 ) -> None:
     """Run one call and prove it: writes a claim file that `memjit verify` checks.
 
     Input and output bytes (--input, --output-len) are part of the proven statement.
     A run that traps with a provable trap (unreachable, divide by zero, overflow, indirect-call
-    faults) is proven as a trap statement; other traps (out-of-bounds memory) exit 3."""
+    faults, memory out of bounds) is proven as a trap statement; a stack overflow exits 3.
+    A module or call outside what the VM proves exits 2; exit 70 is a bug in memjit."""
     from rich.console import Console
 
     from memjit.errors import BadInput
     from memjit.runtime.claims import prove_claim
+    from memjit.runtime.sandbox import Limits
     from prover import ProverStats
 
     input_bytes = read_file(input_file) if input_file is not None else b""
@@ -237,7 +245,8 @@ def prove_cmd(
         stats = ProverStats(on_phase=None if status is None else
                             lambda phase: status.update(f"proving: {phase.replace('_', ' ')}"))
         claim = prove_claim(read_file(wasm), export, list(args or ()), input_bytes=input_bytes,
-                            output_len=_parse_output_len(output_len), stats=stats)
+                            output_len=_parse_output_len(output_len), stats=stats,
+                            limits=Limits(memory_mb=_memory_cap(memory_mb)))
     seconds = time.perf_counter() - start
     data = claim.encode()
     try:
@@ -266,6 +275,7 @@ def verify_cmd(
     vk: Optional[Path] = typer.Option(None, "--vk", help="Its verification key (from `memjit vk`)."),
     output_file: Optional[Path] = typer.Option(
         None, "--output", help="Save the claim's output bytes here once it verifies."),
+    memory_mb: int = typer.Option(64, "--memory-mb", help=CAP_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Verify a claim against a module or its verification key (exit 0 valid, 1 invalid)."""
@@ -276,7 +286,7 @@ def verify_cmd(
     if (program is None) == (vk is None):
         raise BadInput("give exactly one of --program WASM or --vk VK")
     module = read_file(program) if program is not None else None
-    key = vk_of(module) if module is not None else read_file(vk)
+    key = vk_of(module, _memory_cap(memory_mb)) if module is not None else read_file(vk)
     data = read_file(proof)
     try:
         st = decode_claim(data).statement
@@ -311,3 +321,10 @@ def _statement_args(words: tuple[int, ...], module: bytes | None, export: str) -
         if params is not None and len(params.params) + params.params.count("i64") == len(words):
             return list(typed_results(params.params, words))
     return [a - (a >> 31 << 32) for a in words]
+
+
+def _memory_cap(memory_mb: int) -> int:
+    """A --memory-mb value checked as the sandbox checks it (BadInput otherwise)."""
+    from memjit.runtime.sandbox import Limits
+
+    return Limits(memory_mb=memory_mb).memory_mb

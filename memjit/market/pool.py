@@ -87,7 +87,7 @@ def prove_on_input(module: bytes, export: str, input_bytes: bytes, limits: Limit
     """The honest operator: run `export()` on the input under `limits` (a WorkerFault if the
     worker faults), then prove that call; returns the claim's bytes."""
     run(module, export, (), limits, input_bytes=input_bytes)
-    return prove_claim(module, export, (), input_bytes=input_bytes).encode()
+    return prove_claim(module, export, (), input_bytes=input_bytes, limits=limits).encode()
 
 
 def deliver(operator: Operator, module: bytes, export: str, input_bytes: bytes,
