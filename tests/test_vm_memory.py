@@ -20,10 +20,11 @@ from circuits.field import P
 from circuits.wasm_vm.columns import COL
 from memjit.runtime.claims import prove_claim, vk_of, vm_program, witness
 from memjit.errors import MemoryCapExceeded, UnsupportedModule
-from memjit.runtime.sandbox import Limits
+from memjit.runtime.sandbox import Limits, run
 from memjit.runtime.tracer import trace, trace_checked
 from memjit.runtime.wasm import load
 from memjit.runtime.wasm.access import BYTES
+from memjit.workers import load as load_worker
 from test_vm_air import assert_rejected, constraints_hold, fast_verdict, honest
 from test_vm_ops import cut_as_trap
 from verifier.claims import Claim, verify_claim
@@ -213,6 +214,16 @@ def test_under_aligned_accesses_match_wasmtime_and_satisfy_the_air(access_op, of
     tr = trace_checked(module, "f", [address, value])  # results, trap and memory as wasmtime's
     constraints_hold(*honest(module, "f", [address, value]))
     assert tr.trap in (None, "memory_out_of_bounds")
+
+
+@pytest.mark.parametrize("n", [500, 300_000])
+def test_a_c_program_with_unaligned_compares_and_a_growing_heap_proves(n):
+    # memjit/workers/strops.c: i32.load align=1 and memory.grow without a declared maximum,
+    # both refused before issue 19; 300 000 bytes grow the heap from 2 to 6 pages
+    module = load_worker("strops")
+    claim = prove_claim(module, "count", [n, 7])
+    assert claim.statement.result == run(module, "count", [n, 7]).results[0]
+    assert verify_claim(claim.encode(), vk_of(module)).valid
 
 
 def test_unaligned_load_of_clang_proves_and_verifies():
