@@ -194,6 +194,37 @@ def test_grow_past_the_cap_claimed_to_succeed_rejected(monkeypatch, lie):
     assert_rejected(vm, st_, main)
 
 
+# --- memory keys above 2^24 -------------------------------------------------------------------
+
+def test_memory_beyond_16_mib_satisfies_the_air():
+    # word keys pass 2^24 (the key's top bit mk2) past 16 MiB - 3 * 2^22 words of other spaces
+    module = wasmtime.wat2wasm('(module (memory 1000) (func (export "f") (param i32 i32) '
+                               '(result i32) (i32.store (local.get 0) (local.get 1)) '
+                               '(i32.load (local.get 0))))')
+    for address in (1 << 24, 1000 * 65536 - 4):
+        vm, st_, main = honest(module, "f", [address, 77])
+        assert st_.result == 77 and main[COL["mk2"]].any()
+        constraints_hold(vm, st_, main)
+
+
+def test_key_bit_that_is_no_bit_rejected(monkeypatch):
+    # a memory-table key split as (mk0, 0, (key - mk0) / 2^24): the recomposition holds and
+    # the 12-bit limbs are in range, only mk2's being a bit fails
+    honest_table = W._memory_table
+
+    def lying(*args):
+        table = honest_table(*args)
+        k0, k1, k2 = (np.array(x, dtype=object) for x in table["key_limbs"])
+        row = int(np.flatnonzero(k1)[0])
+        k2[row] = (int(table["mkey"][row]) - int(k0[row])) * pow(1 << 24, -1, P) % P
+        k1[row] = 0
+        table["key_limbs"] = tuple(np.array(x, dtype=np.uint64) for x in (k0, k1, k2))
+        return table
+
+    monkeypatch.setattr(W, "_memory_table", lying)
+    assert_rejected(*honest(access("i32.load"), "f", [8, 0]))
+
+
 # --- under-aligned accesses ---------------------------------------------------------------------
 
 UNDER_ALIGNED = [("i32.load", 1), ("i32.load", 2), ("i32.load16_s", 1), ("i32.load16_u", 1),
