@@ -103,6 +103,7 @@ def refusal(exc: Exception) -> str:
              ("multiple tables", "bulk memory / reference types"),
              ("multiple memories", "multi-memory"),
              ("unaligned", "unaligned address under a natural alignment hint"),
+             ("statement names its export", "export name over 255 bytes"),
              ("rows out of range", "trace longer than 2^22 rows"),
              ("memory can reach", "memory beyond the VM's 64 MiB"),
              ("trace too long", "trace longer than the tracer's limit"),

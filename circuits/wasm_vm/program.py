@@ -14,7 +14,7 @@ Encoding (version 3, little-endian)::
     u32 memory pages
     u32 G, then G u64 global initial values
     u32 D, then D (u32 word index, u32 value) data words, strictly increasing, values non-zero
-    u16 E, then E exports: u8 name length, name (utf-8), u32 entry pc, u8 nparams, u8 nresults
+    u16 E, then E exports: u16 name length, name (utf-8), u32 entry pc, u8 nparams, u8 nresults
         (in 32-bit slots: an i64 takes two)
     u32 input buffer address, u32 output buffer address (0xFFFFFFFF: the module has none)
     u32 maximum pages: the module's declared maximum (65536 when it declares none); a
@@ -24,7 +24,8 @@ Encoding (version 3, little-endian)::
         (within the maximum) stops the sandbox with a fault and has no proof
 
 Version 3 added the maximum and the cap (version 2 had one "grow limit": a maximum of at most
-255 pages); loads and stores hold offsets below 2^32.
+255 pages) and widened export names to 2^16 - 1 bytes (the spec testsuite has longer than 255);
+loads and stores hold offsets below 2^32.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ class VmProgram:
         for name in sorted(self.exports):
             e = self.exports[name]
             raw = name.encode()
-            out += [bytes([len(raw)]), raw, struct.pack("<IBB", e.entry, e.nparams, e.nresults)]
+            out += [struct.pack("<H", len(raw)), raw,
+                    struct.pack("<IBB", e.entry, e.nparams, e.nresults)]
         out.append(struct.pack("<II", *(NO_BUFFER if a is None else a
                                         for a in (self.input_addr, self.output_addr))))
         out.append(struct.pack("<II", self.max_pages, self.end_pages))
@@ -138,7 +140,7 @@ def decode_vk(data: bytes) -> VmProgram:
         raise VkFormatError("data words must be increasing, non-zero and inside memory")
     exports = {}
     for _ in range(r.count("<H", MAX_EXPORTS, "exports")):
-        raw = r.take(r.unpack("<B")[0])
+        raw = r.take(r.unpack("<H")[0])
         try:
             name = raw.decode()
         except UnicodeDecodeError:

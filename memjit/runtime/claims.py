@@ -62,6 +62,10 @@ def vm_program(prog: Program, memory_mb: int = Limits.memory_mb) -> VmProgram:
             f"{T.MAX_MEMORY_PAGES} ({T.MAX_MEMORY_PAGES // 16} MiB)"
             + (f": declare a maximum or lower the memory cap of {memory_mb} MiB"
                if end > prog.mem_min else ""))
+    long = next((name for name in prog.exports if len(name.encode()) > 0xFFFF), None)
+    if long is not None:
+        raise UnsupportedModule(f"export name of {len(long.encode())} bytes: a key names exports "
+                                f"in at most 65535")
     for name, address in prog.buffers.items():
         if address >= (prog.mem_min * PAGE if prog.has_memory else 0):
             raise UnsupportedModule(f"global {name!r} points outside the initial memory")
@@ -101,6 +105,9 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
     if export not in vm.exports:
         prog.signature(export)  # BadInput naming the known exports
         raise UnsupportedModule(f"export {export!r} has a non-i32 signature")
+    if len(export.encode()) > 255:
+        raise UnsupportedModule(f"this call is not provable: a statement names its export in at "
+                                f"most 255 bytes, this one has {len(export.encode())}")
     stats = stats if stats is not None else ProverStats()
     with stats.phase("run"):  # wasmtime and the tracer; the trace must agree with wasmtime
         tr = trace_checked(module_bytes, export, list(args), limits, input_bytes=input_bytes)
