@@ -20,7 +20,7 @@ Soundness in brief:
   loads/stores address bytes inside one word (address + offset never wraps: their high
   halves sum below 2^12), in bounds by construction; an access past the memory's end is a
   trap row proving address + offset + bytes > 65536 * pages (halves with 12-bit carries);
-  unaligned and under-aligned accesses are byte accesses after lowering (memjit.runtime.wasm.access);
+  under-aligned accesses are byte accesses after lowering (memjit.runtime.wasm.access);
 * br_table / call_indirect look up a second ROM row: the br_table entry min(index, n)
   (index >= n proven by a range-checked difference), or the function-table entry, whose
   type must equal the expected one; the page count is a state column (the VK's initial

@@ -96,9 +96,9 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
                 limits: Limits = Limits()) -> Claim:
     """Trace ``export(*args)`` on ``input_bytes`` under the sandbox ``limits`` (cross-checked
     against wasmtime) and prove it, binding ``output_len`` output bytes (a count, ``"result"``
-    for the call's result, None for none; see memjit.runtime.tensor_io). UnsupportedModule (one line)
-    for a module or a call outside what the VM AIR proves; InternalError if the prover's own
-    check fails."""
+    for the call's result, None for none; see memjit.runtime.tensor_io). UnsupportedModule
+    (one line) for a module or a call outside what the VM AIR proves; InternalError if the
+    prover's own check fails."""
     prog = load(module_bytes)
     check_supported(prog)
     vm = vm_program(prog, limits.memory_mb)

@@ -154,8 +154,9 @@ class _Rows:
         """Word index and byte offset of loads/stores (refusing accesses the AIR lacks), and
         the high halves of address and offset summed (cm2 of in-bounds accesses)."""
         mem = self.loads | self.stores
-        ea = (tr.a & _M32) + self.imm
-        self.high = np.where(mem, ((tr.a & _M32) >> np.uint64(16)) + (self.imm >> np.uint64(16)), 0)
+        address = tr.a & _M32
+        ea = address + self.imm
+        self.high = np.where(mem, (address >> np.uint64(16)) + (self.imm >> np.uint64(16)), 0)
         self.word = np.where(mem, ea >> np.uint64(2), 0).astype(np.uint64)
         self.off = np.where(mem, ea & np.uint64(3), 0).astype(np.uint64)
         width = np.where(self.any("i32.load", "i32.store"), 4,
@@ -273,7 +274,8 @@ def _cap_room(vm: VmProgram, pages: np.ndarray, grown: np.ndarray) -> np.ndarray
     return np.uint64(vm.end_pages) - pages - grown
 
 
-def _past_end(rows: _Rows, address: np.ndarray, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _past_end(rows: _Rows, address: np.ndarray,
+              pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-bounds trap rows: the distance address + offset + bytes - 1 - 65536 pages of the
     access's last byte past the memory's end (32 bits; its carries above them) and the
     carries (cm0, cm1) of its two 16-bit halves."""

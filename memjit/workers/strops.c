@@ -17,7 +17,8 @@ static unsigned char *alloc(unsigned long n) {
     if (!top) top = (unsigned long)&__heap_base;
     unsigned long end = top + n, have = __builtin_wasm_memory_size(0) << 16;
     if (end < top) return 0;
-    if (end > have && __builtin_wasm_memory_grow(0, (end - have + 65535) >> 16) == (unsigned long)-1)
+    unsigned long grow = (end - have + 65535) >> 16;
+    if (end > have && __builtin_wasm_memory_grow(0, grow) == (unsigned long)-1)
         return 0;
     unsigned char *p = (unsigned char *)top;
     top = end;
