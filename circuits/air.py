@@ -46,16 +46,14 @@ class Degree:
     def __init__(self, d: int) -> None:
         self.d = d
 
-    def _other(self, o: Any) -> int:
-        return o.d if isinstance(o, Degree) else 0
-
     def __add__(self, o: Any) -> "Degree":
-        return Degree(max(self.d, self._other(o)))
+        d = o.d if type(o) is Degree else 0
+        return self if self.d >= d else o
 
     __radd__ = __sub__ = __rsub__ = __add__
 
     def __mul__(self, o: Any) -> "Degree":
-        return Degree(self.d + self._other(o))
+        return Degree(self.d + o.d) if type(o) is Degree else self
 
     __rmul__ = __mul__
 

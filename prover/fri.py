@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from circuits.field import P, _emul, ext_mul, mul, powers, root_of_unity
+from circuits.field import P, root_of_unity
+from circuits.kernels import emul, ext_mul, mul, powers
 from circuits.ntt import coset_intt
 from prover.merkle import MerkleTree
 from verifier.fri import INV_TWO
@@ -45,7 +46,7 @@ def _fold_kernel(f, inv_two_x, beta):
             lo, hi = f[i, c], f[i + half, c]
             e[c] = ((lo + hi) % _P) * inv2 % _P
             d[c] = (lo + _P - hi) % _P * inv_two_x[i] % _P
-        o0, o1, o2, o3 = _emul(d[0], d[1], d[2], d[3], beta[0], beta[1], beta[2], beta[3])
+        o0, o1, o2, o3 = emul(d[0], d[1], d[2], d[3], beta[0], beta[1], beta[2], beta[3])
         out[i, 0] = (e[0] + o0) % _P
         out[i, 1] = (e[1] + o1) % _P
         out[i, 2] = (e[2] + o2) % _P

@@ -10,7 +10,8 @@ from typing import Callable
 import numpy as np
 
 from circuits.air import Air
-from circuits.field import mul, root_of_unity
+from circuits.field import root_of_unity
+from circuits.kernels import mul
 from circuits.ntt import coset_ntt, intt
 from prover import fri
 from prover.blake3_batch import grind

@@ -145,7 +145,8 @@ class _Reader:
         (count,) = self.unpack("<H")
         if count > max_siblings:
             raise ProofFormatError("too many Merkle siblings")
-        return TreeOpening(values, [self.digest() for _ in range(count)])
+        blob = self.take(DIGEST * count)
+        return TreeOpening(values, [blob[i:i + DIGEST] for i in range(0, len(blob), DIGEST)])
 
 
 def decode(data: bytes) -> Proof:

@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from circuits.air import Air, Domain
-from circuits.field import (GENERATOR, P, Fp4, add, ext_batch_inv, ext_eval_poly, ext_from_base,
-                            ext_inv, ext_mul, ext_pow, lincomb, mul, root_of_unity, sub)
+from circuits.field import (GENERATOR, P, Fp4, Fp4Scalar, add, ext_basis_weights, ext_batch_inv,
+                            ext_eval_at_base,
+                            ext_eval_poly, ext_from_base, ext_inv, ext_mul, ext_pow, lincomb, mul,
+                            root_of_unity, sub)
 from verifier import merkle
 from verifier.fri import fold_cosets
 from verifier.params import DEFAULT_MIN_SECURITY_BITS, ParameterError, ProofParams
@@ -92,13 +94,14 @@ def vanishing_at(domain: Domain, z: np.ndarray, n: int) -> np.ndarray:
 def composition_at(air: Air, constraints: list[tuple[Domain, Any]], alphas: np.ndarray,
                    z: np.ndarray) -> np.ndarray:
     """sum_i alpha_i c_i(z) / Z_i(z) for constraint values already evaluated at z."""
-    acc = {}
-    for (dom, val), alpha in zip(constraints, alphas):
-        term = ext_mul(val.v if isinstance(val, Fp4) else ext_from_base(val.v), alpha)
-        acc[dom] = add(acc[dom], term) if dom in acc else term
+    terms = ext_mul(Fp4.stack([val for _, val in constraints]), alphas[:len(constraints)])
+    domains = np.array([dom for dom, _ in constraints], dtype=np.int64)
     total = np.zeros(4, dtype=np.uint64)
-    for dom, num in acc.items():
-        total = add(total, ext_mul(num, ext_inv(vanishing_at(dom, z, air.trace_length))))
+    for dom in Domain:
+        mine = terms[domains == dom]
+        if len(mine):
+            num = mine.sum(axis=0, dtype=np.uint64) % np.uint64(P)  # < 2^33 terms below 2^31
+            total = add(total, ext_mul(num, ext_inv(vanishing_at(dom, z, air.trace_length))))
     return total
 
 
@@ -106,39 +109,32 @@ def ood_consistent(air: Air, challenges: list, alphas: np.ndarray, z: np.ndarray
                    ood_main: np.ndarray, ood_aux: np.ndarray, ood_comp: np.ndarray) -> bool:
     """The constraints, evaluated on the trace's values at z and g z, agree with the
     composition segments' values at z (recombined with z^n): the out-of-domain check."""
-    cols = lambda a: [Fp4(v) for v in a]  # noqa: E731
+    cols = lambda a: [Fp4Scalar(v) for v in a]  # noqa: E731
     constraints = air.evaluate(cols(ood_main[0]), cols(ood_main[1]), cols(ood_aux[0]),
-                               cols(ood_aux[1]), [Fp4(c) for c in challenges])
+                               cols(ood_aux[1]), cols(challenges))
     expected = composition_at(air, constraints, alphas, z)
     return np.array_equal(expected, ext_eval_poly(ood_comp, ext_pow(z, air.trace_length)))
 
 
-def _ext_rows(values: np.ndarray, width: int) -> np.ndarray:
-    return values.reshape(len(values), width, 4)
-
-
 def deep_at(x: np.ndarray, z: np.ndarray, gz: np.ndarray, coeffs: np.ndarray, proof: Proof,
             rows: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> np.ndarray:
-    """The DEEP polynomial at base points x (q,) from the opened main/aux/composition rows."""
+    """The DEEP polynomial at base points x (q,) from the opened main/aux/composition rows.
+
+    Every sum of extension values times extension coefficients is one base linear combination:
+    the values' coordinates are base rows, weighted by x^c times the coefficient."""
     main, aux, comp = rows
     w, aw = proof.main_width, proof.aux_width
+    basis = ext_basis_weights(coeffs)  # row 4k + c: x^c * coeffs[k]
     a_main, b_main = coeffs[:w], coeffs[w:2 * w]
-    a_aux, b_aux = coeffs[2 * w:2 * w + aw], coeffs[2 * w + aw:2 * w + 2 * aw]
-    c_comp = coeffs[2 * (w + aw):]
-
-    def ext_dot(vals: np.ndarray, weights: np.ndarray) -> np.ndarray:  # (q, k, 4) x (k, 4)
-        return ext_mul(vals, weights[None]).sum(axis=1, dtype=np.uint64) % np.uint64(P)
-
-    at_x_z = add(lincomb(main.T.copy(), a_main), ext_dot(_ext_rows(comp, proof.num_segments), c_comp))
-    at_x_gz = lincomb(main.T.copy(), b_main)
-    at_z = add(ext_dot(proof.ood_main[0][None], a_main), ext_dot(proof.ood_comp[None], c_comp))
-    at_gz = ext_dot(proof.ood_main[1][None], b_main)
-    if aw:
-        aux_rows = _ext_rows(aux, aw)
-        at_x_z = add(at_x_z, ext_dot(aux_rows, a_aux))
-        at_x_gz = add(at_x_gz, ext_dot(aux_rows, b_aux))
-        at_z = add(at_z, ext_dot(proof.ood_aux[0][None], a_aux))
-        at_gz = add(at_gz, ext_dot(proof.ood_aux[1][None], b_aux))
+    a_aux, b_aux = basis[8 * w:8 * w + 4 * aw], basis[8 * w + 4 * aw:8 * (w + aw)]
+    c_comp = basis[8 * (w + aw):]
+    opened = np.concatenate([main.T, aux.T if aw else np.zeros((0, len(x)), np.uint64), comp.T])
+    at_x_z = lincomb(opened, np.concatenate([a_main, a_aux, c_comp]))
+    at_x_gz = lincomb(opened[:w + 4 * aw], np.concatenate([b_main, b_aux]))
+    claimed_z = np.concatenate([proof.ood_main[0], proof.ood_aux[0], proof.ood_comp]).reshape(-1, 1)
+    claimed_gz = np.concatenate([proof.ood_main[1], proof.ood_aux[1]]).reshape(-1, 1)
+    at_z = lincomb(claimed_z, np.concatenate([basis[:4 * w], a_aux, c_comp]))
+    at_gz = lincomb(claimed_gz, np.concatenate([basis[4 * w:8 * w], b_aux]))
     xe = ext_from_base(x)
     den = ext_batch_inv(np.concatenate([sub(xe, z), sub(xe, gz)]))
     q = len(x)
@@ -148,8 +144,6 @@ def deep_at(x: np.ndarray, z: np.ndarray, gz: np.ndarray, coeffs: np.ndarray, pr
 def _check_tree(name: str, root: bytes, depth: int, indices: np.ndarray, opening: TreeOpening) -> None:
     if len(opening.values) != len(indices):
         raise InvalidProof(f"{name}: wrong number of opened leaves")
-    if len(opening.siblings) != merkle.sibling_count(depth, indices.tolist()):
-        raise InvalidProof(f"{name}: wrong number of Merkle siblings")
     if not merkle.verify_batch(root, depth, indices.tolist(), leaf_bytes(opening.values),
                                opening.siblings):
         raise InvalidProof(f"{name}: Merkle opening does not match the commitment")
@@ -205,7 +199,8 @@ def check(air: Air, proof_bytes: bytes, min_security_bits: int = DEFAULT_MIN_SEC
     zn = ext_pow(z, n)
     if not zn[1:].any() and zn[0] == 1:
         raise InvalidProof("out-of-domain point fell in the trace domain")
-    if not ood_consistent(air, challenges, alphas, z, proof.ood_main, proof.ood_aux, proof.ood_comp):
+    if not ood_consistent(air, challenges, alphas, z, proof.ood_main, proof.ood_aux,
+                          proof.ood_comp):
         raise InvalidProof("constraints do not hold at the out-of-domain point")
 
     # 6-7: DEEP coefficients, FRI commitments, remainder, grinding, queries.
@@ -246,7 +241,7 @@ def check(air: Air, proof_bytes: bytes, min_security_bits: int = DEFAULT_MIN_SEC
         values = fold_cosets(cosets, _points(shift, size, leaf_idx), beta, log_fold)
         positions = leaf_idx
         shift, size = pow(shift, fold, P), leaves
-    remainder_at = ext_eval_poly(proof.fri_final, ext_from_base(_points(shift, size, positions)))
+    remainder_at = ext_eval_at_base(proof.fri_final, _points(shift, size, positions))
     if not np.array_equal(remainder_at, values):
         raise InvalidProof("FRI remainder polynomial disagrees with the last layer")
     return bits
