@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba
@@ -68,11 +69,14 @@ def fold_layer(f: np.ndarray, shift: int, beta: np.ndarray, log_folding: int) ->
 
 
 def commit(f: np.ndarray, shift: int, log_n: int, params: ProofParams, t: Transcript,
-           check: bool, stats) -> tuple[list[FriLayer], np.ndarray]:
-    """Commit to the FRI layers of f (M, 4) of degree < 2^log_n; returns layers and remainder.
+           check: bool, stats,
+           proof_of_work: Callable[[], int]) -> tuple[list[FriLayer], np.ndarray, list[int]]:
+    """Commit to the FRI layers of f (M, 4) of degree < 2^log_n; returns the layers, the
+    remainder and the proof-of-work nonces ground before the folding challenges.
 
-    `stats` (a prover.stark.ProverStats) times the Merkle commitments apart from the folding."""
-    layers = []
+    `stats` (a prover.stark.ProverStats) times the Merkle commitments apart from the folding;
+    `proof_of_work` grinds and absorbs the nonce due before each folding challenge."""
+    layers, nonces = [], []
     for _ in range(params.num_fri_layers(log_n)):
         with stats.phase("fri"):
             leaves = layer_leaves(f, params.folding)
@@ -80,6 +84,7 @@ def commit(f: np.ndarray, shift: int, log_n: int, params: ProofParams, t: Transc
             tree = MerkleTree.from_field_rows(leaves)
         layers.append(FriLayer(leaves, tree))
         t.absorb(b"fri", tree.root)
+        nonces.append(proof_of_work())
         beta = t.draw_ext(b"fold")
         with stats.phase("fri"):
             f, shift = fold_layer(f, shift, beta, params.fri_log_folding)
@@ -90,7 +95,7 @@ def commit(f: np.ndarray, shift: int, log_n: int, params: ProofParams, t: Transc
         raise ValueError("FRI remainder exceeds its degree bound")
     remainder = np.ascontiguousarray(coeffs[:, :remainder_len].T)
     t.absorb(b"remainder", remainder.astype("<u4").tobytes())
-    return layers, remainder
+    return layers, remainder, nonces
 
 
 def open_layers(layers: list[FriLayer], positions: np.ndarray) -> list[TreeOpening]:

@@ -122,6 +122,7 @@ class VmAir(Air):
     name = "wasm_vm/i32-v2"
     width = WIDTH
     num_challenges = 2  # alpha (LogUp), beta (tuple fingerprints)
+    lookup_width = T.TUPLE_LEN
 
     def __init__(self, public_inputs: VmInputs) -> None:
         prog, st = public_inputs.program, public_inputs.statement
@@ -165,8 +166,8 @@ class VmAir(Air):
         self.fp_limit = fp_limit(prog)
         self._sum_key: tuple | None = None
         self._sum = np.zeros(4, dtype=np.uint64)
-        self.aux_width = -(-len(lookup_terms(View([Degree(1)] * WIDTH)))
-                           // TERMS_PER_COLUMN)
+        self.terms_per_row = len(lookup_terms(View([Degree(1)] * WIDTH)))
+        self.aux_width = -(-self.terms_per_row // TERMS_PER_COLUMN)
 
     def public_inputs_bytes(self) -> bytes:
         return self.statement.encode()
@@ -203,8 +204,13 @@ class VmAir(Air):
         return (np.concatenate([table, mem, pub, out]),
                 np.concatenate([self.statement.mult_count.astype(np.uint64), ones]))
 
+    def lookup_denominators(self) -> int:
+        """Every row's terms (padding rows too) and the public side."""
+        return self.terms_per_row * self.trace_length + len(self.public_lookups[0])
+
     def public_sum(self, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        """sum over the public side (:attr:`public_lookups`) of m / (alpha - fingerprint)."""
+        """sum over the public side (:attr:`public_lookups`) of m / (alpha - fingerprint);
+        raises ZeroDenominator if a public tuple's fingerprint equals alpha."""
         key = (alpha.tobytes(), beta.tobytes())
         if self._sum_key != key:
             self._sum = T.logup_sum(*self.public_lookups, alpha, beta)
