@@ -21,13 +21,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-import memjit.batcher as batcher_module
-from memjit.batch_committee import add_local
-from memjit.batch_state import Account
-from memjit.batcher import BatchConfig, Batcher, record_fact
-from memjit.ledger import Ledger, Worker
-from memjit.smt import SparseMerkleTree, verify_proof
-from memjit.store import Store
+import memjit.rollup.batcher as batcher_module
+from memjit.rollup.committee import add_local
+from memjit.rollup.state import Account
+from memjit.rollup.batcher import BatchConfig, Batcher
+from memjit.market.facts import record_fact
+from memjit.market.ledger import Ledger, Worker
+from memjit.rollup.smt import SparseMerkleTree, verify_proof
+from memjit.runtime.store import Store
 
 OWNERS = 100
 

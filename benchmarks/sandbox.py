@@ -1,7 +1,7 @@
 """Sandbox benchmark: per-call overhead on a cached module, and the wall time of each worker.
 
 `python -m benchmarks.sandbox [--calls N] [--json]`. The overhead is the median wall time of
-`memjit.sandbox.run` on a trivial export (fresh Store + Instance per call, as always), with and
+`memjit.runtime.sandbox.run` on a trivial export (fresh Store + Instance per call, as always), with and
 without a linear memory; the issue's target is <= 50 us. Worker times are medians too.
 """
 
@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import wasmtime
 
-from memjit.sandbox import run
+from memjit.runtime.sandbox import run
 from memjit.workers import load
 
 TRIVIAL = {

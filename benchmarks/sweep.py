@@ -50,7 +50,7 @@ def equal_security_params(target: int = SECURITY_TARGET, grinding: int = 16) -> 
 
 def crc32_size(log_rows: int) -> tuple[int, int]:
     """The largest CRC-32 input length whose VM trace fits 2^log_rows rows, and its steps."""
-    from memjit.tracer import trace
+    from memjit.runtime.tracer import trace
     from memjit.workers import load
 
     module = load("crc32")
@@ -67,8 +67,8 @@ def crc32_size(log_rows: int) -> tuple[int, int]:
 def bench_vm_crc32(log_rows: int, params) -> dict:
     """Trace capture, proof and verification of crc32(n) filling 2^log_rows trace rows."""
     from benchmarks.stark import peak_rss_mb
-    from memjit.claims import prove_claim, vk_of
-    from memjit.tracer import trace
+    from memjit.runtime.claims import prove_claim, vk_of
+    from memjit.runtime.tracer import trace
     from memjit.workers import load
     from prover import ProverStats
     from verifier.claims import verify_claim

@@ -1,7 +1,7 @@
 """Tracer benchmark: traced steps per second on the example workers, numba compile time apart.
 
 `python -m benchmarks.tracer [--repeat N] [--json]`. Each call is timed with its program
-already lowered and the kernel compiled (best of N runs of `memjit.tracer.trace`, which
+already lowered and the kernel compiled (best of N runs of `memjit.runtime.tracer.trace`, which
 executes the call twice: a counting run, then the recording run). The kernel's compile time is
 measured in a fresh interpreter with an empty numba cache; the first call of a process with a
 warm cache (loading the cached machine code) is reported too. The issue's target is >= 1 M
@@ -18,9 +18,9 @@ import sys
 import tempfile
 import time
 
-from memjit.sandbox import run
-from memjit.tracer import trace
-from memjit.wasm import load as lower
+from memjit.runtime.sandbox import run
+from memjit.runtime.tracer import trace
+from memjit.runtime.wasm import load as lower
 from memjit.workers import load
 
 CALLS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
@@ -35,7 +35,7 @@ CALLS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
 _FIRST_CALL = """
 import time
 t = time.perf_counter()
-from memjit.tracer import trace
+from memjit.runtime.tracer import trace
 from memjit.workers import load
 imported = time.perf_counter()
 trace(load("fib"), "fib", [5])

@@ -9,7 +9,7 @@ import numpy as np
 
 from benchmarks.stark import peak_rss_mb
 from circuits.wasm_vm import VmAir, VmInputs, decode_vk
-from memjit.claims import prove_claim, vk_of
+from memjit.runtime.claims import prove_claim, vk_of
 from prover import ProverStats
 from verifier.claims import verify_claim
 

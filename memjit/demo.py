@@ -24,16 +24,17 @@ from rich.progress import Progress
 from rich.table import Table
 
 from memjit import workers
-from memjit.batcher import batches_table, commit_pending
-from memjit.claims import prove_claim, vk_of
-from memjit.identity import load_or_create
-from memjit.ledger import Ledger
-from memjit.pool import MarketConfig, prover_pool, request
-from memjit.registry import RegistryConfig, register
-from memjit.sandbox import run
-from memjit.store import Store, cid_of
-from memjit.tasks import MAX_SCORE, read_test_set
-from memjit.tracer import trace_checked
+from memjit.workers import digits_liar
+from memjit.rollup.batcher import batches_table, commit_pending
+from memjit.runtime.claims import prove_claim, vk_of
+from memjit.market.identity import load_or_create
+from memjit.market.ledger import Ledger
+from memjit.market.pool import MarketConfig, prover_pool, request
+from memjit.market.registry import RegistryConfig, register
+from memjit.runtime.sandbox import run
+from memjit.runtime.store import Store, cid_of
+from memjit.market.tasks import MAX_SCORE, read_test_set
+from memjit.runtime.tracer import trace_checked
 from memjit.workers import WORKERS_DIR
 from verifier.claims import verify_claim
 
@@ -169,7 +170,7 @@ def run_market(home: Path, console: Console, requests: int = REQUESTS,
             progress.reset(answers)
             result = request(ledger, store, requester, "digits", images[i].tobytes(),
                              label=int(labels[i]), top_k=TOP_K, config=MARKET,
-                             executor=executor,
+                             executor=executor, operators=digits_liar.operators(),
                              on_delivery=lambda worker, _: progress.advance(answers))
             progress.advance(served)
             best = result.best

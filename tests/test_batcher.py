@@ -13,25 +13,18 @@ import pytest
 from helpers import cli
 
 from memjit import workers
-from memjit.batch_committee import add_local, add_member, members
-from memjit.batch_header import BatchFormatError, decode_header
-from memjit.batch_state import Account
-from memjit.batcher import (
-    Batch,
-    BatchConfig,
-    Batcher,
-    claim_digests,
-    fact_hash,
-    facts_root,
-    record_fact,
-)
-from memjit.claims import prove_claim, vk_of
+from memjit.rollup.committee import add_local, add_member, members
+from memjit.rollup.header import BatchFormatError, decode_header
+from memjit.rollup.state import Account
+from memjit.rollup.batcher import Batch, BatchConfig, Batcher, facts_root
+from memjit.market.facts import claim_digests, fact_hash, record_fact
+from memjit.runtime.claims import prove_claim, vk_of
 from memjit.errors import BadInput, Rejected
-from memjit.identity import Identity
-from memjit.ledger import Ledger, Worker
-from memjit.registry import worker_id
-from memjit.smt import DEFAULTS, DEPTH, verify_proof
-from memjit.store import Store
+from memjit.market.identity import Identity
+from memjit.market.ledger import Ledger, Worker
+from memjit.market.registry import worker_id
+from memjit.rollup.smt import DEFAULTS, DEPTH, verify_proof
+from memjit.runtime.store import Store
 
 ALICE = Identity.from_seed("alice", b"\x0a" * 32)  # owns the fib worker
 BOB = Identity.from_seed("bob", b"\x0b" * 32)  # owns the crc32 worker

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from memjit.batch_committee import add_local
-from memjit.batcher import COMMIT_STEPS, Batcher, record_fact
-from memjit.ledger import LEDGER_FILE, Ledger, Worker
-from memjit.store import Store
+from memjit.rollup.committee import add_local
+from memjit.rollup.batcher import COMMIT_STEPS, Batcher
+from memjit.market.facts import record_fact
+from memjit.market.ledger import LEDGER_FILE, Ledger, Worker
+from memjit.runtime.store import Store
 
 OWNERS = [bytes([i]) * 48 for i in (1, 2)]
 WORKERS = [(f"{i:02x}" * 32, OWNERS[i % 2]) for i in range(1, 4)]
@@ -26,9 +27,9 @@ REWARDS = [10, 20, 30, 40, 50]
 _CHILD = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    import memjit.batcher as batcher
-    from memjit.ledger import Ledger
-    from memjit.store import Store
+    import memjit.rollup.batcher as batcher
+    from memjit.market.ledger import Ledger
+    from memjit.runtime.store import Store
 
     home, step = Path(sys.argv[1]), sys.argv[2]
 

@@ -12,9 +12,9 @@ import wasmtime
 
 from circuits.wasm_vm import decode_vk
 from circuits.wasm_vm.program import VkFormatError
-from memjit.claims import prove_claim, vk_of
+from memjit.runtime.claims import prove_claim, vk_of
 from memjit.errors import Trap, UnsupportedModule
-from memjit.sandbox import run
+from memjit.runtime.sandbox import run
 from memjit.workers import load
 from verifier.claims import Claim, decode_claim, verify_claim
 

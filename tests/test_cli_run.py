@@ -11,7 +11,7 @@ import pytest
 import wasmtime
 
 from helpers import cli
-from memjit.sandbox import run
+from memjit.runtime.sandbox import run
 from memjit.workers import load, wasm_path
 
 

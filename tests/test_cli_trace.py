@@ -9,7 +9,7 @@ import pytest
 import wasmtime
 
 from helpers import cli
-from memjit.tracer import COLUMNS, trace
+from memjit.runtime.tracer import COLUMNS, trace
 from memjit.workers import load, wasm_path
 
 

@@ -8,11 +8,11 @@ import pytest
 import wasmtime
 
 from memjit.errors import BadInput, DeadlineExceeded, OutOfFuel
-from memjit.sandbox import Limits, run
-from memjit.store import Store
-from memjit.tasks import MAX_SCORE, builtin_tasks, read_test_set
-from memjit.wasm import load
-from memjit.wasm.opcodes import OP_NAMES
+from memjit.runtime.sandbox import Limits, run
+from memjit.runtime.store import Store
+from memjit.market.tasks import MAX_SCORE, builtin_tasks, read_test_set
+from memjit.runtime.wasm import load
+from memjit.runtime.wasm.opcodes import OP_NAMES
 from memjit.workers import WORKERS_DIR
 from memjit.workers.train_digits import forward, read_header
 
@@ -107,7 +107,7 @@ def test_malformed_test_set_is_refused(tmp_path) -> None:
 def test_a_classification_is_proven_and_bound_to_its_input() -> None:
     import dataclasses
 
-    from memjit.claims import prove_claim, vk_of
+    from memjit.runtime.claims import prove_claim, vk_of
     from verifier.claims import Claim, verify_claim
 
     module = _module("small")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from memjit.errors import BadInput
-from memjit.identity import Identity, key_path, load_or_create, pop_verify, verify
+from memjit.market.identity import Identity, key_path, load_or_create, pop_verify, verify
 
 
 def test_created_once_private_and_reloaded(tmp_path: Path) -> None:

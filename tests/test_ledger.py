@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from memjit.errors import Rejected
-from memjit.ledger import LEDGER_FILE, MIGRATIONS, Ledger, Worker
+from memjit.market.ledger import LEDGER_FILE, MIGRATIONS, Ledger, Worker
 
 OWNER = b"\x01" * 48
 
@@ -63,7 +63,7 @@ def test_refused_insert_rolls_back_the_whole_change(ledger: Ledger) -> None:
 
 _CHILD = textwrap.dedent("""
     import sys, time
-    from memjit.ledger import Ledger
+    from memjit.market.ledger import Ledger
     led = Ledger(sys.argv[1])
     owner = b"\\x01" * 48
     if sys.argv[2] == "commit":

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import wasmtime
 
-from memjit.tracer import trace_checked
-from memjit.wasm import load
-from memjit.wasm.opcodes import BR, BR_ENTRY, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, \
+from memjit.runtime.tracer import trace_checked
+from memjit.runtime.wasm import load
+from memjit.runtime.wasm.opcodes import BR, BR_ENTRY, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, \
     I32_CONST, LOCAL_GET, NOP, OP, OP_NAMES, RETURN, TABLE_ENTRY, UNREACHABLE
-from memjit.wasm.program import ROM_COLUMNS
+from memjit.runtime.wasm.program import ROM_COLUMNS
 from memjit.workers import load as load_worker
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import cli
 
-from memjit.tasks import read_test_set
+from memjit.market.tasks import read_test_set
 from memjit.workers import WORKERS_DIR
 
 IMAGES, LABELS = read_test_set()

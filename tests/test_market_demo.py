@@ -9,8 +9,8 @@ from pathlib import Path
 from rich.console import Console
 
 from memjit.demo import STAKE, run_market
-from memjit.ledger import Ledger
-from memjit.store import cid_of
+from memjit.market.ledger import Ledger
+from memjit.runtime.store import cid_of
 from memjit.workers import WORKERS_DIR
 
 

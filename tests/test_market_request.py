@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 from memjit.errors import BadInput, Rejected
-from memjit.identity import Identity
-from memjit.ledger import LEDGER_FILE, Ledger
-from memjit.oracle import OracleConfig, ema
-from memjit.pool import MarketConfig, prover_pool, request
-from memjit.registry import RegistryConfig, register
-from memjit.rewards import RewardConfig, reward
-from memjit.store import Store
-from memjit.tasks import MAX_SCORE, read_test_set
-from memjit.workers import WORKERS_DIR
+from memjit.market.identity import Identity
+from memjit.market.ledger import LEDGER_FILE, Ledger
+from memjit.market.oracle import OracleConfig, ema
+from memjit.market.pool import MarketConfig, prover_pool, request
+from memjit.market.registry import RegistryConfig, register
+from memjit.market.rewards import RewardConfig, reward
+from memjit.runtime.store import Store
+from memjit.market.tasks import MAX_SCORE, read_test_set
+from memjit.workers import WORKERS_DIR, digits_liar
 
 IMAGES, LABELS = read_test_set()
 IMAGE, LABEL = IMAGES[0].tobytes(), int(LABELS[0])  # the small model classifies it right
@@ -75,7 +75,7 @@ def market(tmp_path: Path) -> tuple[Ledger, Store, dict[str, str]]:
 def test_a_request_pays_the_honest_and_slashes_the_cheats(market, executor) -> None:
     ledger, store, ids = market
     result = request(ledger, store, REQUESTER, "digits", IMAGE, label=LABEL, top_k=4,
-                     config=CONFIG, executor=executor)
+                     config=CONFIG, executor=executor, operators=digits_liar.operators())
     calls = {name: next(c for c in result.calls if c.worker == wid) for name, wid in ids.items()}
     assert (result.best.worker, result.best.result) == (ids["small"], LABEL)
     assert result.scored_against == LABEL
@@ -103,7 +103,7 @@ def test_a_request_pays_the_honest_and_slashes_the_cheats(market, executor) -> N
 
     # Without a label the answers are scored against their consensus; demand raised the fee.
     again = request(ledger, store, REQUESTER, "digits", IMAGE, top_k=4, config=CONFIG,
-                    executor=executor)
+                    executor=executor, operators=digits_liar.operators())
     assert again.scored_against == LABEL and again.best.worker == ids["small"]
     assert {c.worker: c.fee for c in again.calls if c.outcome == "scored"} == {
         ids["small"]: 11, ids["constant"]: 11}
@@ -152,11 +152,11 @@ def test_no_worker_no_request(tmp_path: Path) -> None:
 
 _CHILD = textwrap.dedent("""
     import sys, time
-    from memjit.identity import Identity
-    from memjit.ledger import Ledger
-    from memjit.pool import request
-    from memjit.store import Store
-    from memjit.tasks import read_test_set
+    from memjit.market.identity import Identity
+    from memjit.market.ledger import Ledger
+    from memjit.market.pool import request
+    from memjit.runtime.store import Store
+    from memjit.market.tasks import read_test_set
 
     def stall(worker, delivery):
         print("delivered", flush=True)  # half-way: one answer in, nothing settled yet

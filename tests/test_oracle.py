@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from memjit.claims import vk_of
-from memjit.ledger import Ledger, Worker
-from memjit.oracle import (Check, Delivery, OracleConfig, check, consensus, ema, score, settle,
+from memjit.runtime.claims import vk_of
+from memjit.market.ledger import Ledger, Worker
+from memjit.market.oracle import (Check, Delivery, OracleConfig, check, consensus, ema, score, settle,
                            slash_amount, verify_on_input)
-from memjit.pool import deliver, prove_on_input
-from memjit.registry import RegistryConfig, worker_id
-from memjit.rewards import DAY_S, RewardConfig, reward
-from memjit.sandbox import Limits
-from memjit.store import Store, cid_of
-from memjit.tasks import MAX_SCORE, Task, get_task, read_test_set
+from memjit.market.pool import deliver, prove_on_input
+from memjit.market.registry import RegistryConfig, worker_id
+from memjit.market.rewards import DAY_S, RewardConfig, reward
+from memjit.runtime.sandbox import Limits
+from memjit.runtime.store import Store, cid_of
+from memjit.market.tasks import MAX_SCORE, Task, get_task, read_test_set
 from memjit.workers import WORKERS_DIR, digits_liar
 from memjit.workers.train_digits import forward, read_header
 from verifier.claims import decode_claim

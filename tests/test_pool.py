@@ -9,9 +9,9 @@ from pathlib import Path
 import blake3
 import pytest
 
-from memjit.ledger import Ledger, Worker
-from memjit.pool import MarketConfig, select
-from memjit.registry import RegistryConfig, trials
+from memjit.market.ledger import Ledger, Worker
+from memjit.market.pool import MarketConfig, select
+from memjit.market.registry import RegistryConfig, trials
 
 OWNER = b"\x01" * 48
 CONFIG = MarketConfig(registry=RegistryConfig(immunity_trials=2), explore=1)

@@ -14,13 +14,13 @@ import wasmtime
 from helpers import cli
 from multiformats import CID
 
-from memjit.claims import vk_of
+from memjit.runtime.claims import vk_of
 from memjit.errors import BadInput, Rejected, UnsupportedModule
-from memjit.identity import Identity
-from memjit.ledger import Ledger, Worker
-from memjit.registry import (RegistryConfig, admit, register, release_withdrawal,
+from memjit.market.identity import Identity
+from memjit.market.ledger import Ledger, Worker
+from memjit.market.registry import (RegistryConfig, admit, register, release_withdrawal,
                              request_withdrawal, sign_registration)
-from memjit.store import Store, cid_of
+from memjit.runtime.store import Store, cid_of
 from memjit.workers import WORKERS_DIR
 
 SMALL = (WORKERS_DIR / "digits_small.wasm").read_bytes()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from memjit.errors import Rejected
-from memjit.ledger import Ledger, Worker
-from memjit.rewards import DAY_S, RewardConfig, fee, grant_once, pay, recent_calls, reward
+from memjit.market.ledger import Ledger, Worker
+from memjit.market.rewards import DAY_S, RewardConfig, fee, grant_once, pay, recent_calls, reward
 
 ALICE, BOB = b"\x01" * 48, b"\x02" * 48
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import wasmtime
 
-from memjit import sandbox
+from memjit.runtime import sandbox
 from memjit.errors import (
     BadInput,
     DeadlineExceeded,
@@ -19,7 +19,7 @@ from memjit.errors import (
     Trap,
     UnsupportedModule,
 )
-from memjit.sandbox import TRAP_CODES, Limits, check_imports, run
+from memjit.runtime.sandbox import TRAP_CODES, Limits, check_imports, run
 
 W = wasmtime.wat2wasm
 
@@ -254,6 +254,6 @@ def test_modules_are_cached_by_cid() -> None:
     run(module, "cached", [])
     first = sandbox._compile(module)
     assert sandbox._compile(bytes(bytearray(module))) is first  # same content, other object
-    from memjit.store import cid_of
+    from memjit.runtime.store import cid_of
 
     assert first.cid == cid_of(module)

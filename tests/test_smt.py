@@ -9,7 +9,7 @@ from blake3 import blake3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memjit.smt import DEFAULTS, DEPTH, SparseMerkleTree, leaf_hash, verify_proof
+from memjit.rollup.smt import DEFAULTS, DEPTH, SparseMerkleTree, leaf_hash, verify_proof
 
 
 def reference_root(items: dict[bytes, bytes]) -> bytes:

@@ -8,7 +8,7 @@ import zstandard
 from multiformats import CID
 
 from memjit.errors import BadInput, MemjitError
-from memjit.store import CID_PREFIX, CorruptBlock, MissingBlock, ModelRef, Store, cid_of, digest_of_cid
+from memjit.runtime.store import CID_PREFIX, CorruptBlock, MissingBlock, ModelRef, Store, cid_of, digest_of_cid
 
 
 def test_cid_is_v1_raw_blake3_base32() -> None:

@@ -14,12 +14,12 @@ import wasmtime
 
 from circuits.wasm_vm import VmAir, VmInputs
 from circuits.wasm_vm.columns import COL
-from memjit.claims import prove_claim, vk_of, vm_program
+from memjit.runtime.claims import prove_claim, vk_of, vm_program
 from memjit.errors import BadInput, UnsupportedModule
-from memjit.sandbox import run
-from memjit.tracer import trace_checked
-from memjit.wasm import load
-from memjit.witness import witness
+from memjit.runtime.sandbox import run
+from memjit.runtime.tracer import trace_checked
+from memjit.runtime.wasm import load
+from memjit.runtime.witness import witness
 from memjit.workers import WORKERS_DIR
 from prover import prove
 from helpers import cli

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memjit.errors import BadInput, MemoryCapExceeded, OutOfFuel, Trap
-from memjit.sandbox import Limits, RunResult, run
-from memjit.tracer import COLUMNS, NSLOTS, SPACE_FRAME, SPACE_GLOBAL, SPACE_MEMORY, \
+from memjit.runtime.sandbox import Limits, RunResult, run
+from memjit.runtime.tracer import COLUMNS, NSLOTS, SPACE_FRAME, SPACE_GLOBAL, SPACE_MEMORY, \
     SPACE_STACK, Trace, TraceMismatch, TraceTooLong, trace, trace_checked
-from memjit.wasm import load
-from memjit.wasm.opcodes import BINARY, I32_BIN_BASE, I64_BIN_BASE, OP
-from memjit.wasm.program import PAGE, convert_args
+from memjit.runtime.wasm import load
+from memjit.runtime.wasm.opcodes import BINARY, I32_BIN_BASE, I64_BIN_BASE, OP
+from memjit.runtime.wasm.program import PAGE, convert_args
 from memjit.workers import load as load_worker
 
 
@@ -435,7 +435,7 @@ def test_bad_calls_are_bad_input() -> None:
 def test_a_disagreement_with_wasmtime_is_a_trace_mismatch(monkeypatch) -> None:
     data = load_worker("fib")
     honest = run(data, "fib", [10])
-    import memjit.tracer as tracer
+    import memjit.runtime.tracer as tracer
 
     for fake, message in [
         (RunResult((56,), honest.fuel_used, honest.memory, 0.0),

@@ -15,10 +15,10 @@ from circuits.wasm_vm import VmAir, VmInputs
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import COL, reg
 from circuits.wasm_vm.isa import OP_IDS
-from memjit.claims import check_supported, vm_program, witness
-from memjit.tracer import trace
-from memjit.wasm import load
-from memjit.wasm.opcodes import OP
+from memjit.runtime.claims import check_supported, vm_program, witness
+from memjit.runtime.tracer import trace
+from memjit.runtime.wasm import load
+from memjit.runtime.wasm.opcodes import OP
 from memjit.workers import load as load_worker
 from prover import prove
 from prover.composition import ConstraintViolation, check_trace

@@ -1,4 +1,4 @@
-"""i64 on the 32-bit VM: every i64 instruction is lowered to i32 rows (memjit.wasm.int64) and
+"""i64 on the 32-bit VM: every i64 instruction is lowered to i32 rows (memjit.runtime.wasm.int64) and
 proven by the unchanged i32 AIR. Completeness on generated programs and the 64-bit workers;
 one malicious prover per i64 family; trapping i64 divisions as trap statements."""
 
@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from circuits.wasm_vm import VmAir, VmInputs
 from circuits.wasm_vm.columns import reg
 from circuits.wasm_vm.statement import RETURNED_I64, StatementFormatError, decode_statement
-from memjit.claims import check_supported, prove_claim, vk_of, vm_program, witness
-from memjit.tracer import trace_checked
-from memjit.wasm import load
+from memjit.runtime.claims import check_supported, prove_claim, vk_of, vm_program, witness
+from memjit.runtime.tracer import trace_checked
+from memjit.runtime.wasm import load
 from memjit.workers import load as load_worker
 from tests.test_vm_air import FAST, assert_rejected, constraints_hold, fast_verdict, \
     lie_by_substitution

@@ -14,13 +14,13 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import memjit.witness as W
+import memjit.runtime.witness as W
 from circuits.wasm_vm.columns import COL
-from memjit.claims import prove_claim, vk_of, vm_program, witness
+from memjit.runtime.claims import prove_claim, vk_of, vm_program, witness
 from memjit.errors import UnsupportedModule
-from memjit.tracer import trace
-from memjit.wasm import load
-from memjit.wasm.opcodes import OP
+from memjit.runtime.tracer import trace
+from memjit.runtime.wasm import load
+from memjit.runtime.wasm.opcodes import OP
 from memjit.workers import load as load_worker
 from test_vm_air import assert_rejected, constraints_hold, fast_verdict, honest, \
     i32_expression, lie_by_substitution, wat

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memjit.errors import BadInput, UnsupportedModule
-from memjit.wasm import load
-from memjit.wasm.decode import Reader, decode_module
+from memjit.runtime.wasm import load
+from memjit.runtime.wasm.decode import Reader, decode_module
 from memjit.workers import load as load_worker
 
 RICH = """(module

@@ -12,7 +12,7 @@ import pytest
 import wasmtime
 
 from memjit.errors import OutOfFuel, Trap
-from memjit.sandbox import Limits, check_imports, run
+from memjit.runtime.sandbox import Limits, check_imports, run
 from memjit.workers import NAMES, WORKERS_DIR, gen_mlp_weights, load
 
 MASK = 0xFFFFFFFF

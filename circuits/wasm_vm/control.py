@@ -25,7 +25,8 @@ def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, ste
     """Selectors, slot keys and activity, pc/fp/depth/pages flow, start (``mem_pages``
     initial pages), padding and halt: the last
     row is a return at depth 0, or, when the statement says the run trapped with ``trap``, a
-    row proving that trap (``unreachable`` or a trap row, at any depth).
+    row proving that trap (``unreachable`` or a trap row, at any depth). Long on purpose: these
+    constraints share the selector sums and slot views they build in turn.
 
     A call's new frame pointer is at most ``fp_limit`` (its distance below it is two 12-bit
     limbs, borrowed from the product engine's carry columns, free on call rows), so every

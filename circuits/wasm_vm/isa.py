@@ -1,4 +1,4 @@
-"""The instructions the VM AIR proves, by memjit's lowered op id (memjit.wasm.opcodes).
+"""The instructions the VM AIR proves, by memjit's lowered op id (memjit.runtime.wasm.opcodes).
 
 The op ids are part of every verification key; they are repeated here (circuits may not import
 the engine) and a test checks them against the front end's table.

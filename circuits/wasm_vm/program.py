@@ -1,6 +1,6 @@
 """The verification key: a lowered program as the VM AIR sees it, with its canonical encoding.
 
-The VK bytes are a deterministic function of the module (built by ``memjit.claims.vk_of``);
+The VK bytes are a deterministic function of the module (built by ``memjit.runtime.claims.vk_of``);
 their BLAKE3 digest names the program in every statement, so a proof made for one program
 never verifies under another's key.
 

@@ -6,7 +6,7 @@ tables with multiplicities ``mult``."  The multiplicities (execution profile of 
 use counts of the nibble / 12-bit tables) are part of the statement so the verifier can add the
 table side of every LogUp sum itself; they are absorbed before any challenge.
 
-Tensor I/O (memjit.tensor_io): ``input`` is written to the program's input buffer before the
+Tensor I/O (memjit.runtime.tensor_io): ``input`` is written to the program's input buffer before the
 call; ``output_words`` are the final contents of the 32-bit words covering the output bytes,
 which start ``output_offset`` bytes into them and are ``output_len`` long. Both are public:
 the verifier derives the initial memory and the bound final words from them.

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from memjit.pool import prove_on_input
-from memjit.sandbox import Limits, run
+from memjit.market.pool import Operator, prove_on_input
+from memjit.runtime.store import cid_of
+from memjit.runtime.sandbox import Limits, run
 from memjit.workers import WORKERS_DIR
 from verifier.claims import Claim, decode_claim
 
@@ -25,3 +26,8 @@ def operate(module: bytes, export: str, input_bytes: bytes, limits: Limits) -> b
     honest = decode_claim(prove_on_input(module, export, input_bytes, limits))
     (copied,) = run(COPIED.read_bytes(), export, (), limits, input_bytes=input_bytes).results
     return Claim(replace(honest.statement, result=copied & 0xFFFFFFFF), honest.proof).encode()
+
+
+def operators() -> dict[str, Operator]:
+    """The liar's operator by its worker's CID: what the demo and the tests hand to the pool."""
+    return {cid_of(MODULE.read_bytes()): operate}

@@ -7,7 +7,7 @@ memjit/workers). With fixed seeds it rewrites, deterministically on one machine:
 - `digits_{small,large,random}_weights.h`: int8 weights, int32 biases and the hidden layer's
   requantization shift of each model, included by `digits_{small,large,random}.c`;
 - `digits_test.bin`: the held-out labelled test set the oracle scores against at run time
-  (format in memjit.tasks.read_test_set).
+  (format in memjit.market.tasks.read_test_set).
 
 The models: `small` is 64-16-10 trained for one epoch, `large` 64-32-10 trained for 60
 epochs, `random` 64-32-10 with seeded random weights. Inference is integer-only, exactly as

@@ -1,0 +1,5 @@
+"""`python -m memjit.cli`."""
+
+from memjit.cli import main
+
+main()

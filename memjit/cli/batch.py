@@ -1,0 +1,217 @@
+"""`memjit batch ...`: the rollup's batches (commit, list, show, audit, proof, revert, committee)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from memjit.cli.common import emit_json
+
+if TYPE_CHECKING:
+    from memjit.market.ledger import Ledger
+    from memjit.rollup.batcher import Batcher, BatchRecord
+
+app = typer.Typer(no_args_is_help=True, help="Rollup batches: commit, list, show, audit, proof, revert.")
+
+
+def _batcher(ledger: "Ledger", home: Path, **config: float) -> "Batcher":
+    """A batcher over `ledger` and the content store under `home` (BatchConfig overrides)."""
+    from memjit.rollup.batcher import BatchConfig, Batcher
+    from memjit.runtime.store import Store
+
+    return Batcher(ledger, Store(home), home, BatchConfig(**config))
+
+
+def _batch_fields(record: "BatchRecord", now: float) -> dict:
+    """A committed batch as plain JSON-able fields (hashes and keys in hex)."""
+    h = record.header
+    return {"number": h.number, "hash": h.hash.hex(), "status": record.status(now),
+            "prev_hash": h.prev_hash.hex(), "state_root_before": h.state_root_before.hex(),
+            "state_root_after": h.state_root_after.hex(), "facts_root": h.facts_root.hex(),
+            "fact_count": h.fact_count, "diff_digest": h.diff_digest.hex(), "minted": h.minted,
+            "timestamp": h.timestamp_ms / 1000, "committed_at": record.committed_at,
+            "final_at": record.final_at, "data_cid": record.data_cid,
+            "scores": {w.hex(): s for w, s in h.scores},
+            "committee": [k.hex() for k in h.committee], "signature": h.signature.hex()}
+
+
+@app.command("commit")
+def batch_commit(
+    ctx: typer.Context,
+    force: bool = typer.Option(False, "--force", help="Commit every pending fact, due or not."),
+    max_facts: int = typer.Option(1000, "--max-facts", help="Cut a batch at this many facts."),
+    max_age: float = typer.Option(60.0, "--max-age", help="...or once the oldest pending fact is this old (s)."),
+    window: float = typer.Option(3600.0, "--challenge-window", help="Seconds before a batch is final."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Cut and commit the batches that are due: signed by the committee, one transaction each."""
+    from memjit.errors import BadInput
+    from memjit.market.ledger import Ledger
+
+    if max_facts < 1 or max_age < 0 or window < 0:
+        raise BadInput("--max-facts must be positive, --max-age and --challenge-window >= 0")
+    with Ledger(ctx.obj) as ledger:
+        batcher = _batcher(ledger, ctx.obj, max_facts=max_facts, max_age_s=max_age,
+                           challenge_window_s=window)
+        headers = batcher.commit_pending(force)
+        fields = [_batch_fields(batcher.record(h.number), ledger.clock()) for h in headers]
+        pending = len(batcher.pending())
+    if json_out:
+        emit_json({"committed": fields, "pending_facts": pending})
+        return
+    for f in fields:
+        typer.echo(f"committed batch {f['number']} {f['hash'][:16]}: {f['fact_count']} facts, "
+                   f"{f['minted']} SWT minted, state root {f['state_root_after']}")
+    typer.echo(f"{len(fields) or 'no'} batch(es) committed, {pending} fact(s) pending")
+
+
+@app.command("list")
+def batch_list(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List committed batches: hash, facts, SWT minted, state roots, committed or final."""
+    from rich.console import Console
+
+    from memjit.market.ledger import Ledger
+    from memjit.rollup.batcher import batches_table
+    from memjit.runtime.store import Store
+
+    with Ledger(ctx.obj) as ledger:
+        batcher = _batcher(ledger, ctx.obj)
+        fields = [_batch_fields(r, ledger.clock()) for r in batcher.records()]
+        pending = len(batcher.pending())
+        table = None if json_out else batches_table(ledger, Store(ctx.obj), ctx.obj)
+    if json_out:
+        emit_json({"batches": fields, "pending_facts": pending})
+        return
+    Console(highlight=False, width=200).print(table)
+    typer.echo(f"{pending} fact(s) pending")
+
+
+@app.command("show")
+def batch_show(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., metavar="N", help="Batch number."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show one batch header: roots, diff digest, scores per worker, committee, status."""
+    from memjit.market.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        fields = _batch_fields(_batcher(ledger, ctx.obj).record(number), ledger.clock())
+    if json_out:
+        emit_json(fields)
+        return
+    for key, value in fields.items():
+        if key == "scores":
+            value = ", ".join(f"{w[:16]}: {s}" for w, s in value.items()) or "-"
+        elif key == "committee":
+            value = ", ".join(k[:16] for k in value)
+        typer.echo(f"{key:>17}: {value}")
+
+
+@app.command("audit")
+def batch_audit(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., metavar="N", help="Batch number."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Re-verify every proof of batch N from the content store and recompute its roots
+    (exit 1 if anything does not match)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memjit.errors import Rejected
+    from memjit.market.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        report = _batcher(ledger, ctx.obj).audit(number)
+    if json_out:
+        emit_json({"number": report.number, "ok": report.ok, "problems": report.problems,
+                   "facts": report.facts, "seconds": round(report.seconds, 3)})
+    else:
+        table = Table(title=f"batch {number}: {len(report.facts)} fact(s) re-verified")
+        for col in ("worker", "call", "score", "reward", "proof"):
+            table.add_column(col, justify="right" if col in ("score", "reward") else "left")
+        for row in report.facts:
+            table.add_row(row["worker"][:16], row["call"], str(row["score"]), str(row["reward"]),
+                          "valid" if row["ok"] else row["reason"])
+        Console(highlight=False, width=200).print(table)
+        if report.ok:
+            typer.echo(f"batch {number}: signature, proofs, facts root, diff and state roots "
+                       f"all check ({report.seconds:.2f} s)")
+    if not report.ok:
+        raise Rejected(f"batch {number} fails its audit: {report.problems[0]}")
+
+
+@app.command("proof")
+def batch_proof(
+    ctx: typer.Context,
+    worker_id: str = typer.Argument(..., metavar="WORKER", help="Worker id (64 hex digits)."),
+    number: Optional[int] = typer.Option(None, "--batch", help="Batch number (default: the last)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Prove a worker's account (or its absence) under a batch's state root; the proof checks
+    offline with memjit.rollup.smt.verify_proof(state_root, key, leaf, proof)."""
+    from memjit.market.ledger import Ledger
+    from memjit.rollup.state import Account
+
+    with Ledger(ctx.obj) as ledger:
+        p = _batcher(ledger, ctx.obj).prove(worker_id, number)
+    account = None if p.leaf is None else Account.decode(p.leaf).__dict__
+    fields = {"batch": p.number, "batch_hash": p.batch_hash.hex(), "state_root": p.state_root.hex(),
+              "key": p.key.hex(), "included": p.leaf is not None, "account": account,
+              "leaf": None if p.leaf is None else p.leaf.hex(), "proof": p.proof.hex(),
+              "valid": p.verify()}
+    if json_out:
+        emit_json(fields)
+        return
+    for key, value in fields.items():
+        typer.echo(f"{key:>10}: {'-' if value is None else value}")
+
+
+@app.command("revert")
+def batch_revert(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., metavar="N", help="First batch to revert."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Revert batches N..last while still in their challenge window: facts pending again."""
+    from memjit.market.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        batcher = _batcher(ledger, ctx.obj)
+        reverted = batcher.revert(number)
+        root = batcher.tree().root.hex()
+        pending = len(batcher.pending())
+    if json_out:
+        emit_json({"reverted": reverted, "state_root": root, "pending_facts": pending})
+    else:
+        typer.echo(f"reverted batch(es) {', '.join(map(str, sorted(reverted)))}; state root "
+                   f"{root}; {pending} fact(s) pending")
+
+
+@app.command("committee")
+def batch_committee(
+    ctx: typer.Context,
+    add: Optional[str] = typer.Option(None, "--add", help="Add the key NAME under --home/keys (created if new)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List the committee that signs batches (the local node plus configured keys)."""
+    from memjit.market.ledger import Ledger
+    from memjit.rollup.committee import NODE_KEY, add_local, members
+
+    with Ledger(ctx.obj) as ledger:
+        if add is not None:
+            add_local(ledger, ctx.obj, add)
+        found = [{"name": m.name, "public_key": m.public_key.hex()} for m in members(ledger)]
+    if json_out:
+        emit_json({"committee": found})
+    else:
+        for m in found:
+            typer.echo(f"{m['name']:>16}: {m['public_key']}")
+        if all(m["name"] != NODE_KEY for m in found):
+            typer.echo(f"the local key {NODE_KEY!r} joins at the first commit")

@@ -1,0 +1,90 @@
+"""`memjit bench ...`: the benchmarks (proving system, VM, trace-size sweeps, batcher)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from memjit.cli.common import IntArgsCommand, emit_json, read_file
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings and sizes.")
+
+
+@app.command("stark")
+def bench_stark(
+    air: str = typer.Option("fibonacci", help="AIR to prove: fibonacci or range_check."),
+    log_rows: int = typer.Option(16, "--log-rows", help="log2 of the trace length."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Prove and verify one proof of an example AIR; print time, size and security."""
+    from benchmarks.stark import bench_stark as run
+
+    result = run(air, log_rows)
+    if json_out:
+        emit_json(result)
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>16}: {value}")
+
+
+@app.command("sweep")
+def bench_sweep(
+    out: Path = typer.Option(Path("bench-out"), "--out", help="Directory for CSV, JSON and PNG plots."),
+    series: str = typer.Option("fibonacci,range_check,vm_crc32", help="Comma-separated series: fibonacci, range_check, vm_crc32 (the VM AIR proving crc32(n), up to 2^20 rows)."),
+    min_log: int = typer.Option(10, "--min-log", help="Smallest trace: 2^min-log rows."),
+    max_log: int = typer.Option(20, "--max-log", help="Largest trace: 2^max-log rows."),
+    repeats: int = typer.Option(3, "--repeats", help="Runs per point (medians are reported)."),
+    params_log: int = typer.Option(16, "--params-log", help="Trace size of the blowup/queries experiment (0: skip)."),
+    params_series: str = typer.Option("fibonacci", "--params-series", help="Series of the blowup/queries experiment."),
+) -> None:
+    """Trace-size experiments: per-phase prove time, verify time, proof size, peak memory."""
+    from benchmarks.sweep import run_sweep
+
+    run_sweep(out, [s.strip() for s in series.split(",") if s.strip()], min_log, max_log,
+              repeats, params_log or None, params_series=params_series)
+
+
+@app.command("vm", cls=IntArgsCommand)
+def bench_vm_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    export: str = typer.Option(..., "--export", help="Exported function to call."),
+    args: Optional[List[int]] = typer.Option(None, "--args", help="Integer arguments."),
+    repeats: int = typer.Option(1, "--repeats", min=1, max=50,
+                                help="Steady-state proofs; the median is reported."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Prove and verify one call of a worker: rows, columns, times, proof size, memory."""
+    from benchmarks.vm import bench_vm
+
+    result = bench_vm(read_file(wasm), export, list(args or ()), repeats=repeats)
+    if json_out:
+        emit_json(result)
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>16}: {value}")
+
+
+@app.command("batcher")
+def bench_batcher_cmd(
+    accounts: int = typer.Option(10_000, "--accounts", help="Worker accounts in the state tree."),
+    sizes: str = typer.Option("10,100,1000", "--sizes", help="Comma-separated batch sizes (facts)."),
+    committee: int = typer.Option(1, "--committee", help="Committee size (the node plus N-1 keys)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Batch commit throughput, sparse Merkle tree update/proof times, share of BLS."""
+    from benchmarks.batcher import bench_batcher, print_report
+    from memjit.errors import BadInput
+
+    try:
+        batch_sizes = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        batch_sizes = []
+    if not batch_sizes or min(batch_sizes) < 1 or accounts < 1 or not 1 <= committee <= 255:
+        raise BadInput("--sizes and --accounts must be positive, --committee in 1..255")
+    result = bench_batcher(accounts, batch_sizes, committee)
+    if json_out:
+        emit_json(result)
+    else:
+        print_report(result)

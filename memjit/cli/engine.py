@@ -1,0 +1,313 @@
+"""The engine commands: run, trace, vk, prove, verify (one call of one module, its proof and
+its verification)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, List, Optional
+
+import typer
+
+from memjit.cli.common import IntArgsCommand, emit_json, read_file
+
+if TYPE_CHECKING:
+    from memjit.runtime.tracer import Trace
+
+app = typer.Typer()
+
+
+INPUT_HELP = "Bytes to write to the worker's memjit_input buffer before the call."
+
+OUTPUT_LEN_HELP = ("Output bytes to read from the worker's memjit_output buffer after the call: "
+                   "a count, or 'result' for the call's result.")
+
+OUTPUT_HELP = "Save the output bytes here (otherwise they are printed in hex)."
+
+
+@app.command("run", cls=IntArgsCommand)
+def run_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    export: str = typer.Option(..., "--export", help="Exported function to call."),
+    args: Optional[List[int]] = typer.Option(
+        None, "--args", help="Integer arguments, decimal, negative allowed: --args 1 -2 3."
+    ),
+    fuel: Optional[int] = typer.Option(None, "--fuel", help="Fuel budget (default 1000000000)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Deadline in seconds (default 5)."),
+    memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="Memory cap in MiB (default 64)."),
+    input_file: Optional[Path] = typer.Option(None, "--input", help=INPUT_HELP),
+    output_len: Optional[str] = typer.Option(None, "--output-len", help=OUTPUT_LEN_HELP),
+    output_file: Optional[Path] = typer.Option(None, "--output", help=OUTPUT_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Run one export of a worker in the sandbox; print its result(s) and the fuel used."""
+    from memjit.runtime.sandbox import Limits, run
+    from memjit.runtime.tensor_io import output_length, read_output
+    from memjit.runtime.wasm import load
+
+    given = {"fuel": fuel, "timeout_s": timeout, "memory_mb": memory_mb}
+    limits = Limits(**{key: value for key, value in given.items() if value is not None})
+    module = read_file(wasm)
+    input_bytes = read_file(input_file) if input_file is not None else b""
+    result = run(module, export, list(args or ()), limits, input_bytes)
+    output = read_output(load(module), result.memory,
+                         output_length(_parse_output_len(output_len), result.results))
+    _save_output(output_file, output)
+    if json_out:
+        emit_json(
+            {
+                "export": export,
+                "results": list(result.results),
+                "fuel_used": result.fuel_used,
+                "elapsed_s": result.elapsed_s,
+                "memory_bytes": None if result.memory is None else len(result.memory),
+                **_io_fields(input_bytes, output, output_len is not None),
+            }
+        )
+    else:
+        typer.echo("result: " + (" ".join(str(r) for r in result.results) or "(none)"))
+        typer.echo(f"fuel: {result.fuel_used}")
+        _echo_io(input_bytes, output, output_len is not None, output_file)
+
+
+def _parse_output_len(text: str | None) -> int | str | None:
+    """--output-len: a byte count, 'result', or absent."""
+    from memjit.errors import BadInput
+    from memjit.runtime.tensor_io import RESULT
+
+    if text is None or text == RESULT:
+        return text
+    if not text.isdigit():
+        raise BadInput(f"--output-len must be a byte count or {RESULT!r}, got {text!r}")
+    return int(text)
+
+
+def _save_output(path: Path | None, output: bytes) -> None:
+    from memjit.errors import BadInput
+
+    if path is not None:
+        try:
+            path.write_bytes(output)
+        except OSError as exc:
+            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _io_fields(input_bytes: bytes, output: bytes, has_output: bool) -> dict:
+    """JSON fields of a call's tensor input and output: sizes, blake3 digests, output hex."""
+    import blake3
+
+    fields: dict = {}
+    if input_bytes:
+        fields.update(input_bytes=len(input_bytes),
+                      input_blake3=blake3.blake3(input_bytes).hexdigest())
+    if has_output:
+        fields.update(output_bytes=len(output), output_blake3=blake3.blake3(output).hexdigest(),
+                      output_hex=output.hex())
+    return fields
+
+
+def _echo_io(input_bytes: bytes, output: bytes, has_output: bool, saved: Path | None) -> None:
+    """The human-readable lines for a call's tensor input and output."""
+    fields = _io_fields(input_bytes, output, has_output)
+    if input_bytes:
+        typer.echo(f"input: {fields['input_bytes']} bytes, blake3 {fields['input_blake3']}")
+    if has_output:
+        where = f"saved to {saved}" if saved is not None else (
+            output.hex() if len(output) <= 64 else output[:64].hex() + "...")
+        typer.echo(f"output: {len(output)} bytes, blake3 {fields['output_blake3']}: {where}")
+
+
+@app.command("trace", cls=IntArgsCommand)
+def trace_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    export: str = typer.Option(..., "--export", help="Exported function to call."),
+    args: Optional[List[int]] = typer.Option(
+        None, "--args", help="Integer arguments, decimal, negative allowed: --args 1 -2 3."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Save the trace as .npz."),
+    max_steps: int = typer.Option(1 << 24, "--max-steps", help="Longest trace to record."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Trace one call (cross-checked against wasmtime): steps, opcode histogram, memory footprint.
+
+    A call that traps is still traced (and saved); the command then exits 3 naming the trap.
+    """
+    from memjit.errors import BadInput, Trap
+    from memjit.runtime.sandbox import Limits
+    from memjit.runtime.tracer import trace_checked
+
+    if max_steps < 1:
+        raise BadInput(f"--max-steps must be positive, got {max_steps}")
+    tr = trace_checked(read_file(wasm), export, list(args or ()), Limits(), max_steps)
+    saved = None
+    if out is not None:
+        saved = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+        try:
+            tr.save(saved)
+        except OSError as exc:
+            raise BadInput(f"cannot write {saved}: {exc.strerror or exc}") from None
+    histogram = tr.opcode_histogram()
+    footprint = tr.memory_footprint()
+    if json_out:
+        emit_json({"export": export, "args": list(tr.args), "steps": tr.steps,
+                   "results": list(tr.results), "trap": tr.trap, "fuel": tr.fuel,
+                   "histogram": histogram, "memory": footprint,
+                   "out": None if saved is None else str(saved)})
+    else:
+        _print_trace(tr, histogram, footprint, saved)
+    if tr.trap is not None:
+        raise Trap(tr.trap, f"trap: {tr.trap} in {export!r} after {tr.steps} steps")
+
+
+def _print_trace(
+    tr: "Trace", histogram: dict, footprint: dict, saved: Optional[Path]
+) -> None:
+    """The human-readable `memjit trace` report (rich table for the histogram)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    outcome = f"trap: {tr.trap}" if tr.trap else "result: " + (
+        " ".join(str(r) for r in tr.results) or "(none)")
+    typer.echo(f"steps: {tr.steps}\n{outcome}\nfuel: {tr.fuel}")
+    table = Table(title="opcode histogram")
+    table.add_column("op")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    for name, count in histogram.items():
+        table.add_row(name, str(count), f"{100 * count / max(tr.steps, 1):.1f}%")
+    Console(highlight=False).print(table)
+    typer.echo(
+        f"memory: {footprint['pages']} pages ({footprint['memory_bytes']} bytes), touched "
+        f"{footprint['pages_touched']} pages / {footprint['bytes_touched']} bytes "
+        f"({footprint['bytes_written']} written)")
+    typer.echo(f"stack: {footprint['stack_slots']} slots, call depth {footprint['max_depth']}")
+    if saved is not None:
+        typer.echo(f"saved: {saved}")
+
+
+@app.command("vk")
+def vk_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the verification key here."),
+) -> None:
+    """Print a module's verification-key digest (hex); --out saves the key itself."""
+    from memjit.errors import BadInput
+    from memjit.runtime.claims import vk_of
+    from verifier.claims import vk_digest
+
+    vk = vk_of(read_file(wasm))
+    if out is not None:
+        try:
+            out.write_bytes(vk)
+        except OSError as exc:
+            raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    typer.echo(vk_digest(vk).hex())
+
+
+@app.command("prove", cls=IntArgsCommand)
+def prove_cmd(
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    export: str = typer.Option(..., "--export", help="Exported function to call."),
+    args: Optional[List[int]] = typer.Option(
+        None, "--args", help="Integer arguments, decimal, negative allowed: --args 1 -2 3."
+    ),
+    out: Path = typer.Option(..., "--out", help="Write the claim (statement + proof) here."),
+    input_file: Optional[Path] = typer.Option(None, "--input", help=INPUT_HELP),
+    output_len: Optional[str] = typer.Option(None, "--output-len", help=OUTPUT_LEN_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (with phase times)."),
+) -> None:
+    """Run one call and prove it: writes a claim file that `memjit verify` checks.
+
+    Input and output bytes (--input, --output-len) are part of the proven statement.
+    A run that traps with a provable trap (unreachable, divide by zero, overflow, indirect-call
+    faults) is proven as a trap statement; other traps (out-of-bounds memory) exit 3."""
+    from rich.console import Console
+
+    from memjit.errors import BadInput
+    from memjit.runtime.claims import prove_claim
+    from prover import ProverStats
+
+    input_bytes = read_file(input_file) if input_file is not None else b""
+    start = time.perf_counter()
+    console = Console(stderr=True)
+    with console.status("tracing", spinner="dots") if sys.stderr.isatty() else nullcontext() \
+            as status:
+        stats = ProverStats(on_phase=None if status is None else
+                            lambda phase: status.update(f"proving: {phase.replace('_', ' ')}"))
+        claim = prove_claim(read_file(wasm), export, list(args or ()), input_bytes=input_bytes,
+                            output_len=_parse_output_len(output_len), stats=stats)
+    seconds = time.perf_counter() - start
+    data = claim.encode()
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    st = claim.statement
+    result = st.signed_result
+    if json_out:
+        emit_json({"export": st.export, "args": list(args or ()),
+                   "result": result, "trap": st.trap, "steps": st.steps, "log_rows": st.log_n,
+                   "claim": str(out), "claim_bytes": len(data), "prove_s": round(seconds, 3),
+                   "phases_s": {k: round(v, 3) for k, v in stats.phases.items()},
+                   **_io_fields(st.input, st.output, output_len is not None)})
+        return
+    outcome = f"trap: {st.trap}" if st.trap else "result: " + ("(none)" if result is None else str(result))
+    typer.echo(f"{outcome}\nsteps: {st.steps} (trace of 2^{st.log_n} rows)")
+    _echo_io(st.input, st.output, output_len is not None, None)
+    typer.echo(f"claim: {out} ({len(data)} bytes, proved in {seconds:.2f} s)")
+
+
+@app.command("verify")
+def verify_cmd(
+    proof: Path = typer.Argument(..., help="Claim file written by `memjit prove`."),
+    program: Optional[Path] = typer.Option(None, "--program", help="The worker module (.wasm)."),
+    vk: Optional[Path] = typer.Option(None, "--vk", help="Its verification key (from `memjit vk`)."),
+    output_file: Optional[Path] = typer.Option(
+        None, "--output", help="Save the claim's output bytes here once it verifies."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Verify a claim against a module or its verification key (exit 0 valid, 1 invalid)."""
+    from memjit.errors import BadInput, Rejected
+    from memjit.runtime.claims import vk_of
+    from verifier.claims import ClaimFormatError, decode_claim, verify_claim
+
+    if (program is None) == (vk is None):
+        raise BadInput("give exactly one of --program WASM or --vk VK")
+    module = read_file(program) if program is not None else None
+    key = vk_of(module) if module is not None else read_file(vk)
+    data = read_file(proof)
+    try:
+        st = decode_claim(data).statement
+    except ClaimFormatError as exc:
+        raise BadInput(f"malformed claim {proof}: {exc}") from None
+    verdict = verify_claim(data, key)
+    result = st.signed_result
+    if json_out:
+        emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
+                   "args": _statement_args(st.args, module, st.export), "result": result,
+                   "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits,
+                   **_io_fields(st.input, st.output, st.output_len > 0)})
+    elif verdict.valid:
+        outcome = f"trapped ({st.trap})" if st.trap else \
+            f"returned {'(none)' if result is None else result}"
+        typer.echo(f"valid: {st.export} {outcome} after {st.steps} steps "
+                   f"({verdict.security_bits}-bit security)")
+        _echo_io(st.input, st.output, st.output_len > 0, output_file)
+    if not verdict.valid:
+        raise Rejected(f"invalid claim: {verdict.reason}")
+    _save_output(output_file, st.output)
+
+
+def _statement_args(words: tuple[int, ...], module: bytes | None, export: str) -> list[int]:
+    """A statement's argument words as the export's signed arguments (with the module; a
+    verification key alone has no types: then one signed i32 per word, an i64 as two)."""
+    from memjit.runtime.wasm import load
+    from memjit.runtime.wasm.program import typed_results
+
+    if module is not None:
+        params = load(module).exports.get(export)
+        if params is not None and len(params.params) + params.params.count("i64") == len(words):
+            return list(typed_results(params.params, words))
+    return [a - (a >> 31 << 32) for a in words]

@@ -1,0 +1,157 @@
+"""The market commands: the worker registry (`memjit worker ...`) and requests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from memjit.cli.common import emit_json, read_file
+
+if TYPE_CHECKING:
+    from memjit.market.ledger import Worker
+
+app = typer.Typer()
+worker_app = typer.Typer(no_args_is_help=True, help="The worker registry: add, list, show.")
+
+
+def _worker_fields(worker: "Worker") -> dict:
+    """A worker as plain JSON-able fields (keys and hashes in hex)."""
+    from verifier.claims import vk_digest
+
+    return {"id": worker.id, "owner": worker.owner.hex(), "cid": worker.cid, "task": worker.task,
+            "vk": None if worker.vk is None else vk_digest(worker.vk).hex(),
+            "stake": worker.stake, "usefulness": worker.usefulness, "status": worker.status,
+            "registered_at": worker.registered_at, "last_used_at": worker.last_used_at,
+            "unbonding_amount": worker.unbonding_amount, "unbonding_at": worker.unbonding_at}
+
+
+@worker_app.command("add")
+def worker_add(
+    ctx: typer.Context,
+    wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
+    stake: int = typer.Option(..., "--stake", help="Stake to bond (SWT units; at least the minimum)."),
+    owner: str = typer.Option("default", "--owner", help="Owner identity (created if new)."),
+    task: str = typer.Option("digits", "--task", help="Task the worker serves."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Register a worker: store the module, sign with the owner's BLS key, bond the stake."""
+    from memjit.market.identity import load_or_create
+    from memjit.market.ledger import Ledger
+    from memjit.market.registry import register
+    from memjit.runtime.store import Store
+
+    module = read_file(wasm)
+    with Ledger(ctx.obj) as ledger:
+        worker = register(ledger, Store(ctx.obj), load_or_create(ctx.obj, owner), module, stake,
+                          task)
+    if json_out:
+        emit_json(_worker_fields(worker))
+    else:
+        typer.echo(f"registered worker {worker.id}\ncid: {worker.cid}\nstake: {worker.stake}")
+
+
+@worker_app.command("list")
+def worker_list(
+    ctx: typer.Context,
+    task: Optional[str] = typer.Option(None, "--task", help="Only the workers of this task."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List registered workers with stake, usefulness and status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memjit.market.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        workers = ledger.workers(task)
+    if json_out:
+        emit_json({"workers": [_worker_fields(w) for w in workers]})
+        return
+    table = Table(title=f"{len(workers)} worker(s)")
+    for column in ("id", "task", "stake", "usefulness", "status", "cid"):
+        table.add_column(column, justify="right" if column in ("stake", "usefulness") else "left")
+    for w in workers:
+        table.add_row(w.id[:16], w.task, str(w.stake), f"{w.usefulness / 1e6:.3f}", w.status, w.cid)
+    Console(highlight=False, width=200).print(table)
+
+
+@worker_app.command("show")
+def worker_show(
+    ctx: typer.Context,
+    worker_id: str = typer.Argument(..., metavar="ID", help="Worker id (hex)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show one worker: owner, CID, VK digest, stake, unbonding, usefulness."""
+    from memjit.market.ledger import Ledger
+
+    with Ledger(ctx.obj) as ledger:
+        fields = _worker_fields(ledger.worker(worker_id))
+    if json_out:
+        emit_json(fields)
+    else:
+        for key, value in fields.items():
+            typer.echo(f"{key:>16}: {'-' if value is None else value}")
+
+
+@app.command("request")
+def request_cmd(
+    ctx: typer.Context,
+    task: str = typer.Option(..., "--task", help="Task to serve the request (e.g. digits)."),
+    input_file: Path = typer.Option(..., "--input", help="Input bytes (digits: a 64-byte 8x8 image, pixels 0..16)."),
+    label: Optional[int] = typer.Option(None, "--label", help="The true label, to score the answers against; default: the consensus of the verified answers."),
+    top_k: int = typer.Option(5, "--top-k", help="How many workers to ask."),
+    requester: str = typer.Option("requester", "--requester", help="Requester identity (created, and funded by the genesis grant, if new)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Ask the top workers of a task; every answer is proven and verified, cheats are slashed.
+
+    Prints the best verified answer; exits 1 (3 if every worker faulted) when none verified."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from memjit.errors import Rejected, WorkerFault
+    from memjit.market.identity import load_or_create
+    from memjit.market.ledger import Ledger
+    from memjit.market.pool import request
+    from memjit.runtime.store import Store
+    from memjit.workers import digits_liar
+
+    input_bytes = read_file(input_file)
+    with Ledger(ctx.obj) as ledger, Progress(console=Console(stderr=True), transient=True,
+                                             disable=not sys.stderr.isatty()) as progress:
+        answers = progress.add_task("proving answers", total=None)
+        result = request(ledger, Store(ctx.obj), load_or_create(ctx.obj, requester), task,
+                         input_bytes, label=label, top_k=top_k, operators=digits_liar.operators(),
+                         on_delivery=lambda worker, _: progress.advance(answers))
+    best = result.best
+    if json_out:
+        emit_json({"request": result.seq, "scored_against": result.scored_against,
+                   "result": None if best is None else best.result,
+                   "worker": None if best is None else best.worker,
+                   "calls": [asdict(call) for call in result.calls]})
+    else:
+        if best is not None:
+            typer.echo(f"result: {best.result} (worker {best.worker[:16]}, "
+                       f"score {best.score / 1e6:.3f})")
+        typer.echo(f"request {result.seq}: scored against "
+                   f"{'-' if result.scored_against is None else result.scored_against}"
+                   f"{' (consensus)' if label is None else ''}")
+        table = Table()
+        for column in ("worker", "outcome", "result", "score", "fee", "reward", "slashed",
+                       "reason"):
+            table.add_column(column)
+        for c in result.calls:
+            table.add_row(c.worker[:16], c.outcome, "-" if c.result is None else str(c.result),
+                          f"{c.score / 1e6:.3f}", str(c.fee), str(c.reward), str(c.slashed),
+                          c.reason)
+        Console(highlight=False, width=200).print(table)
+    if best is None:
+        error = WorkerFault if all(c.outcome == "fault" for c in result.calls) else Rejected
+        raise error(f"no verified answer: {len(result.calls)} worker(s) asked, every one "
+                    "failed and was slashed")

@@ -1,0 +1,334 @@
+"""The ledger: all market state (owners, workers, stake, balances) in one SQLite database.
+
+It lives at `<home>/ledger.sqlite` in WAL mode with `synchronous=FULL`, so a committed change
+survives a crash and a process killed mid-change leaves no trace of it. Every state change runs
+inside `Ledger.transaction()` (BEGIN IMMEDIATE ... COMMIT, rolled back on any exception): either
+all of its statements land or none does. The schema is versioned: `schema_version` holds the
+number of MIGRATIONS applied, and opening a ledger applies the missing ones, each atomically.
+
+Amounts (stake, balances) are integer SWT units; usefulness is an integer in 0..1_000_000
+(parts per million) so that the state is exact and hashes deterministically (issue 7's roots).
+This module stores and reads; the rules (minimum stake, ownership, unbonding) are in registry.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from memjit.errors import BadInput, Rejected
+
+LEDGER_FILE = "ledger.sqlite"
+
+# Each entry upgrades the schema by one version; never edit an applied entry, append a new one.
+# Statements are separated by ';' (so no ';' inside comments or literals).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE owners (
+        pubkey        BLOB PRIMARY KEY,          -- 48-byte compressed BLS G1 public key
+        registered_at REAL NOT NULL
+    );
+    CREATE TABLE workers (
+        id               TEXT PRIMARY KEY,       -- hex blake3(owner pubkey || binary CID)
+        owner            BLOB NOT NULL REFERENCES owners(pubkey),
+        cid              TEXT NOT NULL UNIQUE,   -- first registrant of a CID owns it
+        task             TEXT NOT NULL,
+        vk               BLOB,                   -- NULL until the VM AIR derives one
+        stake            INTEGER NOT NULL CHECK (stake >= 0),
+        usefulness       INTEGER NOT NULL DEFAULT 0 CHECK (usefulness BETWEEN 0 AND 1000000),
+        registered_at    REAL NOT NULL,
+        last_used_at     REAL,
+        unbonding_amount INTEGER NOT NULL DEFAULT 0 CHECK (unbonding_amount >= 0),
+        unbonding_at     REAL,                   -- release time of the pending withdrawal
+        status           TEXT NOT NULL CHECK (status IN ('active', 'inactive'))
+    );
+    CREATE INDEX workers_by_task ON workers(task, status);
+    CREATE TABLE balances (
+        owner   BLOB PRIMARY KEY REFERENCES owners(pubkey),
+        free    INTEGER NOT NULL DEFAULT 0 CHECK (free >= 0),     -- released stake
+        pending INTEGER NOT NULL DEFAULT 0 CHECK (pending >= 0)   -- SWT earned, not yet minted
+    );
+    CREATE TABLE stake_events (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        worker TEXT NOT NULL REFERENCES workers(id),
+        kind   TEXT NOT NULL CHECK (kind IN ('bond', 'unbond', 'release', 'slash')),
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        at     REAL NOT NULL
+    );
+    """,
+    # The market (memjit.market.pool, memjit.market.oracle, memjit.market.rewards): requests, the calls they made,
+    # requesters' genesis grants, and workers pruned to free a task slot.
+    """
+    CREATE TABLE grants (
+        owner  BLOB PRIMARY KEY REFERENCES owners(pubkey),  -- once per requester
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        at     REAL NOT NULL
+    );
+    CREATE TABLE requests (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        requester BLOB NOT NULL REFERENCES owners(pubkey),
+        task      TEXT NOT NULL,
+        input     BLOB NOT NULL,                  -- blake3 of the input bytes
+        label     INTEGER,                        -- the requester's label, if given
+        scored_against INTEGER,                   -- label or consensus (NULL: nothing verified)
+        worker    TEXT REFERENCES workers(id),    -- whose verified result was returned
+        result    INTEGER,
+        at        REAL NOT NULL
+    );
+    CREATE TABLE calls (
+        request INTEGER NOT NULL REFERENCES requests(seq),
+        worker  TEXT NOT NULL REFERENCES workers(id),
+        outcome TEXT NOT NULL CHECK (outcome IN ('scored', 'invalid', 'fault')),
+        result  INTEGER,                          -- the verified result (scored calls only)
+        score   INTEGER NOT NULL CHECK (score BETWEEN 0 AND 1000000),
+        fee     INTEGER NOT NULL CHECK (fee >= 0),      -- paid by the requester to the owner
+        reward  INTEGER NOT NULL CHECK (reward >= 0),   -- pending SWT, minted by a batch
+        slashed INTEGER NOT NULL CHECK (slashed >= 0),  -- stake burned
+        claim   TEXT,                             -- CID of the claim in the content store
+        reason  TEXT NOT NULL,                    -- why an invalid or faulty call failed
+        at      REAL NOT NULL,
+        PRIMARY KEY (request, worker)
+    );
+    CREATE INDEX calls_by_worker ON calls(worker, at);
+    CREATE TABLE prunings (
+        worker      TEXT PRIMARY KEY REFERENCES workers(id),
+        replaced_by TEXT NOT NULL REFERENCES workers(id),  -- the registration that took its slot
+        at          REAL NOT NULL
+    );
+    """,
+    # issue 7, the rollup batcher (memjit/rollup/batcher.py): facts, batches, state diffs, committee
+    """
+    ALTER TABLE balances ADD COLUMN
+        minted INTEGER NOT NULL DEFAULT 0 CHECK (minted >= 0);  -- SWT minted by committed batches
+    CREATE TABLE batches (
+        number       INTEGER PRIMARY KEY CHECK (number >= 1),
+        hash         BLOB NOT NULL UNIQUE,       -- blake3 of the header's signed part
+        header       BLOB NOT NULL,              -- canonical encoding, signature included
+        data_cid     TEXT NOT NULL,              -- the batch's facts and state diff (store)
+        committed_at REAL NOT NULL,
+        final_at     REAL NOT NULL               -- end of its challenge window
+    );
+    CREATE TABLE batch_facts (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash             BLOB NOT NULL,          -- blake3 over vk, statement, proof and score
+        worker           TEXT NOT NULL REFERENCES workers(id),
+        vk_digest        BLOB NOT NULL,
+        statement_digest BLOB NOT NULL,
+        proof_digest     BLOB NOT NULL,
+        score            INTEGER NOT NULL CHECK (score >= 0),
+        reward           INTEGER NOT NULL CHECK (reward >= 0),  -- SWT minted when committed
+        claim_cid        TEXT,                   -- the claim in the content store
+        recorded_at      REAL NOT NULL,
+        batch            INTEGER REFERENCES batches(number)     -- NULL while pending
+    );
+    CREATE INDEX batch_facts_by_batch ON batch_facts(batch, seq);
+    CREATE TABLE batch_diffs (
+        batch    INTEGER NOT NULL REFERENCES batches(number),
+        worker   TEXT NOT NULL,                  -- account key: the worker id
+        old_leaf BLOB,                           -- NULL: not in the tree before
+        new_leaf BLOB NOT NULL,
+        PRIMARY KEY (worker, batch)
+    );
+    CREATE TABLE committee (
+        pubkey   BLOB PRIMARY KEY,               -- 48-byte BLS G1 key
+        name     TEXT NOT NULL UNIQUE,           -- its key file under --home/keys
+        pop      BLOB NOT NULL,                  -- proof of possession, checked when added
+        added_at REAL NOT NULL
+    );
+    """,
+)
+
+
+WORKER_ID_BYTES = 32
+
+
+def worker_key(worker_id: str) -> bytes:
+    """The 32 bytes of a hex worker id (BadInput if it is not 64 hex digits)."""
+    try:
+        key = bytes.fromhex(worker_id)
+    except ValueError:
+        key = b""
+    if len(key) != WORKER_ID_BYTES:
+        raise BadInput(f"bad worker id {worker_id!r}: expected 64 hex digits")
+    return key
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One registered worker, as the ledger holds it."""
+
+    id: str
+    owner: bytes
+    cid: str
+    task: str
+    vk: bytes | None
+    stake: int
+    usefulness: int
+    registered_at: float
+    last_used_at: float | None
+    unbonding_amount: int
+    unbonding_at: float | None
+    status: str
+
+
+@dataclass(frozen=True)
+class StakeEvent:
+    """One change of a worker's stake: bond, unbond (request), release or slash."""
+
+    seq: int
+    worker: str
+    kind: str
+    amount: int
+    at: float
+
+
+_WORKER_COLUMNS = ", ".join(Worker.__dataclass_fields__)
+
+
+class Ledger:
+    """The market state of one home directory; `clock` stamps every change (injectable)."""
+
+    def __init__(self, home: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(home) / LEDGER_FILE
+        self.clock = clock
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise BadInput(f"cannot open ledger {self.path}: {exc}") from None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for reads; every write goes through :meth:`transaction`."""
+        return self._db
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transactions and schema -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic state change: commits on normal exit, rolls back on any exception."""
+        if self._db.in_transaction:
+            raise RuntimeError("ledger transactions do not nest")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        """Number of MIGRATIONS applied to this database."""
+        row = self._db.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0])
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            if db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+                db.execute("INSERT INTO schema_version VALUES (0)")
+        version = self.schema_version()
+        if version > len(MIGRATIONS):
+            raise BadInput(f"ledger {self.path} has schema version {version}, newer than this "
+                           f"memjit ({len(MIGRATIONS)})")
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction() as db:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("UPDATE schema_version SET version = ?", (number + 1,))
+
+    # --- writes (call inside a transaction) ---------------------------------------------------
+
+    def add_owner(self, db: sqlite3.Connection, pubkey: bytes) -> None:
+        """Record an owner (and its zero balance) if it is new."""
+        db.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (pubkey, self.clock()))
+        db.execute("INSERT OR IGNORE INTO balances (owner) VALUES (?)", (pubkey,))
+
+    def add_worker(self, db: sqlite3.Connection, worker: Worker) -> None:
+        """Insert a new worker row; a taken CID or id is Rejected."""
+        marks = ", ".join("?" * len(Worker.__dataclass_fields__))
+        try:
+            db.execute(f"INSERT INTO workers ({_WORKER_COLUMNS}) VALUES ({marks})",
+                       tuple(getattr(worker, f) for f in Worker.__dataclass_fields__))
+        except sqlite3.IntegrityError as exc:
+            raise Rejected(f"cannot register worker {worker.id}: {exc}") from None
+
+    def update_worker(self, db: sqlite3.Connection, worker_id: str, **fields: object) -> None:
+        """Set some columns of one existing worker."""
+        bad = sorted(set(fields) - (set(Worker.__dataclass_fields__) - {"id"}))
+        if bad:
+            raise ValueError(f"cannot update worker columns {bad}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        cur = db.execute(f"UPDATE workers SET {assignments} WHERE id = ?",
+                         (*fields.values(), worker_id))
+        if cur.rowcount != 1:
+            raise BadInput(f"no worker {worker_id}")
+
+    def add_stake_event(self, db: sqlite3.Connection, worker_id: str, kind: str,
+                        amount: int) -> None:
+        """Append one stake event, stamped with the ledger clock."""
+        db.execute("INSERT INTO stake_events (worker, kind, amount, at) VALUES (?, ?, ?, ?)",
+                   (worker_id, kind, amount, self.clock()))
+
+    def credit(self, db: sqlite3.Connection, owner: bytes, *, free: int = 0,
+               pending: int = 0) -> None:
+        """Add to an owner's free balance and/or pending SWT."""
+        cur = db.execute("UPDATE balances SET free = free + ?, pending = pending + ? "
+                         "WHERE owner = ?", (free, pending, owner))
+        if cur.rowcount != 1:
+            raise BadInput(f"no owner {owner.hex()[:16]}...")
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def worker(self, worker_id: str) -> Worker:
+        """The worker with this id (BadInput if there is none)."""
+        row = self._db.execute(f"SELECT {_WORKER_COLUMNS} FROM workers WHERE id = ?",
+                               (worker_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"no worker {worker_id}")
+        return Worker(*row)
+
+    def worker_by_cid(self, cid: str) -> Worker | None:
+        """The worker registered for this CID, if any."""
+        row = self._db.execute(f"SELECT {_WORKER_COLUMNS} FROM workers WHERE cid = ?",
+                               (cid,)).fetchone()
+        return None if row is None else Worker(*row)
+
+    def workers(self, task: str | None = None) -> list[Worker]:
+        """All workers (of one task, if given), in registration order."""
+        where, params = ("WHERE task = ?", (task,)) if task is not None else ("", ())
+        rows = self._db.execute(f"SELECT {_WORKER_COLUMNS} FROM workers {where} "
+                                "ORDER BY registered_at, id", params).fetchall()
+        return [Worker(*row) for row in rows]
+
+    def balance(self, owner: bytes) -> tuple[int, int]:
+        """An owner's (free, pending) balance; (0, 0) for an unknown owner."""
+        row = self._db.execute("SELECT free, pending FROM balances WHERE owner = ?",
+                               (owner,)).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def stake_events(self, worker_id: str) -> list[StakeEvent]:
+        """The stake history of one worker, oldest first."""
+        rows = self._db.execute("SELECT seq, worker, kind, amount, at FROM stake_events "
+                                "WHERE worker = ? ORDER BY seq", (worker_id,)).fetchall()
+        return [StakeEvent(*row) for row in rows]

@@ -1,0 +1,228 @@
+"""The Darwinian pool (the seed's): send a request to the best workers of its task, have them
+answer and prove in parallel processes, let the oracle judge, settle, return the best answer.
+
+Selection: of the task's active workers, up to `explore` of the k places go to workers still
+in their immunity period (fewest calls first, then the earliest registered), so that every
+newcomer gets its trials; the other places go to the rest by usefulness, then stake, then
+registration order. When either group runs short, the other fills the k places.
+
+Answering: each selected worker's operator runs in a process of a spawn pool (one numba
+thread per process, as the processes share the cores). The honest operator runs the worker
+under the task's sandbox limits (fuel, deadline, memory cap) and proves the call on the
+input (prove_on_input); a fault becomes a delivery that the oracle slashes. This single node
+plays every operator itself, honestly unless the caller hands in another operator for a worker
+(the demo and `memjit request` hand in the shipped liar's, memjit.workers.digits_liar, which lies
+about its output so that the oracle is exercised for real).
+
+Settlement is one ledger transaction, after every answer is judged: the requester's genesis
+grant on first use, fees, slashes, usefulness, pending rewards and facts, the request and its
+calls. A request killed half-way therefore leaves the ledger exactly as it was (claim blocks
+already put in the content store are content-addressed and harmless).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+import blake3
+
+from memjit.market import oracle
+from memjit.runtime.claims import prove_claim
+from memjit.errors import BadInput, MemjitError, Rejected
+from memjit.market.identity import Identity
+from memjit.market.ledger import Ledger, Worker
+from memjit.market.oracle import Check, Delivery, OracleConfig
+from memjit.market.registry import RegistryConfig, trials
+from memjit.market.rewards import RewardConfig, fee, grant_once, granted, pay, recent_calls
+from memjit.runtime.sandbox import Limits, run
+from memjit.runtime.store import Store
+from memjit.market.tasks import Task, get_task
+
+Operator = Callable[[bytes, str, bytes, Limits], bytes]
+"""(module, export, input, limits) -> claim bytes; raises a MemjitError on a fault."""
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """All market parameters: registry, oracle, rewards, and the exploration places per request."""
+
+    registry: RegistryConfig = RegistryConfig()
+    oracle: OracleConfig = OracleConfig()
+    rewards: RewardConfig = RewardConfig()
+    explore: int = 1
+
+
+@dataclass(frozen=True)
+class Call:
+    """One worker's part in a request, as settled ("scored", "invalid" or "fault")."""
+
+    worker: str
+    outcome: str
+    reason: str
+    result: int | None
+    score: int
+    fee: int
+    reward: int
+    slashed: int
+    claim_cid: str | None
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """A settled request: its ledger number, the label it was scored against, every call and
+    the best verified one (None if no answer verified)."""
+
+    seq: int
+    scored_against: int | None
+    calls: tuple[Call, ...]
+    best: Call | None
+
+
+def prove_on_input(module: bytes, export: str, input_bytes: bytes, limits: Limits) -> bytes:
+    """The honest operator: run `export()` on the input under `limits` (a WorkerFault if the
+    worker faults), then prove that call; returns the claim's bytes."""
+    run(module, export, (), limits, input_bytes=input_bytes)
+    return prove_claim(module, export, (), input_bytes=input_bytes).encode()
+
+
+def deliver(operator: Operator, module: bytes, export: str, input_bytes: bytes,
+            limits: Limits) -> Delivery:
+    """Run one operator (in a pool process): its claim, or the fault that stopped it."""
+    try:
+        return Delivery(claim=operator(module, export, input_bytes, limits))
+    except MemjitError as exc:
+        return Delivery(fault=f"{type(exc).__name__}: {exc}")
+
+
+def _one_thread() -> None:
+    """Pool process initializer: one numba thread per process."""
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def prover_pool(processes: int | None = None) -> ProcessPoolExecutor:
+    """A pool of spawned processes to answer requests (one per core by default); reuse it
+    across requests to pay the process start-up once."""
+    return ProcessPoolExecutor(processes or os.cpu_count() or 1, mp_context=get_context("spawn"),
+                               initializer=_one_thread)
+
+
+def select(ledger: Ledger, db: sqlite3.Connection, task: str, top_k: int,
+           config: MarketConfig) -> list[Worker]:
+    """The workers to ask, exploration first (see the module doc)."""
+    active = [w for w in ledger.workers(task) if w.status == "active"]
+    calls = {w.id: trials(db, w.id) for w in active}
+    immune = sorted((w for w in active if calls[w.id] < config.registry.immunity_trials),
+                    key=lambda w: (calls[w.id], w.registered_at, w.id))
+    proven = sorted((w for w in active if calls[w.id] >= config.registry.immunity_trials),
+                    key=lambda w: (-w.usefulness, -w.stake, w.registered_at, w.id))
+    explore = min(len(immune), top_k, max(config.explore, top_k - len(proven)))
+    return immune[:explore] + proven[:top_k - explore]
+
+
+def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes,
+            executor: Executor | None, operators: Mapping[str, Operator],
+            on_delivery: Callable[[Worker, Delivery], None] | None) -> dict[str, Delivery]:
+    """Every picked worker's delivery, its operator run in a pool process."""
+    pool = executor or prover_pool(min(len(picked), os.cpu_count() or 1))
+    try:
+        futures = {pool.submit(deliver, operators.get(w.cid, prove_on_input), store.get(w.cid),
+                               task.export, input_bytes, task.limits): w for w in picked}
+        deliveries = {}
+        for future in as_completed(futures):
+            worker = futures[future]
+            deliveries[worker.id] = future.result()
+            if on_delivery is not None:
+                on_delivery(worker, deliveries[worker.id])
+        return deliveries
+    finally:
+        if executor is None:
+            pool.shutdown(cancel_futures=True)
+
+
+def request(ledger: Ledger, store: Store, requester: Identity, task_name: str,
+            input_bytes: bytes, *, label: int | None = None, top_k: int = 5,
+            config: MarketConfig = MarketConfig(), executor: Executor | None = None,
+            operators: Mapping[str, Operator] | None = None,
+            on_delivery: Callable[[Worker, Delivery], None] | None = None) -> RequestResult:
+    """Serve one request of `requester` on `input_bytes` (scored against `label`, or the
+    consensus without one) and settle it; `on_delivery` sees each answer as it arrives.
+    `operators` maps worker CIDs to the operators that answer for them instead of the honest
+    one (the demo's and the tests' dishonest actors, such as memjit.workers.digits_liar).
+
+    BadInput for a malformed request, Rejected when no worker serves the task or the
+    requester cannot pay; otherwise the request is settled, even if no answer verified
+    (then `best` is None)."""
+    task = get_task(store, task_name)
+    input_bytes = bytes(input_bytes)
+    if len(input_bytes) != task.input_size:
+        raise BadInput(f"task {task.name!r} takes an input of {task.input_size} bytes, "
+                       f"got {len(input_bytes)}")
+    if label is not None and not 0 <= label < task.labels:
+        raise BadInput(f"label must be in 0..{task.labels - 1}, got {label}")
+    if top_k < 1:
+        raise BadInput(f"top-k must be at least 1, got {top_k}")
+    me = requester.public_key
+    with ledger.transaction() as db:  # a consistent read: whom to ask, at what price
+        picked = select(ledger, db, task.name, top_k, config)
+        now = ledger.clock()
+        quote = sum(fee(recent_calls(db, w.id, now, config.rewards), config.rewards)
+                    for w in picked if w.owner != me)
+        funds = ledger.balance(me)[0] + (0 if granted(db, me) else config.rewards.genesis_grant)
+    if not picked:
+        raise Rejected(f"no active worker serves task {task.name!r}")
+    if quote > funds:
+        raise Rejected(f"insufficient balance: {funds} SWT free, asking {len(picked)} "
+                       f"worker(s) may cost {quote}")
+
+    deliveries = _answer(store, task, picked, input_bytes, executor,
+                         operators or {}, on_delivery)
+    checks = {w.id: oracle.check(task, w, deliveries[w.id], input_bytes) for w in picked}
+    valid = [w for w in picked if checks[w.id].outcome == "valid"]
+    reference = label if label is not None else oracle.consensus(
+        [(checks[w.id].result, w.usefulness) for w in valid])
+    scores = {w.id: oracle.score(store, task, checks[w.id].result, reference) for w in valid}
+    cids = {w.id: store.put(deliveries[w.id].claim) for w in picked
+            if deliveries[w.id].claim is not None}
+
+    with ledger.transaction() as db:
+        grant_once(ledger, db, me, config.rewards)
+        seq = db.execute("INSERT INTO requests (requester, task, input, label, scored_against, "
+                         "at) VALUES (?, ?, ?, ?, ?, ?)",
+                         (me, task.name, blake3.blake3(input_bytes).digest(), label, reference,
+                          ledger.clock())).lastrowid
+        calls = [_settle(ledger, db, seq, ledger.worker(w.id), checks[w.id],
+                         scores.get(w.id, 0), cids.get(w.id), me, config) for w in picked]
+        before = {w.id: w.usefulness for w in picked}  # ties: the more useful worker
+        best = max((c for c in calls if c.outcome == "scored"), default=None,
+                   key=lambda c: (c.score, before[c.worker]))
+        if best is not None:
+            db.execute("UPDATE requests SET worker = ?, result = ? WHERE seq = ?",
+                       (best.worker, best.result, seq))
+    return RequestResult(seq, reference, tuple(calls), best)
+
+
+def _settle(ledger: Ledger, db: sqlite3.Connection, seq: int, worker: Worker, judged: Check,
+            awarded: int, claim_cid: str | None, requester: bytes,
+            config: MarketConfig) -> Call:
+    """Settle one call inside the request's transaction: fee, oracle settlement, call row."""
+    own = worker.owner == requester
+    price = 0
+    if judged.outcome == "valid" and not own:
+        price = fee(recent_calls(db, worker.id, ledger.clock(), config.rewards), config.rewards)
+        pay(ledger, db, requester, worker.owner, price)
+    done = oracle.settle(ledger, db, worker, judged, awarded, own=own, claim_cid=claim_cid,
+                         config=config.oracle, registry=config.registry,
+                         rewards=config.rewards)
+    outcome = "scored" if judged.outcome == "valid" else judged.outcome
+    db.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               (seq, worker.id, outcome, judged.result, awarded, price, done.reward,
+                done.slashed, claim_cid, judged.reason, ledger.clock()))
+    return Call(worker.id, outcome, judged.reason, judged.result, awarded, price, done.reward,
+                done.slashed, claim_cid)

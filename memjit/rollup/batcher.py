@@ -1,0 +1,594 @@
+"""The rollup batcher: verified, scored claims become facts; facts are committed in batches under
+a state root, signed by the verifier committee, and final after a challenge window.
+
+Facts (memjit.market.facts) are what settled claims leave in the ledger; this module commits
+them. A fact stays pending until a committed batch includes it; committing mints its reward:
+the owner's `balances.pending` moves to `balances.minted`, and the worker account's balance in
+the state tree grows by it.
+
+Batches. :meth:`Batcher.cut` takes the oldest pending facts (at most `max_facts`; a batch is
+due once that many are pending or the oldest is `max_age_s` old), computes every worker's new
+account (memjit.rollup.state), applies the diff to the sparse Merkle tree (memjit.rollup.smt), builds
+the header (memjit.rollup.header) and has the committee sign its hash (memjit.rollup.committee).
+The facts root is a binary Merkle tree over the fact hashes in batch order (node =
+blake3(left || right), an odd last node carried up, 32 zero bytes for none). The batch's facts
+and state diff go to the content store as its data (data availability)::
+
+    "MJBDATA" u8 version, u64 number, u32 n, n x (worker id (32), vk digest, statement digest,
+    proof digest (32 each), u64 score, u64 reward, u8 length + claim CID (0: none)), state diff
+
+Rules, as zk-rollups commit: number = last + 1 and the previous hash must match; the same header
+twice is a no-op, another header at a committed number is Rejected; the committee must be the
+configured one and its aggregate signature valid (one FastAggregateVerify); a batch is final
+`challenge_window_s` after its commit; only non-final batches can be reverted, which restores the
+previous state root exactly and returns their facts to pending (un-minting their rewards).
+
+Crash safety: everything a commit changes in the ledger is one SQLite transaction; the data
+block is written (atomically, idempotently) before it. The committed accounts are derived from
+the stored diffs, so a commit is either entirely there or not at all. `CRASH_HOOK` is called at
+every step of a commit (see COMMIT_STEPS) so that tests can kill the process there.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+from rich.table import Table
+
+from memjit.rollup.committee import members, sign, signers, verify
+from memjit.rollup.header import (
+    HASH_BYTES,
+    ZERO_HASH,
+    BatchFormatError,
+    Header,
+    Reader,
+    decode_header,
+)
+from memjit.rollup.state import (
+    Account,
+    DiffEntry,
+    committed_leaves,
+    diff_digest,
+    encode_diff,
+    next_accounts,
+    read_diff,
+    state_diff,
+)
+from memjit.errors import BadInput, MemjitError, Rejected
+from memjit.market.facts import Fact, claim_digests
+from memjit.market.identity import Identity
+from memjit.market.ledger import Ledger, worker_key
+from memjit.rollup.smt import DEFAULTS, DEPTH, SparseMerkleTree, verify_proof
+from memjit.runtime.store import Store
+from verifier.claims import ClaimFormatError, decode_claim, verify_claim
+from verifier.claims import vk_digest as digest_of_vk
+
+DATA_MAGIC = b"MJBDATA"
+DATA_VERSION = 1
+MAX_FACTS = 1 << 24
+
+COMMIT_STEPS = ("cut", "signed", "stored", "batch", "diff", "facts", "minted", "committed")
+CRASH_HOOK: Callable[[str], None] | None = None
+"""Called with each name in COMMIT_STEPS as a commit passes it (a test kills the process)."""
+
+
+def _step(name: str) -> None:
+    if CRASH_HOOK is not None:
+        CRASH_HOOK(name)
+
+
+def facts_root(hashes: list[bytes]) -> bytes:
+    """The Merkle root of fact hashes in order (an odd last node is carried up)."""
+    level = list(hashes)
+    if not level:
+        return ZERO_HASH
+    while len(level) > 1:
+        pairs = [blake3.blake3(a + b).digest() for a, b in zip(level[0::2], level[1::2])]
+        level = pairs + level[len(pairs) * 2:]
+    return level[0]
+
+
+# --- batch data (content store) ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchData:
+    """What a header commits to: its facts, in order, and the state diff."""
+
+    number: int
+    facts: tuple[Fact, ...]
+    diff: tuple[DiffEntry, ...]
+
+    def encode(self) -> bytes:
+        out = [DATA_MAGIC, bytes([DATA_VERSION]), struct.pack(">QI", self.number, len(self.facts))]
+        for f in self.facts:
+            cid = (f.claim_cid or "").encode()
+            out += [bytes.fromhex(f.worker), f.vk_digest, f.statement_digest, f.proof_digest,
+                    struct.pack(">QQB", f.score, f.reward, len(cid)), cid]
+        out.append(encode_diff(list(self.diff)))
+        return b"".join(out)
+
+
+def decode_data(data: bytes) -> BatchData:
+    """Parse batch data (BatchFormatError on anything malformed or trailing)."""
+    r = Reader(data, "batch data")
+    if r.take(len(DATA_MAGIC)) != DATA_MAGIC or r.uint("B") != DATA_VERSION:
+        raise BatchFormatError("not memjit batch data (bad magic or version)")
+    number, n = r.uint("Q"), r.uint("I")
+    if n > MAX_FACTS:
+        raise BatchFormatError(f"too many facts in batch data ({n})")
+    facts = []
+    for _ in range(n):
+        worker, vk, st, proof = (r.take(HASH_BYTES) for _ in range(4))
+        score, reward = r.uint("Q"), r.uint("Q")
+        cid = r.take(r.uint("B")).decode("ascii", "replace") or None
+        facts.append(Fact(worker.hex(), vk, st, proof, score, reward, cid))
+    diff = read_diff(r)
+    r.end()
+    return BatchData(number, tuple(facts), tuple(diff))
+
+
+def _summary(data: BatchData) -> dict:
+    """The header fields that follow from a batch's data alone."""
+    scores: Counter[str] = Counter()
+    for f in data.facts:
+        scores[f.worker] += f.score
+    return {"number": data.number, "facts_root": facts_root([f.hash for f in data.facts]),
+            "fact_count": len(data.facts), "diff_digest": diff_digest(list(data.diff)),
+            "minted": sum(f.reward for f in data.facts),
+            "scores": tuple((bytes.fromhex(w), s) for w, s in sorted(scores.items()))}
+
+
+def check_data(header: Header, data: BatchData) -> list[str]:
+    """Every way `data` contradicts `header`, including balances that do not grow by exactly
+    the worker's minted rewards (state roots are checked against the tree separately)."""
+    problems = [f"{name.replace('_', ' ')} does not match the batch data"
+                for name, value in _summary(data).items() if getattr(header, name) != value]
+    minted: Counter[bytes] = Counter()
+    for f in data.facts:
+        minted[bytes.fromhex(f.worker)] += f.reward
+    try:
+        grown = {e.key: Account.decode(e.new).balance
+                 - (0 if e.old is None else Account.decode(e.old).balance) for e in data.diff}
+    except BatchFormatError as exc:
+        return problems + [f"state diff: {exc}"]
+    if any(grown.get(key, 0) != minted.get(key, 0) for key in set(grown) | set(minted)):
+        problems.append("account balances do not grow by exactly the rewards minted")
+    return problems
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """When to cut a batch (size or age) and how long it can be challenged (seconds)."""
+
+    max_facts: int = 1000
+    max_age_s: float = 60.0
+    challenge_window_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A cut batch ready to commit: signed header, data and the ledger rows of its facts."""
+
+    header: Header
+    data: BatchData
+    seqs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A committed batch as the ledger holds it."""
+
+    header: Header
+    data_cid: str
+    committed_at: float
+    final_at: float
+
+    def status(self, now: float) -> str:
+        """'final' once the challenge window is over, else 'committed'."""
+        return "final" if now >= self.final_at else "committed"
+
+
+@dataclass(frozen=True)
+class AccountProof:
+    """An account's (non-)inclusion proof under the state root after batch `number`."""
+
+    number: int
+    batch_hash: bytes
+    state_root: bytes
+    key: bytes
+    leaf: bytes | None
+    proof: bytes
+
+    def verify(self) -> bool:
+        """Check the proof from the state root alone (memjit.rollup.smt.verify_proof)."""
+        return verify_proof(self.state_root, self.key, self.leaf, self.proof)
+
+
+@dataclass
+class Audit:
+    """The outcome of re-checking one batch from its data and claims."""
+
+    number: int
+    facts: list[dict] = field(default_factory=list)  # one row per fact: worker, call, ok, reason
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class Batcher:
+    """Cuts, commits, reverts, audits and proves batches for one home directory.
+
+    Keeps the sparse Merkle tree of the committed accounts in memory (rebuilt from the ledger's
+    diffs whenever the last batch is not the one it was built for)."""
+
+    def __init__(self, ledger: Ledger, store: Store, home: Path,
+                 config: BatchConfig = BatchConfig()) -> None:
+        self.ledger, self.store, self.home, self.config = ledger, store, Path(home), config
+        self._tree: SparseMerkleTree | None = None
+        self._tree_hash: bytes | None = None  # hash of the batch whose state the tree holds
+        self._identities: list[Identity] | None = None  # the committee's keys, once loaded
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def records(self, number: int | None = None) -> list[BatchRecord]:
+        """Committed batches in order (only batch `number`, if given)."""
+        where, params = ("WHERE number = ?", (number,)) if number is not None else ("", ())
+        rows = self.ledger.db.execute(
+            f"SELECT header, data_cid, committed_at, final_at FROM batches {where} "
+            "ORDER BY number", params).fetchall()
+        return [BatchRecord(decode_header(h), cid, at, final) for h, cid, at, final in rows]
+
+    def record(self, number: int) -> BatchRecord:
+        """Committed batch `number` (BadInput if there is none)."""
+        found = self.records(number)
+        if not found:
+            raise BadInput(f"no batch {number}")
+        return found[0]
+
+    def last(self) -> BatchRecord | None:
+        """The newest committed batch, if any."""
+        row = self.ledger.db.execute("SELECT max(number) FROM batches").fetchone()
+        return None if row[0] is None else self.record(row[0])
+
+    def pending(self, limit: int | None = None) -> list[tuple[int, Fact]]:
+        """The pending facts, oldest first, with their ledger sequence numbers."""
+        rows = self.ledger.db.execute(
+            "SELECT seq, worker, vk_digest, statement_digest, proof_digest, score, reward, "
+            "claim_cid FROM batch_facts WHERE batch IS NULL ORDER BY seq LIMIT ?",
+            (-1 if limit is None else limit,)).fetchall()
+        return [(seq, Fact(w, bytes(vk), bytes(st), bytes(pr), score, reward, cid))
+                for seq, w, vk, st, pr, score, reward, cid in rows]
+
+    def due(self) -> bool:
+        """Whether a batch should be cut: `max_facts` are pending or the oldest is too old."""
+        count, oldest = self.ledger.db.execute(
+            "SELECT count(*), min(recorded_at) FROM batch_facts WHERE batch IS NULL").fetchone()
+        return count >= self.config.max_facts or (
+            count > 0 and self.ledger.clock() - oldest >= self.config.max_age_s)
+
+    def tree(self, number: int | None = None) -> SparseMerkleTree:
+        """The state tree after batch `number` (default: the last; 0: the empty genesis)."""
+        last = self.last()
+        if number is None or (last is not None and number == last.header.number):
+            return self._committed_tree(last)
+        if number != 0:
+            self.record(number)  # BadInput if it does not exist
+        return _tree_of(committed_leaves(self.ledger.db, number))
+
+    def prove(self, worker_id: str, number: int | None = None) -> AccountProof:
+        """The proof of a worker's account (or of its absence) after batch `number`."""
+        key = worker_key(worker_id)
+        last = self.last()
+        if last is None:
+            raise BadInput("no committed batch yet")
+        record = self.record(number) if number is not None else last
+        tree = self.tree(record.header.number)
+        return AccountProof(record.header.number, record.header.hash,
+                            record.header.state_root_after, key, tree.get(key), tree.prove(key))
+
+    # --- cut and commit -------------------------------------------------------------------
+
+    def cut(self) -> Batch | None:
+        """Build and sign the next batch from the oldest pending facts (None if there are none)."""
+        pending = self.pending(self.config.max_facts)
+        if not pending:
+            return None
+        _step("cut")
+        identities = self._signers()
+        last = self.last()
+        tree = self._committed_tree(last)
+        try:
+            committed = {key.hex(): leaf for key, leaf in tree.items()}
+            minted: Counter[str] = Counter()
+            for _, f in pending:
+                minted[f.worker] += f.reward
+            diff = state_diff(committed, next_accounts(self.ledger.db, committed, minted))
+            before = tree.root
+            for e in diff:
+                tree.set(e.key, e.new)
+            data = BatchData(1 if last is None else last.header.number + 1,
+                             tuple(f for _, f in pending), tuple(diff))
+            header = Header(prev_hash=ZERO_HASH if last is None else last.header.hash,
+                            state_root_before=before, state_root_after=tree.root,
+                            timestamp_ms=round(self.ledger.clock() * 1000),
+                            committee=tuple(i.public_key for i in identities), **_summary(data))
+            self._tree_hash = header.hash
+        except BaseException:
+            self._tree = None
+            raise
+        header = header.signed(sign(identities, header.hash))
+        _step("signed")
+        return Batch(header, data, tuple(seq for seq, _ in pending))
+
+    def commit(self, batch: Batch) -> bool:
+        """Commit a cut batch atomically; False if this very header is already committed.
+
+        Rejected: another header at its number, a number or previous hash that does not follow
+        the last batch, a committee or signature that does not check, data or state roots that
+        do not match the header, facts no longer pending, pending balances below the rewards.
+        """
+        h = batch.header
+        existing = self.records(h.number)
+        if existing:
+            if existing[0].header.hash == h.hash:
+                return False
+            raise Rejected(f"batch {h.number} is already committed with another header "
+                           f"({existing[0].header.hash.hex()[:16]})")
+        last = self.last()
+        number = 1 if last is None else last.header.number + 1
+        prev = ZERO_HASH if last is None else last.header.hash
+        if h.number != number:
+            raise Rejected(f"batch number {h.number} does not follow the last batch: "
+                           f"expected {number}")
+        if h.prev_hash != prev:
+            raise Rejected(f"batch {h.number}'s previous hash is not batch {number - 1}'s hash")
+        if list(h.committee) != [m.public_key for m in members(self.ledger)]:
+            raise Rejected(f"batch {h.number} is not signed by the configured committee")
+        if not verify(h.committee, h.hash, h.signature):
+            raise Rejected(f"batch {h.number}: the committee's aggregate signature does not verify")
+        problems = check_data(h, batch.data)
+        if problems:
+            raise Rejected(f"batch {h.number}: {problems[0]}")
+        self._advance_tree(last, batch)
+        try:
+            self._write(batch, prev)
+        except BaseException:
+            self._tree = None
+            raise
+        _step("committed")
+        return True
+
+    def _advance_tree(self, last: BatchRecord | None, batch: Batch) -> None:
+        """Bring the tree to the batch's state (unless cut() did), checking both state roots."""
+        h = batch.header
+        if self._tree is not None and self._tree_hash == h.hash:
+            return  # cut() built this header from the committed tree: roots already hold
+        tree = self._committed_tree(last)
+        try:
+            if tree.root != h.state_root_before:
+                raise Rejected(f"batch {h.number}'s state root before is not the current root")
+            for e in batch.data.diff:
+                if tree.get(e.key) != e.old:
+                    raise Rejected(f"batch {h.number}'s state diff does not start from the "
+                                   "committed accounts")
+                tree.set(e.key, e.new)
+            if tree.root != h.state_root_after:
+                raise Rejected(f"batch {h.number}'s state root after does not match its diff")
+        except BaseException:
+            self._tree = None
+            raise
+        self._tree_hash = h.hash
+
+    def _write(self, batch: Batch, prev: bytes) -> None:
+        """Store the data, then record the batch, include its facts and mint: one transaction."""
+        h = batch.header
+        data_cid = self.store.put(batch.data.encode())
+        _step("stored")
+        now = self.ledger.clock()
+        with self.ledger.transaction() as db:
+            tip = db.execute("SELECT number, hash FROM batches ORDER BY number DESC "
+                             "LIMIT 1").fetchone()
+            if (tip is None and h.number != 1) or (tip is not None and (
+                    tip[0] != h.number - 1 or bytes(tip[1]) != prev)):
+                raise Rejected(f"another batch was committed while batch {h.number} was cut")
+            db.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)",
+                       (h.number, h.hash, h.encode(), data_cid, now,
+                        now + self.config.challenge_window_s))
+            _step("batch")
+            db.executemany("INSERT INTO batch_diffs VALUES (?, ?, ?, ?)",
+                           [(h.number, e.key.hex(), e.old, e.new) for e in batch.data.diff])
+            _step("diff")
+            cur = db.executemany(
+                "UPDATE batch_facts SET batch = ? WHERE seq = ? AND hash = ? AND batch IS NULL",
+                [(h.number, seq, f.hash) for seq, f in zip(batch.seqs, batch.data.facts)])
+            if cur.rowcount != len(batch.data.facts) or len(batch.seqs) != len(batch.data.facts):
+                raise Rejected(f"batch {h.number}: some of its facts are no longer pending")
+            _step("facts")
+            for owner, amount in _minted_by_owner(db, h.number):
+                cur = db.execute("UPDATE balances SET pending = pending - ?, minted = minted + ? "
+                                 "WHERE owner = ? AND pending >= ?", (amount, amount, owner, amount))
+                if cur.rowcount != 1:
+                    raise Rejected(f"owner {bytes(owner).hex()[:16]}... has less pending SWT "
+                                   f"than the {amount} batch {h.number} mints")
+            _step("minted")
+
+    def commit_pending(self, force: bool = False) -> list[Header]:
+        """Cut and commit batches while one is due (every pending fact, if `force`)."""
+        headers = []
+        while self.pending(1) and (force or self.due()):
+            batch = self.cut()
+            assert batch is not None
+            self.commit(batch)
+            headers.append(batch.header)
+        return headers
+
+    def revert(self, number: int) -> list[int]:
+        """Revert batches `number`.. last (none may be final): their facts become pending again,
+        their rewards un-minted, and the state root is the one before batch `number` again."""
+        with self.ledger.transaction() as db:
+            rows = db.execute("SELECT number, final_at FROM batches WHERE number >= ? "
+                              "ORDER BY number DESC", (number,)).fetchall()
+            if not rows or rows[-1][0] != number:
+                raise BadInput(f"no batch {number}")
+            now = self.ledger.clock()
+            final = [n for n, final_at in rows if now >= final_at]
+            if final:
+                raise Rejected(f"batch {min(final)} is final: only batches still in their "
+                               "challenge window can be reverted")
+            for n, _ in rows:
+                for owner, amount in _minted_by_owner(db, n):
+                    db.execute("UPDATE balances SET pending = pending + ?, minted = minted - ? "
+                               "WHERE owner = ?", (amount, amount, owner))
+                db.execute("UPDATE batch_facts SET batch = NULL WHERE batch = ?", (n,))
+                db.execute("DELETE FROM batch_diffs WHERE batch = ?", (n,))
+                db.execute("DELETE FROM batches WHERE number = ?", (n,))
+        self._tree = None
+        self._committed_tree(self.last())  # checks the restored accounts give the old root
+        return [n for n, _ in rows]
+
+    def _signers(self) -> list[Identity]:
+        """The committee's local keys, loaded again only when the committee changes."""
+        keys = [m.public_key for m in members(self.ledger)]
+        if self._identities is None or [i.public_key for i in self._identities] != keys:
+            self._identities = signers(self.ledger, self.home)
+        return self._identities
+
+    def _committed_tree(self, last: BatchRecord | None) -> SparseMerkleTree:
+        """The tree of the committed accounts, rebuilt if stale and checked against the root."""
+        want = ZERO_HASH if last is None else last.header.hash
+        if self._tree is None or self._tree_hash != want:
+            number = 0 if last is None else last.header.number
+            self._tree = _tree_of(committed_leaves(self.ledger.db, number))
+            self._tree_hash = want
+            root = DEFAULTS[DEPTH] if last is None else last.header.state_root_after
+            if self._tree.root != root:
+                self._tree = None
+                raise Rejected(f"the ledger's accounts do not give batch {number}'s state root")
+        return self._tree
+
+    # --- audit ------------------------------------------------------------------------------
+
+    def audit(self, number: int) -> Audit:
+        """Re-check batch `number` from the content store: the header chain and signature,
+        every proof under its worker's VK, and every root recomputed from the data alone."""
+        start = time.perf_counter()
+        records = self.records()
+        if not 1 <= number <= len(records):
+            raise BadInput(f"no batch {number}")
+        report = Audit(number)
+        target = records[number - 1].header
+        prev = ZERO_HASH
+        for rec in records[:number]:
+            if rec.header.prev_hash != prev:
+                report.problems.append(f"batch {rec.header.number}'s previous hash does not match")
+            prev = rec.header.hash
+        if not verify(target.committee, target.hash, target.signature):
+            report.problems.append("the committee's aggregate signature does not verify")
+        if set(target.committee) - {m.public_key for m in members(self.ledger)}:
+            report.problems.append("signed by a key that is not a committee member")
+        leaves: dict[bytes, bytes] = {}
+        for rec in records[:number]:
+            try:
+                data = decode_data(self.store.get(rec.data_cid))
+            except MemjitError as exc:
+                report.problems.append(f"data of batch {rec.header.number} unavailable: {exc}")
+                report.seconds = time.perf_counter() - start
+                return report
+            if rec.header is target:
+                tree = SparseMerkleTree(leaves.items())
+                if tree.root != target.state_root_before:
+                    report.problems.append("state root before does not match the earlier diffs")
+            elif diff_digest(list(data.diff)) != rec.header.diff_digest:
+                report.problems.append(f"state diff of batch {rec.header.number} does not match "
+                                       "its header")
+            for e in data.diff:
+                if leaves.get(e.key) != e.old:
+                    report.problems.append(f"batch {rec.header.number}'s diff does not start "
+                                           "from the previous accounts")
+                leaves[e.key] = e.new
+        for e in data.diff:
+            tree.set(e.key, e.new)
+        if tree.root != target.state_root_after:
+            report.problems.append("state root after does not match the diff")
+        report.problems += check_data(target, data)
+        for f in data.facts:
+            report.facts.append(self._audit_fact(f))
+        bad = [row for row in report.facts if not row["ok"]]
+        if bad:
+            report.problems.append(f"{len(bad)} of {len(data.facts)} facts fail: "
+                                   f"{bad[0]['reason']}")
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _audit_fact(self, f: Fact) -> dict:
+        """Re-verify one fact's claim from the store under its worker's VK."""
+        row = {"worker": f.worker, "fact": f.hash.hex(), "score": f.score, "reward": f.reward,
+               "claim": f.claim_cid, "call": "", "ok": False, "reason": ""}
+        try:
+            vk = self.ledger.worker(f.worker).vk
+            if vk is None:
+                raise Rejected("the worker has no verification key")
+            if f.claim_cid is None:
+                raise Rejected("the fact names no claim in the content store")
+            claim_bytes = self.store.get(f.claim_cid)
+            st = decode_claim(claim_bytes).statement
+            row["call"] = f"{st.export}({', '.join(str(a) for a in st.args)}) = " + (
+                f"trap {st.trap}" if st.trap else str(st.result))
+            if (digest_of_vk(vk), *claim_digests(claim_bytes)[1:]) != (
+                    f.vk_digest, f.statement_digest, f.proof_digest):
+                raise Rejected("the claim's digests are not the fact's")
+            verdict = verify_claim(claim_bytes, vk)
+            if not verdict.valid:
+                raise Rejected(f"the proof does not verify: {verdict.reason}")
+        except (MemjitError, ClaimFormatError) as exc:
+            row["reason"] = str(exc)
+            return row
+        row["ok"] = True
+        return row
+
+
+def _tree_of(leaves: dict[str, bytes]) -> SparseMerkleTree:
+    return SparseMerkleTree((bytes.fromhex(wid), leaf) for wid, leaf in leaves.items())
+
+
+def _minted_by_owner(db: sqlite3.Connection, number: int) -> list[tuple[bytes, int]]:
+    """The rewards of batch `number`'s facts, summed per worker owner."""
+    return db.execute("SELECT w.owner, sum(f.reward) FROM batch_facts f JOIN workers w "
+                      "ON w.id = f.worker WHERE f.batch = ? GROUP BY w.owner", (number,)).fetchall()
+
+
+# --- for the demo and the CLI -----------------------------------------------------------------
+
+def commit_pending(ledger: Ledger, store: Store, home: Path,
+                   config: BatchConfig = BatchConfig()) -> list[Header]:
+    """Commit every pending fact in batches of at most `config.max_facts` (the demo's last step)."""
+    return Batcher(ledger, store, home, config).commit_pending(force=True)
+
+
+def batches_table(ledger: Ledger, store: Store, home: Path) -> Table:
+    """A rich table of the committed batches: number, hash, facts, minted, roots, status."""
+    batcher = Batcher(ledger, store, home)
+    records, now = batcher.records(), ledger.clock()
+    table = Table(title=f"{len(records)} committed batch(es)")
+    for col in ("#", "hash", "facts", "minted", "state root before", "state root after",
+                "facts root", "status"):
+        table.add_column(col, justify="right" if col in ("#", "facts", "minted") else "left",
+                         no_wrap=True)
+    for rec in records:
+        h = rec.header
+        table.add_row(str(h.number), h.hash.hex()[:16], str(h.fact_count), str(h.minted),
+                      h.state_root_before.hex()[:16], h.state_root_after.hex()[:16],
+                      h.facts_root.hex()[:16], rec.status(now))
+    return table

@@ -1,0 +1,396 @@
+"""i64 as pairs of i32: every i64 instruction lowered to rows of the i32 VM.
+
+The VM AIR proves 32-bit words. As on the 32-bit zkVMs (RISC Zero and SP1 run RV32IM, where the
+compiler legalizes 64-bit arithmetic), an i64 value here is two stack slots, the low word
+below the high word, and each i64 instruction becomes a short sequence of i32 rows that use a
+few scratch locals of the function. Soundness therefore needs no new constraint: each row is
+an i32 row the AIR already proves, and the expansion's correctness is checked against
+wasmtime on every traced call (and by the differential tests).
+
+Shapes (``h`` = the stack before, high word on top): loads and stores are two 32-bit accesses
+(a trap in either is the instruction's ``memory_out_of_bounds``); add/sub carry through
+``i32.lt_u``; comparisons decide on the high words unless they are equal; shifts and rotations
+by a variable amount are branch-free (the amount's bit 5 selects the halves); multiplication
+builds the 64-bit product of the low words from 16-bit halves; division is a fast path when
+both operands fit 32 bits and a 64-step restoring division otherwise, with the traps raised by
+the i32 division that traps on the same condition. Row counts are in :data:`ROWS`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from memjit.runtime.wasm.emit import Emitter, Label
+from memjit.runtime.wasm.opcodes import OP
+
+SHIFTS = ("i64.shl", "i64.shr_s", "i64.shr_u", "i64.rotl", "i64.rotr")
+
+
+def const(e: Emitter, value: int) -> None:
+    e.const(value)
+    e.const(value >> 32)
+
+
+def select(e: Emitter) -> None:
+    """[a_lo a_hi b_lo b_hi c] -> c ? a : b."""
+    c, b_hi, b_lo, a_hi = e.s(0), e.s(1), e.s(2), e.s(3)
+    for slot in (c, b_hi, b_lo, a_hi):
+        e.set(slot)
+    e.get(b_lo), e.get(c), e.select()
+    e.get(a_hi), e.get(b_hi), e.get(c), e.select()
+
+
+def _operands(e: Emitter) -> tuple[int, int, int]:
+    """[a_lo a_hi b_lo b_hi] -> [a_lo]; returns the scratch slots (b_hi, b_lo, a_hi)."""
+    b_hi, b_lo, a_hi = e.s(0), e.s(1), e.s(2)
+    e.set(b_hi), e.set(b_lo), e.set(a_hi)
+    return b_hi, b_lo, a_hi
+
+
+def _bitwise(name: str) -> Callable[[Emitter], None]:
+    def emit(e: Emitter) -> None:
+        b_hi, b_lo, a_hi = _operands(e)
+        e.get(b_lo), e.binary(name)
+        e.get(a_hi), e.get(b_hi), e.binary(name)
+    return emit
+
+
+def _add(e: Emitter) -> None:
+    b_hi, b_lo, a_hi = _operands(e)
+    lo = e.s(3)
+    e.get(b_lo), e.binary("i32.add"), e.tee(lo)
+    e.get(b_lo), e.binary("i32.lt_u")  # the carry: lo < b_lo
+    e.get(a_hi), e.binary("i32.add"), e.get(b_hi), e.binary("i32.add")
+    e.set(a_hi), e.get(lo), e.get(a_hi)
+
+
+def _sub(e: Emitter) -> None:
+    b_hi, b_lo, a_hi = _operands(e)
+    a_lo = e.s(3)
+    e.tee(a_lo), e.get(b_lo), e.binary("i32.sub")
+    e.get(a_lo), e.get(b_lo), e.binary("i32.lt_u"), e.set(a_lo)  # the borrow: a_lo < b_lo
+    e.get(a_hi), e.get(b_hi), e.binary("i32.sub"), e.get(a_lo), e.binary("i32.sub")
+
+
+def _equal(negate: bool) -> Callable[[Emitter], None]:
+    def emit(e: Emitter) -> None:
+        b_hi, b_lo = e.s(0), e.s(1)
+        e.set(b_hi), e.set(b_lo)
+        e.get(b_hi), e.binary("i32.xor"), e.set(b_hi)
+        e.get(b_lo), e.binary("i32.xor"), e.get(b_hi), e.binary("i32.or")
+        e.unary("i32.eqz")
+        if negate:
+            e.unary("i32.eqz")
+    return emit
+
+
+def _compare(low: str, high: str) -> Callable[[Emitter], None]:
+    """a OP b = (a_hi == b_hi) ? a_lo OP_u b_lo : a_hi OP_strict b_hi."""
+    def emit(e: Emitter) -> None:
+        b_hi, b_lo, a_hi = _operands(e)
+        e.get(b_lo), e.binary(low)
+        e.get(a_hi), e.get(b_hi), e.binary(high)
+        e.get(a_hi), e.get(b_hi), e.binary("i32.eq")
+        e.select()
+    return emit
+
+
+def _eqz(e: Emitter) -> None:
+    e.binary("i32.or"), e.unary("i32.eqz")
+
+
+# --- multiplication -------------------------------------------------------------------------
+
+def _mul(e: Emitter) -> None:
+    """a*b mod 2^64 = lo*lo (64-bit, from 16-bit halves) + (a_lo*b_hi + a_hi*b_lo) << 32."""
+    b_hi, b_lo, a_hi, a_lo, x0, x1, y0, y1, p, q = (e.s(k) for k in range(10))
+    e.set(b_hi), e.set(b_lo), e.set(a_hi), e.set(a_lo)
+    e.get(a_lo), e.get(b_hi), e.binary("i32.mul")
+    e.get(a_hi), e.get(b_lo), e.binary("i32.mul"), e.binary("i32.add"), e.set(b_hi)
+    for src, lo, hi in ((a_lo, x0, x1), (b_lo, y0, y1)):
+        e.get(src), e.const(0xFFFF), e.binary("i32.and"), e.set(lo)
+        e.get(src), e.const(16), e.binary("i32.shr_u"), e.set(hi)
+    # the carry out of bits 16..31: (x0*y0 >> 16) + low halves of x0*y1 and x1*y0
+    e.get(x0), e.get(y1), e.binary("i32.mul"), e.tee(p), e.const(0xFFFF), e.binary("i32.and")
+    e.get(x0), e.get(y0), e.binary("i32.mul"), e.const(16), e.binary("i32.shr_u")
+    e.binary("i32.add")
+    e.get(x1), e.get(y0), e.binary("i32.mul"), e.tee(q), e.const(0xFFFF), e.binary("i32.and")
+    e.binary("i32.add"), e.const(16), e.binary("i32.shr_u")
+    e.get(x1), e.get(y1), e.binary("i32.mul"), e.binary("i32.add")
+    for part in (p, q):
+        e.get(part), e.const(16), e.binary("i32.shr_u"), e.binary("i32.add")
+    e.get(b_hi), e.binary("i32.add"), e.set(b_hi)
+    e.get(a_lo), e.get(b_lo), e.binary("i32.mul"), e.get(b_hi)
+
+
+# --- shifts and rotations -------------------------------------------------------------------
+
+def _funnel(e: Emitter, first: int, second: int, s: int, left: bool) -> None:
+    """Push ``first`` shifted by s mod 32, or-ed with the bits ``second`` moves in (none when
+    s mod 32 = 0: a double shift by 1 and by 31 - s mod 32, as i32 shifts mask by 31)."""
+    near, far = ("i32.shl", "i32.shr_u") if left else ("i32.shr_u", "i32.shl")
+    e.get(first), e.get(s), e.binary(near)
+    e.get(second), e.const(1), e.binary(far), e.get(s), e.const(31), e.binary("i32.xor")
+    e.binary(far), e.binary("i32.or")
+
+
+def _pick(e: Emitter, yes: Callable[[], None], no: Callable[[], None], s: int) -> None:
+    """Push ``yes()`` if bit 5 of the amount in slot ``s`` is set, else ``no()``."""
+    yes(), no(), e.get(s), e.const(32), e.binary("i32.and"), e.select()
+
+
+def _shift(name: str) -> Callable[[Emitter], None]:
+    def emit(e: Emitter) -> None:
+        s, a_hi, a_lo, lo, hi = (e.s(k) for k in range(5))
+        e.pop()  # the amount's high word: only s mod 64 counts
+        e.set(s), e.set(a_hi), e.set(a_lo)
+        if name == "i64.shl":
+            e.get(a_lo), e.get(s), e.binary("i32.shl"), e.set(lo)
+            _funnel(e, a_hi, a_lo, s, True), e.set(hi)
+            _pick(e, lambda: e.const(0), lambda: e.get(lo), s)
+            _pick(e, lambda: e.get(lo), lambda: e.get(hi), s)
+            return
+        op = "i32.shr_s" if name == "i64.shr_s" else "i32.shr_u"
+        e.get(a_hi), e.get(s), e.binary(op), e.set(hi)
+        _funnel(e, a_lo, a_hi, s, False), e.set(lo)
+        _pick(e, lambda: e.get(hi), lambda: e.get(lo), s)
+        if op == "i32.shr_u":
+            _pick(e, lambda: e.const(0), lambda: e.get(hi), s)
+        else:
+            _pick(e, lambda: (e.get(a_hi), e.const(31), e.binary(op)), lambda: e.get(hi), s)
+    return emit
+
+
+def _rotate(left: bool) -> Callable[[Emitter], None]:
+    def emit(e: Emitter) -> None:
+        s, a_hi, a_lo, lo, hi = (e.s(k) for k in range(5))
+        e.pop()
+        e.set(s), e.set(a_hi), e.set(a_lo)
+        _pick(e, lambda: e.get(a_hi), lambda: e.get(a_lo), s), e.set(lo)  # halves swapped
+        _pick(e, lambda: e.get(a_lo), lambda: e.get(a_hi), s), e.set(hi)  # when s >= 32
+        _funnel(e, lo, hi, s, left)
+        _funnel(e, hi, lo, s, left)
+    return emit
+
+
+def const_shift(e: Emitter, name: str, amount: int) -> None:
+    """[lo hi] -> the shift or rotation by a constant (the i64.const before it emits no row)."""
+    c = amount & 63
+    hi, lo = e.s(0), e.s(1)
+    if name in ("i64.rotl", "i64.rotr"):
+        c = c if name == "i64.rotl" else (64 - c) & 63
+        if c == 0:
+            return
+        e.set(hi), e.set(lo)
+        first, second = (lo, hi) if c < 32 else (hi, lo)
+        c &= 31
+        for x, y in ((first, second), (second, first)):
+            e.get(x)
+            if c:
+                e.const(c), e.binary("i32.shl"), e.get(y), e.const(32 - c)
+                e.binary("i32.shr_u"), e.binary("i32.or")
+        return
+    if c == 0:
+        return
+    if name == "i64.shl":
+        if c >= 32:
+            e.pop(), e.const(c - 32), e.binary("i32.shl"), e.set(hi), e.const(0), e.get(hi)
+            return
+        e.set(hi), e.tee(lo), e.const(c), e.binary("i32.shl")
+        e.get(hi), e.const(c), e.binary("i32.shl"), e.get(lo), e.const(32 - c)
+        e.binary("i32.shr_u"), e.binary("i32.or")
+        return
+    op = "i32.shr_s" if name == "i64.shr_s" else "i32.shr_u"
+    e.set(hi)
+    if c >= 32:
+        e.pop(), e.get(hi), e.const(c - 32), e.binary(op)
+        if op == "i32.shr_u":
+            e.const(0)
+        else:
+            e.get(hi), e.const(31), e.binary(op)
+        return
+    e.const(c), e.binary("i32.shr_u"), e.get(hi), e.const(32 - c), e.binary("i32.shl")
+    e.binary("i32.or"), e.get(hi), e.const(c), e.binary(op)
+
+
+# --- bit counts and conversions -------------------------------------------------------------
+
+def _count(name: str) -> Callable[[Emitter], None]:
+    def emit(e: Emitter) -> None:
+        hi, lo = e.s(0), e.s(1)
+        e.set(hi), e.set(lo)
+        if name == "popcnt":
+            e.get(lo), e.unary("i32.popcnt"), e.get(hi), e.unary("i32.popcnt")
+            e.binary("i32.add")
+        else:  # clz decides on the high word, ctz on the low word, unless it is zero
+            first, second = (hi, lo) if name == "clz" else (lo, hi)
+            e.get(second), e.unary(f"i32.{name}"), e.const(32), e.binary("i32.add")
+            e.get(first), e.unary(f"i32.{name}")
+            e.get(first), e.unary("i32.eqz"), e.select()
+        e.const(0)
+    return emit
+
+
+def _sign_word(e: Emitter) -> None:
+    """[x] -> [x, x >> 31 (arithmetic)]: the high word of x sign-extended."""
+    t = e.s(0)
+    e.tee(t), e.get(t), e.const(31), e.binary("i32.shr_s")
+
+
+def _extend(narrow: str | None) -> Callable[[Emitter], None]:
+    def emit(e: Emitter) -> None:
+        e.pop()
+        if narrow:
+            e.unary(narrow)
+        _sign_word(e)
+    return emit
+
+
+def _extend_i32_u(e: Emitter) -> None:
+    e.const(0)
+
+
+def _wrap(e: Emitter) -> None:
+    e.pop()
+
+
+# --- division -------------------------------------------------------------------------------
+
+def _negate(e: Emitter, lo: int, hi: int) -> None:
+    """(lo, hi) = -(lo, hi) mod 2^64."""
+    e.const(0), e.get(hi), e.binary("i32.sub"), e.get(lo), e.const(0), e.binary("i32.ne")
+    e.binary("i32.sub"), e.set(hi)
+    e.const(0), e.get(lo), e.binary("i32.sub"), e.set(lo)
+
+
+def _negate_if(e: Emitter, flag: Callable[[], None], lo: int, hi: int) -> None:
+    skip = Label()
+    flag(), e.br_eqz(skip), _negate(e, lo, hi), e.place(skip)
+
+
+def _divide(signed: bool, remainder: bool) -> Callable[[Emitter], None]:
+    def emit(e: Emitter) -> None:
+        ql, qh, dl, dh, rl, rh, count, t, sign = (e.s(k) for k in range(9))
+        e.set(dh), e.set(dl), e.set(qh), e.set(ql)
+        # d = 0 traps exactly as i32.div_u(1, d_lo | d_hi) does
+        e.const(1), e.get(dl), e.get(dh), e.binary("i32.or"), e.binary("i32.div_u"), e.pop()
+        if signed:
+            if not remainder:  # INT64_MIN / -1 traps as i32.div_s(INT32_MIN, -1) does
+                e.const(0x80000000), e.const(-1), e.const(1)
+                e.get(qh), e.const(0x80000000), e.binary("i32.xor"), e.get(ql)
+                e.binary("i32.or")
+                for w in (dl, dh):
+                    e.get(w), e.const(-1), e.binary("i32.xor"), e.binary("i32.or")
+                e.unary("i32.eqz"), e.select(), e.binary("i32.div_s"), e.pop()
+            e.get(qh)  # the result's sign: the dividend's (rem), or the signs' xor (div)
+            if not remainder:
+                e.get(dh), e.binary("i32.xor")
+            e.const(31), e.binary("i32.shr_u"), e.set(sign)
+            for lo, hi in ((ql, qh), (dl, dh)):
+                _negate_if(e, lambda hi=hi: (e.get(hi), e.const(31), e.binary("i32.shr_u")),
+                           lo, hi)
+        wide, slow, big, done, loop, keep = (Label() for _ in range(6))
+        e.get(qh), e.get(dh), e.binary("i32.or"), e.br_if(wide)  # both fit 32 bits
+        e.get(ql), e.get(dl), e.binary("i32.rem_u"), e.set(rl), e.const(0), e.set(rh)
+        e.get(ql), e.get(dl), e.binary("i32.div_u"), e.set(ql), e.br(done)
+        e.place(wide)  # d < 2^16: schoolbook division by 16-bit digits (r < d: no overflow)
+        e.get(dh), e.get(dl), e.const(16), e.binary("i32.shr_u"), e.binary("i32.or")
+        e.br_if(slow)
+        e.const(0), e.set(rl)
+        for k, (word, acc) in enumerate(((qh, count), (qh, count), (ql, rh), (ql, rh))):
+            e.get(rl), e.const(16), e.binary("i32.shl"), e.get(word)
+            if k % 2:
+                e.const(0xFFFF), e.binary("i32.and")
+            else:
+                e.const(16), e.binary("i32.shr_u")
+            e.binary("i32.or"), e.tee(t), e.get(dl), e.binary("i32.div_u")
+            if k % 2:
+                e.get(acc), e.binary("i32.or")
+            else:
+                e.const(16), e.binary("i32.shl")
+            e.set(acc), e.get(t), e.get(dl), e.binary("i32.rem_u"), e.set(rl)
+        e.get(rh), e.set(ql), e.get(count), e.set(qh), e.const(0), e.set(rh), e.br(done)
+        e.place(slow)  # restoring division: (r, q) <<= 1; if r >= d: r -= d, q |= 1
+        # (r may need 65 bits when d >= 2^63: the bit shifted out of r forces the subtraction)
+        e.const(0), e.set(rh), e.get(dh), e.br_if(big)
+        e.const(0), e.set(rl), e.const(64), e.set(count), e.br(loop)
+        e.place(big)  # d >= 2^32: q < 2^32, so the first 32 steps only move n's high word to r
+        e.get(qh), e.set(rl), e.get(ql), e.set(qh), e.const(0), e.set(ql), e.const(32)
+        e.set(count)
+        e.place(loop)
+        e.get(rh), e.const(31), e.binary("i32.shr_u"), e.set(t)  # the bit r loses to the shift
+        for dst, high, low in ((rh, rh, rl), (rl, rl, qh), (qh, qh, ql)):
+            e.get(high), e.const(1), e.binary("i32.shl"), e.get(low), e.const(31)
+            e.binary("i32.shr_u"), e.binary("i32.or"), e.set(dst)
+        e.get(ql), e.const(1), e.binary("i32.shl"), e.set(ql)
+        e.get(rl), e.get(dl), e.binary("i32.ge_u"), e.get(rh), e.get(dh), e.binary("i32.gt_u")
+        e.get(rh), e.get(dh), e.binary("i32.eq"), e.select(), e.get(t), e.binary("i32.or")
+        e.br_eqz(keep)
+        e.get(rl), e.get(dl), e.binary("i32.lt_u"), e.set(t)
+        e.get(rl), e.get(dl), e.binary("i32.sub"), e.set(rl)
+        e.get(rh), e.get(dh), e.binary("i32.sub"), e.get(t), e.binary("i32.sub"), e.set(rh)
+        e.get(ql), e.const(1), e.binary("i32.or"), e.set(ql)
+        e.place(keep)
+        e.get(count), e.const(1), e.binary("i32.sub"), e.tee(count), e.br_if(loop)
+        e.place(done)
+        lo, hi = (rl, rh) if remainder else (ql, qh)
+        if signed:
+            _negate_if(e, lambda: e.get(sign), lo, hi)
+        e.get(lo), e.get(hi)
+    return emit
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+def load(e: Emitter, name: str, offset: int, align: int) -> None:
+    """[address] -> the i64 loaded by ``name`` (``i64.load``, ``i64.load8_s``, ...)."""
+    width = name[8:].split("_")[0] or "64"
+    if width == "64":
+        a = e.s(0)
+        e.tee(a), e.row(OP["i32.load"], 0, imm=offset, arg1=min(align, 2))
+        e.get(a), e.row(OP["i32.load"], 0, imm=offset + 4, arg1=min(align, 2))
+        return
+    op = "i32.load" if width == "32" else f"i32.load{width}_{name[-1]}"
+    e.row(OP[op], 0, imm=offset, arg1=align)
+    if name.endswith("_s"):
+        _sign_word(e)
+    else:
+        e.const(0)
+
+
+def store(e: Emitter, name: str, offset: int, align: int) -> None:
+    """[address lo hi] -> the store ``name`` (``i64.store``, ``i64.store8``, ...)."""
+    width = name[9:] or "64"
+    if width == "64":
+        hi, lo, a = e.s(0), e.s(1), e.s(2)
+        e.set(hi), e.set(lo), e.tee(a), e.get(lo)
+        e.row(OP["i32.store"], -2, imm=offset, arg1=min(align, 2))
+        e.get(a), e.get(hi), e.row(OP["i32.store"], -2, imm=offset + 4, arg1=min(align, 2))
+        return
+    e.pop()
+    e.row(OP["i32.store" if width == "32" else f"i32.store{width}"], -2, imm=offset, arg1=align)
+
+
+NUMERIC: dict[str, Callable[[Emitter], None]] = {
+    "i64.and": _bitwise("i32.and"), "i64.or": _bitwise("i32.or"), "i64.xor": _bitwise("i32.xor"),
+    "i64.add": _add, "i64.sub": _sub, "i64.mul": _mul,
+    "i64.eq": _equal(False), "i64.ne": _equal(True), "i64.eqz": _eqz,
+    "i64.clz": _count("clz"), "i64.ctz": _count("ctz"), "i64.popcnt": _count("popcnt"),
+    "i32.wrap_i64": _wrap, "i64.extend_i32_s": _sign_word, "i64.extend_i32_u": _extend_i32_u,
+    "i64.extend8_s": _extend("i32.extend8_s"), "i64.extend16_s": _extend("i32.extend16_s"),
+    "i64.extend32_s": _extend(None),
+    "i64.shl": _shift("i64.shl"), "i64.shr_s": _shift("i64.shr_s"),
+    "i64.shr_u": _shift("i64.shr_u"), "i64.rotl": _rotate(True), "i64.rotr": _rotate(False),
+    "i64.div_s": _divide(True, False), "i64.div_u": _divide(False, False),
+    "i64.rem_s": _divide(True, True), "i64.rem_u": _divide(False, True),
+}
+"""i64 instruction name -> its expansion into i32 rows."""
+for _name, (_low, _high) in {"lt_s": ("lt_u", "lt_s"), "lt_u": ("lt_u", "lt_u"),
+                             "gt_s": ("gt_u", "gt_s"), "gt_u": ("gt_u", "gt_u"),
+                             "le_s": ("le_u", "lt_s"), "le_u": ("le_u", "lt_u"),
+                             "ge_s": ("ge_u", "gt_s"), "ge_u": ("ge_u", "gt_u")}.items():
+    NUMERIC[f"i64.{_name}"] = _compare(f"i32.{_low}", f"i32.{_high}")
+
+SCRATCH = 10
+"""Scratch slots a function that uses i64 instructions reserves (the most any expansion uses:
+multiplication)."""
