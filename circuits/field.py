@@ -95,8 +95,11 @@ def ext_inv_from_norms(a0, a1, a2, a3, n0, n1, dinv):
     1 / (n0 + n1 u) = (n0 - n1 u) / d, i.e. (a0 - a1 x + a2 x^2 - a3 x^3)(m0 + m1 x^2)."""
     m0 = n0 * dinv % _P
     m1 = (_P - n1 * dinv % _P) % _P
-    zero = U64(0)
-    return ext_mul_coeffs(a0, (_P - a1) % _P, a2, (_P - a3) % _P, m0, zero, m1, zero)
+    c0 = (a0 * m0 + _W * (a2 * m1 % _P)) % _P
+    c1 = (_P - (a1 * m0 + _W * (a3 * m1 % _P)) % _P) % _P
+    c2 = (a0 * m1 + a2 * m0) % _P
+    c3 = (_P - (a1 * m1 + a3 * m0) % _P) % _P
+    return c0, c1, c2, c3
 
 
 def ext_inv_coeffs(a0, a1, a2, a3):
@@ -521,36 +524,37 @@ class Fp4Scalar(Fp4):
     def v(self) -> np.ndarray:
         return np.array(self.c, dtype=np.uint64)
 
-    @staticmethod
-    def _scalar(o) -> tuple | None:
-        """o's four coefficients if it is one extension element or a constant, else None."""
-        if isinstance(o, Fp4Scalar):
-            return o.c
-        if isinstance(o, int):
-            return (_const(o), _ZERO, _ZERO, _ZERO)
-        return None
-
     def __add__(self, o: Scalar):
-        c = self._scalar(o)
-        return Fp4.__add__(self, o) if c is None else self._of(_each(add_mod, self.c, c))
+        a = self.c
+        if isinstance(o, int):  # a constant only moves the first coefficient
+            return self._of((add_mod(a[0], _const(o)), a[1], a[2], a[3]))
+        if isinstance(o, Fp4Scalar):
+            return self._of(_each(add_mod, a, o.c))
+        return Fp4.__add__(self, o)
 
     __radd__ = __add__
 
     def __sub__(self, o: Scalar):
-        c = self._scalar(o)
-        return Fp4.__sub__(self, o) if c is None else self._of(_each(sub_mod, self.c, c))
+        a = self.c
+        if isinstance(o, int):
+            return self._of((sub_mod(a[0], _const(o)), a[1], a[2], a[3]))
+        if isinstance(o, Fp4Scalar):
+            return self._of(_each(sub_mod, a, o.c))
+        return Fp4.__sub__(self, o)
 
     def __rsub__(self, o: Scalar):
-        c = self._scalar(o)
-        return Fp4.__rsub__(self, o) if c is None else self._of(_each(sub_mod, c, self.c))
+        if isinstance(o, int):
+            return self._of(_each(sub_mod, (_const(o), _ZERO, _ZERO, _ZERO), self.c))
+        return Fp4.__rsub__(self, o)
 
     def __mul__(self, o: Scalar):
         a = self.c
         if isinstance(o, int):
             k = _const(o)
             return self._of(_each(mul_mod, a, (k, k, k, k)))
-        c = self._scalar(o)
-        return Fp4.__mul__(self, o) if c is None else self._of(ext_mul_coeffs(*a, *c))
+        if isinstance(o, Fp4Scalar):
+            return self._of(ext_mul_coeffs(*a, *o.c))
+        return Fp4.__mul__(self, o)
 
     __rmul__ = __mul__
 
