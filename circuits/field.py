@@ -40,13 +40,15 @@ _W = U64(W)
 # Operands are reduced (< P); results are reduced. circuits.kernels compiles these very functions.
 
 def add_mod(a, b):
-    """(a + b) mod P."""
-    return (a + b) % _P
+    """(a + b) mod P by a conditional subtraction: one comparison, cheap on numpy scalars and
+    vectorized by LLVM in a compiled ufunc (a remainder by P is neither)."""
+    s = a + b
+    return s - _P * (s >= _P)
 
 
 def sub_mod(a, b):
-    """(a - b) mod P (P added first, so nothing wraps)."""
-    return (a + _P - b) % _P
+    """(a - b) mod P (P added first when a < b, so nothing wraps)."""
+    return a + _P * (a < b) - b
 
 
 def mul_mod(a, b):
@@ -108,9 +110,11 @@ def ext_inv_coeffs(a0, a1, a2, a3):
     return ext_inv_from_norms(a0, a1, a2, a3, n0, n1, inv_mod(d))
 
 
-FORMULAS = (add_mod, sub_mod, mul_mod, pow_mod, inv_mod, ext_mul_coeffs, ext_norm_coeffs,
-            ext_inv_from_norms, ext_inv_coeffs)
-"""Every scalar formula, for circuits.kernels to make callable from compiled code."""
+FORMULAS = (mul_mod, pow_mod, inv_mod, ext_mul_coeffs, ext_norm_coeffs, ext_inv_from_norms,
+            ext_inv_coeffs)
+"""The formulas compiled code may call (circuits.kernels registers them). add_mod and sub_mod
+are compiled only as uint64 ufuncs: numba types their bool-times-uint64 term as int64, which
+would turn a caller's uint64 arithmetic into floats."""
 
 
 # --- the numpy backend ---------------------------------------------------------------------------

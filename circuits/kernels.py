@@ -9,6 +9,10 @@ prover's process; the verifier never imports it (no numba, no llvmlite).
 
 ``emul`` and ``einv`` are the formulas as inlined numba functions, for other kernels (prover,
 LogUp bus) to call on coefficients held in registers.
+
+numba's on-disk cache keys a compiled function on its own source file only: after changing a
+formula in circuits/field.py, delete the cached kernels (``find . -name '*.nb[ic]' -delete``)
+so that the functions here, and the prover's, recompile with it.
 """
 
 from __future__ import annotations
