@@ -28,6 +28,7 @@ def test_vk_prove_verify(capsys, monkeypatch, tmp_path):
     assert (code, err) == (0, "") and report["result"] == 8 and report["trap"] is None
     assert report["claim_bytes"] == claim.stat().st_size and report["steps"] < 1 << report["log_rows"]
     assert {"run", "witness", "lde", "constraints", "deep"} <= set(report["phases_s"])
+    assert report["security_bits"] >= 100 and report["limited_by"] == "fri_queries"
     code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--vk", str(vk), "--json")
     assert (code, err) == (0, "")
     report = json.loads(out)

@@ -22,7 +22,8 @@ from memjit.runtime.wasm.opcodes import OP
 from memjit.workers import load as load_worker
 from prover import prove
 from prover.composition import ConstraintViolation, check_trace
-from verifier import ProofParams, verify_air
+from verifier import DEFAULT_PARAMS, ProofParams, verify_air
+from verifier.params import AirShape
 from verifier.transcript import Transcript
 
 FAST = ProofParams(num_queries=8, grinding_bits=2)  # soundness tests: shape, not security
@@ -255,6 +256,18 @@ def test_proof_under_another_program_rejected():
     assert verify_air(air, proof, min_security_bits=0).valid
     forged = dataclasses.replace(st, vk=other.digest())
     assert not verify_air(VmAir(VmInputs(other, forged)), proof, min_security_bits=0).valid
+
+
+def test_default_parameters_give_the_vm_100_bits_up_to_2_24_rows():
+    # The VM AIR's own shape (degree, segments, LogUp terms a row and their width), scaled up.
+    vm, st, _ = honest(wat("(i32.add (local.get 0) (local.get 1))"), "f", [5, 9])
+    air = VmAir(VmInputs(vm, st))
+    assert (air.terms_per_row, air.lookup_width, air.max_degree()) == (42, 11, 3)
+    public = air.lookup_denominators() - air.terms_per_row * air.trace_length
+    for log_n in range(1, 25):
+        shape = AirShape(log_n, air.max_degree(), air.num_segments(),
+                         (air.terms_per_row << log_n) + public + (1 << 20), air.lookup_width)
+        assert DEFAULT_PARAMS.security(shape).bits >= 100, log_n
 
 
 class DroppingAir(VmAir):

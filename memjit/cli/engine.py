@@ -216,13 +216,15 @@ def prove_cmd(
         emit_json({"export": st.export, "args": list(args or ()),
                    "result": result, "trap": st.trap, "steps": st.steps, "log_rows": st.log_n,
                    "claim": str(out), "claim_bytes": len(data), "prove_s": round(seconds, 3),
+                   "security_bits": stats.security_bits, "limited_by": stats.limited_by,
                    "phases_s": {k: round(v, 3) for k, v in stats.phases.items()},
                    **io_fields(st.input, st.output, output_len is not None)})
         return
     outcome = f"trap: {st.trap}" if st.trap else "result: " + ("(none)" if result is None else str(result))
     typer.echo(f"{outcome}\nsteps: {st.steps} (trace of 2^{st.log_n} rows)")
     echo_io(st.input, st.output, output_len is not None, None)
-    typer.echo(f"claim: {out} ({len(data)} bytes, proved in {seconds:.2f} s)")
+    typer.echo(f"claim: {out} ({len(data)} bytes, proved in {seconds:.2f} s, "
+               f"{stats.security_bits}-bit security)")
 
 
 @app.command("verify", add_help_option=False,
