@@ -274,15 +274,9 @@ def neg(a):
 
 
 def pow_(a, e: int) -> np.ndarray:
-    """a^e element-wise for a non-negative integer exponent."""
+    """a^e element-wise for a non-negative integer exponent (pow_mod on the array)."""
     a = np.asarray(a, dtype=np.uint64)
-    result = np.ones_like(a)
-    while e > 0:
-        if e & 1:
-            result = mul(result, a)
-        a = mul(a, a)
-        e >>= 1
-    return result
+    return np.array(np.broadcast_to(pow_mod(a, e), a.shape), dtype=np.uint64)
 
 
 def batch_inv(a: np.ndarray) -> np.ndarray:
