@@ -113,6 +113,25 @@ def test_in_bounds_access_claimed_out_of_bounds_rejected(monkeypatch, op, addres
     assert_rejected(*cut_as_trap(access(op), [address, 5], op, "memory_out_of_bounds"))
 
 
+def test_out_of_bounds_low_half_carry_raised_rejected(monkeypatch):
+    # i32.load at 65532 of one page ends at 65535, in bounds: the high half is 0 - 1 < 0. A low
+    # carry of 1 instead of 0 makes the high half 0 (every limb in range): only the low half's
+    # equation, lo(A) + offset + 3 = lo(Z) + 65536 cm0, is broken
+    honest_past_end = W._past_end
+
+    def lying(rows, a, pages):
+        distance, carries = honest_past_end(rows, a, pages)
+        trap = rows.load_trap | rows.store_trap
+        carries[trap, 0] += 1
+        carries[trap, 1] = 0
+        distance[trap] &= np.uint64(0xFFFF)  # high half 0
+        return distance, carries
+
+    monkeypatch.setattr(W, "_past_end", lying)
+    assert_rejected(*cut_as_trap(access("i32.load"), [65532, 5], "i32.load",
+                                 "memory_out_of_bounds"))
+
+
 @pytest.mark.parametrize("lie", LIES)
 def test_offset_wrapping_past_p_claimed_in_bounds_rejected(monkeypatch, lie):
     # i32.load8_u offset=p+4 at address 0 is out of bounds; address + offset = p + 4 = 4
