@@ -92,6 +92,21 @@ def check_output(path: Path, what: str = "output") -> None:
         raise BadInput(f"cannot write the {what} to {path}: permission denied")
 
 
+def output_dir(path: Path, what: str = "output") -> None:
+    """Create a user-named output directory before any work, turning a file in the way or an
+    OS error into a BadInput."""
+    from memjit.errors import BadInput
+
+    try:
+        if path.exists() and not path.is_dir():
+            raise BadInput(f"cannot write the {what} to {path}: it is not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot write the {what} to {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise BadInput(f"cannot write the {what} to {path}: permission denied")
+
+
 def write_output(path: Path, data: bytes, what: str = "output") -> None:
     """Write a user-named output file, turning OS errors into a BadInput."""
     from memjit.errors import BadInput

@@ -150,7 +150,8 @@ def trace_cmd(
 
     saved = None if out is None else out if out.suffix == ".npz" else out.with_name(
         out.name + ".npz")
-    if saved is not None:
+    if out is not None and saved is not None:
+        check_output(out, "trace")  # a directory is refused, not given a sibling DIR.npz
         check_output(saved, "trace")
     tr = trace_checked(read_file(wasm), export, list(args or ()), Limits(), max_steps)
     if saved is not None:
