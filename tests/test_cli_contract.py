@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -19,10 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import cli
+from helpers import cli, ledger_dump
 
 from memjit.market.identity import Identity
-from memjit.market.ledger import LEDGER_FILE, Ledger, Worker
+from memjit.market.ledger import Ledger, Worker
 from memjit.market.pool import request
 from memjit.market.registry import register
 from memjit.market.tasks import read_test_set
@@ -65,14 +64,6 @@ def _worker_id(home: Path) -> str:
     with Ledger(home, readonly=True) as ledger:
         (worker,) = ledger.workers()
     return worker.id
-
-
-def _dump(home: Path) -> str:
-    db = sqlite3.connect(home / LEDGER_FILE)
-    try:
-        return "\n".join(db.iterdump())
-    finally:
-        db.close()
 
 
 # --- numbers, homes, usage ----------------------------------------------------------------
@@ -218,7 +209,7 @@ def test_stake_errors_bad_input_or_rejected(tmp_path: Path, capsys, monkeypatch)
 
 def test_a_task_refuses_inputs_it_is_not_made_for(home: Path, tmp_path: Path, capsys,
                                                   monkeypatch) -> None:
-    before = _dump(home)
+    before = ledger_dump(home)
     image = bytearray(IMAGES[0].tobytes())
     image[9] = 200
     bad = tmp_path / "bad.bin"
@@ -231,7 +222,7 @@ def test_a_task_refuses_inputs_it_is_not_made_for(home: Path, tmp_path: Path, ca
     code, _, err = cli(capsys, monkeypatch, "--home", str(home), "request", "--task", "digits",
                        "--input", str(bad))
     assert code == 2 and one_line(err) and "input of 64 bytes, got 65" in err
-    assert _dump(home) == before
+    assert ledger_dump(home) == before
 
 
 def _add_twins(home: Path) -> list[str]:
@@ -328,7 +319,7 @@ def test_ctrl_c_during_a_request_exits_130_and_records_nothing(home: Path) -> No
     traceback or is left running, and the ledger is exactly as it was."""
     image = home / "image.bin"
     image.write_bytes(IMAGES[1].tobytes())
-    before = _dump(home)
+    before = ledger_dump(home)
     proc = subprocess.Popen(
         [sys.executable, "-m", "memjit.cli", "--home", str(home), "request", "--task", "digits",
          "--input", str(image)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -350,7 +341,7 @@ def test_ctrl_c_during_a_request_exits_130_and_records_nothing(home: Path) -> No
         proc.wait()
     assert (proc.returncode, out, err) == (130, "", "memjit: interrupted; nothing recorded\n")
     assert not [pid for pid in pool if _alive(pid)]
-    assert _dump(home) == before
+    assert ledger_dump(home) == before
 
 
 # --- a read-only home ---------------------------------------------------------------------
