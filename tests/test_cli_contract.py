@@ -275,6 +275,24 @@ def test_a_generic_interrupt_exits_130(tmp_path: Path, capsys, monkeypatch) -> N
     assert (code, out, err) == (130, "", "memjit: interrupted\n")
 
 
+def test_an_interrupt_after_settlement_says_so(home: Path, tmp_path: Path, capsys,
+                                               monkeypatch) -> None:
+    import memjit.market.pool as pool
+
+    settle = pool.request
+
+    def settle_then_interrupt(*args, **kwargs):
+        settle(*args, **kwargs)
+        raise KeyboardInterrupt  # after the request's transaction committed
+
+    monkeypatch.setattr(pool, "request", settle_then_interrupt)
+    image = tmp_path / "image.bin"
+    image.write_bytes(IMAGES[0].tobytes())
+    code, out, err = cli(capsys, monkeypatch, "--home", str(home), "request", "--task",
+                         "digits", "--input", str(image), "--label", str(LABELS[0]))
+    assert (code, out, err) == (130, "", "memjit: interrupted after request 2 was settled\n")
+
+
 def _pool_processes(pid: int) -> list[int]:
     """The live processes a pool of `pid` spawned (not Python's resource tracker)."""
     found = []

@@ -87,14 +87,14 @@ def _with_global_options(command: Any, params: list[Any]) -> None:
         _with_global_options(sub, params)
 
 
-def _usage_error_type() -> tuple[type[Exception], type[Exception]]:
-    """Click's usage-error base class and its no-arguments-help error (typer >= 0.29 vendors
-    click as typer._click)."""
+def _click_errors() -> tuple[type[Exception], type[Exception] | None]:
+    """Click's usage-error base class and, where click has it (>= 8.2), the error it raises
+    for a group called without a command (typer >= 0.29 vendors click as typer._click)."""
     try:
-        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+        from typer._click import exceptions
     except ImportError:  # older typer depends on click itself
-        from click.exceptions import ClickException, NoArgsIsHelpError
-    return ClickException, NoArgsIsHelpError
+        from click import exceptions
+    return exceptions.ClickException, getattr(exceptions, "NoArgsIsHelpError", None)
 
 
 def command() -> Any:
@@ -111,7 +111,7 @@ def main() -> None:
 
     `memjit` (or `memjit batch`) without a command prints the help and exits 0, as cargo does.
     """
-    usage_error, no_args_help = _usage_error_type()
+    usage_error, no_args_help = _click_errors()
     try:
         code = command().main(prog_name="memjit", standalone_mode=False)
     except MemjitError as exc:
@@ -125,12 +125,12 @@ def main() -> None:
     except typer.Abort:
         sys.stderr.write("memjit: aborted\n")
         sys.exit(1)
-    except no_args_help as exc:
-        help_text = exc.format_message()  # typer's rich help has printed itself already
-        if help_text:
-            sys.stdout.write(help_text + "\n")
-        sys.exit(0)
     except usage_error as exc:
+        if no_args_help is not None and isinstance(exc, no_args_help):
+            help_text = exc.format_message()  # typer's rich help has printed itself already
+            if help_text:
+                sys.stdout.write(help_text + "\n")
+            sys.exit(0)
         sys.stderr.write(f"memjit: {exc.format_message()}\n")
         sys.exit(2)
     if isinstance(code, int) and code:  # click reports Exit(code) by returning it

@@ -128,13 +128,17 @@ def request_cmd(
     with Ledger(home) as ledger, Progress(console=Console(stderr=True), transient=True,
                                           disable=not sys.stderr.isatty()) as progress:
         answers = progress.add_task("proving answers", total=None)
+        identity = load_or_create(home, requester)
+        last = ledger.db.execute("SELECT coalesce(max(seq), 0) FROM requests").fetchone()[0]
         try:
-            result = request(ledger, Store(home), load_or_create(home, requester), task,
-                             input_bytes, label=label, top_k=top_k,
-                             operators=digits_liar.operators(),
+            result = request(ledger, Store(home), identity, task, input_bytes, label=label,
+                             top_k=top_k, operators=digits_liar.operators(),
                              on_delivery=lambda worker, _: progress.advance(answers))
         except KeyboardInterrupt:  # settlement is one transaction at the very end
-            raise Interrupted("interrupted; nothing recorded") from None
+            settled = ledger.db.execute("SELECT max(seq) FROM requests WHERE seq > ? AND "
+                                        "requester = ?", (last, identity.public_key)).fetchone()[0]
+            raise Interrupted("interrupted; nothing recorded" if settled is None else
+                              f"interrupted after request {settled} was settled") from None
     best = result.best
     if json_out:
         emit_json({"request": result.seq, "scored_against": result.scored_against,
