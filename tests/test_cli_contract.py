@@ -385,8 +385,11 @@ def test_reading_commands_work_on_a_read_only_home(home: Path) -> None:
     before = _snapshot(home)
     setup = _drop_root_write_override if os.geteuid() == 0 else None
     try:
-        probe = subprocess.run(["touch", str(home / "probe")], preexec_fn=setup,
-                               capture_output=True)
+        try:
+            probe = subprocess.run(["touch", str(home / "probe")], preexec_fn=setup,
+                                   capture_output=True)
+        except subprocess.SubprocessError:  # no CAP_SETPCAP: root cannot be held to modes
+            pytest.skip("cannot make a read-only home for root here")
         assert probe.returncode != 0, "the home is still writable"
         for argv, words in [(["worker", "list"], wid[:16]), (["worker", "show", wid[:8]], wid),
                             (["batch", "list"], "1 committed batch"),

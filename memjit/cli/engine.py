@@ -148,10 +148,10 @@ def trace_cmd(
     from memjit.runtime.sandbox import Limits
     from memjit.runtime.tracer import trace_checked
 
-    saved = None if out is None else out if out.suffix == ".npz" else out.with_name(
-        out.name + ".npz")
-    if out is not None and saved is not None:
+    saved = None
+    if out is not None:
         check_output(out, "trace")  # a directory is refused, not given a sibling DIR.npz
+        saved = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
         check_output(saved, "trace")
     tr = trace_checked(read_file(wasm), export, list(args or ()), Limits(), max_steps)
     if saved is not None:
