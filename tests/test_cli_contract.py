@@ -125,6 +125,39 @@ def test_global_options_on_either_side(home: Path, tmp_path: Path, capsys, monke
     assert code == 2 and "not supported yet" in err
 
 
+def test_every_mistake_is_one_line_and_exit_2(home: Path, tmp_path: Path, capsys,
+                                              monkeypatch) -> None:
+    """A sweep of what users mistype, across every command group."""
+    image = tmp_path / "image.bin"
+    image.write_bytes(IMAGES[0].tobytes())
+    state = ["--home", str(home)]
+    for argv in [
+        ["run", FIB, "--export", "fib", "--args", HUGE],
+        ["run", FIB, "--export", "fib", "--args", "5", "--fuel", "-1"],
+        ["run", FIB, "--export", "fib", "--args", "5", "--timeout", "nan"],
+        ["run", FIB, "--export", "fib", "--args", "5", "--memory-mb", HUGE],
+        ["run", FIB, "--export", "fib", "--args", "5", "--output-len", HUGE],
+        ["run", FIB, "--export", "nope"], ["run", str(tmp_path), "--export", "fib"],
+        ["trace", FIB, "--export", "fib", "--args", "5", "--max-steps", HUGE],
+        ["verify", str(tmp_path), "--vk", str(tmp_path)], ["verify", str(image)],
+        ["bench", "stark", "--log-rows", HUGE], ["bench", "batcher", "--accounts", HUGE],
+        ["bench", "batcher", "--sizes", HUGE], ["bench", "vm", FIB, "--export", "fib",
+                                                "--repeats", HUGE],
+        [*state, "worker", "show", "f" * 65], [*state, "batch", "show", "-1"],
+        [*state, "batch", "commit", "--max-age", "nan"],
+        [*state, "batch", "commit", "--challenge-window", "inf"],
+        [*state, "batch", "committee", "--add", "../x"],
+        [*state, "request", "--task", "digits", "--input", str(image), "--label", HUGE],
+        [*state, "request", "--task", "digits", "--input", str(image), "--requester", "a/b"],
+        [*state, "request", "--task", "chess", "--input", str(image)],
+        [*state, "worker", "add", FIB, "--stake", "500"],
+        [*state, "worker", "add", str(SMALL), "--stake", "500", "--task", "t" * 300],
+        ["--bogus"], ["worker", "nope"], ["--home"],
+    ]:
+        code, _, err = cli(capsys, monkeypatch, *argv)
+        assert code == 2 and one_line(err), (argv, code, err)
+
+
 # --- the engine commands -------------------------------------------------------------------
 
 def test_output_paths_are_checked_before_any_work(tmp_path: Path, capsys, monkeypatch) -> None:
