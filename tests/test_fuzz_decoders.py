@@ -19,21 +19,27 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from circuits.wasm_vm import program as vk_format
+from circuits.wasm_vm import statement as statement_format
 from circuits.wasm_vm.program import VkFormatError, decode_vk
 from circuits.wasm_vm.statement import StatementFormatError, decode_statement
 from memjit.errors import BadInput
 from memjit.market.facts import Fact
-from memjit.rollup.batcher import BatchData, decode_data
+from memjit.rollup import header as header_format
+from memjit.rollup.batcher import DATA_MAGIC, DATA_VERSION, BatchData, decode_data
 from memjit.rollup.header import BatchFormatError, Header, Reader, decode_header
 from memjit.rollup.state import Account, DiffEntry, encode_diff, read_diff
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.runtime.wasm import load
 from memjit.workers import WORKERS_DIR
+from verifier import claims as claim_format
+from verifier import proof as proof_format
 from verifier.claims import ClaimFormatError, decode_claim
 from verifier.proof import ProofFormatError, decode
 
@@ -62,6 +68,11 @@ def _decode_diff(data: bytes) -> object:
     return diff
 
 
+def _magic(fmt: ModuleType) -> bytes:
+    """A format's magic and version byte: random bytes after them reach the decoder's body."""
+    return fmt.MAGIC + bytes([fmt.VERSION])
+
+
 def _module(name: str) -> bytes:
     return (WORKERS_DIR / f"{name}.wasm").read_bytes()
 
@@ -83,16 +94,17 @@ def targets() -> dict[str, Target]:
                     199, 1_700_000_000_000, ((bytes.fromhex(worker), 1_000_000),),
                     (b"\x21" * 48, b"\x22" * 48)).signed(b"\x33" * 96)
     return {
-        "claim": Target(decode_claim, ClaimFormatError, [claim.encode()], b"MJCLAIM\x01"),
-        "proof": Target(decode, ProofFormatError, [claim.proof], b"MJSTARK\x01"),
+        "claim": Target(decode_claim, ClaimFormatError, [claim.encode()], _magic(claim_format)),
+        "proof": Target(decode, ProofFormatError, [claim.proof], _magic(proof_format)),
         "vk": Target(decode_vk, VkFormatError,
-                     [vk_of(_module(n)) for n in ("dense", "fnptr", "mix64")], b"MJVK\x02"),
-        "statement": Target(decode_statement, StatementFormatError, [statement], b"MJST\x02"),
+                     [vk_of(_module(n)) for n in ("dense", "fnptr", "mix64")], _magic(vk_format)),
+        "statement": Target(decode_statement, StatementFormatError, [statement], _magic(statement_format)),
         "wasm": Target(lambda data: load(data, crosscheck=False), BadInput,
                        [_module(n) for n in ("dense", "fnptr", "mix64")], b"\0asm\x01\0\0\0"),
-        "header": Target(decode_header, BatchFormatError, [header.encode()], b"MJBATCH\x01"),
+        "header": Target(decode_header, BatchFormatError, [header.encode()], _magic(header_format)),
         "batch data": Target(decode_data, BatchFormatError,
-                             [BatchData(3, facts, tuple(diff)).encode()], b"MJBDATA\x01"),
+                             [BatchData(3, facts, tuple(diff)).encode()],
+                             DATA_MAGIC + bytes([DATA_VERSION])),
         "state diff": Target(_decode_diff, BatchFormatError, [encode_diff(diff)], b""),
         "account": Target(Account.decode, BatchFormatError, [account], b"\x01"),
     }
@@ -190,8 +202,9 @@ def test_huge_declared_lengths_are_refused_before_allocating(targets: dict[str, 
     cases = {
         "claim": [claim[:8] + b"\xff\xff\xff\xff" + claim[12:],
                   claim[:8] + struct.pack("<I", 64 << 20) + claim[12:]],
-        "batch data": [b"MJBDATA\x01" + struct.pack(">QI", 1, 0xFFFFFFFF),
-                       b"MJBDATA\x01" + struct.pack(">QI", 1, 1 << 24) + bytes(200)],
+        "batch data": [DATA_MAGIC + bytes([DATA_VERSION]) + struct.pack(">QI", 1, 0xFFFFFFFF),
+                       DATA_MAGIC + bytes([DATA_VERSION]) + struct.pack(">QI", 1, 1 << 24)
+                       + bytes(200)],
         "state diff": [struct.pack(">I", 0xFFFFFFFF), struct.pack(">I", 1 << 24) + bytes(100)],
         "header": [targets["header"].seeds[0][:8 + 8 + 128 + 4 + 32 + 16] + b"\xff" * 4],
     }

@@ -11,115 +11,41 @@ command pays for no other. Errors become one line on stderr and the documented e
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any, Optional
-
-import typer
-import typer.core
-import typer.main
-
-from memjit.cli import batch, bench, demo, engine, market
-from memjit.cli.common import Globals, global_options
-from memjit.errors import Interrupted, MemjitError
-
-HOME_HELP = "State directory (ledger, content store, keys); default ~/.memjit."
-NODE_HELP = "A memjit node to talk to instead of --home (not supported yet)."
-
-
-class RootGroup(typer.core.TyperGroup):
-    """The `memjit` group: a Ctrl-C anywhere in a command becomes Interrupted (exit 130)."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise Interrupted("interrupted") from None
-
-
-app = typer.Typer(cls=RootGroup, add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-app.add_typer(engine.app)
-app.add_typer(market.app)
-app.add_typer(demo.app)
-app.add_typer(market.worker_app, name="worker")
-app.add_typer(batch.app, name="batch")
-app.add_typer(bench.app, name="bench")
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    home: Optional[Path] = typer.Option(None, "--home", envvar="MEMJIT_HOME", help=HOME_HELP),
-    node: Optional[str] = typer.Option(None, "--node", envvar="MEMJIT_NODE", help=NODE_HELP),
-) -> None:
-    """memjit: an open market for AI workers whose every answer comes with a STARK proof."""
-    ctx.obj = Globals(home=home, node=node)
-
-
-def _set_global(ctx: Any, param: Any, value: Any) -> None:
-    """Callback of a global option typed after the command: it overrides the root's."""
-    if value is not None:
-        setattr(global_options(ctx), param.name, value)
-
-
-def _global_params() -> list[Any]:
-    """The global options as click parameters that store into Globals, built by typer from
-    a signature (so that help renders them like every other option)."""
-
-    def holder(
-        home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP, callback=_set_global,
-                                            expose_value=False, rich_help_panel="Global options"),
-        node: Optional[str] = typer.Option(None, "--node", help=NODE_HELP, callback=_set_global,
-                                           expose_value=False, rich_help_panel="Global options"),
-    ) -> None:
-        """Never run: only its options are used."""
-
-    holder_app = typer.Typer(add_completion=False)
-    holder_app.command()(holder)
-    return list(typer.main.get_command(holder_app).params)
-
-
-def _with_global_options(command: Any, params: list[Any]) -> None:
-    """Give `command` and every command below it the global options too, so that
-    `memjit worker list --home H` works as `memjit --home H worker list` does."""
-    command.params.extend(params)
-    for sub in getattr(command, "commands", {}).values():
-        _with_global_options(sub, params)
-
-
-def _click_errors() -> tuple[type[Exception], type[Exception] | None]:
-    """Click's usage-error base class and, where click has it (>= 8.2), the error it raises
-    for a group called without a command (typer >= 0.29 vendors click as typer._click)."""
-    try:
-        from typer._click import exceptions
-    except ImportError:  # older typer depends on click itself
-        from click import exceptions
-    return exceptions.ClickException, getattr(exceptions, "NoArgsIsHelpError", None)
-
-
-def command() -> Any:
-    """The click command behind `memjit`, global options on every subcommand."""
-    root_command = typer.main.get_command(app)
-    params = _global_params()
-    for sub in root_command.commands.values():
-        _with_global_options(sub, params)
-    return root_command
 
 
 def main() -> None:
-    """Console-script entry point: run the app, map every error to one line and its exit code.
+    """Console-script entry point: run the command, map every error to one line and its exit
+    code. ``memjit verify ...`` runs without the typer application and its imports (pydantic
+    among them, ~0.2 s): nodes and scripts verify claims one process at a time."""
+    from memjit.errors import Interrupted, MemjitError
 
-    `memjit` (or `memjit batch`) without a command prints the help and exits 0, as cargo does.
-    """
-    usage_error, no_args_help = _click_errors()
     try:
-        code = command().main(prog_name="memjit", standalone_mode=False)
+        if sys.argv[1:2] == ["verify"]:
+            from memjit.cli.verify import verify_command
+
+            verify_command(sys.argv[2:])
+        else:
+            _run_app()
     except MemjitError as exc:
         sys.stderr.write(f"memjit: {exc}\n")
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:  # while parsing, before any command ran
+    except KeyboardInterrupt:  # outside a command (the app maps its own: memjit.cli.app)
         sys.stderr.write("memjit: interrupted\n")
         sys.exit(Interrupted.exit_code)
+
+
+def _run_app() -> None:
+    """Run the typer application; click's own outcomes become the contract's exit codes.
+    `memjit` (or `memjit batch`) without a command prints the help and exits 0, as cargo
+    does."""
+    import typer
+
+    from memjit.cli.app import click_errors, command
+    from memjit.errors import Interrupted
+
+    usage_error, no_args_help = click_errors()
+    try:
+        code = command().main(prog_name="memjit", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
