@@ -1,7 +1,8 @@
 """Typed errors of memjit; each carries the CLI exit code of DESIGN.md's contract.
 
 0 ok, 1 verification failed or request rejected, 2 bad input or usage, 3 worker fault,
-70 internal error (a bug in memjit, never the user's fault; sysexits' EX_SOFTWARE).
+70 internal error (a bug in memjit, never the user's fault; sysexits' EX_SOFTWARE),
+130 interrupted (128 + SIGINT, as shells report a process stopped by Ctrl-C).
 """
 
 from __future__ import annotations
@@ -61,3 +62,9 @@ class InternalError(MemjitError):
     traceback; the claim is not written."""
 
     exit_code = 70
+
+
+class Interrupted(MemjitError):
+    """The user interrupted the command (Ctrl-C); the message says what was kept."""
+
+    exit_code = 130

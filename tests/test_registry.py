@@ -70,8 +70,9 @@ def test_minimum_stake(market: tuple[Ledger, Store]) -> None:
         register(ledger, store, ALICE, SMALL, 99)
     with pytest.raises(Rejected, match="minimum stake 500"):
         register(ledger, store, ALICE, SMALL, 499, config=RegistryConfig(min_stake=500))
-    with pytest.raises(BadInput, match="positive integer"):
-        register(ledger, store, ALICE, SMALL, 0)
+    for stake in (0, -5, 1 << 63):  # outside the amounts a ledger holds: malformed, not low
+        with pytest.raises(BadInput, match=r"stake must be an integer in 1\.\.9223372036854775807"):
+            register(ledger, store, ALICE, SMALL, stake)
     assert ledger.workers() == []
 
 
@@ -174,7 +175,8 @@ def test_cli_worker_add_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[
         (("worker", "add", str(WORKERS_DIR / "digits_large.wasm"), "--stake", "5"), 1,
          "minimum stake"),
         (("worker", "add", str(tmp_path / "missing.wasm"), "--stake", "150"), 2, "cannot read"),
-        (("worker", "show", "nope"), 2, "no worker nope"),
+        (("worker", "show", "nope"), 2, "bad worker id 'nope'"),
+        (("worker", "show", "0" * 64), 2, f"no worker {'0' * 64}"),
     ]
     for argv, want, words in failures:
         code, out, err = cli(capsys, monkeypatch, "--home", home, *argv)

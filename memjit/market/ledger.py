@@ -13,6 +13,7 @@ This module stores and reads; the rules (minimum stake, ownership, unbonding) ar
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -190,21 +191,48 @@ _WORKER_COLUMNS = ", ".join(Worker.__dataclass_fields__)
 
 
 class Ledger:
-    """The market state of one home directory; `clock` stamps every change (injectable)."""
+    """The market state of one home directory; `clock` stamps every change (injectable).
 
-    def __init__(self, home: Path, clock: Callable[[], float] = time.time) -> None:
+    `readonly=True` opens it for reading only and writes nothing to the home: no directory,
+    no database (a home without a ledger reads as an empty one, held in memory), SQLite's
+    read-only mode, and in a home the process cannot write (a read-only mount, a shared copy)
+    `immutable=1`, since there SQLite could not even create its WAL index. A read-only ledger
+    must already have this memjit's schema: an older one is upgraded by any writing command.
+    """
+
+    def __init__(self, home: Path, clock: Callable[[], float] = time.time, *,
+                 readonly: bool = False) -> None:
         self.path = Path(home) / LEDGER_FILE
         self.clock = clock
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            fresh = not readonly or not self.path.exists()
+            if readonly:
+                self._db = self._open_readonly()
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._migrate()
+            if fresh:
+                self._migrate()  # a writable ledger, or the empty in-memory one of a new home
+            elif self.schema_version() != len(MIGRATIONS):
+                raise BadInput(f"ledger {self.path} has schema version {self.schema_version()}, "
+                               f"this memjit reads version {len(MIGRATIONS)}; a command that "
+                               "writes (e.g. `memjit batch commit`) upgrades an older one")
         except (OSError, sqlite3.DatabaseError) as exc:
             raise BadInput(f"cannot open ledger {self.path}: {exc}") from None
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection (see the class doc); in memory if there is no ledger yet."""
+        if not self.path.exists():
+            return sqlite3.connect(":memory:", isolation_level=None)
+        if not self.path.is_file():
+            raise BadInput(f"cannot open ledger {self.path}: not a file")
+        immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro{immutable}"
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -307,6 +335,14 @@ class Ledger:
         if row is None:
             raise BadInput(f"no worker {worker_id}")
         return Worker(*row)
+
+    def worker_ids(self, prefix: str) -> list[str]:
+        """The ids of the workers whose id starts with `prefix` (lowercase hex), sorted."""
+        if not all(c in "0123456789abcdef" for c in prefix):
+            return []
+        rows = self._db.execute("SELECT id FROM workers WHERE substr(id, 1, ?) = ? ORDER BY id",
+                                (len(prefix), prefix)).fetchall()
+        return [row[0] for row in rows]
 
     def worker_by_cid(self, cid: str) -> Worker | None:
         """The worker registered for this CID, if any."""

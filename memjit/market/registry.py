@@ -39,6 +39,9 @@ from memjit.runtime.wasm import load
 
 DOMAIN = b"memjit/register/v1\x00"
 PUBLIC_KEY_BYTES = 48
+MAX_STAKE = (1 << 63) - 1
+"""Largest stake: the ledger's amounts are signed 64-bit SQLite integers. A stake outside
+1..MAX_STAKE is malformed (BadInput, exit 2); one below the minimum is Rejected (exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,10 @@ def worker_id(public_key: bytes, cid: str) -> str:
 def registration_message(public_key: bytes, cid: str, task: str, stake: int) -> bytes:
     """The canonical bytes an owner signs to register (domain-separated, lengths explicit)."""
     task_bytes = task.encode()
-    if len(task_bytes) > 255 or not 0 <= stake < 1 << 64:
-        raise BadInput("task name longer than 255 bytes or stake out of range")
+    if len(task_bytes) > 255:
+        raise BadInput(f"task name of {len(task_bytes)} bytes: at most 255")
+    if type(stake) is not int or not 0 < stake <= MAX_STAKE:
+        raise BadInput(f"stake must be an integer in 1..{MAX_STAKE} SWT units, got {stake!r}")
     cid_bytes = bytes(CID.decode(cid))
     return (DOMAIN + bytes([len(public_key)]) + bytes(public_key) + bytes([len(cid_bytes)])
             + cid_bytes + bytes([len(task_bytes)]) + task_bytes + struct.pack(">Q", stake))
@@ -124,8 +129,8 @@ def _make_room(ledger: Ledger, db: sqlite3.Connection, task: str,
 def admit(ledger: Ledger, store: Store, module_bytes: bytes, reg: Registration,
           config: RegistryConfig = RegistryConfig()) -> Worker:
     """Check a signed registration against every rule, then record the worker atomically."""
-    if type(reg.stake) is not int or reg.stake <= 0:
-        raise BadInput(f"stake must be a positive integer, got {reg.stake!r}")
+    if type(reg.stake) is not int or not 0 < reg.stake <= MAX_STAKE:
+        raise BadInput(f"stake must be an integer in 1..{MAX_STAKE} SWT units, got {reg.stake!r}")
     if reg.stake < config.min_stake:
         raise Rejected(f"stake {reg.stake} is below the minimum stake {config.min_stake}")
     if len(reg.public_key) != PUBLIC_KEY_BYTES:
