@@ -41,7 +41,7 @@ LABELLER = b"\x09" * 48
 NONCE, OTHER_NONCE = b"\x05" * 32, b"\x06" * 32
 LIMITS = Limits(fuel=200_000, timeout_s=2.0, memory_mb=16)
 CONFIG = OracleConfig(slash_ppm=100_000, ema_ppm=200_000, quorum=3, kappa_ppm=500_000,
-                      full_label_stake=100_000)
+                      full_label_stake=100_000, contest_quorum=3)
 REGISTRY, REWARDS = RegistryConfig(min_stake=950), RewardConfig(base_reward=1_000)
 
 
@@ -119,6 +119,8 @@ def test_the_reference_a_label_a_consensus_or_nothing() -> None:
     assert reference(4, LABELLER, 10**6, honest, CONFIG) == Reference(4, 200_000, "label")
     # a label a unanimous quorum of independent answers contradicts is overruled (and slashed)
     assert reference(1, LABELLER, 10**6, honest, CONFIG) == Reference(4, 200_000, "contested")
+    # (by default it takes five unanimous groups: three models can err alike on one input)
+    assert reference(1, LABELLER, 10**6, honest, OracleConfig()) == Reference(1, 200_000, "label")
     # ... but the labeller's own workers are no evidence against it
     own = [Vote(4, 1_000, 1, LABELLER), *honest[1:]]
     assert reference(1, LABELLER, 10**6, own, CONFIG) == Reference(1, 200_000, "label")

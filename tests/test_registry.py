@@ -183,20 +183,33 @@ def test_unbonding_is_released_after_its_period(market: tuple[Ledger, Store],
                      ("unbond", 1), ("unbond", 99)]
 
 
-def test_cli_worker_add_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_worker_add_list_show_unbond_and_balance(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     home, small = str(tmp_path), str(WORKERS_DIR / "digits_small.wasm")
+    custom = tmp_path / "custom.wasm"
+    custom.write_bytes(CUSTOM)
     code, out, err = cli(capsys, monkeypatch, "--home", home, "worker", "add", small,
                          "--stake", "150", "--owner", "alice", "--json")
     assert (code, err) == (0, "")
     added = json.loads(out)
     assert (added["stake"], added["task"], added["cid"]) == (150, "digits", cid_of(SMALL))
+    large = str(WORKERS_DIR / "digits_large.wasm")
     failures = [
         (("worker", "add", small, "--stake", "150", "--owner", "bob"), 1, "another owner"),
-        (("worker", "add", str(WORKERS_DIR / "digits_large.wasm"), "--stake", "5"), 1,
-         "minimum stake"),
+        (("worker", "add", str(custom), "--stake", "150", "--owner", "bob"), 1,
+         "a copy is refused"),
+        (("worker", "add", large, "--stake", "5"), 1, "minimum stake"),
+        (("worker", "add", large, "--stake", str(10**15)), 1,
+         "stake 1000000000000000 SWT is above the free balance of its owner (10000 SWT)"),
+        (("worker", "add", large, "--stake", str(2**63)), 2, "stake must be an integer in 1.."),
         (("worker", "add", str(tmp_path / "missing.wasm"), "--stake", "150"), 2, "cannot read"),
         (("worker", "show", "nope"), 2, "no worker nope"),
+        (("worker", "unbond", added["id"], "--owner", "nobody"), 2, "no owner key 'nobody'"),
+        (("worker", "unbond", added["id"], "--owner", "default"), 1, "not owned by 'default'"),
+        (("worker", "unbond", added["id"], "--owner", "alice", "--amount", "151"), 1,
+         "cannot unbond 151 SWT: 150 SWT is bonded"),
+        (("balance", "nobody"), 2, "no owner key 'nobody'"),
     ]
     for argv, want, words in failures:
         code, out, err = cli(capsys, monkeypatch, "--home", home, *argv)
@@ -207,6 +220,16 @@ def test_cli_worker_add_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0 and json.loads(out) == added
     code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "list")
     assert code == 0 and added["id"][:16] in out
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "unbond", added["id"],
+                       "--owner", "alice", "--amount", "50")
+    assert code == 0 and out.startswith(f"unbonding 50 SWT of worker {added['id'][:16]} until ")
+    assert out.rstrip().endswith("100 SWT bonded (active)")
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "balance", "alice", "--json")
+    held = json.loads(out)
+    assert code == 0 and {k: held[k] for k in ("free", "bonded", "unbonding", "earned")} == {
+        "free": 10_000 - 150, "bonded": 100, "unbonding": 50, "earned": 0}
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "balance", "alice")
+    assert code == 0 and out.startswith("alice: free 9850, bonded 100, unbonding 50, earned 0 SWT")
 
 
 def _seat(ledger: Ledger, name: str, usefulness: int, calls: int, registered_at: float) -> str:

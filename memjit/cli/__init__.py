@@ -1,7 +1,8 @@
 """The `memjit` command line (docs/architecture.md, "CLI contract").
 
 Every command is a thin shell over a Python API, in one module per command group: the engine
-(run, trace, vk, prove, verify), the market (worker, request), the rollup (batch), benchmarks
+(run, trace, vk, prove, verify), the market (worker, validator, balance, request), the rollup
+(batch), benchmarks
 (bench) and the demo. Each module imports what its command needs only when it runs, so a
 command pays for no other. Errors become one line on stderr and the documented exit code
 (0 ok, 1 rejected, 2 bad input, 3 worker fault).
@@ -23,6 +24,7 @@ app.add_typer(engine.app)
 app.add_typer(market.app)
 app.add_typer(demo.app)
 app.add_typer(market.worker_app, name="worker")
+app.add_typer(market.validator_app, name="validator")
 app.add_typer(batch.app, name="batch")
 app.add_typer(bench.app, name="bench")
 

@@ -9,9 +9,12 @@ requests) and a returned result.
 
 The reference (what valid answers are scored against, `reference`):
 - a label, if the requester has validator stake bonded (memjit.market.validators); its scores
-  move usefulness at `formulas.label_rate` of that stake. A label that a unanimous quorum of
-  independent answers (none of the labeller's own workers) contradicts is *contested*: it is
-  overruled by that answer and the labeller's validator stake is slashed `label_slash_ppm`;
+  move usefulness at `formulas.label_rate` of that stake. A label that the unanimous answer of
+  at least `contest_quorum` independent groups (none of them the labeller's) contradicts is
+  *contested*: it is overruled by that answer and the labeller's validator stake is slashed
+  `label_slash_ppm`. The bar is high on purpose: several models can err alike on an ambiguous
+  input, and an honest label must not be slashed for it (the demo's image 22, an 8, is a 5 to
+  three of its models);
 - else (no label, or a requester without stake: it buys answers, not scores) the consensus
   of the valid answers, as Yuma consensus weighs validators: workers with the same owner or
   the same VK form one independent group; at least `quorum` groups must have answered, and the
@@ -50,13 +53,15 @@ class OracleConfig:
     """Oracle parameters (rates and fractions in parts per million): the stake burned per
     invalid claim or fault, the EMA rate of a consensus score, the consensus quorum (independent
     groups) and stake threshold, the validator stake at which a label moves usefulness at the
-    full EMA rate, and the validator stake burned for a contested label."""
+    full EMA rate, the unanimous independent groups that contest a label, and the validator
+    stake burned for a contested label."""
 
     slash_ppm: int = 100_000
     ema_ppm: int = 200_000
     quorum: int = 3
     kappa_ppm: int = 500_000
     full_label_stake: int = 100_000
+    contest_quorum: int = 5
     label_slash_ppm: int = 50_000
 
 
@@ -93,7 +98,7 @@ class Vote:
 class Reference:
     """What a request's valid answers are scored against (None: nothing is scored), the EMA
     rate their scores move usefulness at, and why: "label", "consensus" or "contested" (a
-    label overruled by a unanimous quorum)."""
+    label overruled by a unanimous answer)."""
 
     answer: int | None
     rate: int
@@ -188,7 +193,8 @@ def reference(label: int | None, labeller: bytes, labeller_stake: int, votes: Se
     rate = 0 if label is None else formulas.label_rate(config.ema_ppm, labeller_stake,
                                                        config.full_label_stake)
     if rate > 0:
-        overruling = unanimous([v for v in votes if v.owner != labeller], config.quorum)
+        overruling = unanimous([v for v in votes if v.owner != labeller],
+                               config.contest_quorum)
         if overruling is not None and overruling != label:
             return Reference(overruling, config.ema_ppm, "contested")
         return Reference(label, rate, "label")
