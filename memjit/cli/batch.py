@@ -46,13 +46,16 @@ def batch_commit(
     window: float = typer.Option(3600.0, "--challenge-window", help="Seconds before a batch is final."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Cut and commit the batches that are due: signed by the committee, one transaction each."""
+    """Close the emission periods that are over (their scored calls become facts), then cut and
+    commit the batches that are due: signed by the committee, one transaction each."""
     from memjit.errors import BadInput
+    from memjit.market.epoch import advance
     from memjit.market.ledger import Ledger
 
     if max_facts < 1 or max_age < 0 or window < 0:
         raise BadInput("--max-facts must be positive, --max-age and --challenge-window >= 0")
     with Ledger(ctx.obj) as ledger:
+        advance(ledger)
         batcher = _batcher(ledger, ctx.obj, max_facts=max_facts, max_age_s=max_age,
                            challenge_window_s=window)
         headers = batcher.commit_pending(force)

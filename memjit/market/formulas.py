@@ -4,22 +4,22 @@ batch AIR reproduces. Pure functions on integers; nothing here reads the ledger.
 Units: amounts in SWT (integers in 0..MAX_AMOUNT), usefulness, scores and rates in parts per
 million (PPM = 10^6), times in whole Unix seconds. Every division rounds down unless it says up.
 
-    ema(u, s, r)             = (r*s + (PPM - r)*u) // PPM          usefulness after score s at rate r
-    label_rate(e, v, V)      = (e * min(v, V) // V) // 1000 * 1000 the EMA rate of a label backed by a
-                                                                    validator stake v (V: full stake)
-    slash(a, q)              = ceil(a*q / PPM) = -(-a*q // PPM)     burned of an amount a at q ppm,
-                                                                    applied to the bonded and to the
-                                                                    unbonding stake, each on its own
-    seed(u, B, s)            = u*B*DAY // (PPM*(DAY + s))           the seed's reward formula, s >= 0
-                                                                    seconds since the worker's last use
-    weight(u, B, s, r, e, x) = seed(u, B, s) * r // e  if x > 0     a call's claim on its period's
-                             = 0                       otherwise   emission (x: its score; r/e: the
-                                                                    stake behind the score)
-    period(t, P)             = t // P                              the emission period of time t
-    payout(w, W, E)          = w * min(E, W) // W                  a call's reward when its period
-                                                                    closes (W: the period's weights)
-    fee(n, b, k)             = b + k*n                             a call of a worker that served n
-                                                                    calls in the demand window
+    ema(u, s, r)          = (r*s + (PPM - r)*u) // PPM        usefulness after score s at rate r
+    label_rate(e, v, V)   = (e*min(v, V) // V) // 1000 * 1000 EMA rate of a label backed by a
+                                                               validator stake v (full at V)
+    slash(a, q)           = ceil(a*q / PPM) = -(-a*q // PPM)   burned of an amount a at q ppm: of
+                                                               the bonded and of the unbonding
+                                                               stake, each on its own
+    seed(u, B, s)         = u*B*DAY // (PPM*(DAY + s))        the seed's reward formula, s >= 0
+                                                               seconds since the last use
+    weight(u,B,s,r,e,x)   = seed(u, B, s)*r // e if x > 0     a call's claim on its period's
+                          = 0                    otherwise    emission (x: its score; r/e: the
+                                                               stake behind the score)
+    period(t, P)          = t // P                            the emission period of time t
+    payout(w, W, E)       = w*min(E, W) // W                  a call's reward when its period
+                                                               closes (W: the period's weights)
+    fee(n, b, k)          = b + k*n                           a call of a worker that served n
+                                                               calls in the demand window
 
 So a period mints at most E (sum of payouts <= min(E, W)): below the cap every call earns exactly
 its weight, above it the emission is shared in proportion to the weights. Rates are whole

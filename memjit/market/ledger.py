@@ -157,7 +157,7 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE workers SET status = 'inactive' WHERE vk IS NOT NULL AND vk_digest IS NULL;
     CREATE UNIQUE INDEX workers_by_vk ON workers(vk_digest);
     ALTER TABLE requests ADD COLUMN nonce BLOB;     -- what every claim of the request answers
-    ALTER TABLE requests ADD COLUMN basis TEXT;     -- label, consensus, contested or NULL (unscored)
+    ALTER TABLE requests ADD COLUMN basis TEXT;     -- label, consensus, contested (NULL: none)
     CREATE UNIQUE INDEX requests_by_nonce ON requests(nonce);
     CREATE TABLE validators (
         owner            BLOB PRIMARY KEY REFERENCES owners(pubkey),
