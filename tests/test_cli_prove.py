@@ -30,6 +30,7 @@ def test_vk_prove_verify(capsys, monkeypatch, tmp_path):
     assert (code, err) == (0, "")
     report = json.loads(out)
     assert report["valid"] and report["result"] == 8 and report["args"] == [6]
+    assert report["nonce"] == "00" * 32  # a proof made outside the market answers no request
     code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--program", str(wasm_path("fib")))
     assert code == 0 and out.startswith("valid: fib returned 8")
 

@@ -18,7 +18,7 @@ from memjit.market.formulas import DAY_S, PPM, ema
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger
 from memjit.market.oracle import OracleConfig, Reference
-from memjit.market.pool import MarketConfig, RequestResult, prover_pool, request, select
+from memjit.market.pool import MarketConfig, RequestResult, request, select
 from memjit.market.registry import RegistryConfig, register, unbond
 from memjit.market.rewards import RewardConfig
 from memjit.market.tasks import read_test_set
@@ -44,12 +44,6 @@ def establish(ledger: Ledger, wid: str, usefulness: int) -> None:
     """Give a worker the usefulness an honest history would have earned it."""
     with ledger.transaction() as db:
         ledger.update_worker(db, wid, usefulness=usefulness)
-
-
-@pytest.fixture(scope="module")
-def executor():
-    with prover_pool(2) as pool:
-        yield pool
 
 
 @pytest.fixture

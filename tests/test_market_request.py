@@ -25,7 +25,7 @@ from memjit.market.formulas import DAY_S, weight
 from memjit.market.identity import Identity
 from memjit.market.ledger import LEDGER_FILE, Ledger
 from memjit.market.oracle import OracleConfig, Reference
-from memjit.market.pool import MarketConfig, prover_pool, request
+from memjit.market.pool import MarketConfig, request
 from memjit.market.registry import RegistryConfig, register
 from memjit.market.rewards import RewardConfig
 from memjit.market.tasks import MAX_SCORE, read_test_set
@@ -46,12 +46,6 @@ STAKE = 500
 
 def _module(name: str) -> bytes:
     return (WORKERS_DIR / f"digits_{name}.wasm").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def executor():
-    with prover_pool(2) as pool:
-        yield pool
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from memjit.market.epoch import advance
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger
 from memjit.market.oracle import OracleConfig, Reference
-from memjit.market.pool import MarketConfig, prover_pool, request
+from memjit.market.pool import MarketConfig, request
 from memjit.market.registry import RegistryConfig, register
 from memjit.market.tasks import read_test_set
 from memjit.runtime.store import Store
@@ -64,7 +64,7 @@ def test_validator_stake_is_bonded_unbonded_and_released(ledger: Ledger, clock: 
     assert ledger.holdings(ALICE.public_key).free == 5_000
 
 
-def test_a_contested_label_is_overruled_and_slashed(ledger: Ledger) -> None:
+def test_a_contested_label_is_overruled_and_slashed(ledger: Ledger, executor) -> None:
     """Three independent workers (other owners, other programs) all answer 1; a validator
     labels the image 4: with a contest quorum of 3 its label is overruled and it loses 5% of
     its bonded and of its unbonding stake."""
@@ -76,9 +76,8 @@ def test_a_contested_label_is_overruled_and_slashed(ledger: Ledger) -> None:
     validators.bond(ledger, ALICE, 8_000)
     validators.unbond(ledger, ALICE, 2_000, CONFIG)  # unbonding stake is still at risk
     market = MarketConfig(registry=CONFIG, oracle=OracleConfig(contest_quorum=3))
-    with prover_pool(2) as executor:
-        result = request(ledger, store, ALICE, "digits", IMAGES[0].tobytes(), label=4, top_k=3,
-                         config=market, executor=executor)
+    result = request(ledger, store, ALICE, "digits", IMAGES[0].tobytes(), label=4, top_k=3,
+                     config=market, executor=executor)
     assert int(LABELS[0]) == 4 and result.reference == Reference(1, 200_000, "contested")
     assert {(c.outcome, c.result, c.score) for c in result.calls} == {("scored", 1, 1_000_000)}
     bond = ledger.validator(ALICE.public_key)

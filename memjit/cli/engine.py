@@ -288,7 +288,7 @@ def verify_cmd(
         emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
                    "args": _statement_args(st.args, module, st.export), "result": result,
                    "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits,
-                   **_io_fields(st.input, st.output, st.output_len > 0)})
+                   "nonce": st.nonce.hex(), **_io_fields(st.input, st.output, st.output_len > 0)})
     elif verdict.valid:
         outcome = f"trapped ({st.trap})" if st.trap else \
             f"returned {'(none)' if result is None else result}"

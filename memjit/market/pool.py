@@ -99,11 +99,6 @@ class RequestResult:
     calls: tuple[Call, ...]
     best: Call | None
 
-    @property
-    def scored_against(self) -> int | None:
-        """The answer the valid calls were scored against (None: nothing was scored)."""
-        return self.reference.answer
-
 
 def prove_on_input(module: bytes, export: str, input_bytes: bytes, nonce: bytes,
                    limits: Limits) -> bytes:
