@@ -201,8 +201,8 @@ def balance(
     else:
         typer.echo(f"{owner}: " + ", ".join(f"{key} {value}" for key, value in fields.items()
                                             if key in ("free", "bonded", "unbonding", "earned"))
-                   + f" SWT (earned: {held.pending} pending, {held.minted} minted; "
-                     f"up to {held.accruing} accruing)")
+                   + f" SWT ({held.pending} pending, {held.minted} minted); up to "
+                     f"{held.accruing} accruing in the open period")
 
 
 def _holdings_fields(held: "Holdings") -> dict:
