@@ -54,7 +54,8 @@ class OracleConfig:
     invalid claim or fault, the EMA rate of a consensus score, the consensus quorum (independent
     groups) and stake threshold, the validator stake at which a label moves usefulness at the
     full EMA rate, the unanimous independent groups that contest a label, and the validator
-    stake burned for a contested label."""
+    stake burned for a contested label. kappa_ppm is at least half a million, so that at most
+    one answer can be backed by more than it."""
 
     slash_ppm: int = 100_000
     ema_ppm: int = 200_000
