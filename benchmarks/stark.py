@@ -65,6 +65,7 @@ def bench_stark(air: str, log_rows: int, params: ProofParams = DEFAULT_PARAMS,
         "verify_s": round(float(np.median(times)), 5),
         "proof_bytes": len(proof),
         "security_bits": verdict.security_bits,
+        "limited_by": verdict.limited_by,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "phases_s": {k: round(v, 4) for k, v in stats.phases.items()},
     }

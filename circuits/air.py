@@ -15,6 +15,14 @@ Constraints are emitted by ``Air.eval`` into a ``ConstraintBuilder``, as ordinar
 Each constraint holds on a set of rows, named by its ``Domain``: every row but the last
 (transitions, which see the next row), the first row, the last row, or every row. Boundary
 assertions are first/last-row constraints such as ``cur[0] - public_value``.
+
+What the security formula (``verifier.params``) reads from an AIR: the trace length, the maximum
+constraint degree and the composition segments (both derived from ``eval``), and, for an AIR with
+a lookup argument, ``lookup_width`` and ``lookup_denominators()``. An AIR with a LogUp (or
+permutation) argument must set both, counting every denominator the argument divides by -- on
+every row, padding included, and on the public side it adds itself -- or its proofs will claim
+more security than they have. Denominators the AIR computes for the verifier (its public side)
+must never be zero: raise ``ZeroDenominator`` instead of dividing (the proof is then rejected).
 """
 
 from __future__ import annotations
@@ -27,6 +35,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from circuits.field import Fp, Fp4
+
+
+class ZeroDenominator(ArithmeticError):
+    """A denominator the verifier computes itself (the public side of a lookup argument) is zero:
+    a challenge hit a public tuple's fingerprint. The sum is undefined; the proof is rejected."""
 
 
 class Domain(enum.IntEnum):
@@ -46,16 +59,14 @@ class Degree:
     def __init__(self, d: int) -> None:
         self.d = d
 
-    def _other(self, o: Any) -> int:
-        return o.d if isinstance(o, Degree) else 0
-
     def __add__(self, o: Any) -> "Degree":
-        return Degree(max(self.d, self._other(o)))
+        d = o.d if type(o) is Degree else 0
+        return self if self.d >= d else o
 
     __radd__ = __sub__ = __rsub__ = __add__
 
     def __mul__(self, o: Any) -> "Degree":
-        return Degree(self.d + self._other(o))
+        return Degree(self.d + o.d) if type(o) is Degree else self
 
     __rmul__ = __mul__
 
@@ -106,6 +117,7 @@ class Air(ABC):
     width: int  # base-field main columns
     aux_width: int = 0  # extension-field auxiliary columns
     num_challenges: int = 0  # extension challenges drawn before the auxiliary trace
+    lookup_width: int = 0  # fields of the widest tuple the lookup argument fingerprints (0: none)
 
     def __init__(self, public_inputs: Any, trace_length: int) -> None:
         if trace_length < 2 or trace_length & (trace_length - 1):
@@ -142,6 +154,15 @@ class Air(ABC):
         self.eval(b)
         self._degrees = [(dom, e.d if isinstance(e, Degree) else 0) for dom, e in b.constraints]
         return self._degrees
+
+    def max_degree(self) -> int:
+        """The highest constraint degree (every trace column has degree 1)."""
+        return max((d for _, d in self.constraint_degrees()), default=0)
+
+    def lookup_denominators(self) -> int:
+        """How many denominators the AIR's lookup argument sums: every row's terms times the
+        trace length, plus the public side the AIR adds itself. 0 without a lookup argument."""
+        return 0
 
     def num_segments(self) -> int:
         """How many degree-<n columns the composition polynomial is split into.

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from circuits.field import P, _emul
+from circuits.field import P
+from circuits.kernels import emul
 
 _P = np.uint64(P)
 SUB = 1024  # points per task of the fused kernel
@@ -208,12 +209,12 @@ def _group_sum(main, lo, size, dconst, dptr, dcols, dw, mconst, mptr, mcols, mco
                 q[0, j], q[1, j], q[2, j], q[3, j] = d0, d1, d2, d3
                 continue
             # s/q + u/d = (s d + u q) / (q d)
-            s0, s1, s2, s3 = _emul(s[0, j], s[1, j], s[2, j], s[3, j], d0, d1, d2, d3)
+            s0, s1, s2, s3 = emul(s[0, j], s[1, j], s[2, j], s[3, j], d0, d1, d2, d3)
             s[0, j] = (s0 + u * q[0, j]) % _P
             s[1, j] = (s1 + u * q[1, j]) % _P
             s[2, j] = (s2 + u * q[2, j]) % _P
             s[3, j] = (s3 + u * q[3, j]) % _P
-            q[0, j], q[1, j], q[2, j], q[3, j] = _emul(q[0, j], q[1, j], q[2, j], q[3, j],
+            q[0, j], q[1, j], q[2, j], q[3, j] = emul(q[0, j], q[1, j], q[2, j], q[3, j],
                                                        d0, d1, d2, d3)
 
 
@@ -230,7 +231,7 @@ def _evaluate(main, h, hn, dconst, dptr, dcols, dw, mconst, mptr, mcols, mcoef, 
             s, q = sq[0], sq[1]
             for j in range(size):  # (h' - h) q - s
                 i = lo + j
-                r0, r1, r2, r3 = _emul((hn[g, i, 0] + _P - h[g, i, 0]) % _P,
+                r0, r1, r2, r3 = emul((hn[g, i, 0] + _P - h[g, i, 0]) % _P,
                                        (hn[g, i, 1] + _P - h[g, i, 1]) % _P,
                                        (hn[g, i, 2] + _P - h[g, i, 2]) % _P,
                                        (hn[g, i, 3] + _P - h[g, i, 3]) % _P,

@@ -1,9 +1,16 @@
-"""BabyBear and its quartic extension, vectorized over numpy arrays.
+"""BabyBear and its quartic extension over numpy arrays: the one definition of the field.
 
 Base-field elements are ``uint64`` arrays with values in ``[0, P)``; extension elements
 (F_p[x]/(x^4 - 11)) are ``uint64`` arrays with a trailing axis of 4 (coefficients of
-1, x, x^2, x^3). The element-wise kernels are numba ufuncs: numpy's own ``%`` on uint64 is a
-hardware division and ~5x slower on whole columns.
+1, x, x^2, x^3).
+
+The arithmetic of every operation is written once, as a *scalar formula* over uint64 values
+(``add_mod``, ``ext_mul_coeffs``, ...): only ``+``, ``*``, ``%`` and comparisons, every
+intermediate below 2^64, so the same code runs element-wise on numpy arrays, on numpy or Python
+scalars, and compiled inside numba kernels. This module evaluates the formulas with numpy alone:
+it is what the verifier runs, and it never imports numba. ``circuits.kernels`` compiles the same
+formulas into numba ufuncs and loops and, once imported (the prover imports it), becomes the
+*backend* of the operations below: same results, much faster on whole LDE columns.
 
 ``Fp`` and ``Fp4`` wrap such arrays with operator overloading so that AIR constraints are written
 once, as ordinary expressions, and evaluated either on whole LDE columns (prover) or at a single
@@ -12,9 +19,9 @@ out-of-domain point (verifier).
 
 from __future__ import annotations
 
-from typing import Union
+import math
+from typing import Callable, NamedTuple, Union
 
-import numba
 import numpy as np
 
 P = 2013265921  # 2^31 - 2^27 + 1
@@ -22,109 +29,259 @@ TWO_ADICITY = 27
 GENERATOR = 31  # generates the multiplicative group of F_p
 W = 11  # x^4 = W in the extension
 EXT_DEGREE = 4
-EXT_BITS = 4 * 31  # log2 of the extension field size, rounded down
+EXT_BITS = EXT_DEGREE * math.log2(P)  # log2 |F_p^4| = 123.63..., kept fractional
 
-_P = np.uint64(P)
-_W = np.uint64(W)
 U64 = np.uint64
+_P = U64(P)
+_W = U64(W)
 
 
-# --- base field kernels -------------------------------------------------------------------------
+# --- scalar formulas: the one definition of each operation's arithmetic -------------------------
+# Operands are reduced (< P); results are reduced. circuits.kernels compiles these very functions.
 
-@numba.vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
-def add(a, b):
-    """(a + b) mod P."""
+def add_mod(a, b):
+    """(a + b) mod P by a conditional subtraction: one comparison, cheap on numpy scalars and
+    vectorized by LLVM in a compiled ufunc (a remainder by P is neither)."""
     s = a + b
-    return s - _P if s >= _P else s
+    return s - _P * (s >= _P)
 
 
-@numba.vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
-def sub(a, b):
-    """(a - b) mod P."""
-    return a - b if a >= b else a + _P - b
+def sub_mod(a, b):
+    """(a - b) mod P (P added first when a < b, so nothing wraps)."""
+    return a + _P * (a < b) - b
 
 
-@numba.vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
-def mul(a, b):
-    """(a * b) mod P (the product of two reduced elements fits in 62 bits)."""
-    return (a * b) % _P
+def mul_mod(a, b):
+    """(a * b) mod P: the product of two reduced elements fits in 62 bits."""
+    return a * b % _P
 
 
-@numba.njit(cache=True, inline="always")
-def _pow_scalar(a, e):
+def pow_mod(a, e):
+    """a^e mod P for a non-negative integer exponent e (square and multiply)."""
     result = U64(1)
-    base = a % _P
     while e > 0:
         if e & 1:
-            result = (result * base) % _P
-        base = (base * base) % _P
+            result = mul_mod(result, a)
+        a = mul_mod(a, a)
         e >>= 1
     return result
 
 
-@numba.vectorize(["uint64(uint64)"], cache=True, nopython=True)
-def inv(a):
+def inv_mod(a):
     """a^(P-2): the inverse of a non-zero element, 0 for 0."""
-    return _pow_scalar(a, P - 2)
+    return pow_mod(a, P - 2)
 
 
-# Call the compiled NumPy ufuncs directly: numba's dispatching wrapper costs ~1 us per call,
-# which adds up over the thousands of small-array operations of an AIR evaluation.
-add, sub, mul, inv = add.ufunc, sub.ufunc, mul.ufunc, inv.ufunc
+def ext_mul_coeffs(a0, a1, a2, a3, b0, b1, b2, b3):
+    """Coefficients of (a0 + a1 x + a2 x^2 + a3 x^3)(b0 + ...) mod x^4 - W.
+
+    Each sum of at most four reduced products stays below 2^64."""
+    c0 = (a0 * b0 + _W * ((a1 * b3 + a2 * b2 + a3 * b1) % _P)) % _P
+    c1 = (a0 * b1 + a1 * b0 + _W * ((a2 * b3 + a3 * b2) % _P)) % _P
+    c2 = (a0 * b2 + a1 * b1 + a2 * b0 + _W * ((a3 * b3) % _P)) % _P
+    c3 = (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % _P
+    return c0, c1, c2, c3
 
 
-def neg(a: np.ndarray) -> np.ndarray:
+def ext_norm_coeffs(a0, a1, a2, a3):
+    """The tower norms of a = A + B x, A = a0 + a2 u, B = a1 + a3 u over F_p[u]/(u^2 - W), u = x^2:
+    (n0, n1, d) with A^2 - u B^2 = n0 + n1 u and d = n0^2 - W n1^2 in F_p (zero iff a is)."""
+    n0 = (a0 * a0 + _W * (a2 * a2 % _P) + _P - _W * (U64(2) * a1 * a3 % _P) % _P) % _P
+    n1 = (U64(2) * a0 * a2 % _P + _P - (a1 * a1 + _W * (a3 * a3 % _P)) % _P) % _P
+    d = (n0 * n0 % _P + _P - _W * (n1 * n1 % _P) % _P) % _P
+    return n0, n1, d
+
+
+def ext_inv_from_norms(a0, a1, a2, a3, n0, n1, dinv):
+    """a^-1 from ext_norm_coeffs and dinv = 1/d: a^-1 = (A - B x) / (A^2 - u B^2) and
+    1 / (n0 + n1 u) = (n0 - n1 u) / d, i.e. (a0 - a1 x + a2 x^2 - a3 x^3)(m0 + m1 x^2)."""
+    m0 = n0 * dinv % _P
+    m1 = (_P - n1 * dinv % _P) % _P
+    c0 = (a0 * m0 + _W * (a2 * m1 % _P)) % _P
+    c1 = (_P - (a1 * m0 + _W * (a3 * m1 % _P)) % _P) % _P
+    c2 = (a0 * m1 + a2 * m0) % _P
+    c3 = (_P - (a1 * m1 + a3 * m0) % _P) % _P
+    return c0, c1, c2, c3
+
+
+def ext_inv_coeffs(a0, a1, a2, a3):
+    """Coefficients of a^-1 (0 for 0)."""
+    n0, n1, d = ext_norm_coeffs(a0, a1, a2, a3)
+    return ext_inv_from_norms(a0, a1, a2, a3, n0, n1, inv_mod(d))
+
+
+FORMULAS = (mul_mod, pow_mod, inv_mod, ext_mul_coeffs, ext_norm_coeffs, ext_inv_from_norms,
+            ext_inv_coeffs)
+"""The formulas compiled code may call (circuits.kernels registers them). add_mod and sub_mod
+are compiled only as uint64 ufuncs: numba types their bool-times-uint64 term as int64, which
+would turn a caller's uint64 arithmetic into floats."""
+
+
+# --- the numpy backend ---------------------------------------------------------------------------
+
+def _u64(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.uint64)
+
+
+def _coords(a: np.ndarray) -> tuple:
+    return tuple(a[..., k] for k in range(4))
+
+
+def _ext(coeffs: tuple) -> np.ndarray:
+    return np.stack(np.broadcast_arrays(*coeffs), axis=-1).astype(np.uint64, copy=False)
+
+
+def _np_ext_mul(a, b) -> np.ndarray:
+    a, b = _u64(a), _u64(b)
+    if a.ndim == 1 and b.ndim == 1:  # one element each: numpy scalars beat four 0-d arrays
+        return np.array(ext_mul_coeffs(*a.tolist(), *b.tolist()), dtype=np.uint64)
+    if a.ndim == 1 or b.ndim == 1:  # many times one: one integer product with its matrix
+        many, one = (a, b) if b.ndim == 1 else (b, a)
+        return many @ _mul_matrix(one) % _P  # four products below 2^62 each
+    return _ext(ext_mul_coeffs(*_coords(a), *_coords(b)))
+
+
+def _mul_matrix(e: np.ndarray) -> np.ndarray:
+    """Rows x^i * e (i < 4): a @ this = a * e for any element a (as a row of coordinates)."""
+    e = e.tolist()
+    return np.array([ext_mul_coeffs(*row, *e) for row in np.eye(4, dtype=np.uint64).tolist()],
+                    dtype=np.uint64)
+
+
+def _np_ext_inv(a) -> np.ndarray:
+    a = _u64(a)
+    return _ext(ext_inv_coeffs(*_coords(a)))
+
+
+def _np_batch_inv(a) -> np.ndarray:
+    """Montgomery's trick as a product tree: one inversion, O(log n) vectorized passes."""
+    levels = [_u64(a)]
+    while len(levels[-1]) > 1:
+        x = levels[-1]
+        even = len(x) & ~1
+        levels.append(np.concatenate([mul_mod(x[0:even:2], x[1:even:2]), x[even:]]))
+    out = np.atleast_1d(inv_mod(levels[-1]))[:len(levels[-1])]
+    for x in reversed(levels[:-1]):  # the inverse of a pair's product times the partner
+        up, even = out, len(x) & ~1
+        out = np.empty_like(x)
+        out[0:even:2] = mul_mod(up[:even // 2], x[1:even:2])
+        out[1:even:2] = mul_mod(up[:even // 2], x[0:even:2])
+        out[even:] = up[even // 2:]
+    return out
+
+
+def _np_ext_batch_inv(a) -> np.ndarray:
+    """The norms d of every element inverted in one batch (see ext_inv_from_norms)."""
+    a = _coords(_u64(a))
+    n0, n1, d = ext_norm_coeffs(*a)
+    return _ext(ext_inv_from_norms(*a, n0, n1, _np_batch_inv(d)))
+
+
+def _np_powers(x, n: int) -> np.ndarray:
+    """[1, x, ..., x^(n-1)] by doubling: the second half of each prefix is the first times x^k."""
+    out = np.empty((n,) + np.shape(x), dtype=np.uint64)
+    if n:
+        out[0] = 1 if out.ndim == 1 else [1, 0, 0, 0]
+    times = mul_mod if out.ndim == 1 else _np_ext_mul
+    k, xk = 1, _u64(x)
+    while k < n:
+        m = min(k, n - k)
+        out[k:k + m] = times(out[:m], xk)
+        xk, k = times(xk, xk), 2 * k
+    return out
+
+
+def _np_lincomb(c, coeffs) -> np.ndarray:
+    # Integer matrix products against the weights' 16-bit halves: each of up to 2^16 terms
+    # is below 2^47, so every sum is exact in 64 bits.
+    c, coeffs = _u64(c), _u64(coeffs)
+    lo, hi = coeffs & U64(0xFFFF), coeffs >> U64(16)
+    acc = np.zeros((c.shape[1], 4), dtype=np.uint64)
+    for k in range(0, len(c), 1 << 16):
+        rows = c[k:k + (1 << 16)].T
+        acc = (acc + rows @ lo[k:k + (1 << 16)] % _P
+               + (rows @ hi[k:k + (1 << 16)] % _P << U64(16))) % _P
+    return acc
+
+
+class Backend(NamedTuple):
+    """The operations a backend implements; every other operation is built from these."""
+
+    add: Callable  # (a, b) -> a + b, element-wise
+    sub: Callable
+    mul: Callable
+    inv: Callable  # element-wise inverse, 0 for 0
+    batch_inv: Callable  # inverses of a 1-D array of non-zero elements
+    powers: Callable  # (x, n) -> [1, x, ..., x^(n-1)], base field
+    ext_mul: Callable  # extension product, broadcasting over leading axes
+    ext_inv: Callable  # extension inverse, 0 for 0
+    ext_batch_inv: Callable  # inverses of an (n, 4) array of non-zero elements
+    ext_powers: Callable  # (x (4,), n) -> (n, 4)
+    lincomb: Callable  # (c (k, m) base, coeffs (k, 4) ext) -> sum_k c[k, m] * coeffs[k], (m, 4)
+
+
+NUMPY = Backend(
+    add=lambda a, b: add_mod(_u64(a), _u64(b)),
+    sub=lambda a, b: sub_mod(_u64(a), _u64(b)),
+    mul=lambda a, b: mul_mod(_u64(a), _u64(b)),
+    inv=lambda a: inv_mod(_u64(a)),
+    batch_inv=_np_batch_inv,
+    powers=_np_powers,
+    ext_mul=_np_ext_mul,
+    ext_inv=_np_ext_inv,
+    ext_batch_inv=_np_ext_batch_inv,
+    ext_powers=_np_powers,
+    lincomb=_np_lincomb,
+)
+"""The formulas evaluated by numpy: no compilation, no numba (what ``import verifier`` gets)."""
+
+_backend = NUMPY
+
+
+def use_backend(backend: Backend) -> Backend:
+    """Make ``backend`` run every operation of this module; returns the previous one.
+    circuits.kernels installs itself on import; tests switch back and forth."""
+    global _backend
+    previous, _backend = _backend, backend
+    return previous
+
+
+# --- base field ---------------------------------------------------------------------------------
+
+def add(a, b):
+    """(a + b) mod P, element-wise."""
+    return _backend.add(a, b)
+
+
+def sub(a, b):
+    """(a - b) mod P, element-wise."""
+    return _backend.sub(a, b)
+
+
+def mul(a, b):
+    """(a * b) mod P, element-wise."""
+    return _backend.mul(a, b)
+
+
+def inv(a):
+    """Element-wise inverse (0 for 0)."""
+    return _backend.inv(a)
+
+
+def neg(a):
     """-a mod P."""
     return sub(U64(0), a)
 
 
-def pow_(a: np.ndarray, e: int) -> np.ndarray:
-    """a^e element-wise for a non-negative integer exponent."""
+def pow_(a, e: int) -> np.ndarray:
+    """a^e element-wise for a non-negative integer exponent (pow_mod on the array)."""
     a = np.asarray(a, dtype=np.uint64)
-    result = np.ones_like(a)
-    base = a
-    while e > 0:
-        if e & 1:
-            result = mul(result, base)
-        base = mul(base, base)
-        e >>= 1
-    return result
-
-
-CHUNK = 1 << 14  # batch inversions run in independent chunks, one exponentiation each
-
-
-def _serial_and_parallel(kernel):
-    """Compile a chunked kernel twice: small inputs skip the thread pool's start-up cost."""
-    return (numba.njit(cache=True)(kernel), numba.njit(cache=True, parallel=True)(kernel))
-
-
-PARALLEL_MIN = 1 << 15  # below this many elements the serial kernel is faster
-
-
-def _batch_inv(a):
-    n = a.shape[0]
-    out = np.empty(n, dtype=np.uint64)
-    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
-        lo = chunk * CHUNK
-        hi = min(n, lo + CHUNK)
-        acc = U64(1)
-        for i in range(lo, hi):
-            out[i] = acc
-            acc = (acc * a[i]) % _P
-        acc = _pow_scalar(acc, P - 2)
-        for i in range(hi - 1, lo - 1, -1):
-            out[i] = (out[i] * acc) % _P
-            acc = (acc * a[i]) % _P
-    return out
-
-
-_batch_inv_kernels = _serial_and_parallel(_batch_inv)
+    return np.array(np.broadcast_to(pow_mod(a, e), a.shape), dtype=np.uint64)
 
 
 def batch_inv(a: np.ndarray) -> np.ndarray:
-    """Inverses of a 1-D array of non-zero elements (Montgomery's trick, chunked in parallel)."""
-    return _batch_inv_kernels[len(a) >= PARALLEL_MIN](a)
+    """Inverses of a 1-D array of non-zero elements."""
+    return _backend.batch_inv(a)
 
 
 def root_of_unity(n: int) -> int:
@@ -134,146 +291,31 @@ def root_of_unity(n: int) -> int:
     return pow(GENERATOR, (P - 1) // n, P)
 
 
-@numba.njit(cache=True)
-def powers(x: np.uint64, n: int) -> np.ndarray:
+def powers(x, n: int) -> np.ndarray:
     """[1, x, x^2, ..., x^(n-1)] in the base field."""
-    out = np.empty(n, dtype=np.uint64)
-    acc = U64(1)
-    for i in range(n):
-        out[i] = acc
-        acc = (acc * x) % _P
-    return out
+    return _backend.powers(U64(x), n)
 
 
-# --- extension field kernels --------------------------------------------------------------------
+# --- extension field ----------------------------------------------------------------------------
 
-@numba.njit(cache=True, inline="always")
-def _emul(a0, a1, a2, a3, b0, b1, b2, b3):
-    # Each sum of at most four reduced products stays below 2^64.
-    c0 = (a0 * b0 + _W * ((a1 * b3 + a2 * b2 + a3 * b1) % _P)) % _P
-    c1 = (a0 * b1 + a1 * b0 + _W * ((a2 * b3 + a3 * b2) % _P)) % _P
-    c2 = (a0 * b2 + a1 * b1 + a2 * b0 + _W * ((a3 * b3) % _P)) % _P
-    c3 = (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % _P
-    return c0, c1, c2, c3
-
-
-@numba.guvectorize(["void(uint64[:], uint64[:], uint64[:])"], "(k),(k)->(k)", cache=True,
-                   nopython=True)
-def ext_mul(a, b, out):
+def ext_mul(a, b):
     """Product in F_p[x]/(x^4 - 11), broadcasting over leading axes."""
-    c0, c1, c2, c3 = _emul(a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3])
-    out[0] = c0
-    out[1] = c1
-    out[2] = c2
-    out[3] = c3
+    return _backend.ext_mul(a, b)
 
 
-ext_mul = ext_mul.ufunc  # the compiled generalized ufunc itself (see add, sub, mul above)
-
-
-@numba.njit(cache=True, inline="always")
-def _m(a, b):
-    return (a * b) % _P
-
-
-@numba.njit(cache=True, inline="always")
-def _s(a, b):
-    return a - b if a >= b else a + _P - b
-
-
-@numba.njit(cache=True, inline="always")
-def _a(a, b):
-    s = a + b
-    return s - _P if s >= _P else s
-
-
-@numba.njit(cache=True, inline="always")
-def _einv(a0, a1, a2, a3):
-    # Tower F_p[u]/(u^2 - W) with u = x^2: a = A + B x, a^-1 = (A - B x) / (A^2 - u B^2).
-    n0 = _s(_a(_m(a0, a0), _m(_W, _m(a2, a2))), _m(_W, _a(_m(a1, a3), _m(a1, a3))))
-    n1 = _s(_a(_m(a0, a2), _m(a0, a2)), _a(_m(a1, a1), _m(_W, _m(a3, a3))))
-    d = _s(_m(n0, n0), _m(_W, _m(n1, n1)))
-    dinv = _pow_scalar(d, P - 2)
-    m0 = _m(n0, dinv)
-    m1 = _s(U64(0), _m(n1, dinv))
-    c0 = _a(_m(a0, m0), _m(_W, _m(a2, m1)))
-    c2 = _a(_m(a0, m1), _m(a2, m0))
-    c1 = _s(U64(0), _a(_m(a1, m0), _m(_W, _m(a3, m1))))
-    c3 = _s(U64(0), _a(_m(a1, m1), _m(a3, m0)))
-    return c0, c1, c2, c3
-
-
-@numba.guvectorize(["void(uint64[:], uint64[:])"], "(k)->(k)", cache=True, nopython=True)
-def ext_inv(a, out):
+def ext_inv(a):
     """Inverse in the extension (0 maps to 0), broadcasting over leading axes."""
-    c0, c1, c2, c3 = _einv(a[0], a[1], a[2], a[3])
-    out[0] = c0
-    out[1] = c1
-    out[2] = c2
-    out[3] = c3
-
-
-ext_inv = ext_inv.ufunc
-
-
-def _ext_batch_inv(a):
-    n = a.shape[0]
-    out = np.empty((n, 4), dtype=np.uint64)
-    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):
-        lo = chunk * CHUNK
-        hi = min(n, lo + CHUNK)
-        c0, c1, c2, c3 = U64(1), U64(0), U64(0), U64(0)
-        for i in range(lo, hi):
-            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = c0, c1, c2, c3
-            c0, c1, c2, c3 = _emul(c0, c1, c2, c3, a[i, 0], a[i, 1], a[i, 2], a[i, 3])
-        c0, c1, c2, c3 = _einv(c0, c1, c2, c3)
-        for i in range(hi - 1, lo - 1, -1):
-            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = _emul(
-                out[i, 0], out[i, 1], out[i, 2], out[i, 3], c0, c1, c2, c3)
-            c0, c1, c2, c3 = _emul(c0, c1, c2, c3, a[i, 0], a[i, 1], a[i, 2], a[i, 3])
-    return out
-
-
-_ext_batch_inv_kernels = _serial_and_parallel(_ext_batch_inv)
+    return _backend.ext_inv(a)
 
 
 def ext_batch_inv(a: np.ndarray) -> np.ndarray:
-    """Inverses of an (n, 4) array of non-zero extension elements (chunked Montgomery trick)."""
-    return _ext_batch_inv_kernels[len(a) >= PARALLEL_MIN](a)
+    """Inverses of an (n, 4) array of non-zero extension elements."""
+    return _backend.ext_batch_inv(a)
 
 
-@numba.njit(cache=True)
 def ext_powers(x: np.ndarray, n: int) -> np.ndarray:
     """[1, x, ..., x^(n-1)] for one extension element x of shape (4,)."""
-    out = np.empty((n, 4), dtype=np.uint64)
-    c0, c1, c2, c3 = U64(1), U64(0), U64(0), U64(0)
-    for i in range(n):
-        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = c0, c1, c2, c3
-        c0, c1, c2, c3 = _emul(c0, c1, c2, c3, x[0], x[1], x[2], x[3])
-    return out
-
-
-def _lincomb(c, coeffs):
-    k, m = c.shape
-    out = np.empty((m, 4), dtype=np.uint64)
-    for blk in numba.prange((m + CHUNK - 1) // CHUNK):
-        for i in range(blk * CHUNK, min(m, (blk + 1) * CHUNK)):
-            # Accumulate in registers, reducing every third term: a reduced value plus three
-            # products of reduced values stays below 2^64.
-            a0, a1, a2, a3 = U64(0), U64(0), U64(0), U64(0)
-            for j in range(k):
-                v = c[j, i]
-                a0 += v * coeffs[j, 0]
-                a1 += v * coeffs[j, 1]
-                a2 += v * coeffs[j, 2]
-                a3 += v * coeffs[j, 3]
-                if j % 3 == 2:
-                    a0, a1, a2, a3 = a0 % _P, a1 % _P, a2 % _P, a3 % _P
-            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = a0 % _P, a1 % _P, a2 % _P, a3 % _P
-    return out
-
-
-_lincomb_kernels = _serial_and_parallel(_lincomb)
+    return _backend.ext_powers(_u64(x), n)
 
 
 def lincomb(c: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
@@ -281,9 +323,19 @@ def lincomb(c: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
 
     Used for random linear combinations of constraint and trace columns (composition and DEEP
     polynomials) and for evaluating base-field polynomials at extension points (c = coefficients
-    transposed, coeffs = powers of the point).
+    transposed, coeffs = powers of the point), or extension polynomials at base points
+    (c = powers of the points, coeffs = the coefficients).
     """
-    return _lincomb_kernels[c.shape[1] >= PARALLEL_MIN](c, coeffs)  # threads split the points
+    return _backend.lincomb(c, coeffs)
+
+
+def ext_basis_weights(weights: np.ndarray) -> np.ndarray:
+    """(4k, 4): row 4j + c is x^c * weights[j]. With it a sum of extension values times extension
+    weights is one base ``lincomb`` over the values' coordinates (row 4j + c: coordinate c of
+    value j)."""
+    weights = np.asarray(weights, dtype=np.uint64)
+    basis = np.eye(4, dtype=np.uint64)
+    return ext_mul(basis[None, :, :], weights[:, None, :]).reshape(4 * len(weights), 4)
 
 
 def ext_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -328,6 +380,18 @@ def ext_eval_poly(coeffs: np.ndarray, x: np.ndarray) -> np.ndarray:
     for c in coeffs[::-1]:
         acc = add(ext_mul(acc, x), c)
     return acc
+
+
+def ext_eval_at_base(coeffs: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Evaluate a polynomial with extension coefficients (n, 4) at base points x (m,): (m, 4),
+    as one linear combination of the points' powers."""
+    x = np.asarray(x, dtype=np.uint64)
+    xp = np.empty((len(coeffs), len(x)), dtype=np.uint64)
+    if len(coeffs):
+        xp[0] = 1
+    for k in range(1, len(coeffs)):
+        xp[k] = mul(xp[k - 1], x)
+    return lincomb(xp, np.asarray(coeffs, dtype=np.uint64))
 
 
 # --- expression wrappers for AIR constraints ----------------------------------------------------
@@ -391,6 +455,12 @@ class Fp4:
         self.v = np.asarray(v, dtype=np.uint64)
 
     @staticmethod
+    def stack(values) -> np.ndarray:
+        """The extension values of a sequence of Fp / Fp4 scalars as one (k, 4) array."""
+        return np.array([v.c if isinstance(v, Fp4Scalar) else v.v if isinstance(v, Fp4)
+                         else ext_from_base(v.v) for v in values], dtype=np.uint64).reshape(-1, 4)
+
+    @staticmethod
     def _coerce(o: Scalar) -> np.ndarray:
         if isinstance(o, Fp4):
             return o.v
@@ -426,3 +496,85 @@ class Fp4:
 
     def inv(self) -> "Fp4":
         return Fp4(ext_inv(self.v))
+
+
+class Fp4Scalar(Fp4):
+    """One extension element held as four numpy scalars instead of an array.
+
+    The verifier evaluates every constraint at a single out-of-domain point: thousands of
+    operations on one element each, where numpy's cost per array call would dominate. Between
+    two such values (or with an integer constant) the operators apply the scalar formulas
+    directly; with anything else they fall back to :class:`Fp4`'s array arithmetic. ``v`` gives
+    the (4,) array, so code written for ``Fp4`` reads it unchanged."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, v) -> None:  # (not calling Fp4.__init__: the array is made on demand)
+        self.c = tuple(np.asarray(v, dtype=np.uint64).reshape(4))
+
+    @staticmethod
+    def _of(c: tuple) -> "Fp4Scalar":
+        out = object.__new__(Fp4Scalar)
+        out.c = c
+        return out
+
+    @property
+    def v(self) -> np.ndarray:
+        return np.array(self.c, dtype=np.uint64)
+
+    def __add__(self, o: Scalar):
+        a = self.c
+        if isinstance(o, int):  # a constant only moves the first coefficient
+            return self._of((add_mod(a[0], _const(o)), a[1], a[2], a[3]))
+        if isinstance(o, Fp4Scalar):
+            return self._of(_each(add_mod, a, o.c))
+        return Fp4.__add__(self, o)
+
+    __radd__ = __add__
+
+    def __sub__(self, o: Scalar):
+        a = self.c
+        if isinstance(o, int):
+            return self._of((sub_mod(a[0], _const(o)), a[1], a[2], a[3]))
+        if isinstance(o, Fp4Scalar):
+            return self._of(_each(sub_mod, a, o.c))
+        return Fp4.__sub__(self, o)
+
+    def __rsub__(self, o: Scalar):
+        if isinstance(o, int):
+            return self._of(_each(sub_mod, (_const(o), _ZERO, _ZERO, _ZERO), self.c))
+        return Fp4.__rsub__(self, o)
+
+    def __mul__(self, o: Scalar):
+        a = self.c
+        if isinstance(o, int):
+            k = _const(o)
+            return self._of(_each(mul_mod, a, (k, k, k, k)))
+        if isinstance(o, Fp4Scalar):
+            return self._of(ext_mul_coeffs(*a, *o.c))
+        return Fp4.__mul__(self, o)
+
+    __rmul__ = __mul__
+
+    def __neg__(self):
+        return 0 - self
+
+    def __pow__(self, e: int):
+        result, base = (U64(1), _ZERO, _ZERO, _ZERO), self.c
+        while e > 0:
+            if e & 1:
+                result = ext_mul_coeffs(*result, *base)
+            base = ext_mul_coeffs(*base, *base)
+            e >>= 1
+        return self._of(result)
+
+    def inv(self) -> "Fp4Scalar":
+        return self._of(ext_inv_coeffs(*self.c))
+
+
+_ZERO = U64(0)
+
+
+def _each(formula, a: tuple, b: tuple) -> tuple:
+    """A base-field formula applied coefficient by coefficient."""
+    return formula(a[0], b[0]), formula(a[1], b[1]), formula(a[2], b[2]), formula(a[3], b[3])

@@ -37,6 +37,7 @@ _CV = 0
 _MSG = 8 * _L
 _STACK = 24 * _L
 _SMALL = 1 << 11  # batches of fewer compressions run on one thread
+_GRIND_PARALLEL = 1 << 20  # grinding expected to take fewer hashes runs on one thread (~ms)
 
 
 @njit(cache=True)
@@ -323,11 +324,12 @@ def grind(seed: bytes, bits: int) -> int:
         raise ValueError("grinding bits must be in [0, 64]")
     words = np.frombuffer(bytes(seed), dtype="<u4").astype(np.uint32)
     mask = np.uint64((1 << bits) - 1)
-    ntasks = 4 * get_num_threads()
-    start, tiles = 0, 4
-    while True:
-        nonce = _grind_kernel(words, start, mask, ntasks, tiles)
-        if nonce >= 0:
-            return int(nonce)
-        start += ntasks * tiles * _L
-        tiles = min(2 * tiles, 1024)
+    with one_thread_if_small(1 << bits, _GRIND_PARALLEL):
+        ntasks = 4 * get_num_threads()
+        start, tiles = 0, 4
+        while True:
+            nonce = _grind_kernel(words, start, mask, ntasks, tiles)
+            if nonce >= 0:
+                return int(nonce)
+            start += ntasks * tiles * _L
+            tiles = min(2 * tiles, 1024)

@@ -6,7 +6,8 @@ import numba
 import numpy as np
 
 from circuits.air import Air, Domain, as_columns
-from circuits.field import P, Fp4, _emul
+from circuits.field import P, Fp4
+from circuits.kernels import emul
 from circuits.ntt import coset_intt
 from prover.domain import LdeDomain
 from verifier.stark import SHIFT
@@ -66,7 +67,7 @@ def _accumulate(total, base, base_alphas, ext, ext_alphas, inv_div):
             i = lo + j
             a0, a1, a2, a3 = acc[j, 0] % _P, acc[j, 1] % _P, acc[j, 2] % _P, acc[j, 3] % _P
             for k in range(ext.shape[0]):
-                t0, t1, t2, t3 = _emul(ext[k, i, 0], ext[k, i, 1], ext[k, i, 2], ext[k, i, 3],
+                t0, t1, t2, t3 = emul(ext[k, i, 0], ext[k, i, 1], ext[k, i, 2], ext[k, i, 3],
                                        ext_alphas[k, 0], ext_alphas[k, 1], ext_alphas[k, 2],
                                        ext_alphas[k, 3])
                 a0, a1, a2, a3 = (a0 + t0) % _P, (a1 + t1) % _P, (a2 + t2) % _P, (a3 + t3) % _P

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from circuits.field import P, _einv, _emul, add, ext_mul, ext_powers
+from circuits.field import P
+from circuits.kernels import add, einv, emul, ext_mul, ext_powers
 
 BASIS = np.eye(4, dtype=np.uint64)  # 1, x, x^2, x^3 as extension elements
 BLOCK = 1024  # points per block of the fused DEEP kernel (one inversion per block)
@@ -107,23 +108,23 @@ def _deep_kernel(x, main, aux, comp, wz_main, wz_aux, wz_comp, wgz_main, wgz_aux
             d12, d13 = (_P - z[2]) % _P, (_P - z[3]) % _P
             d20, d21 = (xi + _P - gz[0]) % _P, (_P - gz[1]) % _P
             d22, d23 = (_P - gz[2]) % _P, (_P - gz[3]) % _P
-            t0, t1, t2, t3 = _emul(a0, a1, a2, a3, d20, d21, d22, d23)
-            u0, u1, u2, u3 = _emul(b0, b1, b2, b3, d10, d11, d12, d13)
+            t0, t1, t2, t3 = emul(a0, a1, a2, a3, d20, d21, d22, d23)
+            u0, u1, u2, u3 = emul(b0, b1, b2, b3, d10, d11, d12, d13)
             num[j, 0], num[j, 1] = (t0 + u0) % _P, (t1 + u1) % _P
             num[j, 2], num[j, 3] = (t2 + u2) % _P, (t3 + u3) % _P
-            den[j, 0], den[j, 1], den[j, 2], den[j, 3] = _emul(d10, d11, d12, d13,
+            den[j, 0], den[j, 1], den[j, 2], den[j, 3] = emul(d10, d11, d12, d13,
                                                                d20, d21, d22, d23)
         # Batch-invert the block's denominators and finish.
         c0, c1, c2, c3 = np.uint64(1), np.uint64(0), np.uint64(0), np.uint64(0)
         pref = acc_gz  # reused as prefix products
         for j in range(hi - lo):
             pref[j, 0], pref[j, 1], pref[j, 2], pref[j, 3] = c0, c1, c2, c3
-            c0, c1, c2, c3 = _emul(c0, c1, c2, c3, den[j, 0], den[j, 1], den[j, 2], den[j, 3])
-        c0, c1, c2, c3 = _einv(c0, c1, c2, c3)
+            c0, c1, c2, c3 = emul(c0, c1, c2, c3, den[j, 0], den[j, 1], den[j, 2], den[j, 3])
+        c0, c1, c2, c3 = einv(c0, c1, c2, c3)
         for j in range(hi - lo - 1, -1, -1):
-            i0, i1, i2, i3 = _emul(pref[j, 0], pref[j, 1], pref[j, 2], pref[j, 3], c0, c1, c2, c3)
-            c0, c1, c2, c3 = _emul(c0, c1, c2, c3, den[j, 0], den[j, 1], den[j, 2], den[j, 3])
-            out[lo + j, 0], out[lo + j, 1], out[lo + j, 2], out[lo + j, 3] = _emul(
+            i0, i1, i2, i3 = emul(pref[j, 0], pref[j, 1], pref[j, 2], pref[j, 3], c0, c1, c2, c3)
+            c0, c1, c2, c3 = emul(c0, c1, c2, c3, den[j, 0], den[j, 1], den[j, 2], den[j, 3])
+            out[lo + j, 0], out[lo + j, 1], out[lo + j, 2], out[lo + j, 3] = emul(
                 num[j, 0], num[j, 1], num[j, 2], num[j, 3], i0, i1, i2, i3)
     return out
 

@@ -7,7 +7,8 @@ from functools import cached_property
 import numpy as np
 
 from circuits.air import Domain
-from circuits.field import P, batch_inv, inv, mul, powers, root_of_unity, sub
+from circuits.field import P, root_of_unity
+from circuits.kernels import batch_inv, inv, mul, powers, sub
 from verifier.stark import SHIFT
 
 

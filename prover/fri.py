@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
-from circuits.field import P, _emul, ext_mul, mul, powers, root_of_unity
+from circuits.field import P, root_of_unity
+from circuits.kernels import emul, ext_mul, mul, powers
 from circuits.ntt import coset_intt
 from prover.merkle import MerkleTree
 from verifier.fri import INV_TWO
@@ -45,7 +47,7 @@ def _fold_kernel(f, inv_two_x, beta):
             lo, hi = f[i, c], f[i + half, c]
             e[c] = ((lo + hi) % _P) * inv2 % _P
             d[c] = (lo + _P - hi) % _P * inv_two_x[i] % _P
-        o0, o1, o2, o3 = _emul(d[0], d[1], d[2], d[3], beta[0], beta[1], beta[2], beta[3])
+        o0, o1, o2, o3 = emul(d[0], d[1], d[2], d[3], beta[0], beta[1], beta[2], beta[3])
         out[i, 0] = (e[0] + o0) % _P
         out[i, 1] = (e[1] + o1) % _P
         out[i, 2] = (e[2] + o2) % _P
@@ -67,11 +69,14 @@ def fold_layer(f: np.ndarray, shift: int, beta: np.ndarray, log_folding: int) ->
 
 
 def commit(f: np.ndarray, shift: int, log_n: int, params: ProofParams, t: Transcript,
-           check: bool, stats) -> tuple[list[FriLayer], np.ndarray]:
-    """Commit to the FRI layers of f (M, 4) of degree < 2^log_n; returns layers and remainder.
+           check: bool, stats,
+           proof_of_work: Callable[[], int]) -> tuple[list[FriLayer], np.ndarray, list[int]]:
+    """Commit to the FRI layers of f (M, 4) of degree < 2^log_n; returns the layers, the
+    remainder and the proof-of-work nonces ground before the folding challenges.
 
-    `stats` (a prover.stark.ProverStats) times the Merkle commitments apart from the folding."""
-    layers = []
+    `stats` (a prover.stark.ProverStats) times the Merkle commitments apart from the folding;
+    `proof_of_work` grinds and absorbs the nonce due before each folding challenge."""
+    layers, nonces = [], []
     for _ in range(params.num_fri_layers(log_n)):
         with stats.phase("fri"):
             leaves = layer_leaves(f, params.folding)
@@ -79,6 +84,7 @@ def commit(f: np.ndarray, shift: int, log_n: int, params: ProofParams, t: Transc
             tree = MerkleTree.from_field_rows(leaves)
         layers.append(FriLayer(leaves, tree))
         t.absorb(b"fri", tree.root)
+        nonces.append(proof_of_work())
         beta = t.draw_ext(b"fold")
         with stats.phase("fri"):
             f, shift = fold_layer(f, shift, beta, params.fri_log_folding)
@@ -89,7 +95,7 @@ def commit(f: np.ndarray, shift: int, log_n: int, params: ProofParams, t: Transc
         raise ValueError("FRI remainder exceeds its degree bound")
     remainder = np.ascontiguousarray(coeffs[:, :remainder_len].T)
     t.absorb(b"remainder", remainder.astype("<u4").tobytes())
-    return layers, remainder
+    return layers, remainder, nonces
 
 
 def open_layers(layers: list[FriLayer], positions: np.ndarray) -> list[TreeOpening]:

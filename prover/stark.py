@@ -10,7 +10,8 @@ from typing import Callable
 import numpy as np
 
 from circuits.air import Air
-from circuits.field import mul, root_of_unity
+from circuits.field import root_of_unity
+from circuits.kernels import mul
 from circuits.ntt import coset_ntt, intt
 from prover import fri
 from prover.blake3_batch import grind
@@ -19,7 +20,7 @@ from prover.composition import (ConstraintViolation, check_trace, composition_ev
 from prover.deep import deep_evals, evaluate_at, recombine
 from prover.domain import LdeDomain
 from prover.merkle import MerkleTree
-from verifier.params import DEFAULT_PARAMS, ProofParams
+from verifier.params import DEFAULT_PARAMS, AirShape, ProofParams
 from verifier.proof import Proof, TreeOpening, encode
 from verifier.stark import SHIFT, header_bytes, num_deep_coefficients, ood_bytes, ood_consistent
 from verifier.transcript import Transcript
@@ -30,11 +31,14 @@ class ProverStats:
     """Wall time per prover phase (seconds), for benchmarks and profiling: run and witness
     (claims only: the call cross-checked against wasmtime, the AIR witness), lde (NTTs),
     merkle (every commitment, FRI layers included), aux_trace, constraints (evaluation and
-    interpolation of the composition polynomial), ood, deep, fri (folding), grinding, openings.
-    ``on_phase`` (if set) hears each phase's name as it starts, for progress displays."""
+    interpolation of the composition polynomial), ood, deep, fri (folding), grinding (every
+    proof of work), openings. ``on_phase`` (if set) hears each phase's name as it starts, for
+    progress displays."""
 
     phases: dict[str, float] = field(default_factory=dict)
     on_phase: Callable[[str], None] | None = None
+    security_bits: int = 0  # the proof's conjectured security (verifier.params) ...
+    limited_by: str = ""  # ... and the term that limits it
 
     @contextmanager
     def phase(self, name: str):
@@ -58,6 +62,8 @@ class StarkProver:
         params.check_shape(air.log_trace_length)
         self.air, self.params, self.check = air, params, check
         self.stats = stats or ProverStats()
+        security = params.security(AirShape.of(air))
+        self.stats.security_bits, self.stats.limited_by = security.bits, security.limited_by
         self.domain = LdeDomain(air.trace_length, params.blowup)
         self.segments = air.num_segments()
         # Constraints are evaluated on the smallest coset that determines C (degree < segments*n),
@@ -78,6 +84,13 @@ class StarkProver:
                 lde[lo:lo + LDE_CHUNK] = coset_ntt(coeffs[lo:lo + LDE_CHUNK], self.domain.size, SHIFT)
         with self.stats.phase("merkle"):
             return lde, MerkleTree.from_field_rows(lde.T)
+
+    def proof_of_work(self, t: Transcript, bits: int) -> int:
+        """Grind a nonce for the transcript's state and absorb it (verifier.stark's "pow")."""
+        with self.stats.phase("grinding"):
+            nonce = grind(t.state, bits)
+        t.absorb_nonce(nonce)
+        return nonce
 
     def ood_values(self, z: np.ndarray, gz: np.ndarray, main_coeffs: np.ndarray,
                    aux_coeffs: np.ndarray, seg_coeffs: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -104,7 +117,8 @@ class StarkProver:
             raise ValueError(f"trace shape {main.shape} != ({air.width}, {n})")
         main = np.ascontiguousarray(main, dtype=np.uint64)
         skeleton = Proof(air.name, params, log_n, air.width, air.aux_width, segments,
-                         b"", None, b"", *([None] * 5), 0, None, None, None)
+                         b"", None, b"", *([None] * 5), [], 0, None, None, None)
+        nonces = []
 
         t = Transcript(b"memjit-stark/" + air.name.encode())
         t.absorb(b"header", header_bytes(skeleton))
@@ -114,7 +128,10 @@ class StarkProver:
             main_coeffs = intt(main)
         main_lde, main_tree = self.commit_columns(main_coeffs)
         t.absorb(b"main", main_tree.root)
-        challenges = list(t.draw_exts(b"challenges", air.num_challenges)) if air.num_challenges else []
+        challenges = []
+        if air.num_challenges:
+            nonces.append(self.proof_of_work(t, params.commit_grinding_bits))
+            challenges = list(t.draw_exts(b"challenges", air.num_challenges))
 
         aux_coeffs = np.zeros((0, n), dtype=np.uint64)
         aux_lde = np.zeros((0, domain.size), dtype=np.uint32)
@@ -143,6 +160,7 @@ class StarkProver:
         comp_lde, comp_tree = self.commit_columns(seg_coeffs)
         t.absorb(b"composition", comp_tree.root)
 
+        nonces.append(self.proof_of_work(t, params.commit_grinding_bits))
         z = t.draw_ext(b"ood")
         gz = mul(z, np.uint64(root_of_unity(n)))
         self.z, self.challenges = z, challenges
@@ -158,15 +176,17 @@ class StarkProver:
             raise ConstraintViolation(f"{air.name}: constraints fail at the out-of-domain point")
         t.absorb(b"ood", ood_bytes(skeleton))
 
+        nonces.append(self.proof_of_work(t, params.commit_grinding_bits))
         coeffs = t.draw_exts(b"deep", num_deep_coefficients(air, segments))
         with stats.phase("deep"):
             deep = deep_evals(domain.x, z, gz, coeffs, (main_lde, aux_lde, comp_lde),
                               (ood_main, ood_aux, ood_comp))
-        layers, remainder = fri.commit(deep, SHIFT, log_n, params, t, check, stats)
+        layers, remainder, fri_nonces = fri.commit(
+            deep, SHIFT, log_n, params, t, check, stats,
+            lambda: self.proof_of_work(t, params.commit_grinding_bits))
+        nonces += fri_nonces
         del deep
-        with stats.phase("grinding"):
-            nonce = grind(t.state, params.grinding_bits)
-        t.absorb(b"nonce", nonce.to_bytes(8, "little"))
+        nonce = self.proof_of_work(t, params.grinding_bits)
         positions = np.unique(t.draw_indices(b"queries", params.num_queries, domain.size))
 
         with stats.phase("openings"):
@@ -180,7 +200,7 @@ class StarkProver:
             fri_open = fri.open_layers(layers, positions)
         proof = Proof(air.name, params, log_n, air.width, air.aux_width, segments, main_tree.root,
                       aux_root, comp_tree.root, ood_main, ood_aux, ood_comp,
-                      [layer.tree.root for layer in layers], remainder, nonce,
+                      [layer.tree.root for layer in layers], remainder, nonces, nonce,
                       main_open, aux_open, comp_open, fri_open)
         return encode(proof)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import wasmtime
 
@@ -26,11 +28,17 @@ def test_vk_prove_verify(capsys, monkeypatch, tmp_path):
     assert (code, err) == (0, "") and report["result"] == 8 and report["trap"] is None
     assert report["claim_bytes"] == claim.stat().st_size and report["steps"] < 1 << report["log_rows"]
     assert {"run", "witness", "lde", "constraints", "deep"} <= set(report["phases_s"])
+    assert report["security_bits"] >= 100 and report["limited_by"] == "fri_queries"
     code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--vk", str(vk), "--json")
     assert (code, err) == (0, "")
     report = json.loads(out)
     assert report["valid"] and report["result"] == 8 and report["args"] == [6]
     assert report["nonce"] == "00" * 32  # a proof made outside the market answers no request
+    assert report["security_bits"] >= 100 and report["limited_by"] == "fri_queries"
+    # global options go through the typer application, which forwards to the same command
+    code, out2, err = cli(capsys, monkeypatch, "--home", str(tmp_path), "verify", str(claim),
+                          "--vk", str(vk), "--json")
+    assert (code, err, json.loads(out2)) == (0, "", report)
     code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--program", str(wasm_path("fib")))
     assert code == 0 and out.startswith("valid: fib returned 8")
 
@@ -50,6 +58,16 @@ def test_vk_prove_verify(capsys, monkeypatch, tmp_path):
     assert code == 2 and len(err.splitlines()) == 1
     code, _, err = cli(capsys, monkeypatch, "verify", str(tmp_path / "missing"), "--vk", str(vk))
     assert code == 2 and len(err.splitlines()) == 1
+    code, _, err = cli(capsys, monkeypatch, "verify", str(claim), "--vk", str(vk), "--bogus")
+    assert code == 2 and err == "memjit: verify: unrecognized arguments: --bogus\n"
+
+    # from the shell, `memjit verify --vk` loads neither the CLI framework nor the prover
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from memjit.cli import main; "
+         f"sys.argv = ['memjit', 'verify', {str(claim)!r}, '--vk', {str(vk)!r}]; main(); "
+         "print(' '.join({m.split('.')[0] for m in sys.modules}))"],
+        check=True, capture_output=True, text=True).stdout.splitlines()[-1].split()
+    assert not {"typer", "pydantic", "numba", "prover", "wasmtime"} & set(loaded)
 
 
 def test_prove_unsupported_module_exit_2(capsys, monkeypatch, tmp_path):

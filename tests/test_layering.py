@@ -1,8 +1,9 @@
 """The package layering of docs/architecture.md: dependencies run one way.
 
-Two checks. At run time, the verifier is embeddable on its own (importing it loads neither the
-prover nor the engine nor wasmtime). Statically, every import in the source tree (function-local
-ones included) goes from a layer to a strictly lower one, or stays inside its own package.
+Two checks. At run time, the verifier is embeddable on its own and light: importing it, and
+verifying a claim with it, loads neither the prover nor the engine nor wasmtime, nor the prover's
+compiler (numba, llvmlite). Statically, every import in the source tree (function-local ones
+included) goes from a layer to a strictly lower one, or stays inside its own package.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import wasmtime
+
+from memjit.runtime.claims import prove_claim, vk_of
+
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("prover", "memjit", "wasmtime", "benchmarks")
+COMPILERS = ("numba", "llvmlite")  # the prover's kernels; the verifier runs on numpy alone
 
 # Lower rank = lower layer. A module may import a module of strictly lower rank, or one of its
 # own package (the longest matching prefix names the package).
@@ -34,21 +40,35 @@ RANKS = {
 }
 
 
-def imported_top_levels(module: str) -> set[str]:
-    code = (f"import sys, {module}; "
-            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+def imported_top_levels(code: str) -> set[str]:
+    """Top-level packages loaded after running ``code`` in a fresh interpreter."""
+    code += "\nimport sys; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return set(out.stdout.split())
+    return set(out.stdout.splitlines()[-1].split())
 
 
-def test_verifier_imports_neither_prover_nor_engine():
-    loaded = imported_top_levels("verifier")
-    assert not loaded & set(FORBIDDEN), loaded & set(FORBIDDEN)
+def test_verifier_imports_neither_prover_nor_engine_nor_compiler():
+    loaded = imported_top_levels("import verifier, verifier.claims")
+    assert not loaded & {*FORBIDDEN, *COMPILERS}, loaded & {*FORBIDDEN, *COMPILERS}
+
+
+def test_verifying_a_claim_loads_no_compiler(tmp_path):
+    module = wasmtime.wat2wasm('(module (func (export "sq") (param i32) (result i32) '
+                               '(i32.mul (local.get 0) (local.get 0))))')
+    (tmp_path / "claim").write_bytes(prove_claim(module, "sq", [12]).encode())
+    (tmp_path / "vk").write_bytes(vk_of(module))
+    loaded = imported_top_levels(
+        "from verifier.claims import verify_claim\n"
+        f"verdict = verify_claim(open({str(tmp_path / 'claim')!r}, 'rb').read(), "
+        f"open({str(tmp_path / 'vk')!r}, 'rb').read())\n"
+        "assert verdict.valid, verdict.reason")
+    assert not loaded & {*FORBIDDEN, *COMPILERS}, loaded & {*FORBIDDEN, *COMPILERS}
 
 
 def test_circuits_import_no_higher_layer():
-    loaded = imported_top_levels("circuits.air, circuits.examples.fibonacci, circuits.examples.range_check")
-    assert not loaded & {"verifier", *FORBIDDEN}
+    loaded = imported_top_levels("import circuits.air, circuits.examples.fibonacci, "
+                                 "circuits.examples.range_check, circuits.wasm_vm")
+    assert not loaded & {"verifier", *FORBIDDEN, *COMPILERS}
 
 
 def layer(module: str) -> str | None:

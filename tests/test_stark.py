@@ -1,20 +1,23 @@
 """STARK core: completeness, malicious provers, wrong statements, tampered and malformed proofs."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from circuits.examples.fibonacci import FibonacciAir, FibonacciInputs, fibonacci_trace
-from circuits.examples.range_check import RangeCheckAir, range_check_trace
-from circuits.field import P, Fp4, add, ext_eval_poly, ext_pow, sub
-from prover import prove
+from circuits.examples.range_check import RangeCheckAir, RangeCheckInputs, range_check_trace
+from circuits.field import EXT_BITS, P, Fp4, add, ext_eval_poly, ext_from_base, ext_pow, root_of_unity, sub
+from prover import ProverStats, prove
 from prover.stark import StarkProver
 from prover.composition import ConstraintViolation
 from verifier import DEFAULT_PARAMS, ProofParams, verify
+from verifier.params import AirShape
 from verifier.proof import decode, encode
-from verifier.stark import composition_at
+from verifier.stark import SHIFT, composition_at
+from verifier.transcript import Transcript
 
 FAST = ProofParams(num_queries=8, grinding_bits=2)  # for soundness tests: shape, not security
 
@@ -193,20 +196,110 @@ def test_lying_ood_values_caught_by_fri_with_aux():
 
 
 # --- parameters and security ---------------------------------------------------------------------
+# The security formula changed with issue 14: every term counts (verifier.params), grinding only
+# counts when the queries alone reach 80 bits, and log2 |F_p^4| = 123.63 is no longer rounded up.
 
 def test_weak_parameters_refused():
     trace, pi = fibonacci_trace(64)
     weak = prove(FibonacciAir(pi), trace, FAST)
     verdict = verify(FibonacciAir, pi, weak)
-    assert not verdict.valid and "security" in verdict.reason
-    bits = FAST.security_bits(6)  # 8 queries at blowup 4 plus 2 grinding bits
-    assert bits == 18 and verify(FibonacciAir, pi, weak, min_security_bits=bits).valid
+    assert not verdict.valid and "limited by fri_queries" in verdict.reason
+    # 8 queries at blowup 4 are 16 bits; 2 grinding bits cannot count below the 80-bit floor.
+    bits = FAST.security(AirShape.of(FibonacciAir(pi))).bits
+    assert bits == 16 and verify(FibonacciAir, pi, weak, min_security_bits=bits).valid
     assert not verify(FibonacciAir, pi, weak, min_security_bits=bits + 1).valid
 
 
-def test_default_security_is_at_least_100_bits():
-    for log_n in range(1, 21):
-        assert DEFAULT_PARAMS.security_bits(log_n) >= 100
+def test_ext_bits_are_the_fields_own():
+    assert EXT_BITS == pytest.approx(math.log2(P ** 4)) and 123.62 < EXT_BITS < 123.63
+
+
+def test_grinding_does_not_rescue_weak_queries():
+    shape = AirShape(log_trace_length=10, max_degree=1, segments=1)
+    assert ProofParams(num_queries=34, grinding_bits=32).security(shape).bits == 68
+    assert ProofParams(num_queries=40, grinding_bits=20).security(shape).bits == 100
+
+
+VM_SHAPE = dict(max_degree=3, segments=2, lookup_width=11)  # 42 LogUp terms a row
+
+
+@pytest.mark.parametrize("log_n", range(1, 25))
+def test_default_parameters_reach_100_bits_up_to_2_24_rows(log_n):
+    # The example AIRs' shapes (the VM AIR's own is checked in test_vm_air.py).
+    for air in (FibonacciAir(FibonacciInputs(1 << log_n, 0)),
+                RangeCheckAir(RangeCheckInputs(max(1 << log_n, 256), 0))):
+        assert DEFAULT_PARAMS.security(AirShape.of(air)).bits >= 100, air.name
+
+
+def test_every_term_is_counted():
+    # Without the commit-phase proof of work, the VM AIR's LogUp argument (42 terms of up to 11
+    # fields a row) is what limits it, and falls below 100 bits long before 2^24 rows.
+    bare = dataclasses.replace(DEFAULT_PARAMS, commit_grinding_bits=0)
+    vm = AirShape(22, lookup_denominators=42 << 22, **VM_SHAPE)
+    sec = bare.security(vm)
+    assert sec.limited_by == "logup" and sec.bits == 92
+    assert sec.terms["logup"] == pytest.approx(EXT_BITS - math.log2(42 * 12) - 22)
+    assert sec.terms["fri_folding"] == pytest.approx(EXT_BITS - math.log2(7) - 24)
+    assert sec.terms["deep_batching"] == pytest.approx(EXT_BITS - 24)
+    assert sec.terms["ood"] == pytest.approx(EXT_BITS - 2 - 22)
+    assert DEFAULT_PARAMS.security(vm).terms["logup"] == pytest.approx(sec.terms["logup"] + 16)
+    # Without lookups, at 2^24 rows the FRI folding of the 2^26-point LDE binds (94.8 bits).
+    fib = bare.security(AirShape(24, 1, 1))
+    assert fib.limited_by == "fri_folding" and fib.bits == 94
+
+
+def test_verdict_names_the_limiting_term():
+    trace, pi = fibonacci_trace(1024)
+    params = ProofParams(num_queries=60, commit_grinding_bits=0)  # queries give 136 bits
+    proof = prove(FibonacciAir(pi), trace, params)
+    verdict = verify(FibonacciAir, pi, proof, min_security_bits=0)
+    assert verdict.valid and verdict.limited_by == "fri_folding"
+    assert verdict.security_bits == 108  # 123.63 - log2(7 * 4096)
+    refused = verify(FibonacciAir, pi, proof, min_security_bits=109)
+    assert not refused.valid and "limited by fri_folding" in refused.reason
+
+
+def test_prover_reports_the_security_it_proves():
+    trace, pi = fibonacci_trace(256)
+    stats = ProverStats()
+    proof = prove(FibonacciAir(pi), trace, stats=stats)
+    verdict = verify(FibonacciAir, pi, proof)
+    assert (stats.security_bits, stats.limited_by) == (verdict.security_bits, verdict.limited_by)
+    assert verdict.security_bits >= 100
+
+
+# --- the out-of-domain point: forced into the domains it must avoid ------------------------------
+
+def force_ood(monkeypatch, z: int) -> None:
+    """Patch the transcript, prover's and verifier's alike, to draw z as the out-of-domain point:
+    no prover can steer a hash there, so the patch plays the (2^-97) accident."""
+    real = Transcript.draw_ext
+    monkeypatch.setattr(Transcript, "draw_ext", lambda self, label: ext_from_base(np.uint64(z))
+                        if label == b"ood" else real(self, label))
+
+
+@pytest.mark.parametrize("where, z", [
+    ("trace domain", pow(root_of_unity(256), 5, P)),
+    ("LDE coset", SHIFT * pow(root_of_unity(256 * DEFAULT_PARAMS.blowup), 7, P) % P),
+])
+def test_out_of_domain_point_in_a_domain_rejected(monkeypatch, where, z):
+    trace, pi = fibonacci_trace(256)
+    force_ood(monkeypatch, z)
+    proof = prove(FibonacciAir(pi), trace, check=False)
+    verdict = verify(FibonacciAir, pi, proof)
+    assert not verdict.valid and verdict.reason == f"out-of-domain point fell in the {where}"
+
+
+def test_every_proof_of_work_is_checked():
+    trace, pi = fibonacci_trace(1024)
+    proof = decode(prove(FibonacciAir(pi), trace))
+    for i in range(len(proof.challenge_nonces)):
+        bad = dataclasses.replace(proof, challenge_nonces=[
+            v ^ (1 << 40) if j == i else v for j, v in enumerate(proof.challenge_nonces)])
+        verdict = verify(FibonacciAir, pi, encode(bad))
+        assert not verdict.valid and "proof of work before" in verdict.reason, verdict.reason
+    short = dataclasses.replace(proof, challenge_nonces=proof.challenge_nonces[:-1])
+    assert verify(FibonacciAir, pi, encode(short)).reason == "wrong number of proof-of-work nonces"
 
 
 # --- tampering, truncation, fuzzing -------------------------------------------------------------
@@ -214,14 +307,15 @@ def test_default_security_is_at_least_100_bits():
 def sections(proof_bytes: bytes) -> dict[str, tuple[int, int]]:
     """Byte ranges of each proof section, derived from the decoded proof."""
     p = decode(proof_bytes)
-    header = 7 + 2 + len(p.air_name) + 5 + 6
+    header = 7 + 2 + len(p.air_name) + 6 + 6
     commits = 32 * (2 + (1 if p.aux_width else 0))
     ood = 4 * (p.ood_main.size + p.ood_aux.size + p.ood_comp.size)
     fri_roots = 32 * len(p.fri_roots)
     final = 4 * p.fri_final.size
     bounds, pos = {}, 0
+    nonces = 1 + 8 * len(p.challenge_nonces) + 8
     for name, size in [("header", header), ("commitments", commits), ("ood", ood),
-                       ("fri_roots", fri_roots), ("final_poly", final), ("nonce", 8)]:
+                       ("fri_roots", fri_roots), ("final_poly", final), ("nonces", nonces)]:
         bounds[name] = (pos, pos + size)
         pos += size
     trace_open = sum(4 * op.values.size + 2 + 32 * len(op.siblings)
@@ -263,7 +357,7 @@ def test_truncated_and_extended_proofs_rejected(fib_proof):
 def test_absurd_size_rejected_before_work(fib_proof):
     pi, proof = fib_proof
     name_len = proof[8]
-    log_n_at = 9 + name_len + 5
+    log_n_at = 9 + name_len + 6
     huge = bytearray(proof)
     huge[log_n_at] = 60
     verdict = verify(FibonacciAir, pi, bytes(huge))

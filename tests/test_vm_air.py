@@ -10,7 +10,9 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from circuits.field import sub
 from circuits.wasm_vm import VmAir, VmInputs
+from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import COL, reg
 from circuits.wasm_vm.isa import OP_IDS
 from memjit.runtime.claims import check_supported, vm_program, witness
@@ -20,7 +22,9 @@ from memjit.runtime.wasm.opcodes import OP
 from memjit.workers import load as load_worker
 from prover import prove
 from prover.composition import ConstraintViolation, check_trace
-from verifier import ProofParams, verify_air
+from verifier import DEFAULT_PARAMS, ProofParams, verify_air
+from verifier.params import AirShape
+from verifier.transcript import Transcript
 
 FAST = ProofParams(num_queries=8, grinding_bits=2)  # soundness tests: shape, not security
 CHALLENGES = [np.array([3, 1, 4, 1], np.uint64), np.array([5, 9, 2, 6], np.uint64)]
@@ -252,6 +256,43 @@ def test_proof_under_another_program_rejected():
     assert verify_air(air, proof, min_security_bits=0).valid
     forged = dataclasses.replace(st, vk=other.digest())
     assert not verify_air(VmAir(VmInputs(other, forged)), proof, min_security_bits=0).valid
+
+
+def test_default_parameters_give_the_vm_100_bits_up_to_2_24_rows():
+    # The VM AIR's own shape (degree, segments, LogUp terms a row and their width), scaled up.
+    vm, st, _ = honest(wat("(i32.add (local.get 0) (local.get 1))"), "f", [5, 9])
+    air = VmAir(VmInputs(vm, st))
+    assert (air.terms_per_row, air.lookup_width, air.max_degree()) == (42, 11, 3)
+    public = air.lookup_denominators() - air.terms_per_row * air.trace_length
+    for log_n in range(1, 25):
+        shape = AirShape(log_n, air.max_degree(), air.num_segments(),
+                         (air.terms_per_row << log_n) + public + (1 << 20), air.lookup_width)
+        assert DEFAULT_PARAMS.security(shape).bits >= 100, log_n
+
+
+class DroppingAir(VmAir):
+    """A prover's AIR that sums the public LogUp side without the terms whose denominator is
+    zero, as a batch inversion that maps 0 to 0 silently would."""
+
+    def public_sum(self, alpha, beta):
+        tuples, mult = self.public_lookups
+        keep = sub(alpha[None], T.fingerprints(tuples, beta)).any(axis=1)
+        return T.logup_sum(tuples[keep], mult[keep], alpha, beta)
+
+
+def test_zero_public_logup_denominator_rejected(monkeypatch):
+    # alpha forced onto the fingerprint of a public tuple (a ROM entry): the verifier's own
+    # public sum would divide by zero, and must say so instead of summing the rest.
+    vm, st, main = honest(wat("(i32.add (local.get 0) (local.get 1))"), "f", [5, 9])
+    beta = np.array([5, 9, 2, 6], np.uint64)
+    alpha = T.fingerprints(VmAir(VmInputs(vm, st)).public_lookups[0][:1], beta)[0]
+    real = Transcript.draw_exts
+    monkeypatch.setattr(Transcript, "draw_exts", lambda self, label, count: np.stack([alpha, beta])
+                        if label == b"challenges" else real(self, label, count))
+    proof = prove(DroppingAir(VmInputs(vm, st)), main, FAST, check=False)
+    verdict = verify_air(VmAir(VmInputs(vm, st)), proof, min_security_bits=0)
+    assert not verdict.valid
+    assert verdict.reason.startswith("a public LogUp denominator is zero"), verdict.reason
 
 
 def test_op_ids_match_the_front_end():

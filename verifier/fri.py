@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from circuits.field import P, add, ext_mul, ext_scale, mul, root_of_unity, sub
+from circuits.field import P, add, batch_inv, ext_mul, ext_scale, mul, powers, root_of_unity, sub
 
 INV_TWO = (P + 1) // 2
 
@@ -29,12 +29,10 @@ def fold_once(lo: np.ndarray, hi: np.ndarray, inv_two_x: np.ndarray, beta: np.nd
 
 def fold_cosets(values: np.ndarray, x: np.ndarray, beta: np.ndarray, log_folding: int) -> np.ndarray:
     """Fold opened cosets: values (n, F, 4) at x_c * zeta^j, x (n,) the coset offsets -> (n, 4)."""
-    x = np.asarray(x, dtype=np.uint64)
-    inv_two_x = np.array([pow(2 * int(v), P - 2, P) for v in x], dtype=np.uint64)
+    inv_two_x = batch_inv(mul(np.asarray(x, dtype=np.uint64), np.uint64(2)))
     for t in range(log_folding):
         half = values.shape[1] // 2
-        zeta_inv = pow(root_of_unity(2 * half), P - 2, P)
-        twiddles = np.array([pow(zeta_inv, j, P) for j in range(half)], dtype=np.uint64)
+        twiddles = powers(pow(root_of_unity(2 * half), P - 2, P), half)
         values = fold_once(values[:, :half], values[:, half:],
                            mul(inv_two_x[:, None], twiddles[None, :]), beta)
         inv_two_x = mul(mul(inv_two_x, inv_two_x), np.uint64(2))  # 1/(2x^2) = 2 * (1/(2x))^2

@@ -1,13 +1,17 @@
-"""The STARK proof and its canonical binary encoding (version 1).
+"""The STARK proof and its canonical binary encoding (version 2).
 
 Layout, all integers little-endian, field elements as u32 (< p), extension elements as 4 of them:
 
     header       magic "MJSTARK", version u8, AIR name (u8 length + bytes),
-                 log_blowup, num_queries, grinding_bits, fri_log_folding, fri_log_final (u8 each),
+                 log_blowup, num_queries, grinding_bits, fri_log_folding, fri_log_final,
+                 commit_grinding_bits (u8 each),
                  log_trace_length u8, main_width u16, aux_width u16, num_segments u8
     commitments  main root, aux root (only if aux_width > 0), composition root (32 bytes each)
     ood          main trace at z and g*z, aux trace at z and g*z, composition segments at z
-    fri          one root per FRI layer, the remainder polynomial's coefficients, grinding nonce u64
+    fri          one root per FRI layer, the remainder polynomial's coefficients,
+                 u8 count + the proof-of-work nonces before the trace-sized challenges (u64 each,
+                 protocol order: lookup challenges, z, DEEP coefficients, every folding
+                 challenge), the query grinding nonce u64
     openings     unique query count u8; main rows, aux rows, composition rows at those positions;
                  then for each tree (main, aux, composition, every FRI layer) its leaf values and
                  a u16 count of Merkle siblings followed by the siblings
@@ -28,7 +32,7 @@ from circuits.field import P
 from verifier.params import MAX_LOG_TRACE, ProofParams
 
 MAGIC = b"MJSTARK"
-VERSION = 1
+VERSION = 2
 DIGEST = 32
 MAX_NAME = 64
 MAX_WIDTH = 4096
@@ -64,7 +68,8 @@ class Proof:
     ood_comp: np.ndarray  # (num_segments, 4)
     fri_roots: list[bytes]
     fri_final: np.ndarray  # (remainder length, 4) coefficients
-    nonce: int
+    challenge_nonces: list[int]  # proof of work before each trace-sized challenge
+    nonce: int  # proof of work before the queries
     main_open: TreeOpening
     aux_open: TreeOpening | None
     comp_open: TreeOpening
@@ -92,8 +97,8 @@ def encode(proof: Proof) -> bytes:
     pr = proof.params
     name = proof.air_name.encode()
     out = [MAGIC, struct.pack("<BB", VERSION, len(name)), name,
-           struct.pack("<5B", pr.log_blowup, pr.num_queries, pr.grinding_bits,
-                       pr.fri_log_folding, pr.fri_log_final),
+           struct.pack("<6B", pr.log_blowup, pr.num_queries, pr.grinding_bits,
+                       pr.fri_log_folding, pr.fri_log_final, pr.commit_grinding_bits),
            struct.pack("<BHHB", proof.log_trace_length, proof.main_width, proof.aux_width,
                        proof.num_segments),
            proof.main_root]
@@ -102,7 +107,9 @@ def encode(proof: Proof) -> bytes:
     out.append(proof.comp_root)
     out += [_u32s(proof.ood_main), _u32s(proof.ood_aux), _u32s(proof.ood_comp)]
     out += proof.fri_roots
-    out += [_u32s(proof.fri_final), struct.pack("<Q", proof.nonce)]
+    out += [_u32s(proof.fri_final), struct.pack("<B", len(proof.challenge_nonces)),
+            struct.pack(f"<{len(proof.challenge_nonces)}Q", *proof.challenge_nonces),
+            struct.pack("<Q", proof.nonce)]
     out.append(struct.pack("<B", len(proof.main_open.values)))
     for op in [proof.main_open, proof.aux_open, proof.comp_open]:
         if op is not None:
@@ -145,7 +152,8 @@ class _Reader:
         (count,) = self.unpack("<H")
         if count > max_siblings:
             raise ProofFormatError("too many Merkle siblings")
-        return TreeOpening(values, [self.digest() for _ in range(count)])
+        blob = self.take(DIGEST * count)
+        return TreeOpening(values, [blob[i:i + DIGEST] for i in range(0, len(blob), DIGEST)])
 
 
 def decode(data: bytes) -> Proof:
@@ -162,7 +170,7 @@ def decode(data: bytes) -> Proof:
         air_name = r.take(name_len).decode("ascii")
     except UnicodeDecodeError:
         raise ProofFormatError("AIR name is not ASCII") from None
-    params = ProofParams(*r.unpack("<5B"))
+    params = ProofParams(*r.unpack("<6B"))
     log_n, width, aux_width, segments = r.unpack("<BHHB")
     if log_n > MAX_LOG_TRACE or not 1 <= width <= MAX_WIDTH or aux_width > MAX_AUX_WIDTH \
             or not 1 <= segments <= MAX_SEGMENTS:
@@ -183,6 +191,10 @@ def decode(data: bytes) -> Proof:
     fri_roots = [r.digest() for _ in range(layers)]
     remainder = 1 << (log_n - params.fri_log_folding * layers)
     fri_final = r.elements(remainder, 4)
+    (count,) = r.unpack("<B")
+    if count > layers + 3:
+        raise ProofFormatError("too many proof-of-work nonces")
+    challenge_nonces = list(r.unpack(f"<{count}Q"))
     (nonce,) = r.unpack("<Q")
 
     (q,) = r.unpack("<B")
@@ -203,5 +215,5 @@ def decode(data: bytes) -> Proof:
     if r.pos != len(data):
         raise ProofFormatError("trailing bytes after proof")
     return Proof(air_name, params, log_n, width, aux_width, segments, main_root, aux_root,
-                 comp_root, ood_main, ood_aux, ood_comp, fri_roots, fri_final, nonce,
+                 comp_root, ood_main, ood_aux, ood_comp, fri_roots, fri_final, challenge_nonces, nonce,
                  main_open, aux_open, comp_open, fri_open)

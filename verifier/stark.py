@@ -1,22 +1,28 @@
 """STARK verification: the protocol's definition.
 
 The prover (package ``prover``) produces exactly what this module accepts. Protocol, with every
-public input and commitment absorbed before the challenges that depend on it:
+public input and commitment absorbed before the challenges that depend on it; "pow" marks a
+proof-of-work nonce of ``commit_grinding_bits`` checked and absorbed right before a challenge
+(verifier.params says why):
 
  1. absorb the header (AIR name, parameters, shape) and the AIR's public inputs
- 2. absorb the main-trace root; draw the AIR's extension challenges (LogUp alpha, ...)
+ 2. absorb the main-trace root; pow; draw the AIR's extension challenges (LogUp alpha, ...)
  3. absorb the auxiliary-trace root; draw one composition coefficient per constraint
  4. absorb the composition root (the composition polynomial C split into segments C_k,
-    C(x) = sum_k x^(k n) C_k(x)); draw the out-of-domain point z
+    C(x) = sum_k x^(k n) C_k(x)); pow; draw the out-of-domain point z, which must lie outside
+    the trace domain and the LDE coset
  5. absorb the trace values at z and g z and the segments at z; check that the constraints
     evaluated at z, divided by their domains' vanishing polynomials and combined, equal C(z)
- 6. draw DEEP coefficients; the DEEP polynomial
+ 6. pow; draw DEEP coefficients; the DEEP polynomial
        D(x) = sum_j a_j (t_j(x) - t_j(z)) / (x - z) + b_j (t_j(x) - t_j(gz)) / (x - gz)
               + sum_k c_k (C_k(x) - C_k(z)) / (x - z)
     has degree < n exactly when the openings are honest
- 7. FRI on D over the LDE coset: absorb each layer root and draw its folding challenge; absorb
-    the remainder polynomial; check the grinding nonce; draw the query positions
+ 7. FRI on D over the LDE coset: absorb each layer root, pow, draw its folding challenge; absorb
+    the remainder polynomial; check the query nonce (``grinding_bits``); draw the query positions
  8. open every tree at the queries, recompute D there and follow each query through the layers
+
+Before any of it the proof's conjectured security (verifier.params) is computed for this AIR and
+refused below the caller's minimum.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from circuits.air import Air, Domain
-from circuits.field import (GENERATOR, P, Fp4, add, ext_batch_inv, ext_eval_poly, ext_from_base,
-                            ext_inv, ext_mul, ext_pow, lincomb, mul, root_of_unity, sub)
+from circuits.air import Air, Domain, ZeroDenominator
+from circuits.field import (GENERATOR, P, U64, Fp4, Fp4Scalar, add, ext_basis_weights,
+                            ext_batch_inv, ext_eval_at_base, ext_eval_poly, ext_from_base, ext_inv,
+                            ext_mul, ext_pow, lincomb, mul, root_of_unity, sub)
 from verifier import merkle
 from verifier.fri import fold_cosets
-from verifier.params import DEFAULT_MIN_SECURITY_BITS, ParameterError, ProofParams
+from verifier.params import (DEFAULT_MIN_SECURITY_BITS, AirShape, ParameterError, ProofParams,
+                             Security)
 from verifier.proof import Proof, ProofFormatError, TreeOpening, decode
 from verifier.transcript import Transcript, grinding_ok
 
@@ -44,9 +52,12 @@ class InvalidProof(Exception):
 
 @dataclass(frozen=True)
 class Verdict:
+    """A verification's outcome; a valid proof's conjectured security and its weakest term."""
+
     valid: bool
     reason: str = ""
     security_bits: int = 0
+    limited_by: str = ""
 
     def __bool__(self) -> bool:
         return self.valid
@@ -56,7 +67,7 @@ def header_bytes(proof: Proof) -> bytes:
     """The header fields absorbed first (everything that fixes the proof's shape)."""
     pr = proof.params
     return bytes([pr.log_blowup, pr.num_queries, pr.grinding_bits, pr.fri_log_folding,
-                  pr.fri_log_final, proof.log_trace_length]) + \
+                  pr.fri_log_final, pr.commit_grinding_bits, proof.log_trace_length]) + \
         proof.main_width.to_bytes(2, "little") + proof.aux_width.to_bytes(2, "little") + \
         bytes([proof.num_segments])
 
@@ -70,6 +81,17 @@ def leaf_bytes(values: np.ndarray) -> list[bytes]:
     """Merkle leaf encoding: each row's field elements as little-endian u32."""
     rows = np.ascontiguousarray(values, dtype="<u4")
     return [r.tobytes() for r in rows]
+
+
+def num_challenge_nonces(air: Air, fri_layers: int) -> int:
+    """Proof-of-work nonces before the LogUp challenges (if any), z, the DEEP coefficients and
+    every folding challenge, in protocol order."""
+    return (1 if air.num_challenges else 0) + 2 + fri_layers
+
+
+def in_lde_coset(z: np.ndarray, lde_size: int) -> bool:
+    """Whether an extension point lies in SHIFT * <w_lde> (then (z / SHIFT)^lde_size = 1)."""
+    return bool(np.array_equal(ext_pow(z, lde_size), ext_from_base(U64(pow(SHIFT, lde_size, P)))))
 
 
 def num_deep_coefficients(air: Air, segments: int) -> int:
@@ -92,13 +114,14 @@ def vanishing_at(domain: Domain, z: np.ndarray, n: int) -> np.ndarray:
 def composition_at(air: Air, constraints: list[tuple[Domain, Any]], alphas: np.ndarray,
                    z: np.ndarray) -> np.ndarray:
     """sum_i alpha_i c_i(z) / Z_i(z) for constraint values already evaluated at z."""
-    acc = {}
-    for (dom, val), alpha in zip(constraints, alphas):
-        term = ext_mul(val.v if isinstance(val, Fp4) else ext_from_base(val.v), alpha)
-        acc[dom] = add(acc[dom], term) if dom in acc else term
+    terms = ext_mul(Fp4.stack([val for _, val in constraints]), alphas[:len(constraints)])
+    domains = np.array([dom for dom, _ in constraints], dtype=np.int64)
     total = np.zeros(4, dtype=np.uint64)
-    for dom, num in acc.items():
-        total = add(total, ext_mul(num, ext_inv(vanishing_at(dom, z, air.trace_length))))
+    for dom in Domain:
+        mine = terms[domains == dom]
+        if len(mine):
+            num = mine.sum(axis=0, dtype=np.uint64) % np.uint64(P)  # < 2^33 terms below 2^31
+            total = add(total, ext_mul(num, ext_inv(vanishing_at(dom, z, air.trace_length))))
     return total
 
 
@@ -106,39 +129,32 @@ def ood_consistent(air: Air, challenges: list, alphas: np.ndarray, z: np.ndarray
                    ood_main: np.ndarray, ood_aux: np.ndarray, ood_comp: np.ndarray) -> bool:
     """The constraints, evaluated on the trace's values at z and g z, agree with the
     composition segments' values at z (recombined with z^n): the out-of-domain check."""
-    cols = lambda a: [Fp4(v) for v in a]  # noqa: E731
+    cols = lambda a: [Fp4Scalar(v) for v in a]  # noqa: E731
     constraints = air.evaluate(cols(ood_main[0]), cols(ood_main[1]), cols(ood_aux[0]),
-                               cols(ood_aux[1]), [Fp4(c) for c in challenges])
+                               cols(ood_aux[1]), cols(challenges))
     expected = composition_at(air, constraints, alphas, z)
     return np.array_equal(expected, ext_eval_poly(ood_comp, ext_pow(z, air.trace_length)))
 
 
-def _ext_rows(values: np.ndarray, width: int) -> np.ndarray:
-    return values.reshape(len(values), width, 4)
-
-
 def deep_at(x: np.ndarray, z: np.ndarray, gz: np.ndarray, coeffs: np.ndarray, proof: Proof,
             rows: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> np.ndarray:
-    """The DEEP polynomial at base points x (q,) from the opened main/aux/composition rows."""
+    """The DEEP polynomial at base points x (q,) from the opened main/aux/composition rows.
+
+    Every sum of extension values times extension coefficients is one base linear combination:
+    the values' coordinates are base rows, weighted by x^c times the coefficient."""
     main, aux, comp = rows
     w, aw = proof.main_width, proof.aux_width
+    basis = ext_basis_weights(coeffs)  # row 4k + c: x^c * coeffs[k]
     a_main, b_main = coeffs[:w], coeffs[w:2 * w]
-    a_aux, b_aux = coeffs[2 * w:2 * w + aw], coeffs[2 * w + aw:2 * w + 2 * aw]
-    c_comp = coeffs[2 * (w + aw):]
-
-    def ext_dot(vals: np.ndarray, weights: np.ndarray) -> np.ndarray:  # (q, k, 4) x (k, 4)
-        return ext_mul(vals, weights[None]).sum(axis=1, dtype=np.uint64) % np.uint64(P)
-
-    at_x_z = add(lincomb(main.T.copy(), a_main), ext_dot(_ext_rows(comp, proof.num_segments), c_comp))
-    at_x_gz = lincomb(main.T.copy(), b_main)
-    at_z = add(ext_dot(proof.ood_main[0][None], a_main), ext_dot(proof.ood_comp[None], c_comp))
-    at_gz = ext_dot(proof.ood_main[1][None], b_main)
-    if aw:
-        aux_rows = _ext_rows(aux, aw)
-        at_x_z = add(at_x_z, ext_dot(aux_rows, a_aux))
-        at_x_gz = add(at_x_gz, ext_dot(aux_rows, b_aux))
-        at_z = add(at_z, ext_dot(proof.ood_aux[0][None], a_aux))
-        at_gz = add(at_gz, ext_dot(proof.ood_aux[1][None], b_aux))
+    a_aux, b_aux = basis[8 * w:8 * w + 4 * aw], basis[8 * w + 4 * aw:8 * (w + aw)]
+    c_comp = basis[8 * (w + aw):]
+    opened = np.concatenate([main.T, aux.T if aw else np.zeros((0, len(x)), np.uint64), comp.T])
+    at_x_z = lincomb(opened, np.concatenate([a_main, a_aux, c_comp]))
+    at_x_gz = lincomb(opened[:w + 4 * aw], np.concatenate([b_main, b_aux]))
+    claimed_z = np.concatenate([proof.ood_main[0], proof.ood_aux[0], proof.ood_comp]).reshape(-1, 1)
+    claimed_gz = np.concatenate([proof.ood_main[1], proof.ood_aux[1]]).reshape(-1, 1)
+    at_z = lincomb(claimed_z, np.concatenate([basis[:4 * w], a_aux, c_comp]))
+    at_gz = lincomb(claimed_gz, np.concatenate([basis[4 * w:8 * w], b_aux]))
     xe = ext_from_base(x)
     den = ext_batch_inv(np.concatenate([sub(xe, z), sub(xe, gz)]))
     q = len(x)
@@ -148,11 +164,15 @@ def deep_at(x: np.ndarray, z: np.ndarray, gz: np.ndarray, coeffs: np.ndarray, pr
 def _check_tree(name: str, root: bytes, depth: int, indices: np.ndarray, opening: TreeOpening) -> None:
     if len(opening.values) != len(indices):
         raise InvalidProof(f"{name}: wrong number of opened leaves")
-    if len(opening.siblings) != merkle.sibling_count(depth, indices.tolist()):
-        raise InvalidProof(f"{name}: wrong number of Merkle siblings")
     if not merkle.verify_batch(root, depth, indices.tolist(), leaf_bytes(opening.values),
                                opening.siblings):
         raise InvalidProof(f"{name}: Merkle opening does not match the commitment")
+
+
+def _proof_of_work(t: Transcript, nonce: int, bits: int, before: str) -> None:
+    if not grinding_ok(t.state, nonce, bits):
+        raise InvalidProof(f"proof of work before {before} does not meet the difficulty")
+    t.absorb_nonce(nonce)
 
 
 def _points(shift: int, domain_size: int, positions: np.ndarray) -> np.ndarray:
@@ -160,8 +180,9 @@ def _points(shift: int, domain_size: int, positions: np.ndarray) -> np.ndarray:
     return np.array([shift * pow(w, int(i), P) % P for i in positions], dtype=np.uint64)
 
 
-def check(air: Air, proof_bytes: bytes, min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> int:
-    """Verify or raise InvalidProof; returns the proof's conjectured security in bits."""
+def check(air: Air, proof_bytes: bytes,
+          min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> Security:
+    """Verify or raise InvalidProof; returns the proof's conjectured security."""
     try:
         proof = decode(proof_bytes)
     except ProofFormatError as exc:
@@ -176,26 +197,34 @@ def check(air: Air, proof_bytes: bytes, min_security_bits: int = DEFAULT_MIN_SEC
         raise InvalidProof("proof shape does not match the statement")
     if segments > pr.blowup:
         raise InvalidProof("blowup is smaller than the constraint degree requires")
-    bits = pr.security_bits(log_n)
-    if bits < min_security_bits:
-        raise InvalidProof(f"proof offers {bits} bits of security, below the required "
-                           f"{min_security_bits}")
     try:
         pr.check_shape(log_n)
     except ParameterError as exc:
         raise InvalidProof(str(exc)) from None
+    security = pr.security(AirShape.of(air))
+    if security.bits < min_security_bits:
+        raise InvalidProof(f"proof offers {security.bits} bits of security (limited by "
+                           f"{security.limited_by}), below the required {min_security_bits}")
+    if len(proof.challenge_nonces) != num_challenge_nonces(air, len(proof.fri_roots)):
+        raise InvalidProof("wrong number of proof-of-work nonces")
+    nonces = iter(proof.challenge_nonces)
+    lde_size = n << pr.log_blowup
 
     # 1-4: header, public inputs, commitments and their challenges.
     t = Transcript(b"memjit-stark/" + air.name.encode())
     t.absorb(b"header", header_bytes(proof))
     t.absorb(b"public", air.public_inputs_bytes())
     t.absorb(b"main", proof.main_root)
-    challenges = list(t.draw_exts(b"challenges", air.num_challenges)) if air.num_challenges else []
+    challenges = []
+    if air.num_challenges:
+        _proof_of_work(t, next(nonces), pr.commit_grinding_bits, "the lookup challenges")
+        challenges = list(t.draw_exts(b"challenges", air.num_challenges))
     if air.aux_width:
         t.absorb(b"aux", proof.aux_root)
     degrees = air.constraint_degrees()
     alphas = t.draw_exts(b"composition", len(degrees))
     t.absorb(b"composition", proof.comp_root)
+    _proof_of_work(t, next(nonces), pr.commit_grinding_bits, "the out-of-domain point")
     z = t.draw_ext(b"ood")
     g = root_of_unity(n)
     gz = mul(z, np.uint64(g))
@@ -205,20 +234,26 @@ def check(air: Air, proof_bytes: bytes, min_security_bits: int = DEFAULT_MIN_SEC
     zn = ext_pow(z, n)
     if not zn[1:].any() and zn[0] == 1:
         raise InvalidProof("out-of-domain point fell in the trace domain")
-    if not ood_consistent(air, challenges, alphas, z, proof.ood_main, proof.ood_aux, proof.ood_comp):
+    if in_lde_coset(z, lde_size):  # then a DEEP quotient would divide by zero
+        raise InvalidProof("out-of-domain point fell in the LDE coset")
+    try:
+        consistent = ood_consistent(air, challenges, alphas, z, proof.ood_main, proof.ood_aux,
+                                    proof.ood_comp)
+    except ZeroDenominator as exc:
+        raise InvalidProof(str(exc)) from None
+    if not consistent:
         raise InvalidProof("constraints do not hold at the out-of-domain point")
 
     # 6-7: DEEP coefficients, FRI commitments, remainder, grinding, queries.
+    _proof_of_work(t, next(nonces), pr.commit_grinding_bits, "the DEEP coefficients")
     coeffs = t.draw_exts(b"deep", num_deep_coefficients(air, segments))
     betas = []
-    for root in proof.fri_roots:
+    for i, root in enumerate(proof.fri_roots):
         t.absorb(b"fri", root)
+        _proof_of_work(t, next(nonces), pr.commit_grinding_bits, f"folding challenge {i}")
         betas.append(t.draw_ext(b"fold"))
     t.absorb(b"remainder", np.ascontiguousarray(proof.fri_final, dtype="<u4").tobytes())
-    if not grinding_ok(t.state, proof.nonce, pr.grinding_bits):
-        raise InvalidProof("grinding nonce does not meet the difficulty")
-    t.absorb(b"nonce", proof.nonce.to_bytes(8, "little"))
-    lde_size = n << pr.log_blowup
+    _proof_of_work(t, proof.nonce, pr.grinding_bits, "the queries")
     positions = np.unique(t.draw_indices(b"queries", pr.num_queries, lde_size))
 
     # 8: openings of the trace and composition trees at the query positions.
@@ -246,20 +281,20 @@ def check(air: Air, proof_bytes: bytes, min_security_bits: int = DEFAULT_MIN_SEC
         values = fold_cosets(cosets, _points(shift, size, leaf_idx), beta, log_fold)
         positions = leaf_idx
         shift, size = pow(shift, fold, P), leaves
-    remainder_at = ext_eval_poly(proof.fri_final, ext_from_base(_points(shift, size, positions)))
+    remainder_at = ext_eval_at_base(proof.fri_final, _points(shift, size, positions))
     if not np.array_equal(remainder_at, values):
         raise InvalidProof("FRI remainder polynomial disagrees with the last layer")
-    return bits
+    return security
 
 
 def verify_air(air: Air, proof_bytes: bytes,
                min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> Verdict:
     """Verify a proof for an AIR instance; never raises for a bad proof."""
     try:
-        bits = check(air, proof_bytes, min_security_bits)
+        security = check(air, proof_bytes, min_security_bits)
     except InvalidProof as exc:
         return Verdict(False, str(exc))
-    return Verdict(True, "", bits)
+    return Verdict(True, "", security.bits, security.limited_by)
 
 
 def verify(air_cls: type[Air], public_inputs: Any, proof_bytes: bytes,

@@ -34,6 +34,10 @@ class Transcript:
         h.update(data)
         self._state = h.digest()
 
+    def absorb_nonce(self, nonce: int) -> None:
+        """Bind a proof-of-work nonce (after checking it against ``state``)."""
+        self.absorb(b"pow", struct.pack("<Q", nonce))
+
     def _squeeze(self, label: bytes, n: int) -> bytes:
         out = blake3.blake3(self._state + b"\x01" + label).digest(length=n)
         self._state = blake3.blake3(self._state + b"\x02" + label).digest()

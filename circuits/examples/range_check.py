@@ -34,6 +34,10 @@ class RangeCheckAir(Air):
     width = 4
     aux_width = 1
     num_challenges = 1
+    lookup_width = 1  # single values: alpha - v, alpha - t
+
+    def lookup_denominators(self) -> int:
+        return 2 * self.trace_length  # the table entry and the looked-up value of every row
 
     def __init__(self, public_inputs: RangeCheckInputs) -> None:
         if public_inputs.n_rows < TABLE_SIZE:

@@ -51,7 +51,7 @@ from functools import cached_property
 import numpy as np
 
 from circuits.air import Air, ConstraintBuilder, Degree
-from circuits.field import Fp4, add
+from circuits.field import Fp4
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.alu import value_constraints
 from circuits.wasm_vm.columns import WIDTH
@@ -122,6 +122,7 @@ class VmAir(Air):
     name = "wasm_vm/i32-v2"
     width = WIDTH
     num_challenges = 2  # alpha (LogUp), beta (tuple fingerprints)
+    lookup_width = T.TUPLE_LEN
 
     def __init__(self, public_inputs: VmInputs) -> None:
         prog, st = public_inputs.program, public_inputs.statement
@@ -165,8 +166,8 @@ class VmAir(Air):
         self.fp_limit = fp_limit(prog)
         self._sum_key: tuple | None = None
         self._sum = np.zeros(4, dtype=np.uint64)
-        self.aux_width = -(-len(lookup_terms(View([Degree(1)] * WIDTH)))
-                           // TERMS_PER_COLUMN)
+        self.terms_per_row = len(lookup_terms(View([Degree(1)] * WIDTH)))
+        self.aux_width = -(-self.terms_per_row // TERMS_PER_COLUMN)
 
     def public_inputs_bytes(self) -> bytes:
         return self.statement.encode()
@@ -178,36 +179,42 @@ class VmAir(Air):
         return public_init(self.program, self.statement.args, self.statement.input)
 
     @cached_property
-    def public_tuples(self) -> np.ndarray:
-        """The used entries of the concatenated public table (ROM, then the fixed tables)."""
+    def public_lookups(self) -> tuple[np.ndarray, np.ndarray]:
+        """The public side of the LogUp sum as tuples (m, TUPLE_LEN) and their multiplicities:
+        the used entries of the concatenated public table (ROM, then the fixed tables), the
+        public initial memory (MEM, key, nibbles, ts 0) with its keys (PUBKEY, key), and the
+        bound output words (PUBOUT, key, nibbles)."""
         rom = T.pad_tuples(T.rom_tuples(self.program.rom))
         idx = self.statement.mult_index.astype(np.int64)
-        fixed = T.FIXED
         L = len(rom)
-        out = np.empty((len(idx), T.TUPLE_LEN), dtype=np.uint64)
-        out[idx < L] = rom[idx[idx < L]]
-        out[idx >= L] = fixed[idx[idx >= L] - L]
-        return out
+        table = np.empty((len(idx), T.TUPLE_LEN), dtype=np.uint64)
+        table[idx < L] = rom[idx[idx < L]]
+        table[idx >= L] = T.FIXED[idx[idx >= L] - L]
+        keys, vals = self.public_init
+        mem = np.zeros((len(keys), T.TUPLE_LEN), dtype=np.uint64)
+        mem[:, 0], mem[:, 1] = T.MEM, keys
+        mem[:, 2:10] = T.nibbles(vals)
+        pub = np.zeros((len(keys), T.TUPLE_LEN), dtype=np.uint64)
+        pub[:, 0], pub[:, 1] = T.PUBKEY, keys
+        out_keys = output_keys(self.program, len(self.statement.output_words))
+        out = np.zeros((len(out_keys), T.TUPLE_LEN), dtype=np.uint64)
+        out[:, 0], out[:, 1] = T.PUBOUT, out_keys
+        out[:, 2:10] = T.nibbles(self.statement.output_words)
+        ones = np.ones(2 * len(keys) + len(out_keys), dtype=np.uint64)
+        return (np.concatenate([table, mem, pub, out]),
+                np.concatenate([self.statement.mult_count.astype(np.uint64), ones]))
+
+    def lookup_denominators(self) -> int:
+        """Every row's terms (padding rows too) and the public side."""
+        return self.terms_per_row * self.trace_length + len(self.public_lookups[0])
 
     def public_sum(self, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        """sum over the tables' used entries and the public initial memory of m / (alpha - t)."""
+        """sum over the public side (:attr:`public_lookups`) of m / (alpha - fingerprint);
+        raises ZeroDenominator if a public tuple's fingerprint equals alpha."""
         key = (alpha.tobytes(), beta.tobytes())
         if self._sum_key != key:
-            keys, vals = self.public_init
-            mem = np.zeros((len(keys), T.TUPLE_LEN), dtype=np.uint64)
-            mem[:, 0], mem[:, 1] = T.MEM, keys
-            mem[:, 2:10] = T.nibbles(vals)
-            pub = np.zeros((len(keys), 2), dtype=np.uint64)
-            pub[:, 0], pub[:, 1] = T.PUBKEY, keys
-            ones = np.ones(len(keys), dtype=np.uint64)
-            out_keys = output_keys(self.program, len(self.statement.output_words))
-            out = np.zeros((len(out_keys), T.TUPLE_LEN), dtype=np.uint64)
-            out[:, 0], out[:, 1] = T.PUBOUT, out_keys
-            out[:, 2:10] = T.nibbles(self.statement.output_words)
-            total = add(T.logup_sum(self.public_tuples, self.statement.mult_count, alpha, beta),
-                        add(T.logup_sum(mem, ones, alpha, beta), T.logup_sum(pub, ones, alpha, beta)))
-            total = add(total, T.logup_sum(out, np.ones(len(out_keys), np.uint64), alpha, beta))
-            self._sum_key, self._sum = key, total
+            self._sum = T.logup_sum(*self.public_lookups, alpha, beta)
+            self._sum_key = key
         return self._sum
 
     def build_aux_trace(self, main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:

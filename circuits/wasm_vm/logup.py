@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from circuits.air import ConstraintBuilder
-from circuits.bus import BusPlan, Linear
 from circuits.field import P, Fp4, ext_batch_inv, ext_mul, ext_powers
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH
 from circuits.wasm_vm.isa import BR_ENTRY, DIVIDE, POW_USERS, R_CHECKED, SELECTOR_OP, \
     TABLE_ENTRY
 from circuits.wasm_vm.view import View
+
+if TYPE_CHECKING:
+    from circuits.bus import BusPlan
 
 TERMS_PER_COLUMN = 2  # LogUp terms batched per auxiliary column (constraint degree 3)
 POW_KIND = {"i32.shl": 0, "i32.rotl": 0, "i32.shr_u": 1, "i32.shr_s": 1, "i32.rotr": 1,
@@ -123,7 +126,7 @@ def lookup_groups(c: View, challenges) -> list[list[tuple]]:
     alpha, beta = challenges
     powers = beta_powers(beta)
     if isinstance(beta, Fp4):
-        powers[0] = Fp4(np.array([1, 0, 0, 0], dtype=np.uint64))
+        powers[0] = beta ** 0  # the one of beta's kind (array or scalar)
     dens: list = []
     fields = lookup_terms(c)
     for _, f in fields:
@@ -151,6 +154,7 @@ def aux_columns(main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
 @functools.cache
 def bus_plan() -> BusPlan:
     """lookup_terms as sparse linear forms of the columns, for the prover's fused kernel."""
+    from circuits.bus import BusPlan, Linear  # numba: the prover's alone, kept out of the verifier
     c = View([Linear.column(i) for i in range(WIDTH)])
     terms: list[tuple[Linear, list[Linear]]] = []
     for m, fields in lookup_terms(c):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from circuits.air import ZeroDenominator
 from circuits.field import P, ext_batch_inv, ext_powers, ext_scale, lincomb, sub
 
 # tuple tags
@@ -107,10 +108,15 @@ def fingerprints(tuples: np.ndarray, beta: np.ndarray) -> np.ndarray:
 
 
 def logup_sum(tuples: np.ndarray, mult: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """sum_i mult_i / (alpha - fingerprint(tuple_i)) as one extension element (4,)."""
+    """sum_i mult_i / (alpha - fingerprint(tuple_i)) as one extension element (4,). Raises
+    ZeroDenominator if some fingerprint equals alpha (the sum is then undefined)."""
     if len(tuples) == 0:
         return np.zeros(4, dtype=np.uint64)
-    inv = ext_batch_inv(sub(alpha[None], fingerprints(tuples, beta)))
+    den = sub(alpha[None], fingerprints(tuples, beta))
+    if not den.any(axis=1).all():
+        raise ZeroDenominator("a public LogUp denominator is zero: alpha equals the fingerprint "
+                              "of a public tuple")
+    inv = ext_batch_inv(den)
     terms = ext_scale(inv, np.asarray(mult, dtype=np.uint64) % np.uint64(P))
     return (terms.sum(axis=0, dtype=np.uint64) % np.uint64(P)).astype(np.uint64)
 

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from memjit.cli.common import IntArgsCommand, emit_json, read_file
+from memjit.cli.common import emit_json, read_file
+from memjit.cli.int_args import IntArgsCommand
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings and sizes.")
 

@@ -1,15 +1,11 @@
-"""What every command group shares: the JSON output contract, reading user files, integer
-argument lists."""
+"""What every command group shares, without the CLI framework (so `memjit verify` can run
+without it): the JSON output contract, reading user files, a call's tensor I/O fields."""
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
-
-import typer
-import typer.core
 
 
 def emit_json(obj: dict) -> None:
@@ -27,22 +23,37 @@ def read_file(path: Path) -> bytes:
         raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-class IntArgsCommand(typer.core.TyperCommand):
-    """A command whose `--args` option also takes several integers: `--args 1 -2 3`.
+def save_output(path: Path | None, output: bytes) -> None:
+    """Write a call's output bytes where --output says (nothing without it)."""
+    from memjit.errors import BadInput
 
-    Rewrites `--args 1 -2 3` to `--args 1 --args -2 --args 3` before parsing, preserving
-    order, so negative numbers are never mistaken for options.
-    """
+    if path is not None:
+        try:
+            path.write_bytes(output)
+        except OSError as exc:
+            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
-        expanded: list[str] = []
-        extending = False  # inside `--args V1 V2 ...`: integer tokens are further values
-        for prev, token in zip([None, *args], args):
-            if extending and INT_TOKEN.fullmatch(token):
-                expanded += ["--args", token]
-                continue
-            extending = prev == "--args"
-            expanded.append(token)
-        return super().parse_args(ctx, expanded)
 
-INT_TOKEN = re.compile(r"[+-]?\d+")
+def io_fields(input_bytes: bytes, output: bytes, has_output: bool) -> dict:
+    """JSON fields of a call's tensor input and output: sizes, blake3 digests, output hex."""
+    import blake3
+
+    fields: dict = {}
+    if input_bytes:
+        fields.update(input_bytes=len(input_bytes),
+                      input_blake3=blake3.blake3(input_bytes).hexdigest())
+    if has_output:
+        fields.update(output_bytes=len(output), output_blake3=blake3.blake3(output).hexdigest(),
+                      output_hex=output.hex())
+    return fields
+
+
+def echo_io(input_bytes: bytes, output: bytes, has_output: bool, saved: Path | None) -> None:
+    """The human-readable lines for a call's tensor input and output."""
+    fields = io_fields(input_bytes, output, has_output)
+    if input_bytes:
+        print(f"input: {fields['input_bytes']} bytes, blake3 {fields['input_blake3']}")
+    if has_output:
+        where = f"saved to {saved}" if saved is not None else (
+            output.hex() if len(output) <= 64 else output[:64].hex() + "...")
+        print(f"output: {len(output)} bytes, blake3 {fields['output_blake3']}: {where}")

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from memjit.cli.common import IntArgsCommand, emit_json, read_file
+from memjit.cli.common import echo_io, emit_json, io_fields, read_file, save_output
+from memjit.cli.int_args import IntArgsCommand
 
 if TYPE_CHECKING:
     from memjit.runtime.tracer import Trace
@@ -54,7 +55,7 @@ def run_cmd(
     result = run(module, export, list(args or ()), limits, input_bytes)
     output = read_output(load(module), result.memory,
                          output_length(_parse_output_len(output_len), result.results))
-    _save_output(output_file, output)
+    save_output(output_file, output)
     if json_out:
         emit_json(
             {
@@ -63,13 +64,13 @@ def run_cmd(
                 "fuel_used": result.fuel_used,
                 "elapsed_s": result.elapsed_s,
                 "memory_bytes": None if result.memory is None else len(result.memory),
-                **_io_fields(input_bytes, output, output_len is not None),
+                **io_fields(input_bytes, output, output_len is not None),
             }
         )
     else:
         typer.echo("result: " + (" ".join(str(r) for r in result.results) or "(none)"))
         typer.echo(f"fuel: {result.fuel_used}")
-        _echo_io(input_bytes, output, output_len is not None, output_file)
+        echo_io(input_bytes, output, output_len is not None, output_file)
 
 
 def _parse_output_len(text: str | None) -> int | str | None:
@@ -82,41 +83,6 @@ def _parse_output_len(text: str | None) -> int | str | None:
     if not text.isdigit():
         raise BadInput(f"--output-len must be a byte count or {RESULT!r}, got {text!r}")
     return int(text)
-
-
-def _save_output(path: Path | None, output: bytes) -> None:
-    from memjit.errors import BadInput
-
-    if path is not None:
-        try:
-            path.write_bytes(output)
-        except OSError as exc:
-            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _io_fields(input_bytes: bytes, output: bytes, has_output: bool) -> dict:
-    """JSON fields of a call's tensor input and output: sizes, blake3 digests, output hex."""
-    import blake3
-
-    fields: dict = {}
-    if input_bytes:
-        fields.update(input_bytes=len(input_bytes),
-                      input_blake3=blake3.blake3(input_bytes).hexdigest())
-    if has_output:
-        fields.update(output_bytes=len(output), output_blake3=blake3.blake3(output).hexdigest(),
-                      output_hex=output.hex())
-    return fields
-
-
-def _echo_io(input_bytes: bytes, output: bytes, has_output: bool, saved: Path | None) -> None:
-    """The human-readable lines for a call's tensor input and output."""
-    fields = _io_fields(input_bytes, output, has_output)
-    if input_bytes:
-        typer.echo(f"input: {fields['input_bytes']} bytes, blake3 {fields['input_blake3']}")
-    if has_output:
-        where = f"saved to {saved}" if saved is not None else (
-            output.hex() if len(output) <= 64 else output[:64].hex() + "...")
-        typer.echo(f"output: {len(output)} bytes, blake3 {fields['output_blake3']}: {where}")
 
 
 @app.command("trace", cls=IntArgsCommand)
@@ -250,64 +216,22 @@ def prove_cmd(
         emit_json({"export": st.export, "args": list(args or ()),
                    "result": result, "trap": st.trap, "steps": st.steps, "log_rows": st.log_n,
                    "claim": str(out), "claim_bytes": len(data), "prove_s": round(seconds, 3),
+                   "security_bits": stats.security_bits, "limited_by": stats.limited_by,
                    "phases_s": {k: round(v, 3) for k, v in stats.phases.items()},
-                   **_io_fields(st.input, st.output, output_len is not None)})
+                   **io_fields(st.input, st.output, output_len is not None)})
         return
     outcome = f"trap: {st.trap}" if st.trap else "result: " + ("(none)" if result is None else str(result))
     typer.echo(f"{outcome}\nsteps: {st.steps} (trace of 2^{st.log_n} rows)")
-    _echo_io(st.input, st.output, output_len is not None, None)
-    typer.echo(f"claim: {out} ({len(data)} bytes, proved in {seconds:.2f} s)")
+    echo_io(st.input, st.output, output_len is not None, None)
+    typer.echo(f"claim: {out} ({len(data)} bytes, proved in {seconds:.2f} s, "
+               f"{stats.security_bits}-bit security)")
 
 
-@app.command("verify")
-def verify_cmd(
-    proof: Path = typer.Argument(..., help="Claim file written by `memjit prove`."),
-    program: Optional[Path] = typer.Option(None, "--program", help="The worker module (.wasm)."),
-    vk: Optional[Path] = typer.Option(None, "--vk", help="Its verification key (from `memjit vk`)."),
-    output_file: Optional[Path] = typer.Option(
-        None, "--output", help="Save the claim's output bytes here once it verifies."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Verify a claim against a module or its verification key (exit 0 valid, 1 invalid)."""
-    from memjit.errors import BadInput, Rejected
-    from memjit.runtime.claims import vk_of
-    from verifier.claims import ClaimFormatError, decode_claim, verify_claim
+@app.command("verify", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def verify_cmd(ctx: typer.Context) -> None:
+    """Verify a claim against a module or its verification key (exit 0 valid, 1 invalid).
+    `memjit verify --help` for its options."""
+    from memjit.cli.verify import verify_command
 
-    if (program is None) == (vk is None):
-        raise BadInput("give exactly one of --program WASM or --vk VK")
-    module = read_file(program) if program is not None else None
-    key = vk_of(module) if module is not None else read_file(vk)
-    data = read_file(proof)
-    try:
-        st = decode_claim(data).statement
-    except ClaimFormatError as exc:
-        raise BadInput(f"malformed claim {proof}: {exc}") from None
-    verdict = verify_claim(data, key)
-    result = st.signed_result
-    if json_out:
-        emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
-                   "args": _statement_args(st.args, module, st.export), "result": result,
-                   "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits,
-                   "nonce": st.nonce.hex(), **_io_fields(st.input, st.output, st.output_len > 0)})
-    elif verdict.valid:
-        outcome = f"trapped ({st.trap})" if st.trap else \
-            f"returned {'(none)' if result is None else result}"
-        typer.echo(f"valid: {st.export} {outcome} after {st.steps} steps "
-                   f"({verdict.security_bits}-bit security)")
-        _echo_io(st.input, st.output, st.output_len > 0, output_file)
-    if not verdict.valid:
-        raise Rejected(f"invalid claim: {verdict.reason}")
-    _save_output(output_file, st.output)
-
-
-def _statement_args(words: tuple[int, ...], module: bytes | None, export: str) -> list[int]:
-    """A statement's argument words as the export's signed arguments (with the module; a
-    verification key alone has no types: then one signed i32 per word, an i64 as two)."""
-    from memjit.runtime.wasm import load
-    from memjit.runtime.wasm.program import typed_results
-
-    if module is not None:
-        params = load(module).exports.get(export)
-        if params is not None and len(params.params) + params.params.count("i64") == len(words):
-            return list(typed_results(params.params, words))
-    return [a - (a >> 31 << 32) for a in words]
+    verify_command(ctx.args)
