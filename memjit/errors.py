@@ -1,6 +1,7 @@
 """Typed errors of memjit; each carries the CLI exit code of DESIGN.md's contract.
 
-0 ok, 1 verification failed or request rejected, 2 bad input or usage, 3 worker fault.
+0 ok, 1 verification failed or request rejected, 2 bad input or usage, 3 worker fault,
+130 interrupted (128 + SIGINT, as shells report a process stopped by Ctrl-C).
 """
 
 from __future__ import annotations
@@ -52,3 +53,9 @@ class Trap(WorkerFault):
     def __init__(self, code: str, message: str | None = None) -> None:
         super().__init__(message or f"trap: {code}")
         self.code = code
+
+
+class Interrupted(MemjitError):
+    """The user interrupted the command (Ctrl-C); the message says what was kept."""
+
+    exit_code = 130

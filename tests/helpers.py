@@ -1,13 +1,16 @@
-"""Helpers shared by the tests: running the CLI in-process, recording calls in a ledger."""
+"""Helpers shared by the CLI and market tests: running the CLI in-process, a settable ledger
+clock, recording calls in a ledger, dumping it."""
 
 from __future__ import annotations
 
 import sqlite3
 import sys
+from pathlib import Path
 
 import pytest
 
 from memjit.cli import main
+from memjit.market.ledger import LEDGER_FILE
 
 
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -44,3 +47,12 @@ def add_call(db: sqlite3.Connection, requester: bytes, worker: str, at: float = 
     db.execute(f"INSERT INTO calls ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                tuple(row.values()))
     return seq
+
+
+def ledger_dump(home: Path) -> str:
+    """The whole ledger of `home` as SQL text, to compare before and after."""
+    db = sqlite3.connect(Path(home) / LEDGER_FILE)
+    try:
+        return "\n".join(db.iterdump())
+    finally:
+        db.close()

@@ -104,7 +104,7 @@ def test_refused_modules_exit_2(capsys, monkeypatch, tmp_path, text: str, messag
     ([str(wasm_path("fib")), "--export", "fib", "--args", "1", "--out", "/nonexistent/dir/t"],
      "cannot write"),
     ([str(wasm_path("fib")), "--export", "fib", "--args", "1", "--max-steps", "0"],
-     "--max-steps must be positive"),
+     "Invalid value for '--max-steps'"),
 ])
 def test_bad_input_exits_2(capsys, monkeypatch, argv: list[str], message: str) -> None:
     code, _, err = cli(capsys, monkeypatch, "trace", *argv)

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-
-from helpers import Clock
+from helpers import Clock, ledger_dump
 
 from memjit.errors import BadInput, Rejected
 from memjit.market import validators
 from memjit.market.epoch import advance
 from memjit.market.formulas import DAY_S, weight
 from memjit.market.identity import Identity
-from memjit.market.ledger import LEDGER_FILE, Ledger
+from memjit.market.ledger import Ledger
 from memjit.market.oracle import OracleConfig, Reference
 from memjit.market.pool import MarketConfig, request
 from memjit.market.registry import RegistryConfig, register
@@ -128,17 +126,9 @@ def test_own_workers_earn_nothing(market, executor) -> None:
     assert ledger.balance(owner.public_key) == (0, 0)  # no fee paid to itself
 
 
-def _dump(home: Path) -> str:
-    db = sqlite3.connect(home / LEDGER_FILE)
-    try:
-        return "\n".join(db.iterdump())
-    finally:
-        db.close()
-
-
 def test_bad_requests_change_nothing(market) -> None:
     ledger, store, _ = market
-    before = _dump(ledger.path.parent)
+    before = ledger_dump(ledger.path.parent)
     for task, image, options, words in [
         ("digits", IMAGE[:63], {}, "input of 64 bytes"),
         ("digits", IMAGE, {"label": 10}, "label must be in 0..9"),
@@ -150,7 +140,7 @@ def test_bad_requests_change_nothing(market) -> None:
     poor = MarketConfig(registry=CONFIG.registry, rewards=RewardConfig(faucet=25))
     with pytest.raises(Rejected, match="insufficient balance: 25 SWT free"):
         request(ledger, store, REQUESTER, "digits", IMAGE, top_k=3, config=poor)
-    assert _dump(ledger.path.parent) == before
+    assert ledger_dump(ledger.path.parent) == before
 
 
 def test_no_worker_no_request(tmp_path: Path) -> None:
@@ -184,7 +174,7 @@ def test_a_request_killed_while_proving_leaves_the_ledger_unchanged(market,
     ledger, _, _ = market
     home = ledger.path.parent
     ledger.close()
-    before = _dump(home)
+    before = ledger_dump(home)
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
     proc = subprocess.Popen([sys.executable, str(script), str(home)], stdout=subprocess.PIPE,
@@ -194,6 +184,6 @@ def test_a_request_killed_while_proving_leaves_the_ledger_unchanged(market,
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the request and its proving processes
         proc.wait()
-    assert _dump(home) == before
+    assert ledger_dump(home) == before
     with Ledger(home) as reopened:
         assert reopened.schema_version() > 0 and len(reopened.workers()) == len(NAMES)

@@ -65,8 +65,9 @@ def test_minimum_stake(market: tuple[Ledger, Store]) -> None:
         register(ledger, store, ALICE, SMALL, 99)
     with pytest.raises(Rejected, match="minimum stake 500"):
         register(ledger, store, ALICE, SMALL, 499, config=RegistryConfig(min_stake=500))
-    with pytest.raises(BadInput, match="stake must be an integer in 1.."):
-        register(ledger, store, ALICE, SMALL, 0)
+    for stake in (0, -5, 1 << 63):  # outside the amounts a ledger holds: malformed, not low
+        with pytest.raises(BadInput, match=r"stake must be an integer in 1\.\.9007199254740991"):
+            register(ledger, store, ALICE, SMALL, stake)
     assert ledger.workers() == []
 
 
@@ -204,7 +205,8 @@ def test_cli_worker_add_list_show_unbond_and_balance(tmp_path: Path,
          "stake 1000000000000000 SWT is above the free balance of its owner (10000 SWT)"),
         (("worker", "add", large, "--stake", str(2**63)), 2, "stake must be an integer in 1.."),
         (("worker", "add", str(tmp_path / "missing.wasm"), "--stake", "150"), 2, "cannot read"),
-        (("worker", "show", "nope"), 2, "no worker nope"),
+        (("worker", "show", "nope"), 2, "bad worker id 'nope'"),
+        (("worker", "show", "0" * 64), 2, f"no worker {'0' * 64}"),
         (("worker", "unbond", added["id"], "--owner", "nobody"), 2, "no owner key 'nobody'"),
         (("worker", "unbond", added["id"], "--owner", "default"), 1, "not owned by 'default'"),
         (("worker", "unbond", added["id"], "--owner", "alice", "--amount", "151"), 1,

@@ -123,3 +123,19 @@ def test_a_period_pays_its_scored_calls_their_share_of_the_emission(ledger: Ledg
     clock.now = 12_000.0
     [closed] = advance(ledger, config).closed
     assert (closed.number, closed.weight, closed.paid) == (11, 500, 500)  # below the cap: all
+
+
+def test_a_period_closed_early_stays_one_cap_per_period_begun(ledger: Ledger,
+                                                              clock: Clock) -> None:
+    config = RewardConfig(emission=1_000, period_s=1_000)
+    clock.now = 10_100.0  # period 10
+    _scored(ledger, W1, 5_000, 1_000_000, 1, config)
+    [closed] = advance(ledger, config, close_now=True).closed  # `batch commit --force`
+    assert (closed.number, closed.paid) == (10, 1_000)
+    _scored(ledger, W1, 5_000, 1_000_000, 2, config)  # still period 10's time: it waits for 11
+    assert advance(ledger, config, close_now=True).closed == ()  # 11 has not begun
+    clock.now = 11_000.0
+    [closed] = advance(ledger, config, close_now=True).closed
+    assert (closed.number, closed.paid) == (11, 1_000)
+    with ledger.transaction() as db:
+        assert db.execute("SELECT sum(paid) FROM periods").fetchone()[0] == 2 * 1_000

@@ -3,8 +3,9 @@
 Every command is a thin shell over a Python API, in one module per command group: the engine
 (run, trace, vk, prove, verify), the market (worker, validator, balance, request), the rollup
 (batch), benchmarks (bench) and the demo. Each module imports what its command needs only when
-it runs, so a command pays for no other. Errors become one line on stderr and the documented exit code
-(0 ok, 1 rejected, 2 bad input, 3 worker fault).
+it runs, so a command pays for no other. Errors become one line on stderr and the documented
+exit code (0 ok, 1 rejected, 2 bad input, 3 worker fault, 130 interrupted). The global options
+(`--home`, `--node`) are accepted before the command and after it, as users type them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def main() -> None:
     """Console-script entry point: run the command, map every error to one line and its exit
     code. ``memjit verify ...`` runs without the typer application and its imports (pydantic
     among them, ~0.2 s): nodes and scripts verify claims one process at a time."""
-    from memjit.errors import MemjitError
+    from memjit.errors import Interrupted, MemjitError
 
     try:
         if sys.argv[1:2] == ["verify"]:
@@ -28,20 +29,37 @@ def main() -> None:
     except MemjitError as exc:
         sys.stderr.write(f"memjit: {exc}\n")
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # outside a command (the app maps its own: memjit.cli.app)
+        sys.stderr.write("memjit: interrupted\n")
+        sys.exit(Interrupted.exit_code)
 
 
 def _run_app() -> None:
+    """Run the typer application; click's own outcomes become the contract's exit codes.
+    `memjit` (or `memjit batch`) without a command prints the help and exits 0, as cargo
+    does."""
     import typer
 
-    from memjit.cli.app import app, usage_error_type
+    from memjit.cli.app import click_errors, command
+    from memjit.errors import Interrupted
 
+    usage_error, no_args_help = click_errors()
     try:
-        app(standalone_mode=False)
+        code = command().main(prog_name="memjit", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.stderr.write("memjit: aborted\n")
         sys.exit(1)
-    except usage_error_type() as exc:
+    except usage_error as exc:
+        if no_args_help is not None and isinstance(exc, no_args_help):
+            help_text = exc.format_message()  # typer's rich help has printed itself already
+            if help_text:
+                sys.stdout.write(help_text + "\n")
+            sys.exit(0)
         sys.stderr.write(f"memjit: {exc.format_message()}\n")
         sys.exit(2)
+    if isinstance(code, int) and code:  # click reports Exit(code) by returning it
+        if code == Interrupted.exit_code:
+            sys.stderr.write("memjit: interrupted\n")
+        sys.exit(code)

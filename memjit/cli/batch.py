@@ -7,13 +7,21 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from memjit.cli.common import emit_json
+from memjit.cli.common import emit_json, resolve_worker, state_home
 
 if TYPE_CHECKING:
     from memjit.market.ledger import Ledger
     from memjit.rollup.batcher import Batcher, BatchRecord
 
 app = typer.Typer(no_args_is_help=True, help="Rollup batches: commit, list, show, audit, proof, revert.")
+
+MAX_BATCH = (1 << 63) - 1
+"""Largest batch number the ledger can hold (a signed 64-bit SQLite integer)."""
+
+
+def _number(help_text: str) -> int:
+    """A batch-number argument: 1..MAX_BATCH (anything else is a one-line usage error)."""
+    return typer.Argument(..., metavar="N", min=1, max=MAX_BATCH, help=help_text)
 
 
 def _batcher(ledger: "Ledger", home: Path, **config: float) -> "Batcher":
@@ -40,23 +48,25 @@ def _batch_fields(record: "BatchRecord", now: float) -> dict:
 @app.command("commit")
 def batch_commit(
     ctx: typer.Context,
-    force: bool = typer.Option(False, "--force", help="Commit every pending fact, due or not."),
-    max_facts: int = typer.Option(1000, "--max-facts", help="Cut a batch at this many facts."),
+    force: bool = typer.Option(False, "--force", help="Close the current emission period now and commit every pending fact, due or not."),
+    max_facts: int = typer.Option(1000, "--max-facts", min=1, max=1 << 24, help="Cut a batch at this many facts."),
     max_age: float = typer.Option(60.0, "--max-age", help="...or once the oldest pending fact is this old (s)."),
     window: float = typer.Option(3600.0, "--challenge-window", help="Seconds before a batch is final."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Close the emission periods that are over (their scored calls become facts), then cut and
-    commit the batches that are due: signed by the committee, one transaction each."""
+    """Close the emission periods that are over (their scored calls become facts; with
+    --force the current one too), then cut and commit the batches that are due: signed by the
+    committee, one transaction each."""
     from memjit.errors import BadInput
     from memjit.market.epoch import advance
     from memjit.market.ledger import Ledger
 
-    if max_facts < 1 or max_age < 0 or window < 0:
-        raise BadInput("--max-facts must be positive, --max-age and --challenge-window >= 0")
-    with Ledger(ctx.obj) as ledger:
-        advance(ledger)
-        batcher = _batcher(ledger, ctx.obj, max_facts=max_facts, max_age_s=max_age,
+    if not (0 <= max_age < 1e12 and 0 <= window < 1e12):
+        raise BadInput("--max-age and --challenge-window must be in 0..1e12 seconds")
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        advance(ledger, close_now=force)
+        batcher = _batcher(ledger, home, max_facts=max_facts, max_age_s=max_age,
                            challenge_window_s=window)
         headers = batcher.commit_pending(force)
         fields = [_batch_fields(batcher.record(h.number), ledger.clock()) for h in headers]
@@ -82,11 +92,12 @@ def batch_list(
     from memjit.rollup.batcher import batches_table
     from memjit.runtime.store import Store
 
-    with Ledger(ctx.obj) as ledger:
-        batcher = _batcher(ledger, ctx.obj)
+    home = state_home(ctx, write=False)
+    with Ledger(home, readonly=True) as ledger:
+        batcher = _batcher(ledger, home)
         fields = [_batch_fields(r, ledger.clock()) for r in batcher.records()]
         pending = len(batcher.pending())
-        table = None if json_out else batches_table(ledger, Store(ctx.obj), ctx.obj)
+        table = None if json_out else batches_table(ledger, Store(home), home)
     if json_out:
         emit_json({"batches": fields, "pending_facts": pending})
         return
@@ -97,14 +108,15 @@ def batch_list(
 @app.command("show")
 def batch_show(
     ctx: typer.Context,
-    number: int = typer.Argument(..., metavar="N", help="Batch number."),
+    number: int = _number("Batch number."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Show one batch header: roots, diff digest, scores per worker, committee, status."""
     from memjit.market.ledger import Ledger
 
-    with Ledger(ctx.obj) as ledger:
-        fields = _batch_fields(_batcher(ledger, ctx.obj).record(number), ledger.clock())
+    home = state_home(ctx, write=False)
+    with Ledger(home, readonly=True) as ledger:
+        fields = _batch_fields(_batcher(ledger, home).record(number), ledger.clock())
     if json_out:
         emit_json(fields)
         return
@@ -119,7 +131,7 @@ def batch_show(
 @app.command("audit")
 def batch_audit(
     ctx: typer.Context,
-    number: int = typer.Argument(..., metavar="N", help="Batch number."),
+    number: int = _number("Batch number."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Re-verify every proof of batch N from the content store and recompute its roots
@@ -130,8 +142,9 @@ def batch_audit(
     from memjit.errors import Rejected
     from memjit.market.ledger import Ledger
 
-    with Ledger(ctx.obj) as ledger:
-        report = _batcher(ledger, ctx.obj).audit(number)
+    home = state_home(ctx, write=False)
+    with Ledger(home, readonly=True) as ledger:
+        report = _batcher(ledger, home).audit(number)
     if json_out:
         emit_json({"number": report.number, "ok": report.ok, "problems": report.problems,
                    "facts": report.facts, "seconds": round(report.seconds, 3)})
@@ -153,8 +166,10 @@ def batch_audit(
 @app.command("proof")
 def batch_proof(
     ctx: typer.Context,
-    worker_id: str = typer.Argument(..., metavar="WORKER", help="Worker id (64 hex digits)."),
-    number: Optional[int] = typer.Option(None, "--batch", help="Batch number (default: the last)."),
+    worker_id: str = typer.Argument(..., metavar="WORKER",
+                                    help="Worker id (64 hex digits, or a unique prefix)."),
+    number: Optional[int] = typer.Option(None, "--batch", min=1, max=MAX_BATCH,
+                                         help="Batch number (default: the last)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Prove a worker's account (or its absence) under a batch's state root; the proof checks
@@ -162,8 +177,9 @@ def batch_proof(
     from memjit.market.ledger import Ledger
     from memjit.rollup.state import Account
 
-    with Ledger(ctx.obj) as ledger:
-        p = _batcher(ledger, ctx.obj).prove(worker_id, number)
+    home = state_home(ctx, write=False)
+    with Ledger(home, readonly=True) as ledger:
+        p = _batcher(ledger, home).prove(resolve_worker(ledger, worker_id, known=False), number)
     account = None if p.leaf is None else Account.decode(p.leaf).__dict__
     fields = {"batch": p.number, "batch_hash": p.batch_hash.hex(), "state_root": p.state_root.hex(),
               "key": p.key.hex(), "included": p.leaf is not None, "account": account,
@@ -179,14 +195,15 @@ def batch_proof(
 @app.command("revert")
 def batch_revert(
     ctx: typer.Context,
-    number: int = typer.Argument(..., metavar="N", help="First batch to revert."),
+    number: int = _number("First batch to revert."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Revert batches N..last while still in their challenge window: facts pending again."""
     from memjit.market.ledger import Ledger
 
-    with Ledger(ctx.obj) as ledger:
-        batcher = _batcher(ledger, ctx.obj)
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        batcher = _batcher(ledger, home)
         reverted = batcher.revert(number)
         root = batcher.tree().root.hex()
         pending = len(batcher.pending())
@@ -207,9 +224,10 @@ def batch_committee(
     from memjit.market.ledger import Ledger
     from memjit.rollup.committee import NODE_KEY, add_local, members
 
-    with Ledger(ctx.obj) as ledger:
+    home = state_home(ctx, write=add is not None)
+    with Ledger(home, readonly=add is None) as ledger:
         if add is not None:
-            add_local(ledger, ctx.obj, add)
+            add_local(ledger, home, add)
         found = [{"name": m.name, "public_key": m.public_key.hex()} for m in members(ledger)]
     if json_out:
         emit_json({"committee": found})

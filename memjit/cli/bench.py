@@ -7,10 +7,13 @@ from typing import List, Optional
 
 import typer
 
-from memjit.cli.common import emit_json, read_file
+from memjit.cli.common import emit_json, output_dir, read_file
 from memjit.cli.int_args import IntArgsCommand
 
 app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings and sizes.")
+
+MAX_BENCH_SIZE = 10_000_000
+"""Most accounts, or facts in a batch, a batcher benchmark builds (its state fits in memory)."""
 
 
 @app.command("stark")
@@ -43,6 +46,7 @@ def bench_sweep(
     """Trace-size experiments: per-phase prove time, verify time, proof size, peak memory."""
     from benchmarks.sweep import run_sweep
 
+    output_dir(out, "sweep")
     run_sweep(out, [s.strip() for s in series.split(",") if s.strip()], min_log, max_log,
               repeats, params_log or None, params_series=params_series)
 
@@ -82,8 +86,10 @@ def bench_batcher_cmd(
         batch_sizes = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
         batch_sizes = []
-    if not batch_sizes or min(batch_sizes) < 1 or accounts < 1 or not 1 <= committee <= 255:
-        raise BadInput("--sizes and --accounts must be positive, --committee in 1..255")
+    if (not batch_sizes or not 1 <= min(batch_sizes) <= max(batch_sizes) <= MAX_BENCH_SIZE
+            or not 1 <= accounts <= MAX_BENCH_SIZE or not 1 <= committee <= 255):
+        raise BadInput(f"--sizes and --accounts must be in 1..{MAX_BENCH_SIZE}, "
+                       "--committee in 1..255")
     result = bench_batcher(accounts, batch_sizes, committee)
     if json_out:
         emit_json(result)

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
-
 import typer
+
+from memjit.cli.common import state_home
 
 app = typer.Typer()
 
 
 @app.command("demo")
-def demo_cmd(
-    ctx: typer.Context,
-    home: Optional[Path] = typer.Option(None, "--home", help="State directory for the demo."),
-) -> None:
+def demo_cmd(ctx: typer.Context) -> None:
     """Tour the engine (store, sandbox, trace, prove, verify), then run the market: register
     the digits workers, send requests, print the leaderboard (trained models rise, cheats are
-    slashed)."""
+    slashed). State goes to --home (a fresh directory is best: `--home /tmp/memjit-demo`)."""
     from memjit.demo import run_demo
 
-    run_demo((home.expanduser() if home else ctx.obj))
+    run_demo(state_home(ctx, write=True))

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from memjit.cli.common import echo_io, emit_json, io_fields, read_file, save_output
+from memjit.cli.common import check_output, echo_io, emit_json, io_fields, read_file, write_output
 from memjit.cli.int_args import IntArgsCommand
 
 if TYPE_CHECKING:
+    from memjit.runtime.sandbox import Limits
     from memjit.runtime.tracer import Trace
+    from memjit.runtime.wasm.program import Program
 
 app = typer.Typer()
 
@@ -50,12 +52,17 @@ def run_cmd(
 
     given = {"fuel": fuel, "timeout_s": timeout, "memory_mb": memory_mb}
     limits = Limits(**{key: value for key, value in given.items() if value is not None})
+    if output_file is not None:
+        check_output(output_file)
+    parsed_len = _parse_output_len(output_len)
     module = read_file(wasm)
     input_bytes = read_file(input_file) if input_file is not None else b""
+    program = load(module)
+    _check_memory_cap(program, limits)
     result = run(module, export, list(args or ()), limits, input_bytes)
-    output = read_output(load(module), result.memory,
-                         output_length(_parse_output_len(output_len), result.results))
-    save_output(output_file, output)
+    output = read_output(program, result.memory, output_length(parsed_len, result.results))
+    if output_file is not None:
+        write_output(output_file, output)
     if json_out:
         emit_json(
             {
@@ -85,6 +92,18 @@ def _parse_output_len(text: str | None) -> int | str | None:
     return int(text)
 
 
+def _check_memory_cap(program: "Program", limits: "Limits") -> None:
+    """Refuse (BadInput) a memory cap below the module's declared initial memory: such a
+    module could never start under it, whatever it is called with."""
+    from memjit.errors import BadInput
+    from memjit.runtime.wasm.program import PAGE
+
+    needed = program.mem_min * PAGE if program.has_memory else 0
+    if needed > limits.memory_mb << 20:
+        raise BadInput(f"--memory-mb {limits.memory_mb} is below the module's initial memory "
+                       f"({program.mem_min} pages, {-(-needed // (1 << 20))} MiB)")
+
+
 @app.command("trace", cls=IntArgsCommand)
 def trace_cmd(
     wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
@@ -93,7 +112,8 @@ def trace_cmd(
         None, "--args", help="Integer arguments, decimal, negative allowed: --args 1 -2 3."
     ),
     out: Optional[Path] = typer.Option(None, "--out", help="Save the trace as .npz."),
-    max_steps: int = typer.Option(1 << 24, "--max-steps", help="Longest trace to record."),
+    max_steps: int = typer.Option(1 << 24, "--max-steps", min=1, max=1 << 40,
+                                  help="Longest trace to record."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Trace one call (cross-checked against wasmtime): steps, opcode histogram, memory footprint.
@@ -104,16 +124,17 @@ def trace_cmd(
     from memjit.runtime.sandbox import Limits
     from memjit.runtime.tracer import trace_checked
 
-    if max_steps < 1:
-        raise BadInput(f"--max-steps must be positive, got {max_steps}")
-    tr = trace_checked(read_file(wasm), export, list(args or ()), Limits(), max_steps)
     saved = None
     if out is not None:
+        check_output(out, "trace")  # a directory is refused, not given a sibling DIR.npz
         saved = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+        check_output(saved, "trace")
+    tr = trace_checked(read_file(wasm), export, list(args or ()), Limits(), max_steps)
+    if saved is not None:
         try:
             tr.save(saved)
         except OSError as exc:
-            raise BadInput(f"cannot write {saved}: {exc.strerror or exc}") from None
+            raise BadInput(f"cannot write the trace to {saved}: {exc.strerror or exc}") from None
     histogram = tr.opcode_histogram()
     footprint = tr.memory_footprint()
     if json_out:
@@ -159,16 +180,14 @@ def vk_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Write the verification key here."),
 ) -> None:
     """Print a module's verification-key digest (hex); --out saves the key itself."""
-    from memjit.errors import BadInput
     from memjit.runtime.claims import vk_of
     from verifier.claims import vk_digest
 
+    if out is not None:
+        check_output(out, "verification key")
     vk = vk_of(read_file(wasm))
     if out is not None:
-        try:
-            out.write_bytes(vk)
-        except OSError as exc:
-            raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+        write_output(out, vk, "verification key")
     typer.echo(vk_digest(vk).hex())
 
 
@@ -191,10 +210,11 @@ def prove_cmd(
     faults) is proven as a trap statement; other traps (out-of-bounds memory) exit 3."""
     from rich.console import Console
 
-    from memjit.errors import BadInput
     from memjit.runtime.claims import prove_claim
     from prover import ProverStats
 
+    check_output(out, "claim")
+    parsed_len = _parse_output_len(output_len)
     input_bytes = read_file(input_file) if input_file is not None else b""
     start = time.perf_counter()
     console = Console(stderr=True)
@@ -203,13 +223,10 @@ def prove_cmd(
         stats = ProverStats(on_phase=None if status is None else
                             lambda phase: status.update(f"proving: {phase.replace('_', ' ')}"))
         claim = prove_claim(read_file(wasm), export, list(args or ()), input_bytes=input_bytes,
-                            output_len=_parse_output_len(output_len), stats=stats)
+                            output_len=parsed_len, stats=stats)
     seconds = time.perf_counter() - start
     data = claim.encode()
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise BadInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    write_output(out, data, "claim")
     st = claim.statement
     result = st.signed_result
     if json_out:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from memjit.cli.common import emit_json, read_file
+from memjit.cli.common import emit_json, read_file, resolve_worker, state_home
 
 if TYPE_CHECKING:
     from memjit.market.ledger import Holdings, Validator, Worker
@@ -36,7 +36,8 @@ def _worker_fields(worker: "Worker") -> dict:
 def worker_add(
     ctx: typer.Context,
     wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
-    stake: int = typer.Option(..., "--stake", help="Stake to bond from the owner's free balance (SWT units; at least the minimum)."),
+    stake: int = typer.Option(..., "--stake", help="Stake to bond from the owner's free balance, "
+                              "in SWT units: 1..2^53-1, and at least the minimum (100)."),
     owner: str = typer.Option("default", "--owner", help="Owner identity (created, and funded by the faucet, if new)."),
     task: str = typer.Option("digits", "--task", help="Task the worker serves."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -49,9 +50,9 @@ def worker_add(
     from memjit.runtime.store import Store
 
     module = read_file(wasm)
-    with Ledger(ctx.obj) as ledger:
-        worker = register(ledger, Store(ctx.obj), load_or_create(ctx.obj, owner), module, stake,
-                          task)
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        worker = register(ledger, Store(home), load_or_create(home, owner), module, stake, task)
     if json_out:
         emit_json(_worker_fields(worker))
     else:
@@ -70,7 +71,7 @@ def worker_list(
 
     from memjit.market.ledger import Ledger
 
-    with Ledger(ctx.obj) as ledger:
+    with Ledger(state_home(ctx, write=False), readonly=True) as ledger:
         workers = ledger.workers(task)
     if json_out:
         emit_json({"workers": [_worker_fields(w) for w in workers]})
@@ -86,14 +87,14 @@ def worker_list(
 @worker_app.command("show")
 def worker_show(
     ctx: typer.Context,
-    worker_id: str = typer.Argument(..., metavar="ID", help="Worker id (hex)."),
+    worker_id: str = typer.Argument(..., metavar="ID", help="Worker id, or a unique prefix of it."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Show one worker: owner, CID, VK digest, stake, unbonding, usefulness."""
     from memjit.market.ledger import Ledger
 
-    with Ledger(ctx.obj) as ledger:
-        fields = _worker_fields(ledger.worker(worker_id))
+    with Ledger(state_home(ctx, write=False), readonly=True) as ledger:
+        fields = _worker_fields(ledger.worker(resolve_worker(ledger, worker_id)))
     if json_out:
         emit_json(fields)
     else:
@@ -104,7 +105,7 @@ def worker_show(
 @worker_app.command("unbond")
 def worker_unbond(
     ctx: typer.Context,
-    worker_id: str = typer.Argument(..., metavar="ID", help="Worker id (hex)."),
+    worker_id: str = typer.Argument(..., metavar="ID", help="Worker id, or a unique prefix of it."),
     amount: Optional[int] = typer.Option(None, "--amount", help="SWT to unbond; default: all the stake."),
     owner: str = typer.Option("default", "--owner", help="Owner identity of the worker."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -115,8 +116,9 @@ def worker_unbond(
     from memjit.market.ledger import Ledger
     from memjit.market.registry import unbond
 
-    with Ledger(ctx.obj) as ledger:
-        worker = unbond(ledger, load(ctx.obj, owner), worker_id, amount)
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        worker = unbond(ledger, load(home, owner), resolve_worker(ledger, worker_id), amount)
     if json_out:
         emit_json(_worker_fields(worker))
     else:
@@ -137,8 +139,9 @@ def validator_bond(
     from memjit.market.identity import load_or_create
     from memjit.market.ledger import Ledger
 
-    with Ledger(ctx.obj) as ledger:
-        bond = validators.bond(ledger, load_or_create(ctx.obj, owner), stake)
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        bond = validators.bond(ledger, load_or_create(home, owner), stake)
     _echo_validator(owner, bond, json_out)
 
 
@@ -154,8 +157,9 @@ def validator_unbond(
     from memjit.market.identity import load
     from memjit.market.ledger import Ledger
 
-    with Ledger(ctx.obj) as ledger:
-        bond = validators.unbond(ledger, load(ctx.obj, owner), amount)
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        bond = validators.unbond(ledger, load(home, owner), amount)
     _echo_validator(owner, bond, json_out)
 
 
@@ -186,14 +190,15 @@ def balance(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """An owner's SWT: free, bonded (workers and validator stake), unbonding, and rewards earned
-    (pending until a batch mints them) or accruing in the open emission period."""
-    from memjit.market.epoch import advance
+    (pending until a batch mints them) or accruing in the open emission period. Read only: bonds
+    whose period is over and periods that ended are settled by the next request, registration
+    or `memjit batch commit`."""
     from memjit.market.identity import load
     from memjit.market.ledger import Ledger
 
-    identity = load(ctx.obj, owner)
-    with Ledger(ctx.obj) as ledger:
-        advance(ledger)  # what is due is released, what is over is closed
+    home = state_home(ctx, write=False)
+    identity = load(home, owner)
+    with Ledger(home, readonly=True) as ledger:
         held = ledger.holdings(identity.public_key)
     fields = _holdings_fields(held)
     if json_out:
@@ -218,7 +223,7 @@ def request_cmd(
     task: str = typer.Option(..., "--task", help="Task to serve the request (e.g. digits)."),
     input_file: Path = typer.Option(..., "--input", help="Input bytes (digits: a 64-byte 8x8 image, pixels 0..16)."),
     label: Optional[int] = typer.Option(None, "--label", help="The true label, to score the answers against; it counts only in proportion to the requester's validator stake (memjit validator bond); without it, the consensus of independent verified answers."),
-    top_k: int = typer.Option(5, "--top-k", help="How many workers to ask."),
+    top_k: int = typer.Option(5, "--top-k", min=1, max=1000, help="How many workers to ask."),
     requester: str = typer.Option("requester", "--requester", help="Requester identity (created, and funded by the faucet, if new)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -231,7 +236,7 @@ def request_cmd(
     from rich.progress import Progress
     from rich.table import Table
 
-    from memjit.errors import Rejected, WorkerFault
+    from memjit.errors import Interrupted, Rejected, WorkerFault
     from memjit.market.identity import load_or_create
     from memjit.market.ledger import Ledger
     from memjit.market.pool import request
@@ -239,12 +244,21 @@ def request_cmd(
     from memjit.workers import digits_liar
 
     input_bytes = read_file(input_file)
-    with Ledger(ctx.obj) as ledger, Progress(console=Console(stderr=True), transient=True,
-                                             disable=not sys.stderr.isatty()) as progress:
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger, Progress(console=Console(stderr=True), transient=True,
+                                          disable=not sys.stderr.isatty()) as progress:
         answers = progress.add_task("proving answers", total=None)
-        result = request(ledger, Store(ctx.obj), load_or_create(ctx.obj, requester), task,
-                         input_bytes, label=label, top_k=top_k, operators=digits_liar.operators(),
-                         on_delivery=lambda worker, _: progress.advance(answers))
+        identity = load_or_create(home, requester)
+        last = ledger.db.execute("SELECT coalesce(max(seq), 0) FROM requests").fetchone()[0]
+        try:
+            result = request(ledger, Store(home), identity, task, input_bytes, label=label,
+                             top_k=top_k, operators=digits_liar.operators(),
+                             on_delivery=lambda worker, _: progress.advance(answers))
+        except KeyboardInterrupt:  # settlement is one transaction at the very end
+            settled = ledger.db.execute("SELECT max(seq) FROM requests WHERE seq > ? AND "
+                                        "requester = ?", (last, identity.public_key)).fetchone()[0]
+            raise Interrupted("interrupted; nothing recorded" if settled is None else
+                              f"interrupted after request {settled} was settled") from None
     best, ref = result.best, result.reference
     if json_out:
         emit_json({"request": result.seq, "nonce": result.nonce.hex(),

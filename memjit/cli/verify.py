@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from memjit.cli.common import echo_io, emit_json, io_fields, read_file, save_output
+from memjit.cli.common import check_output, echo_io, emit_json, io_fields, read_file, write_output
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,13 +42,21 @@ def verify_command(argv: list[str]) -> None:
     proof, program, vk, output_file = opts.proof, opts.program, opts.vk, opts.output_file
     if (program is None) == (vk is None):
         raise BadInput("give exactly one of --program WASM or --vk VK")
+    if output_file is not None:
+        check_output(output_file)
     module = read_file(program) if program is not None else None
     if module is not None:  # the front end (and wasmtime) only to derive the key from a module
         from memjit.runtime.claims import vk_of
 
         key = vk_of(module)
     else:
+        from circuits.wasm_vm.program import VkFormatError, decode_vk
+
         key = read_file(vk)
+        try:  # a file that is no key is bad input naming it, not an invalid claim
+            decode_vk(key)
+        except VkFormatError as exc:
+            raise BadInput(f"malformed verification key {vk}: {exc}") from None
     data = read_file(proof)
     try:
         st = decode_claim(data).statement
@@ -70,7 +78,8 @@ def verify_command(argv: list[str]) -> None:
         echo_io(st.input, st.output, st.output_len > 0, output_file)
     if not verdict.valid:
         raise Rejected(f"invalid claim: {verdict.reason}")
-    save_output(output_file, st.output)
+    if output_file is not None:
+        write_output(output_file, st.output)
 
 
 def _statement_args(words: tuple[int, ...], module: bytes | None, export: str) -> list[int]:

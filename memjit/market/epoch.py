@@ -24,12 +24,15 @@ class Tick:
     closed: tuple[Period, ...]
 
 
-def tick(ledger: Ledger, db: sqlite3.Connection, rewards: RewardConfig) -> Tick:
-    """Release due bonds and close ended periods, inside the caller's transaction `db`."""
-    return Tick(release_due(ledger, db), tuple(close_periods(ledger, db, rewards)))
+def tick(ledger: Ledger, db: sqlite3.Connection, rewards: RewardConfig,
+         close_now: bool = False) -> Tick:
+    """Release due bonds and close ended periods (and, `close_now`, the current one: see
+    rewards.close_periods), inside the caller's transaction `db`."""
+    return Tick(release_due(ledger, db), tuple(close_periods(ledger, db, rewards, close_now)))
 
 
-def advance(ledger: Ledger, rewards: RewardConfig = RewardConfig()) -> Tick:
+def advance(ledger: Ledger, rewards: RewardConfig = RewardConfig(),
+            close_now: bool = False) -> Tick:
     """One tick in a transaction of its own."""
     with ledger.transaction() as db:
-        return tick(ledger, db, rewards)
+        return tick(ledger, db, rewards, close_now)

@@ -14,6 +14,7 @@ stores and reads; the rules are elsewhere (registry, bonds, validators, oracle, 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -214,7 +215,8 @@ MIGRATIONS: tuple[str, ...] = (
 def check_amount(value: object, what: str, low: int = 0) -> int:
     """`value` if it is an integer amount in low..MAX_AMOUNT, else BadInput naming `what`."""
     if type(value) is not int or not low <= value <= MAX_AMOUNT:
-        raise BadInput(f"{what} must be an integer in {low}..{MAX_AMOUNT}, got {value!r}")
+        raise BadInput(f"{what} must be an integer in {low}..{MAX_AMOUNT} SWT units, "
+                       f"got {value!r}")
     return value
 
 
@@ -295,22 +297,49 @@ _VALIDATOR_COLUMNS = ", ".join(Validator.__dataclass_fields__)
 
 
 class Ledger:
-    """The market state of one home directory; `clock` stamps every change (injectable)."""
+    """The market state of one home directory; `clock` stamps every change (injectable).
 
-    def __init__(self, home: Path, clock: Callable[[], float] = time.time) -> None:
+    `readonly=True` opens it for reading only and writes nothing to the home: no directory,
+    no database (a home without a ledger reads as an empty one, held in memory), SQLite's
+    read-only mode, and in a home the process cannot write (a read-only mount, a shared copy)
+    `immutable=1`, since there SQLite could not even create its WAL index. A read-only ledger
+    must already have this memjit's schema: an older one is upgraded by any writing command.
+    """
+
+    def __init__(self, home: Path, clock: Callable[[], float] = time.time, *,
+                 readonly: bool = False) -> None:
         self.path = Path(home) / LEDGER_FILE
         self.clock = clock
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            fresh = not readonly or not self.path.exists()
+            if readonly:
+                self._db = self._open_readonly()
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
             self._db.create_function("blake3", 1, _blake3_or_null, deterministic=True)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._migrate()
+            if fresh:
+                self._migrate()  # a writable ledger, or the empty in-memory one of a new home
+            elif self.schema_version() != len(MIGRATIONS):
+                raise BadInput(f"ledger {self.path} has schema version {self.schema_version()}, "
+                               f"this memjit reads version {len(MIGRATIONS)}; a command that "
+                               "writes (e.g. `memjit batch commit`) upgrades an older one")
         except (OSError, sqlite3.DatabaseError) as exc:
             raise BadInput(f"cannot open ledger {self.path}: {exc}") from None
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection (see the class doc); in memory if there is no ledger yet."""
+        if not self.path.exists():
+            return sqlite3.connect(":memory:", isolation_level=None)
+        if not self.path.is_file():
+            raise BadInput(f"cannot open ledger {self.path}: not a file")
+        immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro{immutable}"
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -420,6 +449,14 @@ class Ledger:
         if row is None:
             raise BadInput(f"no worker {worker_id}")
         return Worker(*row)
+
+    def worker_ids(self, prefix: str) -> list[str]:
+        """The ids of the workers whose id starts with `prefix` (lowercase hex), sorted."""
+        if not all(c in "0123456789abcdef" for c in prefix):
+            return []
+        rows = self._db.execute("SELECT id FROM workers WHERE substr(id, 1, ?) = ? ORDER BY id",
+                                (len(prefix), prefix)).fetchall()
+        return [row[0] for row in rows]
 
     def worker_by_cid(self, cid: str) -> Worker | None:
         """The worker registered for this CID, if any."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sqlite3
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -147,11 +148,22 @@ def select(ledger: Ledger, db: sqlite3.Connection, task: str, top_k: int,
 def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, nonce: bytes,
             executor: Executor | None, operators: Mapping[str, Operator],
             on_delivery: Callable[[Worker, Delivery], None] | None) -> dict[str, Delivery]:
-    """Every picked worker's delivery, its operator run in a pool process."""
+    """Every picked worker's delivery, its operator run in a pool process.
+
+    The pool's processes start with SIGINT blocked (a spawned process inherits the signal
+    mask, as Python's own resource tracker is started): a Ctrl-C at the terminal, which
+    reaches the whole process group, interrupts this process alone, and a pool this call
+    made is then stopped at once instead of finishing its proofs."""
     pool = executor or prover_pool(min(len(picked), os.cpu_count() or 1))
     try:
-        futures = {pool.submit(deliver, operators.get(w.cid, prove_on_input), store.get(w.cid),
-                               task.export, input_bytes, nonce, task.limits): w for w in picked}
+        modules = {w.id: store.get(w.cid) for w in picked}
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:  # submit() spawns the processes
+            futures = {pool.submit(deliver, operators.get(w.cid, prove_on_input), modules[w.id],
+                                   task.export, input_bytes, nonce, task.limits): w
+                       for w in picked}
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         deliveries = {}
         for future in as_completed(futures):
             worker = futures[future]
@@ -159,9 +171,26 @@ def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, 
             if on_delivery is not None:
                 on_delivery(worker, deliveries[worker.id])
         return deliveries
+    except BaseException:
+        if executor is None:
+            _stop(pool)
+        raise
     finally:
         if executor is None:
             pool.shutdown(cancel_futures=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's processes now (SIGTERM), not after their running proofs."""
+    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+        pool.terminate_workers()
+        return
+    processes = list((pool._processes or {}).values())  # the only handle before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 def request(ledger: Ledger, store: Store, requester: Identity, task_name: str,
@@ -181,9 +210,7 @@ def request(ledger: Ledger, store: Store, requester: Identity, task_name: str,
     (then `best` is None)."""
     task = get_task(store, task_name)
     input_bytes = bytes(input_bytes)
-    if len(input_bytes) != task.input_size:
-        raise BadInput(f"task {task.name!r} takes an input of {task.input_size} bytes, "
-                       f"got {len(input_bytes)}")
+    task.check_input(input_bytes)
     if label is not None and not 0 <= label < task.labels:
         raise BadInput(f"label must be in 0..{task.labels - 1}, got {label}")
     if top_k < 1:

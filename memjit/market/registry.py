@@ -80,7 +80,7 @@ def registration_message(public_key: bytes, cid: str, task: str, stake: int) -> 
     """The canonical bytes an owner signs to register (domain-separated, lengths explicit)."""
     task_bytes = task.encode()
     if len(task_bytes) > 255:
-        raise BadInput("task name longer than 255 bytes")
+        raise BadInput(f"task name of {len(task_bytes)} bytes: at most 255")
     check_amount(stake, "stake", low=1)
     cid_bytes = bytes(CID.decode(cid))
     return (DOMAIN + bytes([len(public_key)]) + bytes(public_key) + bytes([len(cid_bytes)])

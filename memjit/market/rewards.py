@@ -103,14 +103,19 @@ def open_period(db: sqlite3.Connection, now: float, config: RewardConfig) -> int
     return number if last is None else max(number, last + 1)
 
 
-def close_periods(ledger: Ledger, db: sqlite3.Connection, config: RewardConfig) -> list[Period]:
-    """Close every period that is over and has calls: pay each scored call its share of the
-    emission, record it as a fact with that reward, and credit the owner's pending SWT."""
+def close_periods(ledger: Ledger, db: sqlite3.Connection, config: RewardConfig,
+                  now_too: bool = False) -> list[Period]:
+    """Close every period that is over and has calls (and, `now_too`, the current one early):
+    pay each scored call its share of the emission, record it as a fact with that reward, and
+    credit the owner's pending SWT. A period closed early is closed all the same: the calls that
+    follow go to the next period, which cannot close before it has begun, so the emission stays
+    at most one cap per period begun (`memjit batch commit --force` closes early)."""
     now = ledger.clock()
+    current = formulas.period(int(now), config.period_s)
     due = [row[0] for row in db.execute(
-        "SELECT DISTINCT period FROM calls WHERE period < ? AND period NOT IN "
+        "SELECT DISTINCT period FROM calls WHERE period <= ? AND period NOT IN "
         "(SELECT number FROM periods) ORDER BY period",
-        (formulas.period(int(now), config.period_s),))]
+        (current if now_too else current - 1,))]
     closed = []
     for number in due:
         calls = db.execute(

@@ -33,15 +33,29 @@ DIGITS_SCORER = WORKERS_DIR / "digits_score.wasm"
 
 @dataclass(frozen=True)
 class Task:
-    """A task type: the export its workers implement, its input size, its number of labels,
-    the limits of one worker call and its scorer's CID."""
+    """A task type: the export its workers implement, its input size and the largest value
+    of an input byte, its number of labels, the limits of one worker call and its scorer's
+    CID."""
 
     name: str
     export: str
     input_size: int
+    input_max: int
     labels: int
     limits: Limits
     scorer_cid: str
+
+    def check_input(self, input_bytes: bytes) -> None:
+        """Refuse (BadInput) an input this task's workers are not made for: another size,
+        or a byte above `input_max` (a digits pixel is 0..16)."""
+        if len(input_bytes) != self.input_size:
+            raise BadInput(f"task {self.name!r} takes an input of {self.input_size} bytes, "
+                           f"got {len(input_bytes)}")
+        values = np.frombuffer(bytes(input_bytes), np.uint8)
+        if values.size and int(values.max()) > self.input_max:
+            at = int(np.argmax(values > self.input_max))
+            raise BadInput(f"task {self.name!r} takes input bytes in 0..{self.input_max}, got "
+                           f"{values[at]} at byte {at}")
 
     def check_worker(self, module: bytes) -> None:
         """Refuse (UnsupportedModule) a module that cannot serve this task."""
@@ -85,7 +99,7 @@ def builtin_tasks(store: Store) -> dict[str, Task]:
         store.put(module)
     # The trained models answer within ~32k steps; the budget bounds what a proof may cost.
     limits = Limits(fuel=200_000, timeout_s=2.0, memory_mb=16)
-    return {"digits": Task("digits", "classify", 64, 10, limits, scorer)}
+    return {"digits": Task("digits", "classify", 64, 16, 10, limits, scorer)}
 
 
 def get_task(store: Store, name: str) -> Task:

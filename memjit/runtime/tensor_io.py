@@ -36,11 +36,30 @@ def buffer_address(prog: Program, name: str, size: int) -> int:
     return address
 
 
+def input_capacity(prog: Program) -> int:
+    """The bytes the input buffer can take, as far as the module's layout shows: from its
+    address up to the next thing the module places above it (the output buffer, initialised
+    data such as weights) or the end of the initial memory. A module declares no buffer
+    sizes, so an input running into an undeclared variable is not seen; one that would
+    overwrite the output buffer or the module's data is."""
+    address = buffer_address(prog, INPUT_GLOBAL, 0)
+    end = prog.mem_min * PAGE if prog.has_memory else 0
+    above = [a for a in (prog.buffers.get(OUTPUT_GLOBAL), *(o for o, _ in prog.data_segments))
+             if a is not None and a > address]
+    return min([end, *above]) - address
+
+
 def input_placement(prog: Program, input_bytes: bytes) -> tuple[int, bytes] | None:
-    """(address, bytes) to write before the call, or None when there is no input."""
+    """(address, bytes) to write before the call, or None when there is no input; BadInput
+    when the input is larger than the buffer (:func:`input_capacity`)."""
     if not input_bytes:
         return None
-    return buffer_address(prog, INPUT_GLOBAL, len(input_bytes)), bytes(input_bytes)
+    address = buffer_address(prog, INPUT_GLOBAL, len(input_bytes))
+    capacity = input_capacity(prog)
+    if len(input_bytes) > capacity:
+        raise BadInput(f"input of {len(input_bytes)} bytes is larger than the module's input "
+                       f"buffer: {capacity} bytes at {address}, before its other data")
+    return address, bytes(input_bytes)
 
 
 def output_length(output_len: int | str | None, results: Sequence[int]) -> int:
