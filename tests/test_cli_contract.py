@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from helpers import cli, ledger_dump
 
+from memjit.market import validators
+from memjit.market.epoch import advance
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, Worker
 from memjit.market.pool import request
@@ -47,8 +49,10 @@ def data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = Store(home)
     with Ledger(home) as ledger:
         register(ledger, store, Identity.from_seed("alice", b"\x01" * 32), SMALL.read_bytes(), 500)
-        request(ledger, store, Identity.from_seed("bob", b"\x02" * 32), "digits",
-                IMAGES[0].tobytes(), label=int(LABELS[0]), top_k=1)
+        bob = Identity.from_seed("bob", b"\x02" * 32)
+        validators.bond(ledger, bob, 5_000)  # bob's label scores the answer: a fact
+        request(ledger, store, bob, "digits", IMAGES[0].tobytes(), label=int(LABELS[0]), top_k=1)
+        advance(ledger, close_now=True)  # the day's period closes now: its fact is recorded
         assert len(commit_pending(ledger, store, home)) == 1
     return home
 
