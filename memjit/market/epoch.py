@@ -2,8 +2,9 @@
 period is over are released to their owners (memjit.market.bonds), and emission periods that
 are over are closed, their rewards assigned and their calls recorded as facts
 (memjit.market.rewards). A request ticks first, inside its own transaction, so that what it
-reads is current, and so do `memjit balance` and `memjit batch commit`; a registration or a
-validator bond releases due bonds first (a released stake can be bonded again at once).
+reads is current, and so does `memjit batch commit` (with --force closing the current period
+early); a registration or a validator bond releases due bonds first (a released stake can be
+bonded again at once). `memjit balance` only reads: it shows what the last tick left.
 """
 
 from __future__ import annotations
