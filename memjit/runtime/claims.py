@@ -8,14 +8,16 @@ checks a claim file against VK bytes (the check itself lives in :mod:`verifier.c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from circuits.wasm_vm import VmAir, VmInputs, VmProgram
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.isa import OP_IDS
 from circuits.wasm_vm.program import Export
-from circuits.wasm_vm.statement import TRAPS
-from memjit.errors import Trap, UnsupportedModule
+from circuits.wasm_vm.statement import NO_NONCE, NONCE_BYTES, TRAPS
+from memjit.errors import BadInput, Trap, UnsupportedModule
 from memjit.runtime.tracer import trace_checked
 from memjit.runtime.wasm import Program, load
 from memjit.runtime.wasm.opcodes import BR_ENTRY, MEMORY_GROW, OP_NAMES, TABLE_ENTRY
@@ -75,10 +77,14 @@ def vk_of(module_bytes: bytes) -> bytes:
 
 def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, ...] = (),
                 params: ProofParams = DEFAULT_PARAMS, stats: ProverStats | None = None, *,
-                input_bytes: bytes = b"", output_len: int | str | None = None) -> Claim:
+                input_bytes: bytes = b"", output_len: int | str | None = None,
+                nonce: bytes = NO_NONCE) -> Claim:
     """Trace ``export(*args)`` on ``input_bytes`` (cross-checked against wasmtime) and prove it,
     binding ``output_len`` output bytes (a count, ``"result"`` for the call's result, None for
-    none; see memjit.runtime.tensor_io); UnsupportedModule for instructions outside the AIR."""
+    none; see memjit.runtime.tensor_io) and the ``nonce`` it answers (a request's 32 bytes);
+    UnsupportedModule for instructions outside the AIR."""
+    if len(nonce) != NONCE_BYTES:
+        raise BadInput(f"a nonce is {NONCE_BYTES} bytes, got {len(nonce)}")
     prog = load(module_bytes)
     check_supported(prog)
     vm = vm_program(prog)
@@ -95,6 +101,7 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
         buffer_address(prog, OUTPUT_GLOBAL, length)  # BadInput unless inside the initial memory
     with stats.phase("witness"):
         main, st = witness(tr, vm, input_bytes, length)
+    st = replace(st, nonce=bytes(nonce))
     air = VmAir(VmInputs(vm, st))
     return Claim(st, prove(air, main, params, stats=stats))
 
