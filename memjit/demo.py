@@ -5,13 +5,18 @@ traces the same call with the instrumented runtime (cross-checked against wasmti
 verifies claims about worker executions with the VM AIR, then STARKs of the example AIRs,
 printing what a node operator would look at.
 
-The market registers the digits workers (two trained models, random weights, a constant
-answer, an endless loop) under their own owners, sends labelled requests from the held-out
-set to the top 3 workers, and registers the liar half-way, when the task's slots are full, so
-that it prunes the weakest worker. Every answer is proven and verified; the leaderboard shows
-the trained models rising and the cheats slashed (the loop faults, the liar's claims do not
-verify) or left behind (random and constant answers verify but score low). Last, the
-batcher commits the verified facts under a new state root, which mints the pending rewards.
+The market runs one simulated day, yesterday (UTC): the ledger's clock is set to each event's
+time in it, then back to real time. It registers the digits workers (two trained models, random
+weights, a constant answer, an endless loop) under their own owners, each bonding its stake from
+its faucet grant; the requester bonds validator stake, so that its labels score the answers
+(a requester without stake buys answers, not scores); it sends labelled requests from the
+held-out set to the top 3 workers, spread over the day, and registers the liar half-way, when
+the task's slots are full, so that it prunes the weakest worker. Every answer is proven and
+verified; the leaderboard shows the trained models rising and the cheats slashed (the loop
+faults, the liar's claims do not verify) or left behind (random and constant answers verify but
+score low, and a wrong answer earns nothing). Back in real time yesterday's emission period is
+over: it closes, sharing its capped emission among the day's scored answers by weight, and the
+batcher commits their facts under a new state root, which mints the rewards.
 """
 
 from __future__ import annotations
@@ -24,18 +29,21 @@ from rich.progress import Progress
 from rich.table import Table
 
 from memjit import workers
-from memjit.workers import digits_liar
-from memjit.rollup.batcher import batches_table, commit_pending
-from memjit.runtime.claims import prove_claim, vk_of
+from memjit.market import validators
+from memjit.market.epoch import advance
+from memjit.market.formulas import DAY_S
 from memjit.market.identity import load_or_create
 from memjit.market.ledger import Ledger
+from memjit.market.oracle import OracleConfig
 from memjit.market.pool import MarketConfig, prover_pool, request
 from memjit.market.registry import RegistryConfig, register
+from memjit.market.tasks import MAX_SCORE, read_test_set
+from memjit.rollup.batcher import batches_table, commit_pending
+from memjit.runtime.claims import prove_claim, vk_of
 from memjit.runtime.sandbox import run
 from memjit.runtime.store import Store, cid_of
-from memjit.market.tasks import MAX_SCORE, read_test_set
 from memjit.runtime.tracer import trace_checked
-from memjit.workers import WORKERS_DIR
+from memjit.workers import WORKERS_DIR, digits_liar
 from verifier.claims import verify_claim
 
 PROVEN = {  # worker -> (export, args) proven and verified end to end
@@ -52,8 +60,21 @@ CALLS = {  # worker -> (export, args)
 MARKET_WORKERS = ("small", "large", "random", "constant", "loop")  # digits_*.wasm, first
 LATE_WORKER, LATE_AT = "liar", 12  # registers before this request, when the slots are full
 REQUESTS, TOP_K, STAKE = 24, 3, 1_000
+VALIDATOR_STAKE = 5_000  # of the requester's faucet grant: the rest pays the fees
 MARKET = MarketConfig(registry=RegistryConfig(max_workers=len(MARKET_WORKERS),
-                                              immunity_trials=2))
+                                              immunity_trials=2),
+                      oracle=OracleConfig(full_label_stake=VALIDATOR_STAKE))
+
+
+class MarketDay:
+    """The demo's ledger clock: the time set for the event at hand in a simulated day (`at`),
+    or real time when `at` is None."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def __call__(self) -> float:
+        return time.time() if self.at is None else self.at
 
 
 def run_demo(home: Path, console: Console | None = None) -> None:
@@ -133,21 +154,27 @@ def _join(ledger: Ledger, store: Store, name: str) -> str:
     if known is not None:
         return known.id
     owner = load_or_create(store.home, f"owner-{name}")
-    return register(ledger, store, owner, module, STAKE, "digits", MARKET.registry).id
+    return register(ledger, store, owner, module, STAKE, "digits", MARKET.registry,
+                    MARKET.rewards.faucet).id
 
 
 def run_market(home: Path, console: Console, requests: int = REQUESTS,
                late_at: int = LATE_AT) -> None:
-    """Register the digits workers, serve `requests` labelled requests (the liar registers
-    before request number `late_at`), print the leaderboard."""
+    """Register the digits workers, serve `requests` labelled requests spread over yesterday
+    (the liar registers before request number `late_at`), close the day's emission period,
+    print the leaderboard and commit the facts."""
     start = time.perf_counter()
     images, labels = read_test_set()
     store = Store(home)
-    with Ledger(home) as ledger, prover_pool() as executor, \
+    clock = MarketDay()
+    day = (int(time.time()) // DAY_S - 1) * DAY_S  # yesterday, 00:00 UTC
+    clock.at = float(day)
+    with Ledger(home, clock=clock) as ledger, prover_pool() as executor, \
             Progress(console=console, transient=True) as progress:
         joining = progress.add_task("registering workers (BLS-signed)", total=len(MARKET_WORKERS))
         names: dict[str, str] = {}
-        for name in MARKET_WORKERS:
+        for i, name in enumerate(MARKET_WORKERS):
+            clock.at = day + 60.0 * i  # a minute apart: registration order breaks ties
             names[_join(ledger, store, name)] = name
             progress.advance(joining)
 
@@ -155,9 +182,16 @@ def run_market(home: Path, console: Console, requests: int = REQUESTS,
             return names.get(wid, wid[:16])  # a worker someone else added to this home
 
         requester = load_or_create(home, "requester")
+        missing = VALIDATOR_STAKE - validators.bonded(ledger, requester.public_key)
+        if missing > 0:
+            validators.bond(ledger, requester, missing, MARKET.rewards.faucet)
+        console.print(f"A simulated market day, yesterday (UTC): {requests} requests spread over "
+                      f"it. The requester has {VALIDATOR_STAKE} SWT of validator stake bonded: "
+                      "its labels score the answers at the full EMA rate.")
         served = progress.add_task(f"requests (top {TOP_K}, proven + verified)", total=requests)
         answers = progress.add_task("answers", total=TOP_K)
         for i in range(requests):
+            clock.at = day + (i + 1) * DAY_S / (requests + 1)
             if i == late_at:
                 wid = _join(ledger, store, LATE_WORKER)
                 names[wid] = LATE_WORKER
@@ -176,16 +210,27 @@ def run_market(home: Path, console: Console, requests: int = REQUESTS,
             best = result.best
             slashed = ", ".join(f"{called(c.worker)} ({c.reason.split(':')[0]})"
                                 for c in result.calls if c.slashed)
-            console.print(f"#{i + 1:02} label {labels[i]}: "
+            console.print(f"#{i + 1:02} {time.strftime('%H:%M', time.gmtime(clock.at))} "
+                          f"label {labels[i]}: "
                           + (f"{best.result} from {called(best.worker)}" if best else "no answer")
                           + f"  asked {', '.join(called(c.worker) for c in result.calls)}"
+                          + ("" if result.reference.basis == "label"
+                             else f"  [yellow]{result.reference.basis or 'unscored'}")
                           + (f"  [red]slashed {slashed}" if slashed else ""))
+        clock.at = None  # back to real time: yesterday's emission period is over
+        closed = advance(ledger, MARKET.rewards).closed
         console.print(_leaderboard(ledger, names))
         left, _ = ledger.balance(requester.public_key)
         elapsed = time.perf_counter() - start
         console.print(f"{requests} requests x top {TOP_K}, every answer proven and verified, "
-                      f"in {elapsed:.0f} s. The requester has {left} SWT left of its genesis "
-                      f"grant of {MARKET.rewards.genesis_grant}.")
+                      f"in {elapsed:.0f} s. The requester has {left} SWT free of its faucet "
+                      f"grant of {MARKET.rewards.faucet} ({VALIDATOR_STAKE} bonded as validator "
+                      "stake).")
+        for period in closed:
+            date = time.strftime("%Y-%m-%d", time.gmtime(period.number * MARKET.rewards.period_s))
+            console.print(f"emission period {date} closed: {period.calls} scored answers of "
+                          f"total weight {period.weight} share at most {period.emission} SWT: "
+                          f"{period.paid} SWT assigned")
         headers = commit_pending(ledger, store, home)  # the rollup mints the pending rewards
         console.print(batches_table(ledger, store, home))
         console.print(f"{sum(h.fact_count for h in headers)} facts committed in {len(headers)} "
@@ -196,7 +241,8 @@ def run_market(home: Path, console: Console, requests: int = REQUESTS,
 
 def _leaderboard(ledger: Ledger, names: dict[str, str]) -> Table:
     """The digits workers by usefulness: calls, right answers, stake left, stake slashed,
-    SWT earned (pending until a batch commits it) and fees received."""
+    SWT earned (assigned when its period closed, minted when a batch commits it) and fees
+    received."""
     with ledger.transaction() as db:
         stats = {row[0]: row[1:] for row in db.execute(
             "SELECT worker, count(*), sum(score = ?), sum(slashed), sum(reward), sum(fee) "

@@ -29,7 +29,7 @@ from memjit.runtime.store import Store
 ALICE = Identity.from_seed("alice", b"\x0a" * 32)  # owns the fib worker
 BOB = Identity.from_seed("bob", b"\x0b" * 32)  # owns the crc32 worker
 CALLS = {"fib10": ("fib", "fib", (10,)), "fib11": ("fib", "fib", (11,)),
-         "crc16": ("crc32", "crc32", (16, 1))}
+         "fib12": ("fib", "fib", (12,)), "crc16": ("crc32", "crc32", (16, 1))}
 
 
 class Clock:
@@ -119,7 +119,8 @@ def test_record_fact_validates_and_hashes(market: Market, claims: dict[str, byte
     assert (fact.worker, fact.hash, fact.reward) == (market.fib, digest, 40)
     base = dict(worker_id=market.fib, vk_digest=vk, statement_digest=st, proof_digest=proof,
                 score=1, reward=1, claim_cid=None, now=0.0)
-    cases = [({"vk_digest": claim_digests(claims["crc16"])[0]}, Rejected, "VK digest"),
+    cases = [({}, Rejected, "already has a fact"),  # a claim is settled once
+             ({"vk_digest": claim_digests(claims["crc16"])[0]}, Rejected, "VK digest"),
              ({"worker_id": "00" * 32}, BadInput, "no worker"),
              ({"proof_digest": b"short"}, BadInput, "32 bytes"),
              ({"score": -1}, BadInput, "score"), ({"reward": 2**64}, BadInput, "reward"),
@@ -130,7 +131,7 @@ def test_record_fact_validates_and_hashes(market: Market, claims: dict[str, byte
                 record_fact(db, **{**base, **change})
     with pytest.raises(RuntimeError):  # the caller's transaction rolls back: no fact is left
         with market.ledger.transaction() as db:
-            record_fact(db, **base)
+            record_fact(db, **{**base, "statement_digest": claim_digests(claims["fib11"])[1]})
             raise RuntimeError("the oracle failed after recording")
     assert len(market.batcher().pending()) == 1
 
@@ -158,7 +159,7 @@ def test_commit_mints_and_proves_every_account(market: Market, claims: dict[str,
     # a second batch follows the first and carries the market's account changes
     market.ledger.db.execute("UPDATE workers SET usefulness = 250000, last_used_at = 1000.5 "
                               "WHERE id = ?", (market.fib,))
-    market.submit(market.fib, claims["fib10"], 600_000, 7)
+    market.submit(market.fib, claims["fib12"], 600_000, 7)
     [h2] = batcher.commit_pending(force=True)
     assert (h2.number, h2.prev_hash, h2.state_root_before) == (2, h1.hash, h1.state_root_after)
     assert Account.decode(batcher.prove(market.fib).leaf) == Account(500, 250_000, 1_000_500, 42, 0)
@@ -233,13 +234,13 @@ def test_revert_restores_the_exact_previous_state(market: Market,
 
 def test_batches_are_cut_by_size_or_age(market: Market, claims: dict[str, bytes]) -> None:
     batcher = market.batcher(max_facts=3, max_age_s=10)
-    for _ in range(2):
-        market.submit(market.fib, claims["fib10"], 1, 1)
+    for name in ("fib10", "fib11"):
+        market.submit(market.fib, claims[name], 1, 1)
     assert not batcher.due() and batcher.commit_pending() == []
     market.clock.now += 10
     assert batcher.due()
-    market.submit(market.fib, claims["fib10"], 1, 1)
-    market.submit(market.fib, claims["fib10"], 1, 1)
+    market.submit(market.fib, claims["fib12"], 1, 1)
+    market.submit(market.crc, claims["crc16"], 1, 1)
     [h] = batcher.commit_pending()  # three facts by size; the fourth is too young
     assert h.fact_count == 3 and len(batcher.pending()) == 1 and not batcher.due()
 

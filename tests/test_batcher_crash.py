@@ -47,7 +47,8 @@ _CHILD = textwrap.dedent("""
 def _record(ledger: Ledger, i: int) -> None:
     wid, owner = WORKERS[i % len(WORKERS)]
     with ledger.transaction() as db:
-        record_fact(db, worker_id=wid, vk_digest=bytes([i]) * 32, statement_digest=bytes(32),
+        record_fact(db, worker_id=wid, vk_digest=bytes([i]) * 32,
+                    statement_digest=bytes([i]) * 32,  # a claim per fact: facts are unique
                     proof_digest=bytes(32), score=1000 * i, reward=REWARDS[i], claim_cid=None,
                     now=ledger.clock())
         ledger.credit(db, owner, pending=REWARDS[i])

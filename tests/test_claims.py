@@ -13,7 +13,7 @@ import wasmtime
 from circuits.wasm_vm import decode_vk
 from circuits.wasm_vm.program import VkFormatError
 from memjit.runtime.claims import prove_claim, vk_of
-from memjit.errors import Trap, UnsupportedModule
+from memjit.errors import BadInput, Trap, UnsupportedModule
 from memjit.runtime.sandbox import Limits, run
 from memjit.workers import load
 from verifier.claims import Claim, decode_claim, verify_claim
@@ -48,6 +48,22 @@ def test_negative_arguments_and_results():
     claim = prove_claim(module, "neg", [-5])
     assert claim.statement.args == (2 ** 32 - 5,) and claim.statement.result == 5
     assert verify_claim(claim.encode(), vk_of(module)).valid
+
+
+def test_the_nonce_is_bound_by_the_proof(fib_claim):
+    module, vk, plain = fib_claim
+    nonce, other = bytes(range(32)), bytes(range(1, 33))
+    data = prove_claim(module, "fib", [7], nonce=nonce).encode()
+    assert decode_claim(plain).statement.nonce == bytes(32)  # a proof of no request
+    assert verify_claim(data, vk).valid and verify_claim(data, vk, nonce=nonce).valid
+    verdict = verify_claim(data, vk, nonce=other)
+    assert not verdict.valid and "another request" in verdict.reason
+    # re-labelling the proof with another nonce changes the transcript: the proof fails
+    claim = decode_claim(data)
+    moved = Claim(dataclasses.replace(claim.statement, nonce=other), claim.proof).encode()
+    assert not verify_claim(moved, vk).valid and not verify_claim(moved, vk, nonce=other).valid
+    with pytest.raises(BadInput, match="32 bytes"):
+        prove_claim(module, "fib", [7], nonce=bytes(31))
 
 
 def test_vk_is_deterministic_and_canonical(fib_claim):

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from helpers import cli, ledger_dump
 
+from memjit.market import validators
+from memjit.market.epoch import advance
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, Worker
 from memjit.market.pool import request
@@ -47,8 +49,10 @@ def data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = Store(home)
     with Ledger(home) as ledger:
         register(ledger, store, Identity.from_seed("alice", b"\x01" * 32), SMALL.read_bytes(), 500)
-        request(ledger, store, Identity.from_seed("bob", b"\x02" * 32), "digits",
-                IMAGES[0].tobytes(), label=int(LABELS[0]), top_k=1)
+        bob = Identity.from_seed("bob", b"\x02" * 32)
+        validators.bond(ledger, bob, 5_000)  # bob's label scores the answer: a fact
+        request(ledger, store, bob, "digits", IMAGES[0].tobytes(), label=int(LABELS[0]), top_k=1)
+        advance(ledger, close_now=True)  # the day's period closes now: its fact is recorded
         assert len(commit_pending(ledger, store, home)) == 1
     return home
 
@@ -228,10 +232,10 @@ def test_limits_and_inputs_are_bad_input(tmp_path: Path, capsys, monkeypatch) ->
 # --- the market ----------------------------------------------------------------------------
 
 def test_stake_errors_bad_input_or_rejected(tmp_path: Path, capsys, monkeypatch) -> None:
-    """Outside 1..2^63-1 the amount is malformed (2); below the task's minimum, rejected (1)."""
+    """Outside 1..2^53-1 the amount is malformed (2); below the task's minimum, rejected (1)."""
     home = str(tmp_path / "home")
     for stake, code_wanted, words in [
-        ("0", 2, "stake must be an integer in 1..9223372036854775807 SWT units, got 0"),
+        ("0", 2, "stake must be an integer in 1..9007199254740991 SWT units, got 0"),
         ("-5", 2, "got -5"), (HUGE, 2, f"got {HUGE}"),
         ("1", 1, "stake 1 is below the minimum stake 100"),
     ]:

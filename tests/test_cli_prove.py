@@ -33,6 +33,7 @@ def test_vk_prove_verify(capsys, monkeypatch, tmp_path):
     assert (code, err) == (0, "")
     report = json.loads(out)
     assert report["valid"] and report["result"] == 8 and report["args"] == [6]
+    assert report["nonce"] == "00" * 32  # a proof made outside the market answers no request
     assert report["security_bits"] >= 100 and report["limited_by"] == "fri_queries"
     # global options go through the typer application, which forwards to the same command
     code, out2, err = cli(capsys, monkeypatch, "--home", str(tmp_path), "verify", str(claim),

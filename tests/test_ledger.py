@@ -1,4 +1,5 @@
-"""The ledger: schema migrations, atomic transactions, and crash consistency under SIGKILL."""
+"""The ledger: schema migrations (an older ledger upgraded in place), amounts range-checked
+before SQLite sees them, atomic transactions, and crash consistency under SIGKILL."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from memjit.errors import Rejected
-from memjit.market.ledger import LEDGER_FILE, MIGRATIONS, Ledger, Worker
+from memjit.errors import BadInput, Rejected
+from memjit.market.formulas import MAX_AMOUNT
+from memjit.market.ledger import LEDGER_FILE, MIGRATIONS, Ledger, Worker, check_amount
+from verifier.claims import vk_digest
 
 OWNER = b"\x01" * 48
 
@@ -40,6 +43,56 @@ def test_schema_is_migrated_once_and_in_wal_mode(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / LEDGER_FILE)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+
+
+def test_a_version_3_ledger_is_upgraded_and_a_copy_left_inactive(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / LEDGER_FILE)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (3)")
+    for migration in MIGRATIONS[:3]:
+        db.executescript(migration)
+    db.execute("INSERT INTO owners VALUES (?, 0)", (OWNER,))
+    for wid, cid, at in (("first", "cid-a", 1.0), ("copy", "cid-b", 2.0), ("alone", "cid-c", 3.0)):
+        db.execute("INSERT INTO workers (id, owner, cid, task, vk, stake, registered_at, status) "
+                   "VALUES (?, ?, ?, 'digits', ?, 100, ?, 'active')",
+                   (wid, OWNER, cid, b"vk-c" if wid == "alone" else b"vk-ab", at))
+    db.execute("INSERT INTO requests (requester, task, input, at) VALUES (?, 'digits', x'00', 0)",
+               (OWNER,))
+    db.execute("INSERT INTO calls VALUES (1, 'first', 'scored', 4, 1000000, 10, 7, 0, NULL, '', 0)")
+    db.commit()
+    db.close()
+    with Ledger(tmp_path) as led:
+        assert led.schema_version() == len(MIGRATIONS) == 4
+        assert [(w.id, w.status) for w in led.workers()] == [
+            ("first", "active"), ("copy", "inactive"), ("alone", "active")]
+        assert led.worker_by_vk(vk_digest(b"vk-ab")).id == "first"
+        assert led.worker_by_vk(vk_digest(b"vk-c")).id == "alone"
+        row = led.db.execute("SELECT outcome, score, fee, reward, weight, period, statement "
+                             "FROM calls").fetchone()
+        assert row == ("scored", 1_000_000, 10, 7, 0, None, None)  # kept; no period to close
+        assert led.holdings(OWNER).bonded == 300
+
+
+def test_amounts_are_range_checked_before_sqlite_sees_them(ledger: Ledger) -> None:
+    assert check_amount(MAX_AMOUNT, "stake") == MAX_AMOUNT == 2**53 - 1
+    for bad in (MAX_AMOUNT + 1, 2**63, -1, 1.0, True, "5"):
+        with pytest.raises(BadInput, match=f"stake must be an integer in 0..{MAX_AMOUNT}"):
+            check_amount(bad, "stake")
+    with pytest.raises(BadInput, match="stake must be"), ledger.transaction() as db:
+        ledger.add_worker(db, _worker("w2", "cid-2", stake=2**63))  # no OverflowError, no crash
+    with ledger.transaction() as db:
+        ledger.credit(db, OWNER, free=MAX_AMOUNT)
+    for change, words in (({"free": 1}, "would leave"), ({"pending": -1}, "would leave"),
+                          ({"free": -MAX_AMOUNT, "pending": -1}, "would leave"),
+                          ({"free": 2**63}, "credit must be an integer")):
+        with pytest.raises((Rejected, BadInput), match=words), ledger.transaction() as db:
+            ledger.credit(db, OWNER, **change)
+    with ledger.transaction() as db:
+        ledger.credit(db, OWNER, free=-MAX_AMOUNT)
+    with pytest.raises(Rejected, match="insufficient balance: 0 SWT free, 1 needed"), \
+            ledger.transaction() as db:
+        ledger.credit(db, OWNER, free=-1)
+    assert ledger.balance(OWNER) == (0, 0)
 
 
 def test_exception_mid_transaction_changes_nothing(ledger: Ledger) -> None:

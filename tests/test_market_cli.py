@@ -46,18 +46,27 @@ def test_request_exit_codes_from_faults_to_answers(tmp_path: Path,
 
     small = _add(capsys, monkeypatch, home, "small")
     code, out, err = cli(capsys, monkeypatch, *ask, "--label", str(LABELS[0]), "--top-k", "3",
-                         "--json")
+                         "--json")  # a requester without validator stake: answers, no scores
     assert (code, err) == (0, "")
     report = json.loads(out)
-    assert (report["result"], report["worker"], report["scored_against"]) == (
-        int(LABELS[0]), small, int(LABELS[0]))
+    assert (report["result"], report["worker"], report["scored_against"], report["basis"]) == (
+        int(LABELS[0]), small, None, None)
     assert {c["worker"]: c["outcome"] for c in report["calls"]} == {
-        small: "scored", loop: "fault", liar: "invalid"}
-    code, out, err = cli(capsys, monkeypatch, *ask, "--top-k", "1")  # consensus of one
+        small: "unscored", loop: "fault", liar: "invalid"}
+    code, out, err = cli(capsys, monkeypatch, "--home", home, "validator", "bond", "--stake",
+                         "5000", "--json")
+    assert (code, json.loads(out)["stake"]) == (0, 5_000)
+    code, out, err = cli(capsys, monkeypatch, *ask, "--label", str(LABELS[0]), "--top-k", "1")
     assert (code, err) == (0, "")
-    assert out.startswith(f"result: {LABELS[0]} (worker {small[:16]}") and "(consensus)" in out
+    assert out.startswith(f"result: {LABELS[0]} (worker {small[:16]}, score 1.000)")
+    assert f"scored against {LABELS[0]} (label, EMA rate 0.010)" in out  # 5% of the full stake
     code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "show", loop, "--json")
     assert json.loads(out)["stake"] == 500 - 50 - 45 - 41  # slashed at each of its 3 calls
+    code, out, err = cli(capsys, monkeypatch, "--home", home, "balance", "requester", "--json")
+    held = json.loads(out)
+    assert code == 0 and (held["bonded"], held["unbonding"], held["earned"]) == (5_000, 0, 0)
+    assert held["free"] == 10_000 - 5_000 - 10 - 11  # the faucet, bonded, two fees to small
+    assert held["accruing"] == 0  # the requester owns no worker
 
 
 def test_bad_requests_are_one_line_and_exit_2(tmp_path: Path,

@@ -1,6 +1,7 @@
 """The market part of `memjit demo`, shortened to 8 requests: the trained models lead the
-leaderboard, the loop and the liar are slashed at every trial, and the late liar's
-registration prunes a weak worker. (The full `memjit demo` runs in test_cli_bench_demo.)"""
+leaderboard, the loop and the liar are slashed at every trial, the late liar's registration
+prunes a weak worker, every request is scored by its staked label, and the day's emission
+period closes and its rewards are minted. (The full `memjit demo` runs in test_cli_bench_demo.)"""
 
 from __future__ import annotations
 
@@ -26,8 +27,19 @@ def test_market_demo_ranks_the_trained_models_and_slashes_the_cheats(tmp_path: P
         outcomes = {name: {row[0] for row in db.execute(
             "SELECT outcome FROM calls WHERE worker = ?", (w.id,))} for name, w in worker.items()}
         pruned = [row[0] for row in db.execute("SELECT worker FROM prunings")]
+        bases = {row[0] for row in db.execute("SELECT basis FROM requests")}
+        (paid, emission), = db.execute("SELECT sum(paid), sum(emission) FROM periods")
+        earned = dict(db.execute("SELECT worker, sum(reward) FROM calls GROUP BY worker"))
+        minted = db.execute("SELECT sum(minted) FROM balances").fetchone()[0]
+        paid_for_wrong = db.execute("SELECT count(*) FROM calls WHERE score = 0 AND reward > 0"
+                                    ).fetchone()[0]
     ranked = sorted(worker, key=lambda name: -worker[name].usefulness)
     assert set(ranked[:2]) == {"small", "large"} and worker["small"].usefulness > 0
     assert (outcomes["loop"], outcomes["liar"]) == ({"fault"}, {"invalid"})
-    assert worker["loop"].stake == worker["liar"].stake == STAKE - 100 - 90  # two trials each
+    for name in ("loop", "liar"):  # two trials each; a pruned worker's stake is unbonding
+        assert worker[name].stake + worker[name].unbonding_amount == STAKE - 100 - 90
     assert len(pruned) == 1 and pruned[0] in {worker[n].id for n in ("random", "constant", "loop")}
+    assert bases == {"label"}  # the requester's validator stake makes its labels count
+    assert 0 < paid <= emission and minted == paid == sum(earned.values())
+    assert earned[worker["small"].id] > 0 and paid_for_wrong == 0  # a wrong answer earns nothing
+    assert "emission period" in text and f"{minted} SWT minted" in text

@@ -1,7 +1,8 @@
 """Requests end to end, with real proofs: the trained model's verified answer wins, the loop
-faults and the liar's false output claim is caught (both slashed), fees and pending rewards
-and facts are settled in one transaction; bad requests change nothing; a request killed while
-it is proving leaves the ledger exactly as it was."""
+faults and the liar's false output claim is caught (both slashed), fees, usefulness and the
+calls' weights are settled in one transaction and the rewards when the period closes; a label
+scores only if its requester has validator stake; bad requests change nothing; a request
+killed while it is proving leaves the ledger exactly as it was."""
 
 from __future__ import annotations
 
@@ -13,17 +14,20 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ledger_dump
+from helpers import Clock, ledger_dump
 
 from memjit.errors import BadInput, Rejected
+from memjit.market import validators
+from memjit.market.epoch import advance
+from memjit.market.formulas import DAY_S, weight
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger
-from memjit.market.oracle import OracleConfig, ema
-from memjit.market.pool import MarketConfig, prover_pool, request
+from memjit.market.oracle import OracleConfig, Reference
+from memjit.market.pool import MarketConfig, request
 from memjit.market.registry import RegistryConfig, register
-from memjit.market.rewards import RewardConfig, reward
-from memjit.runtime.store import Store
+from memjit.market.rewards import RewardConfig
 from memjit.market.tasks import MAX_SCORE, read_test_set
+from memjit.runtime.store import Store
 from memjit.workers import WORKERS_DIR, digits_liar
 
 IMAGES, LABELS = read_test_set()
@@ -31,93 +35,95 @@ IMAGE, LABEL = IMAGES[0].tobytes(), int(LABELS[0])  # the small model classifies
 NAMES = ("small", "constant", "loop", "liar")
 REQUESTER = Identity.from_seed("requester", b"\x09" * 32)
 CONFIG = MarketConfig(registry=RegistryConfig(immunity_trials=3),
+                      oracle=OracleConfig(full_label_stake=500),
                       rewards=RewardConfig(base_reward=1_000, base_fee=10, fee_step=1,
-                                           genesis_grant=1_000))
+                                           faucet=1_000))
 NOW = 50_000.0
+STAKE = 500
 
 
 def _module(name: str) -> bytes:
     return (WORKERS_DIR / f"digits_{name}.wasm").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def executor():
-    with prover_pool(2) as pool:
-        yield pool
-
-
-class Clock:
-    """A settable clock for the ledger."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW - len(NAMES))
 
 
 @pytest.fixture
-def market(tmp_path: Path) -> tuple[Ledger, Store, dict[str, str]]:
-    """A ledger with the small, constant, loop and liar workers, each under its own owner,
-    registered in that order in the 4 seconds before NOW; the clock then stays at NOW."""
-    clock = Clock(NOW - len(NAMES))
+def market(tmp_path: Path, clock: Clock) -> tuple[Ledger, Store, dict[str, str]]:
+    """A ledger with the small, constant, loop and liar workers, each under its own owner with
+    a stake of 500 of its faucet grant of 1,000, registered in that order in the 4 seconds
+    before NOW; the clock then stays at NOW."""
     with Ledger(tmp_path, clock=clock) as ledger:
         store = Store(tmp_path)
         ids = {}
         for i, name in enumerate(NAMES):
             owner = Identity.from_seed(name, bytes([i + 1]) * 32)
-            ids[name] = register(ledger, store, owner, _module(name), 1_000,
-                                 config=CONFIG.registry).id
+            ids[name] = register(ledger, store, owner, _module(name), STAKE,
+                                 config=CONFIG.registry, faucet_grant=1_000).id
             clock.now += 1
         yield ledger, store, ids
 
 
-def test_a_request_pays_the_honest_and_slashes_the_cheats(market, executor) -> None:
+def test_a_request_pays_the_honest_and_slashes_the_cheats(market, executor, clock) -> None:
     ledger, store, ids = market
+    validators.bond(ledger, REQUESTER, 500, faucet_grant=1_000)  # labels at the full rate
     result = request(ledger, store, REQUESTER, "digits", IMAGE, label=LABEL, top_k=4,
                      config=CONFIG, executor=executor, operators=digits_liar.operators())
     calls = {name: next(c for c in result.calls if c.worker == wid) for name, wid in ids.items()}
     assert (result.best.worker, result.best.result) == (ids["small"], LABEL)
-    assert result.scored_against == LABEL
-    first = reward(ema(0, MAX_SCORE, OracleConfig()), 1_000, len(NAMES))  # registered at -4 s
-    assert [(c.outcome, c.score, c.fee, c.reward, c.slashed) for c in calls.values()] == [
+    assert result.reference == Reference(LABEL, 200_000, "label")
+    first = weight(200_000, 1_000, len(NAMES), 200_000, 200_000, MAX_SCORE)  # registered -4 s
+    assert [(c.outcome, c.score, c.fee, c.weight, c.slashed) for c in calls.values()] == [
         ("scored", MAX_SCORE, 10, first, 0),  # small: right
         ("scored", 0, 10, 0, 0),              # constant: verified but wrong (it says 1)
-        ("fault", 0, 0, 0, 100),              # loop: out of fuel
-        ("invalid", 0, 0, 0, 100),            # liar: its claimed output is not what it proved
+        ("fault", 0, 0, 0, 50),               # loop: out of fuel
+        ("invalid", 0, 0, 0, 50),             # liar: its claimed output is not what it proved
     ]
     assert calls["loop"].reason.startswith("OutOfFuel")
     assert calls["liar"].reason.startswith("invalid claim")
-    assert ledger.balance(REQUESTER.public_key) == (1_000 - 20, 0)
+    assert ledger.balance(REQUESTER.public_key) == (1_000 - 500 - 20, 0)
     small, loop, liar = (ledger.worker(ids[n]) for n in ("small", "loop", "liar"))
-    assert ledger.balance(small.owner) == (10, first)  # fee received, reward pending
+    assert ledger.balance(small.owner) == (500 + 10, 0)  # fee received, reward still accruing
+    assert ledger.holdings(small.owner).accruing == first
     assert (small.usefulness, small.last_used_at) == (200_000, NOW)
-    assert (loop.stake, liar.stake) == (900, 900)
-    with ledger.transaction() as db:
-        facts = db.execute("SELECT worker, score, reward, claim_cid FROM batch_facts").fetchall()
-        pending = db.execute("SELECT sum(pending) FROM balances").fetchone()[0]
-    assert sorted(facts) == sorted([(ids["small"], MAX_SCORE, first, calls["small"].claim_cid),
-                                    (ids["constant"], 0, 0, calls["constant"].claim_cid)])
-    assert pending == sum(f[2] for f in facts)
+    assert (loop.stake, liar.stake) == (450, 450)
     assert store.has(calls["liar"].claim_cid)  # the evidence of the slash is kept
 
-    # Without a label the answers are scored against their consensus; demand raised the fee.
+    # Without a label the answers are scored against their consensus, and two independent
+    # valid answers are no quorum: nothing is scored; demand raised the fee.
     again = request(ledger, store, REQUESTER, "digits", IMAGE, top_k=4, config=CONFIG,
                     executor=executor, operators=digits_liar.operators())
-    assert again.scored_against == LABEL and again.best.worker == ids["small"]
-    assert {c.worker: c.fee for c in again.calls if c.outcome == "scored"} == {
-        ids["small"]: 11, ids["constant"]: 11}
+    assert again.reference == Reference(None, 0, None) and again.best.worker == ids["small"]
+    assert {c.worker: (c.outcome, c.fee, c.weight) for c in again.calls
+            if c.outcome == "unscored"} == {ids["small"]: ("unscored", 11, 0),
+                                            ids["constant"]: ("unscored", 11, 0)}
+    assert ledger.worker(ids["small"]).usefulness == 200_000
+
+    # The day's period closes at the next tick: every scored call becomes a fact with its reward.
+    clock.now = (NOW // DAY_S + 1) * DAY_S
+    [period] = advance(ledger, CONFIG.rewards).closed
+    assert (period.weight, period.paid, period.calls) == (first, first, 2)  # below the cap
+    with ledger.transaction() as db:
+        facts = db.execute("SELECT worker, score, reward, claim_cid FROM batch_facts").fetchall()
+    assert sorted(facts) == sorted([(ids["small"], MAX_SCORE, first, calls["small"].claim_cid),
+                                    (ids["constant"], 0, 0, calls["constant"].claim_cid)])
+    assert ledger.holdings(small.owner).pending == first
 
 
 def test_own_workers_earn_nothing(market, executor) -> None:
     ledger, store, ids = market
     owner = Identity.from_seed("small", bytes([1]) * 32)
+    validators.bond(ledger, owner, 500)  # the rest of its grant: a full-rate label
     result = request(ledger, store, owner, "digits", IMAGE, label=LABEL, top_k=1,
                      config=CONFIG, executor=executor)
     (call,) = result.calls
-    assert (call.worker, call.outcome, call.fee, call.reward) == (ids["small"], "scored", 0, 0)
+    assert result.reference.basis == "label"
+    assert (call.worker, call.outcome, call.fee, call.weight) == (ids["small"], "scored", 0, 0)
     assert ledger.worker(ids["small"]).usefulness == 0
-    assert ledger.balance(owner.public_key) == (1_000, 0)  # its genesis grant, untouched
+    assert ledger.balance(owner.public_key) == (0, 0)  # no fee paid to itself
 
 
 def test_bad_requests_change_nothing(market) -> None:
@@ -131,7 +137,7 @@ def test_bad_requests_change_nothing(market) -> None:
     ]:
         with pytest.raises(BadInput, match=words):
             request(ledger, store, REQUESTER, task, image, config=CONFIG, **options)
-    poor = MarketConfig(registry=CONFIG.registry, rewards=RewardConfig(genesis_grant=25))
+    poor = MarketConfig(registry=CONFIG.registry, rewards=RewardConfig(faucet=25))
     with pytest.raises(Rejected, match="insufficient balance: 25 SWT free"):
         request(ledger, store, REQUESTER, "digits", IMAGE, top_k=3, config=poor)
     assert ledger_dump(ledger.path.parent) == before

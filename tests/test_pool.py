@@ -8,6 +8,7 @@ from pathlib import Path
 
 import blake3
 import pytest
+from helpers import add_call
 
 from memjit.market.ledger import Ledger, Worker
 from memjit.market.pool import MarketConfig, select
@@ -43,10 +44,7 @@ def _call(ledger: Ledger, wids: list[str]) -> None:
     """Record one call of each worker (as a settled request would)."""
     with ledger.transaction() as db:
         for wid in wids:
-            seq = db.execute("INSERT INTO requests (requester, task, input, at) "
-                             "VALUES (?, 'digits', x'00', 0)", (OWNER,)).lastrowid
-            db.execute("INSERT INTO calls VALUES (?, ?, 'scored', 1, 0, 0, 0, 0, NULL, '', 0)",
-                       (seq, wid))
+            add_call(db, OWNER, wid)
 
 
 def _select(ledger: Ledger, k: int, config: MarketConfig = CONFIG) -> list[str]:

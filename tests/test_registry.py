@@ -1,6 +1,7 @@
-"""Registry rules: signatures and proofs of possession, minimum stake, CID ownership, the
-provable subset, the VK, stake withdrawal after the unbonding period (injected clock), and
-pruning the weakest non-immune worker when a task's slots are full."""
+"""Registry rules: signatures and proofs of possession, stake bonded from the free balance (and
+range-checked), one worker per program whatever its bytes, the provable subset, unbonding
+released after its period (injected clock), pruning the weakest non-immune worker when a task's
+slots are full, and the CLI's worker commands and balance."""
 
 from __future__ import annotations
 
@@ -11,32 +12,24 @@ from pathlib import Path
 import blake3
 import pytest
 import wasmtime
-from helpers import cli
+from helpers import Clock, add_call, cli
 from multiformats import CID
 
-from memjit.runtime.claims import vk_of
 from memjit.errors import BadInput, Rejected, UnsupportedModule
+from memjit.market.epoch import advance
+from memjit.market.formulas import MAX_AMOUNT
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, Worker
-from memjit.market.registry import (RegistryConfig, admit, register, release_withdrawal,
-                             request_withdrawal, sign_registration)
+from memjit.market.registry import RegistryConfig, admit, register, sign_registration, unbond
+from memjit.runtime.claims import vk_of
 from memjit.runtime.store import Store, cid_of
 from memjit.workers import WORKERS_DIR
 
 SMALL = (WORKERS_DIR / "digits_small.wasm").read_bytes()
 LARGE = (WORKERS_DIR / "digits_large.wasm").read_bytes()
+CUSTOM = SMALL + b"\x00\x02\x01x"  # one more custom section, named "x": a new CID, same program
 ALICE = Identity.from_seed("alice", b"\x01" * 32)
 BOB = Identity.from_seed("bob", b"\x02" * 32)
-
-
-class Clock:
-    """A settable clock for the ledger."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -62,6 +55,8 @@ def test_register_records_the_worker(market: tuple[Ledger, Store]) -> None:
     assert worker.vk == vk_of(SMALL)
     assert store.get(cid) == SMALL
     assert [(e.kind, e.amount) for e in ledger.stake_events(worker.id)] == [("bond", 150)]
+    held = ledger.holdings(ALICE.public_key)  # the faucet's grant, less the stake bonded
+    assert (held.free, held.bonded, held.unbonding) == (10_000 - 150, 150, 0)
 
 
 def test_minimum_stake(market: tuple[Ledger, Store]) -> None:
@@ -71,19 +66,48 @@ def test_minimum_stake(market: tuple[Ledger, Store]) -> None:
     with pytest.raises(Rejected, match="minimum stake 500"):
         register(ledger, store, ALICE, SMALL, 499, config=RegistryConfig(min_stake=500))
     for stake in (0, -5, 1 << 63):  # outside the amounts a ledger holds: malformed, not low
-        with pytest.raises(BadInput, match=r"stake must be an integer in 1\.\.9223372036854775807"):
+        with pytest.raises(BadInput, match=r"stake must be an integer in 1\.\.9007199254740991"):
             register(ledger, store, ALICE, SMALL, stake)
     assert ledger.workers() == []
 
 
-def test_first_registrant_owns_the_cid(market: tuple[Ledger, Store]) -> None:
+def test_stake_is_bonded_from_the_free_balance_and_range_checked(
+        market: tuple[Ledger, Store]) -> None:
+    """Issue 22, attack 1: a key with a zero balance bonded 10^15 SWT (and `--stake 2**63`
+    crashed at the SQLite insert)."""
+    ledger, store = market
+    with pytest.raises(Rejected, match=r"stake 1000000000000000 SWT is above the free balance "
+                                       r"of its owner \(0 SWT\)"):
+        register(ledger, store, ALICE, SMALL, 10**15, faucet_grant=0)
+    with pytest.raises(Rejected, match=r"above the free balance of its owner \(10000 SWT\)"):
+        register(ledger, store, BOB, SMALL, 10**15)  # a new key gets the faucet's 10,000 only
+    for stake in (2**63, MAX_AMOUNT + 1, -1, 1.5):
+        with pytest.raises(BadInput, match=f"stake must be an integer in 1..{MAX_AMOUNT}"):
+            register(ledger, store, BOB, SMALL, stake)
+    assert ledger.workers() == [] and ledger.balance(ALICE.public_key) == (0, 0)
+    whole = register(ledger, store, BOB, SMALL, 10_000)  # all of it: nothing left free
+    assert whole.stake == 10_000 and ledger.balance(BOB.public_key) == (0, 0)
+    with pytest.raises(Rejected, match=r"stake 100 SWT is above .* \(0 SWT\)"):
+        register(ledger, store, BOB, LARGE, 100)
+    with ledger.transaction() as db:
+        granted = db.execute("SELECT owner, amount FROM grants").fetchall()
+    assert granted == [(BOB.public_key, 10_000)]  # refused registrations leave no grant
+
+
+def test_a_program_registers_once_whatever_its_bytes(market: tuple[Ledger, Store]) -> None:
+    """Issue 22, attack 4: one more custom-section byte gave a new CID with the same VK, and the
+    copy's operator handed in the original worker's claims."""
     ledger, store = market
     first = register(ledger, store, ALICE, SMALL, 100)
-    with pytest.raises(Rejected, match="already registered by another owner"):
-        register(ledger, store, BOB, SMALL, 1_000)
-    with pytest.raises(Rejected, match="already registered by you"):
-        register(ledger, store, ALICE, SMALL, 100)
-    assert ledger.workers() == [first]
+    assert cid_of(CUSTOM) != first.cid and vk_of(CUSTOM) == first.vk
+    for who, module, words in [(BOB, SMALL, "module .* already registered by another owner"),
+                               (ALICE, SMALL, "module .* already registered by you"),
+                               (BOB, CUSTOM, "its program .* already registered by another "
+                                             "owner .* a copy is refused"),
+                               (ALICE, CUSTOM, "its program .* already registered by you")]:
+        with pytest.raises(Rejected, match=words):
+            register(ledger, store, who, module, 1_000)
+    assert ledger.workers() == [first] and ledger.balance(BOB.public_key) == (0, 0)
 
 
 def test_bad_signature_and_bad_pop_are_refused(market: tuple[Ledger, Store]) -> None:
@@ -133,50 +157,71 @@ def test_a_worker_that_grows_its_memory_gets_the_tasks_cap_in_its_key(
     assert worker.vk == vk_of(grows, 16) != vk_of(grows)  # the digits task: memory_mb=16
 
 
-def test_withdrawal_waits_for_the_unbonding_period(market: tuple[Ledger, Store],
-                                                  clock: Clock) -> None:
+def test_unbonding_is_released_after_its_period(market: tuple[Ledger, Store],
+                                                clock: Clock) -> None:
     ledger, store = market
     config = RegistryConfig(min_stake=100, unbonding_s=3_600)
     worker = register(ledger, store, ALICE, SMALL, 150, config=config)
     with pytest.raises(Rejected, match="not owned by 'bob'"):
-        request_withdrawal(ledger, BOB, worker.id, 10, config)
-    with pytest.raises(BadInput, match="withdrawal must be in 1..150"):
-        request_withdrawal(ledger, ALICE, worker.id, 151, config)
+        unbond(ledger, BOB, worker.id, 10, config)
+    with pytest.raises(Rejected, match="cannot unbond 151 SWT: 150 SWT is bonded"):
+        unbond(ledger, ALICE, worker.id, 151, config)
+    with pytest.raises(BadInput, match="the amount to unbond must be an integer in 1.."):
+        unbond(ledger, ALICE, worker.id, 0, config)
 
-    unbonding = request_withdrawal(ledger, ALICE, worker.id, 50, config)
-    assert (unbonding.stake, unbonding.unbonding_amount, unbonding.status) == (100, 50, "active")
+    unbonding = unbond(ledger, ALICE, worker.id, 30, config)
+    assert (unbonding.stake, unbonding.unbonding_amount, unbonding.status) == (120, 30, "active")
     assert unbonding.unbonding_at == 1_000.0 + 3_600
-    with pytest.raises(Rejected, match="already has a withdrawal"):
-        request_withdrawal(ledger, ALICE, worker.id, 10, config)
-    clock.now += 3_599
-    assert release_withdrawal(ledger, worker.id) == 0
-    assert ledger.balance(ALICE.public_key) == (0, 0)
-    clock.now += 1
-    assert release_withdrawal(ledger, worker.id) == 50
-    assert release_withdrawal(ledger, worker.id) == 0  # paid once
-    assert ledger.balance(ALICE.public_key) == (50, 0)
+    clock.now += 1_800
+    again = unbond(ledger, ALICE, worker.id, 20, config)  # adds up, and restarts the period
+    assert (again.stake, again.unbonding_amount, again.unbonding_at) == (100, 50, 2_800.0 + 3_600)
+    clock.now = 6_399.0
+    assert advance(ledger).released == 0
+    assert ledger.holdings(ALICE.public_key).unbonding == 50
+    clock.now = 6_400.0
+    assert advance(ledger).released == 50 and advance(ledger).released == 0  # paid once
+    held = ledger.holdings(ALICE.public_key)
+    assert (held.free, held.bonded, held.unbonding) == (10_000 - 100, 100, 0)
 
-    below = request_withdrawal(ledger, ALICE, worker.id, 1, config)
+    below = unbond(ledger, ALICE, worker.id, 1, config)
     assert (below.stake, below.status) == (99, "inactive")  # below the minimum: out of the pool
+    gone = unbond(ledger, ALICE, worker.id, config=config)  # all the rest by default
+    assert (gone.stake, gone.unbonding_amount) == (0, 100)
+    with pytest.raises(Rejected, match="no stake bonded"):
+        unbond(ledger, ALICE, worker.id, config=config)
     kinds = [(e.kind, e.amount) for e in ledger.stake_events(worker.id)]
-    assert kinds == [("bond", 150), ("unbond", 50), ("release", 50), ("unbond", 1)]
+    assert kinds == [("bond", 150), ("unbond", 30), ("unbond", 20), ("release", 50),
+                     ("unbond", 1), ("unbond", 99)]
 
 
-def test_cli_worker_add_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_worker_add_list_show_unbond_and_balance(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     home, small = str(tmp_path), str(WORKERS_DIR / "digits_small.wasm")
+    custom = tmp_path / "custom.wasm"
+    custom.write_bytes(CUSTOM)
     code, out, err = cli(capsys, monkeypatch, "--home", home, "worker", "add", small,
                          "--stake", "150", "--owner", "alice", "--json")
     assert (code, err) == (0, "")
     added = json.loads(out)
     assert (added["stake"], added["task"], added["cid"]) == (150, "digits", cid_of(SMALL))
+    large = str(WORKERS_DIR / "digits_large.wasm")
     failures = [
         (("worker", "add", small, "--stake", "150", "--owner", "bob"), 1, "another owner"),
-        (("worker", "add", str(WORKERS_DIR / "digits_large.wasm"), "--stake", "5"), 1,
-         "minimum stake"),
+        (("worker", "add", str(custom), "--stake", "150", "--owner", "bob"), 1,
+         "a copy is refused"),
+        (("worker", "add", large, "--stake", "5"), 1, "minimum stake"),
+        (("worker", "add", large, "--stake", str(10**15)), 1,
+         "stake 1000000000000000 SWT is above the free balance of its owner (10000 SWT)"),
+        (("worker", "add", large, "--stake", str(2**63)), 2, "stake must be an integer in 1.."),
         (("worker", "add", str(tmp_path / "missing.wasm"), "--stake", "150"), 2, "cannot read"),
         (("worker", "show", "nope"), 2, "bad worker id 'nope'"),
         (("worker", "show", "0" * 64), 2, f"no worker {'0' * 64}"),
+        (("worker", "unbond", added["id"], "--owner", "nobody"), 2, "no owner key 'nobody'"),
+        (("worker", "unbond", added["id"], "--owner", "default"), 1, "not owned by 'default'"),
+        (("worker", "unbond", added["id"], "--owner", "alice", "--amount", "151"), 1,
+         "cannot unbond 151 SWT: 150 SWT is bonded"),
+        (("balance", "nobody"), 2, "no owner key 'nobody'"),
     ]
     for argv, want, words in failures:
         code, out, err = cli(capsys, monkeypatch, "--home", home, *argv)
@@ -187,6 +232,16 @@ def test_cli_worker_add_list_show(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0 and json.loads(out) == added
     code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "list")
     assert code == 0 and added["id"][:16] in out
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "worker", "unbond", added["id"],
+                       "--owner", "alice", "--amount", "50")
+    assert code == 0 and out.startswith(f"unbonding 50 SWT of worker {added['id'][:16]} until ")
+    assert out.rstrip().endswith("100 SWT bonded (active)")
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "balance", "alice", "--json")
+    held = json.loads(out)
+    assert code == 0 and {k: held[k] for k in ("free", "bonded", "unbonding", "earned")} == {
+        "free": 10_000 - 150, "bonded": 100, "unbonding": 50, "earned": 0}
+    code, out, _ = cli(capsys, monkeypatch, "--home", home, "balance", "alice")
+    assert code == 0 and out.startswith("alice: free 9850, bonded 100, unbonding 50, earned 0 SWT")
 
 
 def _seat(ledger: Ledger, name: str, usefulness: int, calls: int, registered_at: float) -> str:
@@ -199,10 +254,7 @@ def _seat(ledger: Ledger, name: str, usefulness: int, calls: int, registered_at:
                                      registered_at=registered_at, last_used_at=None,
                                      unbonding_amount=0, unbonding_at=None, status="active"))
         for _ in range(calls):
-            seq = db.execute("INSERT INTO requests (requester, task, input, at) "
-                             "VALUES (?, 'digits', x'00', 0)", (BOB.public_key,)).lastrowid
-            db.execute("INSERT INTO calls VALUES (?, ?, 'scored', 1, 0, 0, 0, 0, NULL, '', 0)",
-                       (seq, wid))
+            add_call(db, BOB.public_key, wid)
     return wid
 
 
@@ -225,7 +277,8 @@ def test_full_slots_prune_the_weakest_worker_out_of_immunity(market: tuple[Ledge
         assert db.execute("SELECT worker, replaced_by FROM prunings").fetchall() == [
             (weak_old, newcomer.id)]
     clock.now += 100
-    assert release_withdrawal(ledger, weak_old) == 300  # the pruned stake comes back
+    assert advance(ledger).released == 300  # the pruned stake comes back
+    assert ledger.balance(BOB.public_key) == (300, 0)
 
 
 def test_full_slots_of_immune_workers_refuse_a_registration(market: tuple[Ledger, Store]) -> None:

@@ -6,7 +6,9 @@ STARK proof of it. Encoding (version 1, little-endian)::
     "MJCLAIM" u8 version, u32 statement length, statement, u32 proof length, proof
 
 with no trailing bytes. ``verify_claim(claim, vk)`` checks the statement names the VK's digest,
-then verifies the proof of the VM AIR against the program in the VK.
+then verifies the proof of the VM AIR against the program in the VK; ``verify_claim(claim, vk,
+nonce=n)`` also requires the claim to answer nonce ``n`` (a market request's), which the proof
+binds as part of the statement.
 """
 
 from __future__ import annotations
@@ -75,8 +77,10 @@ def vk_digest(vk: bytes) -> bytes:
 
 
 def verify_claim(claim_bytes: bytes, vk: bytes,
-                 min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> Verdict:
-    """Verify a claim file against VK bytes; never raises for bad input."""
+                 min_security_bits: int = DEFAULT_MIN_SECURITY_BITS, *,
+                 nonce: bytes | None = None) -> Verdict:
+    """Verify a claim file against VK bytes (and, if given, the nonce it must answer); never
+    raises for bad input."""
     try:
         claim = decode_claim(claim_bytes)
         program = decode_vk(vk)
@@ -84,6 +88,8 @@ def verify_claim(claim_bytes: bytes, vk: bytes,
         return Verdict(False, str(exc))
     if claim.statement.vk != vk_digest(vk):
         return Verdict(False, "claim is for another program (verification key mismatch)")
+    if nonce is not None and claim.statement.nonce != bytes(nonce):
+        return Verdict(False, "claim answers another request (nonce mismatch)")
     try:
         air = VmAir(VmInputs(program, claim.statement))
     except ValueError as exc:

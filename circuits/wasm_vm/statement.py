@@ -2,18 +2,25 @@
 
 "The program with VK digest ``vk`` called at export ``export`` with ``args`` returned ``result``
 (or trapped with ``trap``) after ``steps`` instructions, proven over a trace of 2^log_n rows, using the public lookup
-tables with multiplicities ``mult``."  The multiplicities (execution profile of the ROM and the
-use counts of the nibble / 12-bit tables) are part of the statement so the verifier can add the
-table side of every LogUp sum itself; they are absorbed before any challenge.
+tables with multiplicities ``mult``, in answer to ``nonce``."  The multiplicities (execution
+profile of the ROM and the use counts of the nibble / 12-bit tables) are part of the statement so
+the verifier can add the table side of every LogUp sum itself; they are absorbed before any
+challenge.
+
+The nonce is what a proof answers: a market request's fresh 32 bytes (zero when the proof
+answers no request). The AIR places no constraint on it; it is bound because the whole encoded
+statement is the AIR's public input, absorbed into the transcript before the first commitment,
+so a proof made for one nonce fails under any other (its challenges change), and no proof can
+be delivered for two requests.
 
 Tensor I/O (memjit.runtime.tensor_io): ``input`` is written to the program's input buffer before the
 call; ``output_words`` are the final contents of the 32-bit words covering the output bytes,
 which start ``output_offset`` bytes into them and are ``output_len`` long. Both are public:
 the verifier derives the initial memory and the bound final words from them.
 
-Encoding (version 2, little-endian)::
+Encoding (version 3, little-endian)::
 
-    "MJST" u8 version, vk digest (32 bytes), u8 name length + export name (utf-8),
+    "MJST" u8 version, vk digest (32 bytes), nonce (32 bytes), u8 name length + export name (utf-8),
     u8 nargs + u32 args (32-bit words: an i64 argument is two, low first),
     u8 outcome + u32 value (0: returned, value 0; 1: returned value; 2: trapped, value =
     index in TRAPS; 3: returned an i64, value = its low word, then u32 high word),
@@ -32,7 +39,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"MJST"
-VERSION = 2
+VERSION = 3
+NONCE_BYTES = 32
+NO_NONCE = bytes(NONCE_BYTES)
 MAX_ARGS = 64
 MAX_MULT = 1 << 22
 MAX_IO = 1 << 20  # bytes of input, and of output
@@ -62,6 +71,7 @@ class VmStatement:
     output_offset: int = 0  # the output buffer's address mod 4
     output_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     wide: bool = False  # the result is an i64 (two slots)
+    nonce: bytes = NO_NONCE  # what the proof answers (a request's fresh nonce)
 
     @property
     def signed_result(self) -> int | None:
@@ -94,8 +104,11 @@ class VmStatement:
         return struct.pack("<BI", RETURNED_VALUE, self.result)
 
     def encode(self) -> bytes:
+        if len(self.nonce) != NONCE_BYTES:
+            raise ValueError(f"a statement's nonce is {NONCE_BYTES} bytes, not {len(self.nonce)}")
         name = self.export.encode()
-        out = [MAGIC, bytes([VERSION]), self.vk, bytes([len(name)]), name, bytes([len(self.args)]),
+        out = [MAGIC, bytes([VERSION]), self.vk, bytes(self.nonce), bytes([len(name)]), name,
+               bytes([len(self.args)]),
                struct.pack(f"<{len(self.args)}I", *self.args),
                self.outcome(),
                struct.pack("<IB", self.steps, self.log_n),
@@ -121,6 +134,7 @@ def decode_statement(data: bytes) -> tuple[VmStatement, int]:
     if take(4) != MAGIC or take(1)[0] != VERSION:
         raise StatementFormatError("not a memjit statement (bad magic or version)")
     vk = take(32)
+    nonce = take(NONCE_BYTES)
     try:
         export = take(take(1)[0]).decode()
     except UnicodeDecodeError:
@@ -154,5 +168,5 @@ def decode_statement(data: bytes) -> tuple[VmStatement, int]:
     if k and (np.any(np.diff(idx.astype(np.int64)) <= 0) or not cnt.all()):
         raise StatementFormatError("multiplicities must have increasing indices and be positive")
     st = VmStatement(vk, export, tuple(args), result, steps, log_n, idx, cnt, trap, input_bytes,
-                     out_len, out_off, words, outcome == RETURNED_I64)
+                     out_len, out_off, words, outcome == RETURNED_I64, nonce)
     return st, pos

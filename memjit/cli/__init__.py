@@ -1,10 +1,10 @@
 """The `memjit` command line (docs/architecture.md, "CLI contract").
 
 Every command is a thin shell over a Python API, in one module per command group: the engine
-(run, trace, vk, prove, verify), the market (worker, request), the rollup (batch), benchmarks
-(bench) and the demo. Each module imports what its command needs only when it runs, so a
-command pays for no other. Errors become one line on stderr and the documented exit code
-(0 ok, 1 rejected, 2 bad input, 3 worker fault, 130 interrupted). The global options
+(run, trace, vk, prove, verify), the market (worker, validator, balance, request), the rollup
+(batch), benchmarks (bench) and the demo. Each module imports what its command needs only when
+it runs, so a command pays for no other. Errors become one line on stderr and the documented
+exit code (0 ok, 1 rejected, 2 bad input, 3 worker fault, 130 interrupted). The global options
 (`--home`, `--node`) are accepted before the command and after it, as users type them.
 """
 

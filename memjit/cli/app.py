@@ -39,6 +39,7 @@ app.add_typer(engine.app)
 app.add_typer(market.app)
 app.add_typer(demo.app)
 app.add_typer(market.worker_app, name="worker")
+app.add_typer(market.validator_app, name="validator")
 app.add_typer(batch.app, name="batch")
 app.add_typer(bench.app, name="bench")
 

@@ -48,20 +48,24 @@ def _batch_fields(record: "BatchRecord", now: float) -> dict:
 @app.command("commit")
 def batch_commit(
     ctx: typer.Context,
-    force: bool = typer.Option(False, "--force", help="Commit every pending fact, due or not."),
+    force: bool = typer.Option(False, "--force", help="Close the current emission period now and commit every pending fact, due or not."),
     max_facts: int = typer.Option(1000, "--max-facts", min=1, max=1 << 24, help="Cut a batch at this many facts."),
     max_age: float = typer.Option(60.0, "--max-age", help="...or once the oldest pending fact is this old (s)."),
     window: float = typer.Option(3600.0, "--challenge-window", help="Seconds before a batch is final."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Cut and commit the batches that are due: signed by the committee, one transaction each."""
+    """Close the emission periods that are over (their scored calls become facts; with
+    --force the current one too), then cut and commit the batches that are due: signed by the
+    committee, one transaction each."""
     from memjit.errors import BadInput
+    from memjit.market.epoch import advance
     from memjit.market.ledger import Ledger
 
     if not (0 <= max_age < 1e12 and 0 <= window < 1e12):
         raise BadInput("--max-age and --challenge-window must be in 0..1e12 seconds")
     home = state_home(ctx, write=True)
     with Ledger(home) as ledger:
+        advance(ledger, close_now=force)
         batcher = _batcher(ledger, home, max_facts=max_facts, max_age_s=max_age,
                            challenge_window_s=window)
         headers = batcher.commit_pending(force)

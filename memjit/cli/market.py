@@ -1,4 +1,5 @@
-"""The market commands: the worker registry (`memjit worker ...`) and requests."""
+"""The market commands: the worker registry (`memjit worker ...`), validator stake (`memjit
+validator ...`), balances and requests."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import typer
 from memjit.cli.common import emit_json, read_file, resolve_worker, state_home
 
 if TYPE_CHECKING:
-    from memjit.market.ledger import Worker
+    from memjit.market.ledger import Holdings, Validator, Worker
 
 app = typer.Typer()
-worker_app = typer.Typer(no_args_is_help=True, help="The worker registry: add, list, show.")
+worker_app = typer.Typer(no_args_is_help=True,
+                         help="The worker registry: add, list, show, unbond.")
+validator_app = typer.Typer(no_args_is_help=True,
+                            help="Validator stake: what a requester's labels move usefulness by.")
 
 
 def _worker_fields(worker: "Worker") -> dict:
@@ -32,13 +36,14 @@ def _worker_fields(worker: "Worker") -> dict:
 def worker_add(
     ctx: typer.Context,
     wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
-    stake: int = typer.Option(..., "--stake", help="Stake to bond, in SWT units: 1..2^63-1, "
-                              "and at least the minimum (100) to be accepted."),
-    owner: str = typer.Option("default", "--owner", help="Owner identity (created if new)."),
+    stake: int = typer.Option(..., "--stake", help="Stake to bond from the owner's free balance, "
+                              "in SWT units: 1..2^53-1, and at least the minimum (100)."),
+    owner: str = typer.Option("default", "--owner", help="Owner identity (created, and funded by the faucet, if new)."),
     task: str = typer.Option("digits", "--task", help="Task the worker serves."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Register a worker: store the module, sign with the owner's BLS key, bond the stake."""
+    """Register a worker: store the module, sign with the owner's BLS key, bond the stake from
+    the owner's free balance (a stake above it is refused, exit 1)."""
     from memjit.market.identity import load_or_create
     from memjit.market.ledger import Ledger
     from memjit.market.registry import register
@@ -97,14 +102,129 @@ def worker_show(
             typer.echo(f"{key:>16}: {'-' if value is None else value}")
 
 
+@worker_app.command("unbond")
+def worker_unbond(
+    ctx: typer.Context,
+    worker_id: str = typer.Argument(..., metavar="ID", help="Worker id, or a unique prefix of it."),
+    amount: Optional[int] = typer.Option(None, "--amount", help="SWT to unbond; default: all the stake."),
+    owner: str = typer.Option("default", "--owner", help="Owner identity of the worker."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Start unbonding a worker's stake: it stays slashable, and returns to the owner's free
+    balance when the unbonding period is over."""
+    from memjit.market.identity import load
+    from memjit.market.ledger import Ledger
+    from memjit.market.registry import unbond
+
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        worker = unbond(ledger, load(home, owner), resolve_worker(ledger, worker_id), amount)
+    if json_out:
+        emit_json(_worker_fields(worker))
+    else:
+        typer.echo(f"unbonding {worker.unbonding_amount} SWT of worker {worker.id[:16]} until "
+                   f"{_when(worker.unbonding_at)}; {worker.stake} SWT bonded ({worker.status})")
+
+
+@validator_app.command("bond")
+def validator_bond(
+    ctx: typer.Context,
+    stake: int = typer.Option(..., "--stake", help="SWT to bond from the owner's free balance."),
+    owner: str = typer.Option("requester", "--owner", help="Requester identity whose labels the stake backs (created, and funded by the faucet, if new)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Bond stake behind an identity's labels: a label moves usefulness in proportion to it,
+    and a label a unanimous quorum of independent answers contradicts is slashed."""
+    from memjit.market import validators
+    from memjit.market.identity import load_or_create
+    from memjit.market.ledger import Ledger
+
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        bond = validators.bond(ledger, load_or_create(home, owner), stake)
+    _echo_validator(owner, bond, json_out)
+
+
+@validator_app.command("unbond")
+def validator_unbond(
+    ctx: typer.Context,
+    amount: Optional[int] = typer.Option(None, "--amount", help="SWT to unbond; default: all of it."),
+    owner: str = typer.Option("requester", "--owner", help="Requester identity."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Start unbonding validator stake (slashable until it is released)."""
+    from memjit.market import validators
+    from memjit.market.identity import load
+    from memjit.market.ledger import Ledger
+
+    home = state_home(ctx, write=True)
+    with Ledger(home) as ledger:
+        bond = validators.unbond(ledger, load(home, owner), amount)
+    _echo_validator(owner, bond, json_out)
+
+
+def _echo_validator(owner: str, bond: "Validator", json_out: bool) -> None:
+    """Print a validator bond (one JSON object with --json)."""
+    fields = {"owner": owner, "stake": bond.stake, "unbonding_amount": bond.unbonding_amount,
+              "unbonding_at": bond.unbonding_at}
+    if json_out:
+        emit_json(fields)
+    else:
+        typer.echo(f"validator {owner}: {bond.stake} SWT bonded behind its labels"
+                   + (f", {bond.unbonding_amount} unbonding until {_when(bond.unbonding_at)}"
+                      if bond.unbonding_amount else ""))
+
+
+def _when(at: Optional[float]) -> str:
+    """A ledger time, in UTC."""
+    from datetime import datetime, timezone
+
+    return "-" if at is None else datetime.fromtimestamp(at, timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC")
+
+
+@app.command("balance")
+def balance(
+    ctx: typer.Context,
+    owner: str = typer.Argument("default", help="Owner identity (a key under --home/keys)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """An owner's SWT: free, bonded (workers and validator stake), unbonding, and rewards earned
+    (pending until a batch mints them) or accruing in the open emission period. Read only: bonds
+    whose period is over and periods that ended are settled by the next request, registration
+    or `memjit batch commit`."""
+    from memjit.market.identity import load
+    from memjit.market.ledger import Ledger
+
+    home = state_home(ctx, write=False)
+    identity = load(home, owner)
+    with Ledger(home, readonly=True) as ledger:
+        held = ledger.holdings(identity.public_key)
+    fields = _holdings_fields(held)
+    if json_out:
+        emit_json({"owner": owner, "public_key": identity.public_key.hex(), **fields})
+    else:
+        typer.echo(f"{owner}: " + ", ".join(f"{key} {value}" for key, value in fields.items()
+                                            if key in ("free", "bonded", "unbonding", "earned"))
+                   + f" SWT ({held.pending} pending, {held.minted} minted); up to "
+                     f"{held.accruing} accruing in the open period")
+
+
+def _holdings_fields(held: "Holdings") -> dict:
+    """An owner's holdings as plain JSON-able fields, `earned` included."""
+    from dataclasses import asdict
+
+    return {**asdict(held), "earned": held.earned}
+
+
 @app.command("request")
 def request_cmd(
     ctx: typer.Context,
     task: str = typer.Option(..., "--task", help="Task to serve the request (e.g. digits)."),
     input_file: Path = typer.Option(..., "--input", help="Input bytes (digits: a 64-byte 8x8 image, pixels 0..16)."),
-    label: Optional[int] = typer.Option(None, "--label", help="The true label, to score the answers against; default: the consensus of the verified answers."),
+    label: Optional[int] = typer.Option(None, "--label", help="The true label, to score the answers against; it counts only in proportion to the requester's validator stake (memjit validator bond); without it, the consensus of independent verified answers."),
     top_k: int = typer.Option(5, "--top-k", min=1, max=1000, help="How many workers to ask."),
-    requester: str = typer.Option("requester", "--requester", help="Requester identity (created, and funded by the genesis grant, if new)."),
+    requester: str = typer.Option("requester", "--requester", help="Requester identity (created, and funded by the faucet, if new)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Ask the top workers of a task; every answer is proven and verified, cheats are slashed.
@@ -139,26 +259,29 @@ def request_cmd(
                                         "requester = ?", (last, identity.public_key)).fetchone()[0]
             raise Interrupted("interrupted; nothing recorded" if settled is None else
                               f"interrupted after request {settled} was settled") from None
-    best = result.best
+    best, ref = result.best, result.reference
     if json_out:
-        emit_json({"request": result.seq, "scored_against": result.scored_against,
+        emit_json({"request": result.seq, "nonce": result.nonce.hex(),
+                   "scored_against": ref.answer, "basis": ref.basis, "rate": ref.rate,
                    "result": None if best is None else best.result,
                    "worker": None if best is None else best.worker,
                    "calls": [asdict(call) for call in result.calls]})
     else:
         if best is not None:
-            typer.echo(f"result: {best.result} (worker {best.worker[:16]}, "
-                       f"score {best.score / 1e6:.3f})")
-        typer.echo(f"request {result.seq}: scored against "
-                   f"{'-' if result.scored_against is None else result.scored_against}"
-                   f"{' (consensus)' if label is None else ''}")
+            typer.echo(f"result: {best.result} (worker {best.worker[:16]}"
+                       + (f", score {best.score / 1e6:.3f})" if best.outcome == "scored"
+                          else ", unscored)"))
+        typer.echo(f"request {result.seq}: " + (
+            "not scored (no staked label, and no consensus of independent answers)"
+            if ref.answer is None else f"scored against {ref.answer} ({ref.basis}, "
+                                       f"EMA rate {ref.rate / 1e6:.3f})"))
         table = Table()
-        for column in ("worker", "outcome", "result", "score", "fee", "reward", "slashed",
+        for column in ("worker", "outcome", "result", "score", "fee", "weight", "slashed",
                        "reason"):
             table.add_column(column)
         for c in result.calls:
             table.add_row(c.worker[:16], c.outcome, "-" if c.result is None else str(c.result),
-                          f"{c.score / 1e6:.3f}", str(c.fee), str(c.reward), str(c.slashed),
+                          f"{c.score / 1e6:.3f}", str(c.fee), str(c.weight), str(c.slashed),
                           c.reason)
         Console(highlight=False, width=200).print(table)
     if best is None:

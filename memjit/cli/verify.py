@@ -72,7 +72,7 @@ def verify_command(argv: list[str]) -> None:
         emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
                    "args": _statement_args(st.args, module, st.export), "result": result,
                    "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits,
-                   "limited_by": verdict.limited_by,
+                   "limited_by": verdict.limited_by, "nonce": st.nonce.hex(),
                    **io_fields(st.input, st.output, st.output_len > 0)})
     elif verdict.valid:
         outcome = f"trapped ({st.trap})" if st.trap else \

@@ -1,12 +1,15 @@
 """Facts: what a settled claim leaves for the rollup.
 
-The oracle calls :func:`record_fact` inside its own ledger transaction for every verified,
-scored claim (and adds the reward to the owner's `balances.pending` in that transaction)::
+Every verified, scored call becomes a fact when its emission period closes
+(memjit.market.rewards.close_periods calls :func:`record_fact` and adds the reward to the owner's
+`balances.pending` in the same transaction)::
 
     fact = blake3("MJFACT" 0x01 || vk digest || statement digest || proof digest || u64 score)
 
-(:func:`claim_digests` gives the three digests of a claim file.) A fact stays pending in the
-ledger's `batch_facts` table until a committed batch includes it (memjit.rollup.batcher).
+(:func:`claim_digests` gives the three digests of a claim file.) Facts are unique: a claim is
+settled once, so a statement that already has a fact, pending or committed, is refused (the
+statement binds the request's nonce: no claim answers two requests). A fact stays pending in
+the ledger's `batch_facts` table until a committed batch includes it (memjit.rollup.batcher).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,
 
     `reward` (integer SWT) is minted when a committed batch includes the fact; the caller adds it
     to the owner's pending balance in the same transaction. A VK digest that is not the worker's
-    is Rejected; malformed digests, amounts, CIDs or an unknown worker are BadInput.
+    is Rejected, and so is a statement that already has a fact; malformed digests, amounts,
+    CIDs or an unknown worker are BadInput.
     """
     worker_key(worker_id)
     digests = {"vk": vk_digest, "statement": statement_digest, "proof": proof_digest}
@@ -67,6 +71,10 @@ def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,
         raise BadInput(f"no worker {worker_id}")
     if row[0] is not None and digest_of_vk(row[0]) != vk_digest:
         raise Rejected(f"fact's VK digest is not the verification key of worker {worker_id}")
+    if db.execute("SELECT 1 FROM batch_facts WHERE statement_digest = ?",
+                  (statement_digest,)).fetchone() is not None:
+        raise Rejected("this claim already has a fact (pending or committed): a claim is "
+                       "settled once")
     digest = fact_hash(vk_digest, statement_digest, proof_digest, score)
     db.execute("INSERT INTO batch_facts (hash, worker, vk_digest, statement_digest, proof_digest, "
                "score, reward, claim_cid, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -88,6 +88,14 @@ def load_or_create(home: Path, name: str) -> Identity:
     return identity
 
 
+def load(home: Path, name: str) -> Identity:
+    """The existing identity `name` under `home` (BadInput if there is no such key)."""
+    path = key_path(home, name)
+    if not path.exists():
+        raise BadInput(f"no owner key {name!r} under {path.parent}")
+    return _load(path, name)
+
+
 def _load(path: Path, name: str) -> Identity:
     try:
         text = path.read_text().strip()

@@ -6,9 +6,10 @@ inside `Ledger.transaction()` (BEGIN IMMEDIATE ... COMMIT, rolled back on any ex
 all of its statements land or none does. The schema is versioned: `schema_version` holds the
 number of MIGRATIONS applied, and opening a ledger applies the missing ones, each atomically.
 
-Amounts (stake, balances) are integer SWT units; usefulness is an integer in 0..1_000_000
-(parts per million) so that the state is exact and hashes deterministically (issue 7's roots).
-This module stores and reads; the rules (minimum stake, ownership, unbonding) are in registry.
+Amounts (stake, balances) are integer SWT units in 0..MAX_AMOUNT, range-checked here before
+any reaches SQLite (`check_amount`); usefulness is an integer in 0..1_000_000 (parts per
+million) so that the state is exact and hashes deterministically (issue 7's roots). This module
+stores and reads; the rules are elsewhere (registry, bonds, validators, oracle, rewards).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import blake3
+
 from memjit.errors import BadInput, Rejected
+from memjit.market.formulas import MAX_AMOUNT
 
 LEDGER_FILE = "ledger.sqlite"
 
@@ -141,7 +145,79 @@ MIGRATIONS: tuple[str, ...] = (
         added_at REAL NOT NULL
     );
     """,
+    # issue 22, market integrity: programs register once (VK digest), requests carry the nonce
+    # their claims answer and the basis they were scored on, validators bond stake behind their
+    # labels, calls carry their share of an emission period and their claim's digests (a claim
+    # is settled once), and each closed period records what it emitted. blake3() is the
+    # connection's function (see Ledger); a copy registered before this rule is left inactive.
+    """
+    ALTER TABLE workers ADD COLUMN vk_digest BLOB;  -- blake3 of vk: one worker per program
+    UPDATE workers SET vk_digest = blake3(vk) WHERE vk IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM workers first WHERE first.vk = workers.vk
+        AND (first.registered_at, first.id) < (workers.registered_at, workers.id));
+    UPDATE workers SET status = 'inactive' WHERE vk IS NOT NULL AND vk_digest IS NULL;
+    CREATE UNIQUE INDEX workers_by_vk ON workers(vk_digest);
+    ALTER TABLE requests ADD COLUMN nonce BLOB;     -- what every claim of the request answers
+    ALTER TABLE requests ADD COLUMN basis TEXT;     -- label, consensus, contested (NULL: none)
+    CREATE UNIQUE INDEX requests_by_nonce ON requests(nonce);
+    CREATE TABLE validators (
+        owner            BLOB PRIMARY KEY REFERENCES owners(pubkey),
+        stake            INTEGER NOT NULL CHECK (stake >= 0),   -- bonded behind its labels
+        unbonding_amount INTEGER NOT NULL DEFAULT 0 CHECK (unbonding_amount >= 0),
+        unbonding_at     REAL,                                  -- release time
+        bonded_at        REAL NOT NULL
+    );
+    CREATE TABLE validator_events (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner  BLOB NOT NULL REFERENCES validators(owner),
+        kind   TEXT NOT NULL CHECK (kind IN ('bond', 'unbond', 'release', 'slash')),
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        at     REAL NOT NULL
+    );
+    CREATE TABLE periods (
+        number    INTEGER PRIMARY KEY,                          -- time // period length
+        emission  INTEGER NOT NULL CHECK (emission >= 0),       -- the cap
+        weight    INTEGER NOT NULL CHECK (weight >= 0),         -- the calls' weights, summed
+        paid      INTEGER NOT NULL CHECK (paid >= 0),           -- rewards assigned (<= emission)
+        closed_at REAL NOT NULL
+    );
+    CREATE TABLE calls_v4 (
+        request   INTEGER NOT NULL REFERENCES requests(seq),
+        worker    TEXT NOT NULL REFERENCES workers(id),
+        outcome   TEXT NOT NULL CHECK (outcome IN ('scored', 'unscored', 'invalid', 'fault')),
+        result    INTEGER,                          -- the verified result (valid claims only)
+        score     INTEGER NOT NULL CHECK (score BETWEEN 0 AND 1000000),
+        fee       INTEGER NOT NULL CHECK (fee >= 0),      -- paid by the requester to the owner
+        reward    INTEGER NOT NULL CHECK (reward >= 0),   -- assigned when its period closes
+        slashed   INTEGER NOT NULL CHECK (slashed >= 0),  -- stake burned
+        claim     TEXT,                             -- CID of the claim in the content store
+        reason    TEXT NOT NULL,                    -- why an invalid or faulty call failed
+        at        REAL NOT NULL,
+        weight    INTEGER NOT NULL DEFAULT 0 CHECK (weight >= 0),  -- claim on the emission
+        period    INTEGER,                          -- its emission period (scored calls)
+        statement BLOB UNIQUE,                      -- blake3 of the valid claim's statement
+        proof     BLOB,                             -- blake3 of its proof
+        PRIMARY KEY (request, worker)
+    );
+    INSERT INTO calls_v4 (request, worker, outcome, result, score, fee, reward, slashed, claim,
+                          reason, at)
+        SELECT request, worker, outcome, result, score, fee, reward, slashed, claim, reason, at
+        FROM calls;
+    DROP TABLE calls;
+    ALTER TABLE calls_v4 RENAME TO calls;
+    CREATE INDEX calls_by_worker ON calls(worker, at);
+    CREATE INDEX calls_by_period ON calls(period);
+    CREATE INDEX batch_facts_by_statement ON batch_facts(statement_digest);
+    """,
 )
+
+
+def check_amount(value: object, what: str, low: int = 0) -> int:
+    """`value` if it is an integer amount in low..MAX_AMOUNT, else BadInput naming `what`."""
+    if type(value) is not int or not low <= value <= MAX_AMOUNT:
+        raise BadInput(f"{what} must be an integer in {low}..{MAX_AMOUNT} SWT units, "
+                       f"got {value!r}")
+    return value
 
 
 WORKER_ID_BYTES = 32
@@ -177,6 +253,35 @@ class Worker:
 
 
 @dataclass(frozen=True)
+class Validator:
+    """An owner's validator bond: the stake behind its labels."""
+
+    owner: bytes
+    stake: int
+    unbonding_amount: int
+    unbonding_at: float | None
+    bonded_at: float
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What an owner has: free SWT, stake bonded and unbonding (workers and validator role), and
+    rewards accruing in open periods (at most), pending (assigned, not yet minted) and minted."""
+
+    free: int
+    bonded: int
+    unbonding: int
+    accruing: int
+    pending: int
+    minted: int
+
+    @property
+    def earned(self) -> int:
+        """Rewards assigned so far, minted or not."""
+        return self.pending + self.minted
+
+
+@dataclass(frozen=True)
 class StakeEvent:
     """One change of a worker's stake: bond, unbond (request), release or slash."""
 
@@ -188,6 +293,7 @@ class StakeEvent:
 
 
 _WORKER_COLUMNS = ", ".join(Worker.__dataclass_fields__)
+_VALIDATOR_COLUMNS = ", ".join(Validator.__dataclass_fields__)
 
 
 class Ledger:
@@ -213,6 +319,7 @@ class Ledger:
                 self._db = sqlite3.connect(self.path, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
+            self._db.create_function("blake3", 1, _blake3_or_null, deterministic=True)
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=10000")
             if fresh:
@@ -293,11 +400,14 @@ class Ledger:
         db.execute("INSERT OR IGNORE INTO balances (owner) VALUES (?)", (pubkey,))
 
     def add_worker(self, db: sqlite3.Connection, worker: Worker) -> None:
-        """Insert a new worker row; a taken CID or id is Rejected."""
-        marks = ", ".join("?" * len(Worker.__dataclass_fields__))
+        """Insert a new worker row (with its VK's digest); a taken CID, program or id is
+        Rejected."""
+        marks = ", ".join("?" * (len(Worker.__dataclass_fields__) + 1))
+        digest = _blake3_or_null(worker.vk)  # verifier.claims.vk_digest, where there is a VK
+        check_amount(worker.stake, "stake")
         try:
-            db.execute(f"INSERT INTO workers ({_WORKER_COLUMNS}) VALUES ({marks})",
-                       tuple(getattr(worker, f) for f in Worker.__dataclass_fields__))
+            db.execute(f"INSERT INTO workers ({_WORKER_COLUMNS}, vk_digest) VALUES ({marks})",
+                       (*(getattr(worker, f) for f in Worker.__dataclass_fields__), digest))
         except sqlite3.IntegrityError as exc:
             raise Rejected(f"cannot register worker {worker.id}: {exc}") from None
 
@@ -312,19 +422,23 @@ class Ledger:
         if cur.rowcount != 1:
             raise BadInput(f"no worker {worker_id}")
 
-    def add_stake_event(self, db: sqlite3.Connection, worker_id: str, kind: str,
-                        amount: int) -> None:
-        """Append one stake event, stamped with the ledger clock."""
-        db.execute("INSERT INTO stake_events (worker, kind, amount, at) VALUES (?, ?, ?, ?)",
-                   (worker_id, kind, amount, self.clock()))
-
     def credit(self, db: sqlite3.Connection, owner: bytes, *, free: int = 0,
                pending: int = 0) -> None:
-        """Add to an owner's free balance and/or pending SWT."""
-        cur = db.execute("UPDATE balances SET free = free + ?, pending = pending + ? "
-                         "WHERE owner = ?", (free, pending, owner))
-        if cur.rowcount != 1:
+        """Add to (or, negative, take from) an owner's free balance and/or pending SWT; Rejected
+        if either would leave 0..MAX_AMOUNT."""
+        for delta, what in ((free, "credit"), (pending, "pending credit")):
+            check_amount(abs(delta), what)
+        row = db.execute("SELECT free, pending FROM balances WHERE owner = ?",
+                         (owner,)).fetchone()
+        if row is None:
             raise BadInput(f"no owner {owner.hex()[:16]}...")
+        new_free, new_pending = row[0] + free, row[1] + pending
+        if new_free < 0:
+            raise Rejected(f"insufficient balance: {row[0]} SWT free, {-free} needed")
+        if new_free > MAX_AMOUNT or not 0 <= new_pending <= MAX_AMOUNT:
+            raise Rejected(f"balance of {owner.hex()[:16]}... would leave 0..{MAX_AMOUNT} SWT")
+        db.execute("UPDATE balances SET free = ?, pending = ? WHERE owner = ?",
+                   (new_free, new_pending, owner))
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -350,6 +464,18 @@ class Ledger:
                                (cid,)).fetchone()
         return None if row is None else Worker(*row)
 
+    def worker_by_vk(self, digest: bytes) -> Worker | None:
+        """The worker registered for the program with this VK digest, if any."""
+        row = self._db.execute(f"SELECT {_WORKER_COLUMNS} FROM workers WHERE vk_digest = ?",
+                               (digest,)).fetchone()
+        return None if row is None else Worker(*row)
+
+    def validator(self, owner: bytes) -> Validator | None:
+        """An owner's validator bond, if it ever bonded one."""
+        row = self._db.execute(f"SELECT {_VALIDATOR_COLUMNS} FROM validators WHERE owner = ?",
+                               (owner,)).fetchone()
+        return None if row is None else Validator(*row)
+
     def workers(self, task: str | None = None) -> list[Worker]:
         """All workers (of one task, if given), in registration order."""
         where, params = ("WHERE task = ?", (task,)) if task is not None else ("", ())
@@ -363,8 +489,29 @@ class Ledger:
                                (owner,)).fetchone()
         return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
+    def holdings(self, owner: bytes) -> Holdings:
+        """Everything an owner holds (all zero for an unknown owner)."""
+        free, pending = self.balance(owner)
+        row = self._db.execute("SELECT minted FROM balances WHERE owner = ?", (owner,)).fetchone()
+        bonded, unbonding = self._db.execute(
+            "SELECT coalesce(sum(stake), 0), coalesce(sum(unbonding_amount), 0) FROM ("
+            "SELECT stake, unbonding_amount FROM workers WHERE owner = ? UNION ALL "
+            "SELECT stake, unbonding_amount FROM validators WHERE owner = ?)",
+            (owner, owner)).fetchone()
+        accruing = self._db.execute(
+            "SELECT coalesce(sum(c.weight), 0) FROM calls c JOIN workers w ON w.id = c.worker "
+            "WHERE w.owner = ? AND c.period NOT IN (SELECT number FROM periods)",
+            (owner,)).fetchone()[0]
+        return Holdings(free, bonded, unbonding, accruing, pending,
+                        0 if row is None else int(row[0]))
+
     def stake_events(self, worker_id: str) -> list[StakeEvent]:
         """The stake history of one worker, oldest first."""
         rows = self._db.execute("SELECT seq, worker, kind, amount, at FROM stake_events "
                                 "WHERE worker = ? ORDER BY seq", (worker_id,)).fetchall()
         return [StakeEvent(*row) for row in rows]
+
+
+def _blake3_or_null(data: bytes | None) -> bytes | None:
+    """blake3 of a blob (a VK's digest; NULL stays NULL), also the connection's SQL blake3()."""
+    return None if data is None else blake3.blake3(bytes(data)).digest()

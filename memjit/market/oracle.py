@@ -1,16 +1,33 @@
-"""The utility oracle (the seed's UtilityOracle): verify each answer, score it, settle it.
+"""The utility oracle (the seed's UtilityOracle): verify each answer, decide what it is scored
+against, score it, settle it.
 
-For each worker asked, the oracle gets a delivery: a claim (statement + STARK proof) or the
-fault that stopped the worker (out of fuel, deadline, memory cap, trap, no proof). A claim
-counts only if it verifies under the worker's registered VK *and* states the task's export,
-no arguments, this request's input and a returned result. A valid claim is scored by the
-task's scorer (a WASM module run in the sandbox) against the reference label: the
-requester's label if it gave one, else the consensus of the valid answers, each weighted by
-its worker's usefulness + 1 (a Yuma-like plurality; ties go to the lowest answer).
-An invalid claim, a fault or a missed deadline scores 0 and is slashed: `slash_ppm` of the
-stake is burned (rounded up), and a worker left below the minimum stake turns inactive.
-Usefulness is an integer exponential moving average of the scores (weight `ema_ppm`).
-A valid, scored claim becomes a fact (memjit.rollup.batcher) carrying its pending reward.
+Verification. For each worker asked, the oracle gets a delivery: a claim (statement + STARK
+proof) or the fault that stopped the worker (out of fuel, deadline, memory cap, trap, no proof).
+A claim counts only if it verifies under the worker's registered VK *and* states the task's
+export, no arguments, this request's input, this request's nonce (so no claim answers two
+requests) and a returned result.
+
+The reference (what valid answers are scored against, `reference`):
+- a label, if the requester has validator stake bonded (memjit.market.validators); its scores
+  move usefulness at `formulas.label_rate` of that stake. A label that the unanimous answer of
+  at least `contest_quorum` independent groups (none of them the labeller's) contradicts is
+  *contested*: it is overruled by that answer and the labeller's validator stake is slashed
+  `label_slash_ppm`. The bar is high on purpose: several models can err alike on an ambiguous
+  input, and an honest label must not be slashed for it (the demo's image 22, an 8, is a 5 to
+  three of its models);
+- else (no label, or a requester without stake: it buys answers, not scores) the consensus
+  of the valid answers, as Yuma consensus weighs validators: workers with the same owner or
+  the same VK form one independent group; at least `quorum` groups must have answered, and the
+  consensus is the answer backed by more than `kappa_ppm` of the answering workers' bonded
+  stake *and* by at least two groups, so that no worker is ever scored against a consensus it
+  makes alone. Without one, nothing is scored: no usefulness moves, no weight is earned.
+
+Scores come from the task's scorer (a WASM module run in the sandbox). An invalid claim, a
+fault or a missed deadline is slashed: `slash_ppm` of the worker's bonded and of its unbonding
+stake (each rounded up); a worker left below the minimum stake turns inactive; its usefulness
+decays as for a score of 0 at the full EMA rate. Usefulness is an integer EMA of the scores.
+A scored call earns a weight on its period's emission (memjit.market.rewards); the arithmetic
+is memjit.market.formulas.
 """
 
 from __future__ import annotations
@@ -19,25 +36,34 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from memjit.market.facts import claim_digests, record_fact
 from memjit.errors import BadInput
+from memjit.market import bonds, formulas
 from memjit.market.ledger import Ledger, Worker
 from memjit.market.registry import RegistryConfig
-from memjit.market.rewards import RewardConfig, reward
+from memjit.market.rewards import RewardConfig
+from memjit.market.tasks import MAX_SCORE, SCORE_EXPORT, Task
 from memjit.runtime.sandbox import run
 from memjit.runtime.store import Store
-from memjit.market.tasks import MAX_SCORE, SCORE_EXPORT, Task
-from verifier.claims import decode_claim, verify_claim
+from verifier.claims import decode_claim, verify_claim, vk_digest
 from verifier.stark import Verdict
 
 
 @dataclass(frozen=True)
 class OracleConfig:
-    """Oracle parameters, in parts per million: the stake fraction burned per invalid claim or
-    fault, and the weight of the newest score in the usefulness EMA."""
+    """Oracle parameters (rates and fractions in parts per million): the stake burned per
+    invalid claim or fault, the EMA rate of a consensus score, the consensus quorum (independent
+    groups) and stake threshold, the validator stake at which a label moves usefulness at the
+    full EMA rate, the unanimous independent groups that contest a label, and the validator
+    stake burned for a contested label. kappa_ppm is at least half a million, so that at most
+    one answer can be backed by more than it."""
 
     slash_ppm: int = 100_000
     ema_ppm: int = 200_000
+    quorum: int = 3
+    kappa_ppm: int = 500_000
+    full_label_stake: int = 100_000
+    contest_quorum: int = 5
+    label_slash_ppm: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -59,18 +85,40 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Vote:
+    """A valid answer as the consensus counts it: the worker's bonded stake, its independent
+    group (one per owner and per program) and its owner."""
+
+    answer: int
+    stake: int
+    group: int
+    owner: bytes
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a request's valid answers are scored against (None: nothing is scored), the EMA
+    rate their scores move usefulness at, and why: "label", "consensus" or "contested" (a
+    label overruled by a unanimous answer)."""
+
+    answer: int | None
+    rate: int
+    basis: str | None
+
+
+@dataclass(frozen=True)
 class Settlement:
-    """What one call changed: the pending reward, the stake burned, the fact's hash."""
+    """What one call changed: the stake burned and the call's weight on its period's emission."""
 
-    reward: int
     slashed: int
-    fact: bytes | None
+    weight: int
 
 
-def verify_on_input(claim_bytes: bytes, vk: bytes, export: str, input_bytes: bytes) -> Verdict:
+def verify_on_input(claim_bytes: bytes, vk: bytes, export: str, input_bytes: bytes,
+                    nonce: bytes) -> Verdict:
     """Whether a claim proves that the program of `vk`, called at `export` with no arguments
-    on `input_bytes`, returned; the proof binds the input as a public input."""
-    verdict = verify_claim(claim_bytes, vk)
+    on `input_bytes`, returned, in answer to `nonce`; the proof binds input and nonce."""
+    verdict = verify_claim(claim_bytes, vk, nonce=nonce)
     if not verdict.valid:
         return verdict
     st = decode_claim(claim_bytes).statement
@@ -80,13 +128,14 @@ def verify_on_input(claim_bytes: bytes, vk: bytes, export: str, input_bytes: byt
     return verdict
 
 
-def check(task: Task, worker: Worker, delivery: Delivery, input_bytes: bytes) -> Check:
+def check(task: Task, worker: Worker, delivery: Delivery, input_bytes: bytes,
+          nonce: bytes) -> Check:
     """Judge one delivery for `worker` on this request (never raises for a bad claim)."""
     if delivery.claim is None:
         return Check("fault", delivery.fault or "no claim delivered")
     if worker.vk is None:
         return Check("invalid", "worker has no verification key")
-    verdict = verify_on_input(delivery.claim, worker.vk, task.export, input_bytes)
+    verdict = verify_on_input(delivery.claim, worker.vk, task.export, input_bytes, nonce)
     if not verdict.valid:
         return Check("invalid", f"invalid claim: {verdict.reason}")
     st = decode_claim(delivery.claim).statement
@@ -95,13 +144,65 @@ def check(task: Task, worker: Worker, delivery: Delivery, input_bytes: bytes) ->
     return Check("valid", result=st.signed_result, claim=delivery.claim)
 
 
-def consensus(answers: Sequence[tuple[int, int]]) -> int | None:
-    """The reference label from (answer, usefulness) pairs: the answer with the most weight,
-    each answer weighing its worker's usefulness + 1; ties go to the lowest answer."""
-    tally: dict[int, int] = {}
-    for answer, usefulness in answers:
-        tally[answer] = tally.get(answer, 0) + usefulness + 1
-    return max(sorted(tally), key=tally.__getitem__) if tally else None
+def independent_groups(workers: Sequence[Worker]) -> dict[str, int]:
+    """Each worker's independent group: workers sharing an owner or a program (VK) are one."""
+    parent = list(range(len(workers)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[object, int] = {}
+    for i, w in enumerate(workers):
+        for key in (("owner", w.owner), ("vk", None if w.vk is None else vk_digest(w.vk))):
+            if key[1] is None:
+                continue
+            if key in first:
+                parent[root(i)] = root(first[key])
+            else:
+                first[key] = i
+    return {w.id: root(i) for i, w in enumerate(workers)}
+
+
+def consensus(votes: Sequence[Vote], config: OracleConfig) -> int | None:
+    """The answer backed by more than kappa of the votes' stake and by two groups or more,
+    when at least `quorum` independent groups voted; None otherwise."""
+    if len({v.group for v in votes}) < config.quorum:
+        return None
+    total = sum(v.stake for v in votes)
+    for answer in sorted({v.answer for v in votes}):
+        backing = [v for v in votes if v.answer == answer]
+        if sum(v.stake for v in backing) * formulas.PPM > config.kappa_ppm * total \
+                and len({v.group for v in backing}) >= 2:
+            return answer
+    return None
+
+
+def unanimous(votes: Sequence[Vote], quorum: int) -> int | None:
+    """The one answer of votes from at least `quorum` independent groups that all agree."""
+    answers = {v.answer for v in votes}
+    if len(answers) != 1 or len({v.group for v in votes}) < quorum:
+        return None
+    return answers.pop()
+
+
+def reference(label: int | None, labeller: bytes, labeller_stake: int, votes: Sequence[Vote],
+              config: OracleConfig) -> Reference:
+    """What the valid answers `votes` are scored against (see the module doc)."""
+    rate = 0 if label is None else formulas.label_rate(config.ema_ppm, labeller_stake,
+                                                       config.full_label_stake)
+    if rate > 0:
+        overruling = unanimous([v for v in votes if v.owner != labeller],
+                               config.contest_quorum)
+        if overruling is not None and overruling != label:
+            return Reference(overruling, config.ema_ppm, "contested")
+        return Reference(label, rate, "label")
+    agreed = consensus(votes, config)
+    if agreed is None:
+        return Reference(None, 0, None)
+    return Reference(agreed, config.ema_ppm, "consensus")
 
 
 def score(store: Store, task: Task, predicted: int, label: int) -> int:
@@ -112,44 +213,30 @@ def score(store: Store, task: Task, predicted: int, label: int) -> int:
     return value
 
 
-def ema(usefulness: int, new_score: int, config: OracleConfig) -> int:
-    """The usefulness after one more score (integer EMA, rounded down)."""
-    return (config.ema_ppm * new_score + (MAX_SCORE - config.ema_ppm) * usefulness) // MAX_SCORE
-
-
-def slash_amount(stake: int, config: OracleConfig) -> int:
-    """The stake burned for one invalid claim or fault: `slash_ppm` of it, rounded up."""
-    return -(-stake * config.slash_ppm // MAX_SCORE)
-
-
 def settle(ledger: Ledger, db: sqlite3.Connection, worker: Worker, judged: Check,
-           awarded: int, *, own: bool, claim_cid: str | None, config: OracleConfig,
+           awarded: int | None, rate: int, *, own: bool, config: OracleConfig,
            registry: RegistryConfig, rewards: RewardConfig) -> Settlement:
     """Apply one judged call to the ledger inside the request's transaction `db`: slash a
-    failure, move usefulness by the score `awarded`, and record a valid claim as a fact that
-    carries its pending reward. A call by the worker's own owner (`own`) neither moves
-    usefulness nor earns (no wash trading); slashing applies all the same."""
+    failure (bonded and unbonding stake alike), move usefulness by the score `awarded` at
+    `rate` (None: the call is unscored, nothing moves) and weigh the call for its period's
+    emission. A call by the worker's own owner (`own`) neither moves usefulness nor earns (no
+    wash trading); slashing applies all the same."""
     now = ledger.clock()
     fields: dict[str, object] = {"last_used_at": now}
     slashed = earned = 0
-    fact = None
     if judged.outcome != "valid":
-        slashed = slash_amount(worker.stake, config)
-        stake = worker.stake - slashed
-        fields.update(stake=stake, status=worker.status if stake >= registry.min_stake
-                      else "inactive")
-        ledger.add_stake_event(db, worker.id, "slash", slashed)
-    if not own:
-        usefulness = ema(worker.usefulness, awarded, config)
+        burned = bonds.slash(ledger, db, bonds.WORKER, worker.id, config.slash_ppm)
+        slashed = burned.burned
+        if burned.stake < registry.min_stake:
+            fields["status"] = "inactive"
+        if not own:
+            fields["usefulness"] = formulas.ema(worker.usefulness, 0, config.ema_ppm)
+    elif awarded is not None and not own:
+        usefulness = formulas.ema(worker.usefulness, awarded, rate)
+        last_use = worker.last_used_at if worker.last_used_at is not None \
+            else worker.registered_at
+        earned = formulas.weight(usefulness, rewards.base_reward, int(now) - int(last_use), rate,
+                                 config.ema_ppm, awarded)
         fields["usefulness"] = usefulness
-        if judged.claim is not None:
-            last_use = worker.last_used_at if worker.last_used_at is not None \
-                else worker.registered_at
-            earned = reward(usefulness, rewards.base_reward, now - last_use)
-            vk, statement, proof = claim_digests(judged.claim)
-            fact = record_fact(db, worker_id=worker.id, vk_digest=vk, statement_digest=statement,
-                               proof_digest=proof, score=awarded, reward=earned,
-                               claim_cid=claim_cid, now=now)
-            ledger.credit(db, worker.owner, pending=earned)
     ledger.update_worker(db, worker.id, **fields)
-    return Settlement(earned, slashed, fact)
+    return Settlement(slashed, earned)

@@ -6,23 +6,32 @@ in their immunity period (fewest calls first, then the earliest registered), so 
 newcomer gets its trials; the other places go to the rest by usefulness, then stake, then
 registration order. When either group runs short, the other fills the k places.
 
-Answering: each selected worker's operator runs in a process of a spawn pool (one numba
-thread per process, as the processes share the cores). The honest operator runs the worker
-under the task's sandbox limits (fuel, deadline, memory cap) and proves the call on the
-input (prove_on_input); a fault becomes a delivery that the oracle slashes. This single node
+Answering: every request draws a fresh 32-byte nonce, and each selected worker's operator
+proves its answer *to that nonce* (it is part of the proven statement), so no claim can be
+delivered for another request. Operators run in a process of a spawn pool (one numba thread
+per process, as the processes share the cores). The honest operator runs the worker under the
+task's sandbox limits (fuel, deadline, memory cap) and proves the call on the input
+(prove_on_input); a fault becomes a delivery that the oracle slashes. This single node
 plays every operator itself, honestly unless the caller hands in another operator for a worker
 (the demo and `memjit request` hand in the shipped liar's, memjit.workers.digits_liar, which lies
 about its output so that the oracle is exercised for real).
 
-Settlement is one ledger transaction, after every answer is judged: the requester's genesis
-grant on first use, fees, slashes, usefulness, pending rewards and facts, the request and its
-calls. A request killed half-way therefore leaves the ledger exactly as it was (claim blocks
-already put in the content store are content-addressed and harmless).
+Judging: the oracle verifies every claim, decides the reference (a staked validator's label,
+or the stake-weighted consensus of independent answers, or nothing: memjit.market.oracle) and
+scores the valid answers against it.
+
+Settlement is one ledger transaction, after every answer is judged: the requester's faucet
+grant on first use, fees, slashes (of a contested label's validator too), usefulness, the calls'
+weights on their emission period, the request (with its nonce) and its calls. A request killed
+half-way therefore leaves the ledger exactly as it was (claim blocks already put in the content
+store are content-addressed and harmless). Rewards are assigned when the period closes
+(memjit.market.epoch), which the next request's first transaction does.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -32,20 +41,24 @@ from multiprocessing import get_context
 
 import blake3
 
-from memjit.market import oracle
-from memjit.runtime.claims import prove_claim
+from circuits.wasm_vm.statement import NONCE_BYTES
 from memjit.errors import BadInput, MemjitError, Rejected
+from memjit.market import bonds, oracle, validators
+from memjit.market.epoch import tick
+from memjit.market.facts import claim_digests
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, Worker
-from memjit.market.oracle import Check, Delivery, OracleConfig
+from memjit.market.oracle import Check, Delivery, OracleConfig, Reference, Vote
 from memjit.market.registry import RegistryConfig, trials
-from memjit.market.rewards import RewardConfig, fee, grant_once, granted, pay, recent_calls
+from memjit.market.rewards import (RewardConfig, faucet, fee, granted, open_period, pay,
+                                   recent_calls)
+from memjit.market.tasks import Task, get_task
+from memjit.runtime.claims import prove_claim
 from memjit.runtime.sandbox import Limits, run
 from memjit.runtime.store import Store
-from memjit.market.tasks import Task, get_task
 
-Operator = Callable[[bytes, str, bytes, Limits], bytes]
-"""(module, export, input, limits) -> claim bytes; raises a MemjitError on a fault."""
+Operator = Callable[[bytes, str, bytes, bytes, Limits], bytes]
+"""(module, export, input, nonce, limits) -> claim bytes; raises a MemjitError on a fault."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,9 @@ class MarketConfig:
 
 @dataclass(frozen=True)
 class Call:
-    """One worker's part in a request, as settled ("scored", "invalid" or "fault")."""
+    """One worker's part in a request, as settled ("scored", "unscored" when the request had
+    no reference, "invalid" or "fault"); its reward comes when its period closes, as a share of
+    the emission by `weight`."""
 
     worker: str
     outcome: str
@@ -68,34 +83,38 @@ class Call:
     result: int | None
     score: int
     fee: int
-    reward: int
+    weight: int
     slashed: int
     claim_cid: str | None
 
 
 @dataclass(frozen=True)
 class RequestResult:
-    """A settled request: its ledger number, the label it was scored against, every call and
-    the best verified one (None if no answer verified)."""
+    """A settled request: its ledger number, the nonce its claims answer, what it was scored
+    against (the answer, the EMA rate, the basis: oracle.Reference), every call and the best
+    verified one (None if no answer verified)."""
 
     seq: int
-    scored_against: int | None
+    nonce: bytes
+    reference: Reference
     calls: tuple[Call, ...]
     best: Call | None
 
 
-def prove_on_input(module: bytes, export: str, input_bytes: bytes, limits: Limits) -> bytes:
+def prove_on_input(module: bytes, export: str, input_bytes: bytes, nonce: bytes,
+                   limits: Limits) -> bytes:
     """The honest operator: run `export()` on the input under `limits` (a WorkerFault if the
-    worker faults), then prove that call; returns the claim's bytes."""
+    worker faults), then prove that call in answer to `nonce`; returns the claim's bytes."""
     run(module, export, (), limits, input_bytes=input_bytes)
-    return prove_claim(module, export, (), input_bytes=input_bytes, limits=limits).encode()
+    return prove_claim(module, export, (), input_bytes=input_bytes, nonce=nonce,
+                       limits=limits).encode()
 
 
-def deliver(operator: Operator, module: bytes, export: str, input_bytes: bytes,
+def deliver(operator: Operator, module: bytes, export: str, input_bytes: bytes, nonce: bytes,
             limits: Limits) -> Delivery:
     """Run one operator (in a pool process): its claim, or the fault that stopped it."""
     try:
-        return Delivery(claim=operator(module, export, input_bytes, limits))
+        return Delivery(claim=operator(module, export, input_bytes, nonce, limits))
     except MemjitError as exc:
         return Delivery(fault=f"{type(exc).__name__}: {exc}")
 
@@ -127,7 +146,7 @@ def select(ledger: Ledger, db: sqlite3.Connection, task: str, top_k: int,
     return immune[:explore] + proven[:top_k - explore]
 
 
-def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes,
+def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, nonce: bytes,
             executor: Executor | None, operators: Mapping[str, Operator],
             on_delivery: Callable[[Worker, Delivery], None] | None) -> dict[str, Delivery]:
     """Every picked worker's delivery, its operator run in a pool process.
@@ -142,7 +161,8 @@ def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes,
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:  # submit() spawns the processes
             futures = {pool.submit(deliver, operators.get(w.cid, prove_on_input), modules[w.id],
-                                   task.export, input_bytes, task.limits): w for w in picked}
+                                   task.export, input_bytes, nonce, task.limits): w
+                       for w in picked}
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         deliveries = {}
@@ -179,10 +199,12 @@ def request(ledger: Ledger, store: Store, requester: Identity, task_name: str,
             config: MarketConfig = MarketConfig(), executor: Executor | None = None,
             operators: Mapping[str, Operator] | None = None,
             on_delivery: Callable[[Worker, Delivery], None] | None = None) -> RequestResult:
-    """Serve one request of `requester` on `input_bytes` (scored against `label`, or the
-    consensus without one) and settle it; `on_delivery` sees each answer as it arrives.
-    `operators` maps worker CIDs to the operators that answer for them instead of the honest
-    one (the demo's and the tests' dishonest actors, such as memjit.workers.digits_liar).
+    """Serve one request of `requester` on `input_bytes` and settle it; `on_delivery` sees each
+    answer as it arrives. A `label` scores the answers only if the requester has validator
+    stake (memjit.market.validators); otherwise they are scored against their consensus, if
+    there is one. `operators` maps worker CIDs to the operators that answer for them instead
+    of the honest one (the demo's and the tests' dishonest actors, such as
+    memjit.workers.digits_liar).
 
     BadInput for a malformed request, Rejected when no worker serves the task or the
     requester cannot pay; otherwise the request is settled, even if no answer verified
@@ -195,60 +217,75 @@ def request(ledger: Ledger, store: Store, requester: Identity, task_name: str,
     if top_k < 1:
         raise BadInput(f"top-k must be at least 1, got {top_k}")
     me = requester.public_key
-    with ledger.transaction() as db:  # a consistent read: whom to ask, at what price
+    with ledger.transaction() as db:  # time passes; then a consistent read: whom, at what price
+        tick(ledger, db, config.rewards)
         picked = select(ledger, db, task.name, top_k, config)
         now = ledger.clock()
         quote = sum(fee(recent_calls(db, w.id, now, config.rewards), config.rewards)
                     for w in picked if w.owner != me)
-        funds = ledger.balance(me)[0] + (0 if granted(db, me) else config.rewards.genesis_grant)
+        funds = ledger.balance(me)[0] + (0 if granted(db, me) else config.rewards.faucet)
+        stake = validators.bonded(ledger, me)
     if not picked:
         raise Rejected(f"no active worker serves task {task.name!r}")
     if quote > funds:
         raise Rejected(f"insufficient balance: {funds} SWT free, asking {len(picked)} "
                        f"worker(s) may cost {quote}")
 
-    deliveries = _answer(store, task, picked, input_bytes, executor,
-                         operators or {}, on_delivery)
-    checks = {w.id: oracle.check(task, w, deliveries[w.id], input_bytes) for w in picked}
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    deliveries = _answer(store, task, picked, input_bytes, nonce, executor, operators or {},
+                         on_delivery)
+    checks = {w.id: oracle.check(task, w, deliveries[w.id], input_bytes, nonce) for w in picked}
     valid = [w for w in picked if checks[w.id].outcome == "valid"]
-    reference = label if label is not None else oracle.consensus(
-        [(checks[w.id].result, w.usefulness) for w in valid])
-    scores = {w.id: oracle.score(store, task, checks[w.id].result, reference) for w in valid}
+    groups = oracle.independent_groups(valid)
+    votes = [Vote(checks[w.id].result, w.stake, groups[w.id], w.owner) for w in valid]
+    ref = oracle.reference(label, me, stake, votes, config.oracle)
+    scores = {} if ref.answer is None else {
+        w.id: oracle.score(store, task, checks[w.id].result, ref.answer) for w in valid}
     cids = {w.id: store.put(deliveries[w.id].claim) for w in picked
             if deliveries[w.id].claim is not None}
 
     with ledger.transaction() as db:
-        grant_once(ledger, db, me, config.rewards)
+        faucet(ledger, db, me, config.rewards.faucet)
         seq = db.execute("INSERT INTO requests (requester, task, input, label, scored_against, "
-                         "at) VALUES (?, ?, ?, ?, ?, ?)",
-                         (me, task.name, blake3.blake3(input_bytes).digest(), label, reference,
-                          ledger.clock())).lastrowid
-        calls = [_settle(ledger, db, seq, ledger.worker(w.id), checks[w.id],
-                         scores.get(w.id, 0), cids.get(w.id), me, config) for w in picked]
-        before = {w.id: w.usefulness for w in picked}  # ties: the more useful worker
-        best = max((c for c in calls if c.outcome == "scored"), default=None,
-                   key=lambda c: (c.score, before[c.worker]))
+                         "at, nonce, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (me, task.name, blake3.blake3(input_bytes).digest(), label, ref.answer,
+                          ledger.clock(), nonce, ref.basis)).lastrowid
+        if ref.basis == "contested":
+            bonds.slash(ledger, db, bonds.VALIDATOR, me, config.oracle.label_slash_ppm)
+        calls = [_settle(ledger, db, seq, ledger.worker(w.id), checks[w.id], scores.get(w.id),
+                         ref.rate, cids.get(w.id), me, config) for w in picked]
+        before = {w.id: (w.usefulness, w.stake) for w in picked}  # ties: the more useful worker
+        best = max((c for c in calls if c.outcome in ("scored", "unscored")), default=None,
+                   key=lambda c: (c.score, before[c.worker], c.worker))
         if best is not None:
             db.execute("UPDATE requests SET worker = ?, result = ? WHERE seq = ?",
                        (best.worker, best.result, seq))
-    return RequestResult(seq, reference, tuple(calls), best)
+    return RequestResult(seq, nonce, ref, tuple(calls), best)
 
 
 def _settle(ledger: Ledger, db: sqlite3.Connection, seq: int, worker: Worker, judged: Check,
-            awarded: int, claim_cid: str | None, requester: bytes,
+            awarded: int | None, rate: int, claim_cid: str | None, requester: bytes,
             config: MarketConfig) -> Call:
-    """Settle one call inside the request's transaction: fee, oracle settlement, call row."""
+    """Settle one call inside the request's transaction: fee, oracle settlement, call row (with
+    its claim's digests, so that a claim is settled once, and its emission period)."""
     own = worker.owner == requester
     price = 0
     if judged.outcome == "valid" and not own:
         price = fee(recent_calls(db, worker.id, ledger.clock(), config.rewards), config.rewards)
         pay(ledger, db, requester, worker.owner, price)
-    done = oracle.settle(ledger, db, worker, judged, awarded, own=own, claim_cid=claim_cid,
-                         config=config.oracle, registry=config.registry,
-                         rewards=config.rewards)
-    outcome = "scored" if judged.outcome == "valid" else judged.outcome
-    db.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               (seq, worker.id, outcome, judged.result, awarded, price, done.reward,
-                done.slashed, claim_cid, judged.reason, ledger.clock()))
-    return Call(worker.id, outcome, judged.reason, judged.result, awarded, price, done.reward,
-                done.slashed, claim_cid)
+    done = oracle.settle(ledger, db, worker, judged, awarded, rate, own=own,
+                         config=config.oracle, registry=config.registry, rewards=config.rewards)
+    outcome = judged.outcome if judged.outcome != "valid" else \
+        "unscored" if awarded is None else "scored"
+    statement = proof = period = None
+    if judged.claim is not None:
+        _, statement, proof = claim_digests(judged.claim)
+    if outcome == "scored":
+        period = open_period(db, ledger.clock(), config.rewards)
+    db.execute("INSERT INTO calls (request, worker, outcome, result, score, fee, reward, slashed, "
+               "claim, reason, at, weight, period, statement, proof) "
+               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+               (seq, worker.id, outcome, judged.result, awarded or 0, price, done.slashed,
+                claim_cid, judged.reason, ledger.clock(), done.weight, period, statement, proof))
+    return Call(worker.id, outcome, judged.reason, judged.result, awarded or 0, price,
+                done.weight, done.slashed, claim_cid)

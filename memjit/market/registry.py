@@ -4,11 +4,15 @@ A registration is a message signed by the owner's BLS key, carrying a proof of p
 that key; both are verified before anything is written. The rules:
 
 - the module must be in the provable subset and serve its task (export, input buffer);
-- the stake must be at least `min_stake` (Sybil resistance);
-- worker id = blake3(owner public key || binary CID); the first registrant of a CID owns it,
-  so a copy of someone else's module under another key is refused;
-- a withdrawal moves stake out of the bond at once (a worker below `min_stake` turns
-  inactive) but releases it to the owner's free balance only after `unbonding_s`;
+- the stake must be an amount of at least `min_stake` and is bonded from the owner's free
+  balance (memjit.market.bonds): a stake above it is Rejected. A key new to the ledger first
+  gets its one faucet grant (memjit.market.rewards.faucet);
+- a worker's identity is its program: a module whose verification key is a registered worker's
+  is a copy and is refused, whatever its bytes (a custom section changes the CID, not the VK);
+  worker id = blake3(owner public key || binary CID), and a CID registers once too;
+- unbonding moves stake out of the bond at once (a worker below `min_stake` turns inactive);
+  it stays slashable until the unbonding period is over and is released to the free balance
+  then (memjit.market.bonds);
 - a task has `max_workers` slots (as a Bittensor subnet has): when they are all taken, a new
   registration prunes the active worker with the lowest usefulness that is out of its
   immunity (ties: the earliest registered), whose whole stake then unbonds. A worker is immune
@@ -29,19 +33,19 @@ from dataclasses import dataclass
 import blake3
 from multiformats import CID
 
-from memjit.runtime.claims import check_supported, vk_of
 from memjit.errors import BadInput, Rejected
+from memjit.market import bonds
 from memjit.market.identity import Identity, pop_verify, verify
-from memjit.market.ledger import Ledger, Worker
-from memjit.runtime.store import Store, cid_of
+from memjit.market.ledger import Ledger, Worker, check_amount
+from memjit.market.rewards import FAUCET, faucet
 from memjit.market.tasks import get_task
+from memjit.runtime.claims import check_supported, vk_of
+from memjit.runtime.store import Store, cid_of
 from memjit.runtime.wasm import load
+from verifier.claims import vk_digest
 
 DOMAIN = b"memjit/register/v1\x00"
 PUBLIC_KEY_BYTES = 48
-MAX_STAKE = (1 << 63) - 1
-"""Largest stake: the ledger's amounts are signed 64-bit SQLite integers. A stake outside
-1..MAX_STAKE is malformed (BadInput, exit 2); one below the minimum is Rejected (exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,7 @@ def registration_message(public_key: bytes, cid: str, task: str, stake: int) -> 
     task_bytes = task.encode()
     if len(task_bytes) > 255:
         raise BadInput(f"task name of {len(task_bytes)} bytes: at most 255")
-    if type(stake) is not int or not 0 < stake <= MAX_STAKE:
-        raise BadInput(f"stake must be an integer in 1..{MAX_STAKE} SWT units, got {stake!r}")
+    check_amount(stake, "stake", low=1)
     cid_bytes = bytes(CID.decode(cid))
     return (DOMAIN + bytes([len(public_key)]) + bytes(public_key) + bytes([len(cid_bytes)])
             + cid_bytes + bytes([len(task_bytes)]) + task_bytes + struct.pack(">Q", stake))
@@ -119,18 +122,17 @@ def _make_room(ledger: Ledger, db: sqlite3.Connection, task: str,
         raise Rejected(f"all {len(active)} slots of task {task!r} are held by workers in "
                        "their immunity period; try again later")
     victim = min(candidates, key=lambda w: (w.usefulness, w.registered_at, w.id))
-    ledger.update_worker(db, victim.id, stake=0, status="inactive",
-                         unbonding_amount=victim.unbonding_amount + victim.stake,
-                         unbonding_at=ledger.clock() + config.unbonding_s)
-    ledger.add_stake_event(db, victim.id, "unbond", victim.stake)
+    ledger.update_worker(db, victim.id, status="inactive")
+    if victim.stake:
+        bonds.unbond(ledger, db, bonds.WORKER, victim.id, victim.stake, config.unbonding_s)
     return victim
 
 
 def admit(ledger: Ledger, store: Store, module_bytes: bytes, reg: Registration,
-          config: RegistryConfig = RegistryConfig()) -> Worker:
-    """Check a signed registration against every rule, then record the worker atomically."""
-    if type(reg.stake) is not int or not 0 < reg.stake <= MAX_STAKE:
-        raise BadInput(f"stake must be an integer in 1..{MAX_STAKE} SWT units, got {reg.stake!r}")
+          config: RegistryConfig = RegistryConfig(), faucet_grant: int = FAUCET) -> Worker:
+    """Check a signed registration against every rule, then record the worker and bond its
+    stake atomically (a key new to the ledger first gets `faucet_grant`)."""
+    check_amount(reg.stake, "stake", low=1)
     if reg.stake < config.min_stake:
         raise Rejected(f"stake {reg.stake} is below the minimum stake {config.min_stake}")
     if len(reg.public_key) != PUBLIC_KEY_BYTES:
@@ -153,15 +155,19 @@ def admit(ledger: Ledger, store: Store, module_bytes: bytes, reg: Registration,
                     registered_at=ledger.clock(), last_used_at=None, unbonding_amount=0,
                     unbonding_at=None, status="active")
     with ledger.transaction() as db:
-        taken = ledger.worker_by_cid(reg.cid)
-        if taken is not None:
-            whose = "you" if taken.owner == reg.public_key else "another owner"
-            raise Rejected(f"module {reg.cid} is already registered by {whose} "
-                           f"as worker {taken.id}")
-        ledger.add_owner(db, reg.public_key)
+        for taken, what in ((ledger.worker_by_cid(reg.cid), f"module {reg.cid}"),
+                            (ledger.worker_by_vk(vk_digest(vk)),
+                             f"its program (verification key {vk_digest(vk).hex()[:16]})")):
+            if taken is not None:
+                whose = "you" if taken.owner == reg.public_key else "another owner"
+                raise Rejected(f"{what} is already registered by {whose} as worker "
+                               f"{taken.id}: a copy is refused")
+        faucet(ledger, db, reg.public_key, faucet_grant)
+        bonds.release_due(ledger, db)
+        bonds.debit(ledger, db, reg.public_key, reg.stake, "stake")
         victim = _make_room(ledger, db, reg.task, config)
         ledger.add_worker(db, worker)
-        ledger.add_stake_event(db, worker.id, "bond", reg.stake)
+        bonds.record(ledger, db, bonds.WORKER, worker.id, "bond", reg.stake)
         if victim is not None:
             db.execute("INSERT INTO prunings VALUES (?, ?, ?)",
                        (victim.id, worker.id, ledger.clock()))
@@ -169,40 +175,26 @@ def admit(ledger: Ledger, store: Store, module_bytes: bytes, reg: Registration,
 
 
 def register(ledger: Ledger, store: Store, identity: Identity, module_bytes: bytes,
-             stake: int, task: str = "digits",
-             config: RegistryConfig = RegistryConfig()) -> Worker:
+             stake: int, task: str = "digits", config: RegistryConfig = RegistryConfig(),
+             faucet_grant: int = FAUCET) -> Worker:
     """Register `module_bytes` for `task` under `identity` with `stake` (signs, then admits)."""
     reg = sign_registration(identity, cid_of(module_bytes), task, stake)
-    return admit(ledger, store, module_bytes, reg, config)
+    return admit(ledger, store, module_bytes, reg, config, faucet_grant)
 
 
-def request_withdrawal(ledger: Ledger, identity: Identity, wid: str, amount: int,
-                       config: RegistryConfig = RegistryConfig()) -> Worker:
-    """Start unbonding `amount` of a worker's stake; it is released after `unbonding_s`."""
+def unbond(ledger: Ledger, identity: Identity, wid: str, amount: int | None = None,
+           config: RegistryConfig = RegistryConfig()) -> Worker:
+    """Start unbonding `amount` of a worker's stake (all of it by default); it stays slashable
+    and is released to the owner after `unbonding_s` (a further unbonding restarts the period).
+    A worker left below the minimum stake turns inactive."""
     with ledger.transaction() as db:
         worker = ledger.worker(wid)
         if worker.owner != identity.public_key:
             raise Rejected(f"worker {worker.id} is not owned by {identity.name!r}")
-        if worker.unbonding_at is not None:
-            raise Rejected(f"worker {worker.id} already has a withdrawal unbonding")
-        if type(amount) is not int or not 0 < amount <= worker.stake:
-            raise BadInput(f"withdrawal must be in 1..{worker.stake}, got {amount!r}")
-        stake = worker.stake - amount
-        ledger.update_worker(db, worker.id, stake=stake, unbonding_amount=amount,
-                             unbonding_at=ledger.clock() + config.unbonding_s,
-                             status="active" if stake >= config.min_stake else "inactive")
-        ledger.add_stake_event(db, worker.id, "unbond", amount)
+        if worker.stake == 0:
+            raise Rejected(f"worker {worker.id} has no stake bonded")
+        left = bonds.unbond(ledger, db, bonds.WORKER, worker.id,
+                            worker.stake if amount is None else amount, config.unbonding_s)
+        if left < config.min_stake:
+            ledger.update_worker(db, worker.id, status="inactive")
     return ledger.worker(worker.id)
-
-
-def release_withdrawal(ledger: Ledger, wid: str) -> int:
-    """Pay out a worker's unbonded stake to its owner if the period is over; returns the amount
-    released (0 if nothing is due yet)."""
-    with ledger.transaction() as db:
-        worker = ledger.worker(wid)
-        if worker.unbonding_at is None or ledger.clock() < worker.unbonding_at:
-            return 0
-        ledger.credit(db, worker.owner, free=worker.unbonding_amount)
-        ledger.update_worker(db, worker.id, unbonding_amount=0, unbonding_at=None)
-        ledger.add_stake_event(db, worker.id, "release", worker.unbonding_amount)
-    return worker.unbonding_amount

@@ -8,14 +8,16 @@ checks a claim file against VK bytes (the check itself lives in :mod:`verifier.c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from circuits.wasm_vm import VmAir, VmInputs, VmProgram
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.isa import OP_IDS
 from circuits.wasm_vm.program import Export
-from circuits.wasm_vm.statement import TRAPS
-from memjit.errors import InternalError, Trap, UnsupportedModule
+from circuits.wasm_vm.statement import NO_NONCE, NONCE_BYTES, TRAPS
+from memjit.errors import BadInput, InternalError, Trap, UnsupportedModule
 from memjit.runtime.sandbox import Limits
 from memjit.runtime.tracer import trace_checked
 from memjit.runtime.wasm import Program, load
@@ -93,12 +95,14 @@ def vk_of(module_bytes: bytes, memory_mb: int = Limits.memory_mb) -> bytes:
 def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, ...] = (),
                 params: ProofParams = DEFAULT_PARAMS, stats: ProverStats | None = None, *,
                 input_bytes: bytes = b"", output_len: int | str | None = None,
-                limits: Limits = Limits()) -> Claim:
+                limits: Limits = Limits(), nonce: bytes = NO_NONCE) -> Claim:
     """Trace ``export(*args)`` on ``input_bytes`` under the sandbox ``limits`` (cross-checked
     against wasmtime) and prove it, binding ``output_len`` output bytes (a count, ``"result"``
-    for the call's result, None for none; see memjit.runtime.tensor_io). UnsupportedModule
-    (one line) for a module or a call outside what the VM AIR proves; InternalError if the
-    prover's own check fails."""
+    for the call's result, None for none; see memjit.runtime.tensor_io) and the ``nonce`` it
+    answers (a request's 32 bytes). UnsupportedModule (one line) for a module or a call outside
+    what the VM AIR proves; InternalError if the prover's own check fails."""
+    if len(nonce) != NONCE_BYTES:
+        raise BadInput(f"a nonce is {NONCE_BYTES} bytes, got {len(nonce)}")
     prog = load(module_bytes)
     check_supported(prog)
     vm = vm_program(prog, limits.memory_mb)
@@ -118,6 +122,7 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
         buffer_address(prog, OUTPUT_GLOBAL, length)  # BadInput unless inside the initial memory
     with stats.phase("witness"):
         main, st = witness(tr, vm, input_bytes, length)
+    st = replace(st, nonce=bytes(nonce))
     try:
         air = VmAir(VmInputs(vm, st))
     except ValueError as exc:  # the statement is outside the AIR's bounds (trace length, ...)

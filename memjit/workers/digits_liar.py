@@ -21,9 +21,10 @@ MODULE = WORKERS_DIR / "digits_liar.wasm"
 COPIED = WORKERS_DIR / "digits_large.wasm"
 
 
-def operate(module: bytes, export: str, input_bytes: bytes, limits: Limits) -> bytes:
+def operate(module: bytes, export: str, input_bytes: bytes, nonce: bytes,
+            limits: Limits) -> bytes:
     """A claim that `module` returned digits_large's answer, with the proof of its real run."""
-    honest = decode_claim(prove_on_input(module, export, input_bytes, limits))
+    honest = decode_claim(prove_on_input(module, export, input_bytes, nonce, limits))
     (copied,) = run(COPIED.read_bytes(), export, (), limits, input_bytes=input_bytes).results
     return Claim(replace(honest.statement, result=copied & 0xFFFFFFFF), honest.proof).encode()
 
