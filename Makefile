@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench workers clean
+.PHONY: demo test install bench workers clean spec-json spec-full
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The WebAssembly spec testsuite: every provable call proven and verified (make test proves a
+# sample); spec-json rebuilds tests/spec/json/ from the vendored .wast (needs Debian's wabt).
+spec-full: $(STAMP)
+	$(BIN)/python tests/spec_suite.py --prove all
+
+spec-json: $(STAMP)
+	$(BIN)/python tests/spec/regenerate.py
 
 bench: $(STAMP)
 	$(BIN)/memjit bench stark --air fibonacci --log-rows 16

@@ -28,6 +28,8 @@ must never be zero: raise ``ZeroDenominator`` instead of dividing (the proof is 
 from __future__ import annotations
 
 import enum
+import os
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -92,22 +94,29 @@ class ConstraintBuilder:
 
     def __post_init__(self) -> None:
         self.constraints: list[tuple[Domain, Value]] = []
+        self.sources: list[str] | None = None  # "file:line" per constraint, when recorded
+
+    def _add(self, domain: Domain, expr: Value) -> None:
+        self.constraints.append((domain, expr))
+        if self.sources is not None:
+            frame = sys._getframe(2)  # the AIR code that called transition() etc.
+            self.sources.append(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}")
 
     def transition(self, expr: Value) -> None:
         """expr = 0 on every row but the last (it may use the next row)."""
-        self.constraints.append((Domain.TRANSITION, expr))
+        self._add(Domain.TRANSITION, expr)
 
     def first_row(self, expr: Value) -> None:
         """expr = 0 on the first row."""
-        self.constraints.append((Domain.FIRST, expr))
+        self._add(Domain.FIRST, expr)
 
     def last_row(self, expr: Value) -> None:
         """expr = 0 on the last row."""
-        self.constraints.append((Domain.LAST, expr))
+        self._add(Domain.LAST, expr)
 
     def every_row(self, expr: Value) -> None:
         """expr = 0 on every row (it must not use the next row)."""
-        self.constraints.append((Domain.EVERY, expr))
+        self._add(Domain.EVERY, expr)
 
 
 class Air(ABC):
@@ -139,6 +148,15 @@ class Air(ABC):
         raise NotImplementedError(f"{self.name} has no auxiliary trace")
 
     # --- derived shape ---------------------------------------------------------------------
+
+    def constraint_sources(self) -> list[str]:
+        """Where each constraint is written ("control.py:78"), for messages naming one."""
+        one = Degree(1)
+        b = ConstraintBuilder([one] * self.width, [one] * self.width, [one] * self.aux_width,
+                              [one] * self.aux_width, [Degree(0)] * self.num_challenges)
+        b.sources = []
+        self.eval(b)
+        return b.sources
 
     def constraint_degrees(self) -> list[tuple[Domain, int]]:
         """Each constraint's domain and degree, from a symbolic evaluation (computed once)."""

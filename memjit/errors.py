@@ -1,6 +1,7 @@
 """Typed errors of memjit; each carries the CLI exit code of DESIGN.md's contract.
 
 0 ok, 1 verification failed or request rejected, 2 bad input or usage, 3 worker fault,
+70 internal error (a bug in memjit, never the user's fault; sysexits' EX_SOFTWARE),
 130 interrupted (128 + SIGINT, as shells report a process stopped by Ctrl-C).
 """
 
@@ -53,6 +54,14 @@ class Trap(WorkerFault):
     def __init__(self, code: str, message: str | None = None) -> None:
         super().__init__(message or f"trap: {code}")
         self.code = code
+
+
+class InternalError(MemjitError):
+    """memjit disagrees with itself: the prover's own check fails on an honest trace, or the
+    tracer and wasmtime disagree on a run. Reported as one line naming where, never a
+    traceback; the claim is not written."""
+
+    exit_code = 70
 
 
 class Interrupted(MemjitError):

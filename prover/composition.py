@@ -17,7 +17,12 @@ _P = np.uint64(P)
 
 
 class ConstraintViolation(ValueError):
-    """The witness does not satisfy the AIR (raised by the prover's own consistency check)."""
+    """The witness does not satisfy the AIR (raised by the prover's own consistency check);
+    ``row`` is the first trace row where it fails, if known."""
+
+    def __init__(self, message: str, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row
 
 
 def check_trace(air: Air, main: np.ndarray, aux: np.ndarray | None, challenges: list) -> None:
@@ -33,8 +38,10 @@ def check_trace(air: Air, main: np.ndarray, aux: np.ndarray | None, challenges: 
         v = np.broadcast_to(val.v, (n, 4) if isinstance(val, Fp4) else (n,))[rows[dom]]
         bad = np.flatnonzero(v.reshape(len(v), -1).any(axis=1))
         if len(bad):
-            row = bad[0] + rows[dom].start
-            raise ConstraintViolation(f"{air.name}: constraint {i} ({dom.name.lower()}) fails at row {row}")
+            row = int(bad[0] + rows[dom].start)
+            where = air.constraint_sources()[i]
+            raise ConstraintViolation(f"{air.name}: constraint {i} ({dom.name.lower()}, {where}) "
+                                      f"fails at row {row}", row)
 
 
 SUB = 1024  # points per task of the accumulation kernel

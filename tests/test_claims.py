@@ -14,7 +14,7 @@ from circuits.wasm_vm import decode_vk
 from circuits.wasm_vm.program import VkFormatError
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.errors import BadInput, Trap, UnsupportedModule
-from memjit.runtime.sandbox import run
+from memjit.runtime.sandbox import Limits, run
 from memjit.workers import load
 from verifier.claims import Claim, decode_claim, verify_claim
 
@@ -103,14 +103,19 @@ def test_corrupted_vk_rejected(fib_claim):
         assert not verify_claim(data, bytes(bad)).valid
 
 
-@pytest.mark.parametrize("instr, body", [
-    ("memory.grow", "(memory.grow (local.get 0))"),
+@pytest.mark.parametrize("memory, memory_mb, message", [
+    ("(memory 1)", 128, "can reach 2048 pages; the VM proves at most 1024"),  # grows past 64 MiB
+    ("(memory 1025 2000)", 128, "can reach 2000 pages"),
+    ("(memory 20)", 1, "initial memory of 20 pages exceeds the memory cap of 1 MiB"),
 ])
-def test_unsupported_module_refused(instr, body):
-    module = wasmtime.wat2wasm(f'(module (memory 1) (func (export "f") (param i32) (result i32) {body}))')
-    with pytest.raises(UnsupportedModule, match=instr.replace(".", r"\.")) as exc:
-        prove_claim(module, "f", [1])
+def test_memory_the_vm_cannot_prove_refused(memory, memory_mb, message):
+    module = wasmtime.wat2wasm(f'(module {memory} (func (export "f") (param i32) (result i32) '
+                               '(memory.grow (local.get 0))))')
+    with pytest.raises(UnsupportedModule, match=message) as exc:
+        prove_claim(module, "f", [1], limits=Limits(memory_mb=memory_mb))
     assert exc.value.exit_code == 2
+    with pytest.raises(UnsupportedModule, match=message):
+        vk_of(module, memory_mb)
 
 
 TRAPPING = '(module (func (export "f") (param i32) (result i32) (if (local.get 0) (then (call 1))) ' \
@@ -132,10 +137,10 @@ def test_trap_statement_verifies_and_never_as_a_result():
 
 
 def test_other_traps_refused():
-    module = wasmtime.wat2wasm('(module (memory 1) (func (export "f") (param i32) (result i32) '
-                               '(i32.load (local.get 0))))')
-    with pytest.raises(Trap, match="out_of_bounds|memory"):
-        prove_claim(module, "f", [70000])
+    module = wasmtime.wat2wasm('(module (func $f (export "f") (param i32) (result i32) '
+                               '(call $f (local.get 0))))')
+    with pytest.raises(Trap, match="stack_overflow"):
+        prove_claim(module, "f", [1])
 
 
 def test_claim_verifier_imports_no_engine():

@@ -74,6 +74,45 @@ def test_prove_unsupported_module_exit_2(capsys, monkeypatch, tmp_path):
     module = tmp_path / "grow.wasm"
     module.write_bytes(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (param i32) '
                                          '(result i32) (memory.grow (local.get 0))))'))
-    code, _, err = cli(capsys, monkeypatch, "prove", str(module), "--export", "f", "--args", "7",
-                       "--out", str(tmp_path / "x"))
-    assert code == 2 and len(err.splitlines()) == 1 and "memory.grow" in err
+    for command in ("prove", "vk"):
+        argv = (command, str(module), *(("--export", "f", "--args", "7", "--out",
+                                         str(tmp_path / "x")) if command == "prove" else ()))
+        code, _, err = cli(capsys, monkeypatch, *argv, "--memory-mb", "128")
+        assert code == 2 and len(err.splitlines()) == 1 and "can reach 2048 pages" in err
+    code, out, err = cli(capsys, monkeypatch, "prove", str(module), "--export", "f", "--args", "7",
+                         "--out", str(tmp_path / "x"))  # under the default cap of 64 MiB
+    assert (code, err) == (0, "") and out.startswith("result: 1")
+
+
+def test_a_call_outside_the_provable_subset_exit_2_its_neighbours_prove(capsys, monkeypatch,
+                                                                        tmp_path):
+    module = tmp_path / "load.wasm"
+    module.write_bytes(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (param i32) '
+                                         '(result i32) (i32.load align=4 (local.get 0))))'))
+    argv = ("prove", str(module), "--export", "f", "--out", str(tmp_path / "c"), "--args")
+    code, _, err = cli(capsys, monkeypatch, *argv, "1")  # unaligned despite its natural hint
+    assert code == 2 and len(err.splitlines()) == 1 and "this call is not provable" in err
+    assert not (tmp_path / "c").exists()
+    code, out, err = cli(capsys, monkeypatch, *argv, "8")
+    assert (code, err) == (0, "") and out.startswith("result: 0")
+
+
+def test_a_prover_failing_its_own_check_exit_70_naming_where(capsys, monkeypatch, tmp_path):
+    # a witness bug (simulated: one wrong cell) must end in one line naming the constraint,
+    # the row and its instruction, never a traceback, and write no claim
+    import memjit.runtime.claims as claims
+    from circuits.wasm_vm.columns import COL
+
+    honest = claims.witness
+
+    def buggy(*args, **kwargs):
+        main, st = honest(*args, **kwargs)
+        main[COL["R0"], 2] ^= 1
+        return main, st
+
+    monkeypatch.setattr(claims, "witness", buggy)
+    code, out, err = cli(capsys, monkeypatch, "prove", str(wasm_path("fib")), "--export", "fib",
+                         "--args", "6", "--out", str(tmp_path / "c"))
+    assert code == 70 and out == "" and len(err.splitlines()) == 1
+    assert "own check failed" in err and "fails at row 2 (trace row 2: pc " in err
+    assert "constraint " in err and "bug in memjit" in err and not (tmp_path / "c").exists()

@@ -137,14 +137,24 @@ def test_modules_outside_the_subset_or_the_task_are_refused(market: tuple[Ledger
     no_input = wasmtime.wat2wasm('(module (func (export "classify") (result i32) i32.const 1))')
     with pytest.raises(UnsupportedModule, match="memjit_input"):
         register(ledger, store, ALICE, no_input, 100)
-    unprovable = wasmtime.wat2wasm(  # valid for the sandbox, outside what the VM AIR proves
+    unprovable = wasmtime.wat2wasm(  # valid, but its instantiation traps: it has no key
         '(module (memory (export "memory") 1) (global (export "memjit_input") i32 (i32.const 0))'
-        ' (func (export "classify") (result i32) i32.const 1 memory.grow))')
-    with pytest.raises(UnsupportedModule, match="memory.grow without a declared maximum"):
+        ' (data (i32.const 65535) "ab") (func (export "classify") (result i32) i32.const 1))')
+    with pytest.raises(UnsupportedModule, match="cannot be instantiated: data segment 0"):
         register(ledger, store, ALICE, unprovable, 100)
     with pytest.raises(BadInput, match="unknown task"):
         register(ledger, store, ALICE, SMALL, 100, task="chess")
     assert ledger.workers() == []
+
+
+def test_a_worker_that_grows_its_memory_gets_the_tasks_cap_in_its_key(
+        market: tuple[Ledger, Store]) -> None:
+    ledger, store = market
+    grows = wasmtime.wat2wasm(  # no declared maximum: the task's 16 MiB cap bounds it
+        '(module (memory (export "memory") 1) (global (export "memjit_input") i32 (i32.const 0))'
+        ' (func (export "classify") (result i32) i32.const 1 memory.grow))')
+    worker = register(ledger, store, ALICE, grows, 100)
+    assert worker.vk == vk_of(grows, 16) != vk_of(grows)  # the digits task: memory_mb=16
 
 
 def test_unbonding_is_released_after_its_period(market: tuple[Ledger, Store],

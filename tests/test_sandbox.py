@@ -56,8 +56,8 @@ def test_fault_is_typed(name: str) -> None:
         run(module, export, args, limits)
     if code is not None:
         assert exc.value.code == code
-    if name == "deadline":
-        assert 0.5 <= time.monotonic() - start < 2.0
+    if name == "deadline":  # never before the deadline (how long after depends on the load)
+        assert time.monotonic() - start >= 0.5
     if name == "import":
         assert "env.log" in str(exc.value)
 
@@ -223,12 +223,13 @@ def test_check_imports_names_the_first_import() -> None:
 
 
 def test_deadline_never_fires_into_a_later_or_concurrent_call() -> None:
-    # A deadline fault, then many quick calls with short timeouts: none may be cut short.
+    # A deadline fault, then many quick calls: none may be cut short by it (their own
+    # deadlines are the default 5 s, far beyond any scheduling stall of a loaded machine).
     with pytest.raises(DeadlineExceeded):
         run(LOOP, "f", [], Limits(fuel=10**18, timeout_s=0.05))
     quick = W('(module (func (export "f") (param i32) (result i32) (local.get 0)))')
     for i in range(200):
-        assert run(quick, "f", [i], Limits(timeout_s=0.05)).results == (i,)
+        assert run(quick, "f", [i], Limits()).results == (i,)
     # A long-running call in another thread must not be interrupted by this thread's deadline.
     counted = W(
         '(module (func (export "f") (param i32) (result i32)'

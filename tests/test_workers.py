@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import wasmtime
 
-from memjit.errors import OutOfFuel, Trap
+from memjit.errors import MemoryCapExceeded, OutOfFuel, Trap
 from memjit.runtime.sandbox import Limits, check_imports, run
 from memjit.workers import NAMES, WORKERS_DIR, gen_mlp_weights, load
 
@@ -136,6 +136,27 @@ def test_fuel_budget_is_exact(name: str, export: str, args: list[int]) -> None:
     assert run(load(name), export, args, Limits(fuel=used)).fuel_used == used
     with pytest.raises(OutOfFuel):
         run(load(name), export, args, Limits(fuel=used - 1))
+
+
+def strops_ref(n: int, seed: int) -> int:
+    x, m, text = (seed | 1) & MASK, min(n, 512), []
+    for _ in range(m):
+        x ^= (x << 13) & MASK
+        x ^= x >> 17
+        x ^= (x << 5) & MASK
+        text.append("abcd"[x & 3])
+    return "".join(text).count("abcd")
+
+
+@pytest.mark.parametrize(("n", "seed"), [(0, 1), (3, 1), (500, 7), (300_000, 3), (4_000_000, 9)])
+def test_strops(n: int, seed: int) -> None:
+    assert run(load("strops"), "count", [n, seed]).results == (strops_ref(n, seed),)
+
+
+def test_strops_grows_its_memory_up_to_the_cap() -> None:
+    assert run(load("strops"), "count", [-1, 1]).results == (-1,)
+    with pytest.raises(MemoryCapExceeded):  # 70 MB on a heap without a declared maximum
+        run(load("strops"), "count", [70_000_000, 1])
 
 
 def test_mlp_header_is_generated_from_the_script() -> None:

@@ -17,15 +17,19 @@ Soundness in brief:
   product's top bit (low word = 2^31), popcnt looks up nibble popcounts; div/rem prove
   |a| = |q| |b| + |r| with the engine and |r| < |b| by a range-checked slack (signed
   operands through complements and pinned signs, signed results by negation with carries);
-  loads/stores address bytes inside one word, in bounds by construction;
+  loads/stores address bytes inside one word (address + offset never wraps: their high
+  halves sum below 2^12), in bounds by construction; an access past the memory's end is a
+  trap row proving address + offset + bytes > 65536 * pages (halves with 12-bit carries);
+  under-aligned accesses are byte accesses after lowering (memjit.runtime.wasm.access);
 * br_table / call_indirect look up a second ROM row: the br_table entry min(index, n)
   (index >= n proven by a range-checked difference), or the function-table entry, whose
   type must equal the expected one; the page count is a state column (the VK's initial
-  pages on the first row, changed only by a memory.grow that stays within the VK's grow
-  limit, else it returns -1); every load/store's word lies below it (range-checked slack);
+  pages on the first row, changed only by a memory.grow within the VK's maximum, else it
+  returns -1, and never past the VK's cap); every load/store's word lies below it
+  (range-checked slack);
 * one memory argument (value stack, globals, call frames): each slot access consumes
   (key, value, prev_ts) and produces (key, value', ts) with prev_ts < ts (12-bit limbs);
-  the memory table initialises every key exactly once (keys strictly increasing, < 2^24,
+  the memory table initialises every key exactly once (keys strictly increasing, < 2^25,
   ending at a public sentinel) to zero or, for a public key (arguments, globals, data
   words), to the public value, and consumes the final (value, ts) of every key;
 * tensor I/O: the input bytes are part of the public initial memory (written over the data
@@ -40,7 +44,8 @@ Soundness in brief:
   after exactly ``steps`` rows, and the final value of stack slot 0 is the result; or, for a
   trap statement, ends (at any depth) with a row proving that trap: ``unreachable``, or a
   trap row (isa.TRAP_ROWS: the instruction's op id, its operands proving division by zero,
-  INT_MIN / -1, a table index out of bounds, a null entry or a type mismatch).
+  INT_MIN / -1, a table index out of bounds, a null entry, a type mismatch or a memory
+  access out of bounds).
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.alu import value_constraints
 from circuits.wasm_vm.columns import WIDTH
 from circuits.wasm_vm.control import control_constraints
-from circuits.wasm_vm.isa import LOADS, OP_IDS, STORES
+from circuits.wasm_vm.isa import OP_IDS
 from circuits.wasm_vm.logup import TERMS_PER_COLUMN, aux_columns, logup_constraints, lookup_terms
 from circuits.wasm_vm.memory import memory_table_constraints
 from circuits.wasm_vm.program import VmProgram
@@ -119,7 +124,7 @@ def fp_limit(prog: VmProgram) -> int:
 class VmAir(Air):
     """The VM AIR for one statement; rejects (ValueError) statements outside its bounds."""
 
-    name = "wasm_vm/i32-v2"
+    name = "wasm_vm/i32-v3"
     width = WIDTH
     num_challenges = 2  # alpha (LogUp), beta (tuple fingerprints)
     lookup_width = T.TUPLE_LEN
@@ -141,11 +146,8 @@ class VmAir(Air):
             raise ValueError("steps must be in [1, trace length)")
         max_sh = int(prog.rom[:, 6].max(initial=0)) if len(prog.rom) else 0
         if max_sh >= T.MAX_ADDR // 2 or len(prog.globals_init) >= T.MAX_ADDR \
-                or prog.end_pages * 16384 >= T.MAX_ADDR:
+                or prog.end_pages > T.MAX_MEMORY_PAGES:
             raise ValueError("program too large for the VM's key spaces")
-        mem_ops = np.isin(prog.rom[:, 1], [OP_IDS[o] for o in (*LOADS, *STORES)])
-        if np.any(prog.rom[mem_ops, 2] >= T.MAX_ADDR * 4):
-            raise ValueError("a memory offset is too large for the VM's linear memory")
         indexed = np.isin(prog.rom[:, 1], [OP_IDS["br_table"], OP_IDS["call_indirect"]])
         if np.any(prog.rom[indexed, 2] >= 1 << 16):
             raise ValueError("a br_table or call_indirect immediate is too large for the VM")
@@ -162,7 +164,7 @@ class VmAir(Air):
             raise ValueError("multiplicities exceed the number of lookups")
         super().__init__(public_inputs, n)
         self.program, self.statement, self.entry = prog, st, exp.entry
-        self.end_key = T.MEMORY + prog.end_pages * 16384
+        self.end_key = T.MEMORY + prog.end_pages * T.PAGE_WORDS
         self.fp_limit = fp_limit(prog)
         self._sum_key: tuple | None = None
         self._sum = np.zeros(4, dtype=np.uint64)
@@ -224,7 +226,7 @@ class VmAir(Air):
         c, nx = View(b.main_cur), View(b.main_nxt)
         control_constraints(b, c, nx, self.entry, self.statement.steps, self.fp_limit,
                             self.statement.trap, self.program.mem_pages)
-        value_constraints(b, c, self.program.end_pages)
+        value_constraints(b, c, self.program.max_pages, self.program.end_pages)
         memory_table_constraints(b, c, nx, self.statement.result_words, self.end_key)
         alpha, beta = b.challenges
         public = None if isinstance(alpha, Degree) else Fp4(self.public_sum(alpha.v, beta.v))

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from circuits.air import ConstraintBuilder
 from circuits.wasm_vm.columns import COL, NIBBLES
-from circuits.wasm_vm.isa import CALL_TRAPS, COMPARE, COUNTS, DIVIDE, LOW_WORD_IN_Z, MOVES, \
-    PRODUCT, R_CHECKED, ROTATES
+from circuits.wasm_vm.isa import CALL_TRAPS, COMPARE, COUNTS, DIVIDE, LOAD_TRAPS, LOW_WORD_IN_Z, \
+    MOVES, PRODUCT, R_CHECKED, ROTATES, STORE_TRAPS
 from circuits.wasm_vm.memory import linear_memory_constraints
 from circuits.wasm_vm.view import View
 
 
-def value_constraints(b: ConstraintBuilder, c: View, grow_limit: int) -> None:
-    """The written value R of every instruction from its operands (``grow_limit``: the pages
-    memory.grow may reach)."""
+def value_constraints(b: ConstraintBuilder, c: View, max_pages: int, cap_pages: int) -> None:
+    """The written value R of every instruction from its operands (memory.grow: a grow past
+    ``max_pages`` returns -1, no memory grows past ``cap_pages``)."""
     X, Y, Q, R, Z = (c.r(n) for n in ("X", "Y", "Q", "R", "Z"))
     xz = c.xz  # X == 0 (defined in control)
     zs, zz = c.is_zero("Z")
@@ -23,7 +23,8 @@ def value_constraints(b: ConstraintBuilder, c: View, grow_limit: int) -> None:
         b.every_row(v * (v - 1))
     cmp = c.s(*COMPARE)
     moves = c.s(*MOVES, "br", "return")
-    z_free = c.s(*COMPARE, *R_CHECKED, *COUNTS, "br_table", "call_indirect", *CALL_TRAPS)
+    z_free = c.s(*COMPARE, *R_CHECKED, *COUNTS, "br_table", "call_indirect", *CALL_TRAPS,
+                 *LOAD_TRAPS, *STORE_TRAPS)
     for i in range(NIBBLES):
         b.every_row(moves * (R[i] - X[i]))
         b.every_row(c.s("br_if", "br_eqz", "br_table") * (R[i] - Y[i]))
@@ -48,7 +49,7 @@ def value_constraints(b: ConstraintBuilder, c: View, grow_limit: int) -> None:
     for name, value in results.items():
         b.every_row(c.s(name) * (R[0] - value))
     unary_constraints(b, c, X, R)
-    memory_size_constraints(b, c, X, Y, R, grow_limit)
+    memory_size_constraints(b, c, X, Y, R, max_pages, cap_pages)
     product_constraints(b, c, X, Y, Q, R, Z)
     linear_memory_constraints(b, c, X, Y, Q, R)
     table_constraints(b, c, X)
@@ -62,20 +63,24 @@ def small(v: list):
 
 
 def memory_size_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, R: list,
-                            grow_limit: int) -> None:
+                            max_pages: int, cap_pages: int) -> None:
     """memory.size returns the page count; memory.grow by X succeeds (returns the old count)
-    iff X <= Y = grow_limit - pages (comparison: Z = Y - X, borrow c1), else returns -1. The
-    count itself changes in control (the next row's pages): by w, X or 0."""
+    iff X <= Y = max_pages - pages (comparison: Z = Y - X, borrow c1), else returns -1; a
+    success stays within the cap: pages + X + slack = cap_pages, the slack two 12-bit limbs in
+    the product engine's carry columns (free on these rows). A grow past the cap but within
+    the maximum thus has no proof (the sandbox stops such a call). The count itself changes in
+    control (the next row's pages): by w, X or 0."""
     size, grow = c.s("memory.size"), c.s("memory.grow")
     fail = c.c1
     b.every_row(size * (small(R) - c.pages))
-    b.every_row(grow * (small(Y) + c.pages - grow_limit))
+    b.every_row(grow * (small(Y) + c.pages - max_pages))
     b.every_row(grow * (c.half("Z", False) + c.half("X", False) - c.half("Y", False)
                         - 65536 * c.c0))
     b.every_row(grow * (c.half("Z", True) + c.half("X", True) + c.c0 - c.half("Y", True)
                         - 65536 * fail))
     b.every_row(grow * (1 - fail) * (small(R) - c.pages))
     b.every_row(grow * (c.w - (1 - fail) * small(X)))  # X < 2^20 when the grow succeeds
+    b.every_row(grow * (c.cm0 + 4096 * c.cm1 + c.pages + c.w - cap_pages))
     for i in range(NIBBLES):
         b.every_row(grow * fail * (R[i] - 15))
         if i >= 5:

@@ -14,7 +14,8 @@ CPU part::
                        Z the third component of the nibble lookups (= R but where isa's
                        R_CHECKED / LOW_WORD_IN_Z say otherwise: Y - X for comparisons, the
                        product's low word for shifts, rotations and clz/ctz, the remainder's
-                       magnitude for div/rem, index - bound for br_table / call_indirect)
+                       magnitude for div/rem, index - bound for br_table / call_indirect,
+                       the distance past the memory's end on out-of-bounds trap rows)
     k0 k1 k2           slot keys (space base + address); act0 act1 act2 slot activity
     p0 p1 p2           previous timestamps of the slots; tl0 th0 tl1 th1 tl2 th2 their
                        distance limbs (12-bit)
@@ -25,9 +26,12 @@ CPU part::
                        br_table / call_indirect rows the looked-up entry's fields
     cm0 cm1 cm2        its 16-bit-chunk carries (12-bit; on call rows cm0, cm1 are the new
                        frame pointer's distance below its limit, on load/store rows the
-                       word's distance below the page count; on div/rem rows cm2 is the
-                       top limb of the remainder bound's slack); fneg = Y is flipped (shr_s of
-                       a negative, signed div/rem by a negative)
+                       word's distance below the page count and cm2 the address's and
+                       offset's high halves summed, on memory.grow rows cm0, cm1 the new
+                       count's distance below the cap, on out-of-bounds trap rows cm0, cm1
+                       the carries of the access's distance past the end; on div/rem rows cm2
+                       is the top limb of the remainder bound's slack); fneg = Y is flipped
+                       (shr_s of a negative, signed div/rem by a negative)
     w o0 o1            linear memory: word index and byte offset (bits) of the access; w is
                        the looked-up ROM entry's pc on br_table / call_indirect rows, o0 o1
                        the carries of a signed div/rem's negation
@@ -47,7 +51,8 @@ Memory-table part::
     mkey mact mpub     key (strictly increasing), active flag, "initialised from the public table"
     mout               "final value bound to the public output words"
     mfin[8] mts        final value limbs and final timestamp
-    mk0 mk1 mg0 mg1    12-bit limbs of the key and of the gap to the next key
+    mk0 mk1 mk2        the key as two 12-bit limbs and a bit (keys < 2^25)
+    mg0 mg1            12-bit limbs of the gap to the next key
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ NAMES += ["k0", "k1", "k2", "act0", "act1", "act2", "p0", "p1", "p2",
 NAMES += [f"u{i}" for i in range(5)] + ["cm0", "cm1", "cm2", "fneg"]
 NAMES += ["w", "o0", "o1", "hn", "sb", "d0", "d1", "xz", "dz", "sg"] + [f"v{i}" for i in range(4)]
 NAMES += ["mkey", "mact", "mpub", "mout"] + [f"mfin{i}" for i in range(NIBBLES)]
-NAMES += ["mts", "mk0", "mk1", "mg0", "mg1"]
+NAMES += ["mts", "mk0", "mk1", "mk2", "mg0", "mg1"]
 
 COL: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
 WIDTH = len(NAMES)

@@ -29,6 +29,9 @@ OP_IDS: dict[str, int] = {
 BR_ENTRY, TABLE_ENTRY = 6, 10
 """Op ids of the ROM's data rows (br_table targets, the function table), looked up, never run."""
 
+LOADS = ("i32.load", "i32.load8_s", "i32.load8_u", "i32.load16_s", "i32.load16_u")
+STORES = ("i32.store", "i32.store8", "i32.store16")
+
 TRAP_ROWS: dict[str, tuple[str, str]] = {
     "i32.div_s/0": ("i32.div_s", "integer_divide_by_zero"),
     "i32.div_u/0": ("i32.div_u", "integer_divide_by_zero"),
@@ -38,14 +41,13 @@ TRAP_ROWS: dict[str, tuple[str, str]] = {
     "call_indirect/bounds": ("call_indirect", "table_out_of_bounds"),
     "call_indirect/null": ("call_indirect", "indirect_call_to_null"),
     "call_indirect/type": ("call_indirect", "indirect_call_type_mismatch"),
+    **{f"{op}/oob": (op, "memory_out_of_bounds") for op in (*LOADS, *STORES)},
 }
 """Trap-row selector -> (the instruction it executes, the trap it proves)."""
 
 COMPARE = ("i32.eq", "i32.ne", "i32.lt_s", "i32.lt_u", "i32.gt_s", "i32.gt_u", "i32.le_s",
            "i32.le_u", "i32.ge_s", "i32.ge_u")
 BITWISE = ("i32.and", "i32.or", "i32.xor")
-LOADS = ("i32.load", "i32.load8_s", "i32.load8_u", "i32.load16_s", "i32.load16_u")
-STORES = ("i32.store", "i32.store8", "i32.store16")
 SHIFTS = ("i32.shl", "i32.shr_u", "i32.shr_s")
 ROTATES = ("i32.rotl", "i32.rotr")
 DIVIDE = ("i32.div_u", "i32.div_s", "i32.rem_u", "i32.rem_s")
@@ -66,6 +68,12 @@ MOVES = ("local.get", "local.set", "local.tee", "global.get", "global.set")
 BRANCHES = ("br", "br_if", "br_eqz")
 DIV_TRAPS = tuple(s for s, (op, _) in TRAP_ROWS.items() if op in DIVIDE)
 CALL_TRAPS = tuple(s for s, (op, _) in TRAP_ROWS.items() if op == "call_indirect")
+LOAD_TRAPS = tuple(f"{op}/oob" for op in LOADS)
+STORE_TRAPS = tuple(f"{op}/oob" for op in STORES)
+"""Out-of-bounds trap rows: the access's last byte lies at or past the memory's end."""
+ACCESS_BYTES: dict[str, int] = {op: 4 if op in ("i32.load", "i32.store") else
+                                2 if "16" in op else 1 for op in (*LOADS, *STORES)}
+"""Bytes a load or store accesses."""
 SELECTORS: tuple[str, ...] = ("pad",) + tuple(OP_IDS) + tuple(TRAP_ROWS)
 """One-hot selector columns, in layout order; ``pad`` marks the no-op rows after the run."""
 SELECTOR_OP: dict[str, int] = {**OP_IDS, **{s: OP_IDS[op] for s, (op, _) in TRAP_ROWS.items()}}

@@ -46,7 +46,7 @@ MAX_ARGS = 64
 MAX_MULT = 1 << 22
 MAX_IO = 1 << 20  # bytes of input, and of output
 TRAPS = ("unreachable", "integer_divide_by_zero", "integer_overflow", "table_out_of_bounds",
-         "indirect_call_to_null", "indirect_call_type_mismatch")
+         "indirect_call_to_null", "indirect_call_type_mismatch", "memory_out_of_bounds")
 """Provable trap codes (the sandbox's names), by statement index: append, never reorder."""
 RETURNED, RETURNED_VALUE, TRAPPED, RETURNED_I64 = range(4)
 

@@ -19,10 +19,15 @@ ROM, MEM, PUBKEY, R3, AND, OR, XOR, U12, POW, PUBOUT = range(1, 11)
 POPC = 11
 TUPLE_LEN = 11  # the longest tuple: (MEM, key, 8 limbs, ts)
 
-# memory key spaces: key = base + address, every key < 2^24
+# memory key spaces: key = base + address, every key < 2^25 (KEY_BITS). The value stack, the
+# call frames and the globals have 2^22 addresses each; linear memory 2^24 32-bit words (64 MiB).
 SPACE_BITS = 22
 STACK, FRAME, GLOBAL, MEMORY = (i << SPACE_BITS for i in range(4))
 MAX_ADDR = 1 << SPACE_BITS
+MEMORY_WORDS = 1 << 24
+PAGE_WORDS = 16384  # a 64 KiB WebAssembly page
+MAX_MEMORY_PAGES = MEMORY_WORDS // PAGE_WORDS  # 1024 pages: the largest memory the VM proves
+KEY_BITS = 25
 LIMB = 1 << 12  # range-check limb size (U12 table)
 
 # offsets of the sub-tables after the ROM in the concatenated public table
@@ -85,11 +90,13 @@ def rom_tuples(rom: np.ndarray) -> np.ndarray:
     imm = rom[:, 2]
     fields = [np.full(len(rom), ROM, np.uint64), rom[:, 0], rom[:, 1], imm & 0xFFFF,
               (imm >> 16) & 0xFFFF, rom[:, 3], rom[:, 4], rom[:, 5], rom[:, 6]]
-    return np.stack([_to_field(np.asarray(f, dtype=np.uint64)) for f in fields], axis=1)
+    return np.stack([to_field(np.asarray(f, dtype=np.uint64)) for f in fields], axis=1)
 
 
-def _to_field(v: np.ndarray) -> np.ndarray:
-    """Two's-complement int64 bit patterns (as uint64) to field elements: -x maps to p - x."""
+def to_field(v: np.ndarray) -> np.ndarray:
+    """Two's-complement int64 bit patterns (as uint64) to field elements: -x maps to p - x.
+    Integers the witness computes in 64-bit arithmetic (a key sp - 1 at sp = 0 is -1) keep
+    their value mod p only through this map, never through ``% p`` of the wrapped bits."""
     s = v.view(np.int64)
     return np.where(s < 0, np.uint64(P) - (-s).astype(np.uint64) % np.uint64(P),
                     v % np.uint64(P)).astype(np.uint64)

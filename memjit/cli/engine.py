@@ -29,6 +29,9 @@ OUTPUT_LEN_HELP = ("Output bytes to read from the worker's memjit_output buffer 
 
 OUTPUT_HELP = "Save the output bytes here (otherwise they are printed in hex)."
 
+CAP_HELP = ("Memory cap in MiB (default 64): the key of a module that grows its memory binds "
+            "it, so vk, prove and verify --program must agree on it.")
+
 
 @app.command("run", cls=IntArgsCommand)
 def run_cmd(
@@ -178,14 +181,16 @@ def _print_trace(
 def vk_cmd(
     wasm: Path = typer.Argument(..., help="Worker module (.wasm)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the verification key here."),
+    memory_mb: int = typer.Option(64, "--memory-mb", help=CAP_HELP),
 ) -> None:
-    """Print a module's verification-key digest (hex); --out saves the key itself."""
+    """Print a module's verification-key digest (hex); --out saves the key itself. A module
+    whose instantiation traps, or that the VM cannot prove, has none (exit 2)."""
     from memjit.runtime.claims import vk_of
     from verifier.claims import vk_digest
 
     if out is not None:
         check_output(out, "verification key")
-    vk = vk_of(read_file(wasm))
+    vk = vk_of(read_file(wasm), _memory_cap(memory_mb))
     if out is not None:
         write_output(out, vk, "verification key")
     typer.echo(vk_digest(vk).hex())
@@ -201,16 +206,19 @@ def prove_cmd(
     out: Path = typer.Option(..., "--out", help="Write the claim (statement + proof) here."),
     input_file: Optional[Path] = typer.Option(None, "--input", help=INPUT_HELP),
     output_len: Optional[str] = typer.Option(None, "--output-len", help=OUTPUT_LEN_HELP),
+    memory_mb: int = typer.Option(64, "--memory-mb", help=CAP_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (with phase times)."),
 ) -> None:
     """Run one call and prove it: writes a claim file that `memjit verify` checks.
 
     Input and output bytes (--input, --output-len) are part of the proven statement.
     A run that traps with a provable trap (unreachable, divide by zero, overflow, indirect-call
-    faults) is proven as a trap statement; other traps (out-of-bounds memory) exit 3."""
+    faults, memory out of bounds) is proven as a trap statement; a stack overflow exits 3.
+    A module or call outside what the VM proves exits 2; exit 70 is a bug in memjit."""
     from rich.console import Console
 
     from memjit.runtime.claims import prove_claim
+    from memjit.runtime.sandbox import Limits
     from prover import ProverStats
 
     check_output(out, "claim")
@@ -223,7 +231,8 @@ def prove_cmd(
         stats = ProverStats(on_phase=None if status is None else
                             lambda phase: status.update(f"proving: {phase.replace('_', ' ')}"))
         claim = prove_claim(read_file(wasm), export, list(args or ()), input_bytes=input_bytes,
-                            output_len=parsed_len, stats=stats)
+                            output_len=parsed_len, stats=stats,
+                            limits=Limits(memory_mb=memory_mb))
     seconds = time.perf_counter() - start
     data = claim.encode()
     write_output(out, data, "claim")
@@ -252,3 +261,10 @@ def verify_cmd(ctx: typer.Context) -> None:
     from memjit.cli.verify import verify_command
 
     verify_command(ctx.args)
+
+
+def _memory_cap(memory_mb: int) -> int:
+    """A --memory-mb value checked as the sandbox checks it (BadInput otherwise)."""
+    from memjit.runtime.sandbox import Limits
+
+    return Limits(memory_mb=memory_mb).memory_mb

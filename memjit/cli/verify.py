@@ -1,4 +1,4 @@
-"""`memjit verify CLAIM (--vk VK | --program WASM) [--output FILE] [--json]`.
+"""`memjit verify CLAIM (--vk VK | --program WASM [--memory-mb M]) [--output FILE] [--json]`.
 
 The command every node and script runs once per claim, so it stays light: argparse instead of
 the CLI framework (memjit.cli.main runs it directly when ``verify`` comes first; the typer app
@@ -28,6 +28,9 @@ PARSER.add_argument("--program", type=Path, metavar="WASM", help="The worker mod
 PARSER.add_argument("--vk", type=Path, metavar="VK", help="Its verification key (from `memjit vk`).")
 PARSER.add_argument("--output", type=Path, dest="output_file", metavar="FILE",
                     help="Save the claim's output bytes here once it verifies.")
+PARSER.add_argument("--memory-mb", type=int, default=64, metavar="M",
+                    help="With --program: the memory cap its key binds if it grows its memory "
+                    "(default 64, as prove's).")
 PARSER.add_argument("--json", action="store_true", dest="json_out", help="Print one JSON object.")
 PARSER.add_argument("--home", type=Path, help=argparse.SUPPRESS)  # global options, unused here
 PARSER.add_argument("--node", help=argparse.SUPPRESS)
@@ -47,8 +50,9 @@ def verify_command(argv: list[str]) -> None:
     module = read_file(program) if program is not None else None
     if module is not None:  # the front end (and wasmtime) only to derive the key from a module
         from memjit.runtime.claims import vk_of
+        from memjit.runtime.sandbox import Limits
 
-        key = vk_of(module)
+        key = vk_of(module, Limits(memory_mb=opts.memory_mb).memory_mb)
     else:
         from circuits.wasm_vm.program import VkFormatError, decode_vk
 

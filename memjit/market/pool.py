@@ -106,7 +106,8 @@ def prove_on_input(module: bytes, export: str, input_bytes: bytes, nonce: bytes,
     """The honest operator: run `export()` on the input under `limits` (a WorkerFault if the
     worker faults), then prove that call in answer to `nonce`; returns the claim's bytes."""
     run(module, export, (), limits, input_bytes=input_bytes)
-    return prove_claim(module, export, (), input_bytes=input_bytes, nonce=nonce).encode()
+    return prove_claim(module, export, (), input_bytes=input_bytes, nonce=nonce,
+                       limits=limits).encode()
 
 
 def deliver(operator: Operator, module: bytes, export: str, input_bytes: bytes, nonce: bytes,

@@ -94,10 +94,11 @@ def sign_registration(identity: Identity, cid: str, task: str, stake: int) -> Re
                         identity.pop())
 
 
-def vk_for(module_bytes: bytes) -> bytes:
-    """The module's verification key (UnsupportedModule if the VM AIR cannot prove it)."""
+def vk_for(module_bytes: bytes, memory_mb: int) -> bytes:
+    """The module's verification key under the task's memory cap (UnsupportedModule if the VM
+    AIR cannot prove it or it cannot be instantiated)."""
     check_supported(load(module_bytes))
-    return vk_of(module_bytes)
+    return vk_of(module_bytes, memory_mb)
 
 
 def trials(db: sqlite3.Connection, wid: str) -> int:
@@ -142,7 +143,7 @@ def admit(ledger: Ledger, store: Store, module_bytes: bytes, reg: Registration,
     task = get_task(store, reg.task)
     load(module_bytes)  # UnsupportedModule naming the instruction, if outside the subset
     task.check_worker(module_bytes)
-    vk = vk_for(module_bytes)
+    vk = vk_for(module_bytes, task.limits.memory_mb)
     if not pop_verify(reg.public_key, reg.pop):
         raise Rejected("bad proof of possession for the owner key")
     message = registration_message(reg.public_key, reg.cid, reg.task, reg.stake)

@@ -54,7 +54,8 @@ from typing import Sequence
 import numba
 import numpy as np
 
-from memjit.errors import BadInput, MemoryCapExceeded, OutOfFuel, Trap, WorkerFault
+from memjit.errors import BadInput, InternalError, MemoryCapExceeded, OutOfFuel, Trap, \
+    WorkerFault
 from memjit.runtime.sandbox import TRAP_CODES, Limits, RunResult
 from memjit.runtime.sandbox import run as run_wasmtime
 from memjit.runtime.tensor_io import input_placement
@@ -107,7 +108,7 @@ class TraceTooLong(WorkerFault):
     """The run needs more trace rows than the tracer's ``max_steps``."""
 
 
-class TraceMismatch(RuntimeError):
+class TraceMismatch(InternalError):
     """The tracer and wasmtime disagree on a run: a bug in memjit, never the user's fault."""
 
 

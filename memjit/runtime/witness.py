@@ -16,9 +16,9 @@ from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.air import fp_limit, output_keys, public_init
 from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH, reg
 from circuits.wasm_vm.control import BINARY
-from circuits.wasm_vm.isa import BIT_COUNTS, CALL_TRAPS, COMPARE, COUNTS, DIV_TRAPS, DIVIDE, \
-    EXTENDS, LOADS, LOW_WORD_IN_Z, MOVES, OP_IDS, POW_USERS, PRODUCT, R_CHECKED, STORES, \
-    TRAP_ROWS
+from circuits.wasm_vm.isa import ACCESS_BYTES, BIT_COUNTS, CALL_TRAPS, COMPARE, COUNTS, \
+    DIV_TRAPS, DIVIDE, EXTENDS, LOAD_TRAPS, LOADS, LOW_WORD_IN_Z, MOVES, OP_IDS, POW_USERS, \
+    PRODUCT, R_CHECKED, STORE_TRAPS, STORES, TRAP_ROWS
 from circuits.wasm_vm.logup import POW_KIND
 from memjit.errors import UnsupportedModule
 from memjit.runtime.tracer import Trace
@@ -34,9 +34,9 @@ _TRAP_ROW = {(OP_IDS[op], trap): s for s, (op, trap) in TRAP_ROWS.items()}
 class _Rows:
     """Per-row masks and values of a trace, in the AIR's terms (registers, slots)."""
 
-    def __init__(self, tr: Trace, grow_limit: int) -> None:
+    def __init__(self, tr: Trace, max_pages: int) -> None:
         prog, self.steps = tr.program, tr.steps
-        self.grow_limit = np.uint64(grow_limit)
+        self.max_pages = np.uint64(max_pages)
         self.op = tr.op.astype(np.int64)
         self.sel = {name: self.op == oid for name, oid in OP_IDS.items()}
         self.sel.update({s: np.zeros(self.steps, bool) for s in TRAP_ROWS})
@@ -52,6 +52,7 @@ class _Rows:
         self.divide, self.div_trap = self.any(*DIVIDE), self.any(*DIV_TRAPS)
         self.counts, self.extends = self.any(*BIT_COUNTS), self.any(*EXTENDS)
         self.loads, self.stores = self.any(*LOADS), self.any(*STORES)
+        self.load_trap, self.store_trap = self.any(*LOAD_TRAPS), self.any(*STORE_TRAPS)
         self.branch, self.xfer = self.any("br_if", "br_eqz"), self.any("br", "return")
         self.keep = self.a3.astype(bool)
         self.ret_live = self.sel["return"] & (self.depth != 0)
@@ -90,16 +91,17 @@ class _Rows:
         x = np.where(any_("local.get", "global.get") | self.xfer | self.counts, res, 0)
         x = np.where(any_("local.set", "local.tee", "global.set", "i32.eqz", "memory.grow",
                           "br_table", "call_indirect", *CALL_TRAPS) | self.branch | self.loads
-                     | self.extends, a, x)
-        x = np.where(self.binary | self.stores | self.div_trap, b, x)
+                     | self.extends | self.load_trap, a, x)
+        x = np.where(self.binary | self.stores | self.div_trap | self.store_trap, b, x)
         x = np.where(sel["select"], c, x)
         x = np.where(sel["i32.popcnt"], _nibble_popcounts(a), x)
         x = np.where(self.xfer & ~self.keep, 0, x).astype(np.uint64)
         nz = (x & _M32) != 0
         self.taken = (sel["br_if"] & nz) | (sel["br_eqz"] & ~nz)
-        y = np.where(self.binary | self.stores | self.div_trap | self.counts, a, 0)
+        y = np.where(self.binary | self.stores | self.div_trap | self.counts | self.store_trap,
+                     a, 0)
         y = np.where(self.divide, b, y)
-        y = np.where(sel["memory.grow"], self.grow_limit - tr.pages, y)
+        y = np.where(sel["memory.grow"], self.max_pages - tr.pages, y)
         y = np.where(self.loads, tr.mem_value[:, 1], y)
         y = np.where(sel["select"], b, y)
         y = np.where((self.taken & self.keep) | self.ekeep, res, y)
@@ -119,15 +121,15 @@ class _Rows:
         mem = self.loads | self.stores
         pop1 = any_("local.set", "local.tee", "global.set", "select", "i32.eqz", "memory.grow",
                     "br_table", "call_indirect", *CALL_TRAPS) | self.branch | self.binary | mem \
-            | self.extends | self.div_trap
+            | self.extends | self.div_trap | self.load_trap | self.store_trap
         act0 = pop1 | any_("local.get", "global.get") | (self.xfer & keep)
         k0 = np.where(pop1 | self.xfer, sp - 1, 0)
         k0 = np.where(sel["local.get"], fp + imm, k0)
         k0 = np.where(sel["global.get"], T.GLOBAL + imm, k0)
         act1 = self.binary | sel["select"] | self.ret_live | (self.taken & keep) | mem \
-            | self.divide | self.counts | self.div_trap | self.ekeep
+            | self.divide | self.counts | self.div_trap | self.ekeep | self.store_trap
         k1 = np.where(self.binary | any_("select", "br_table") | self.branch | self.stores
-                      | self.div_trap, sp - 2, 0)
+                      | self.div_trap | self.store_trap, sp - 2, 0)
         k1 = np.where(self.divide | self.counts, sp - 1, k1)
         k1 = np.where(self.loads, T.MEMORY + self.word, k1)
         k1 = np.where(sel["return"], T.FRAME + self.depth, k1)
@@ -149,17 +151,23 @@ class _Rows:
         return np.stack([k0, k1, k2]).astype(np.uint64), np.stack([act0, act1, act2])
 
     def addresses(self, tr: Trace) -> None:
-        """Word index and byte offset of loads/stores (refusing accesses the AIR lacks)."""
+        """Word index and byte offset of loads/stores (refusing accesses the AIR lacks), and
+        the high halves of address and offset summed (cm2 of in-bounds accesses)."""
         mem = self.loads | self.stores
-        ea = tr.a + self.imm
+        address = tr.a & _M32
+        ea = address + self.imm
+        self.high = np.where(mem, (address >> np.uint64(16)) + (self.imm >> np.uint64(16)), 0)
         self.word = np.where(mem, ea >> np.uint64(2), 0).astype(np.uint64)
         self.off = np.where(mem, ea & np.uint64(3), 0).astype(np.uint64)
         width = np.where(self.any("i32.load", "i32.store"), 4,
                          np.where(self.any("i32.load16_s", "i32.load16_u", "i32.store16"), 2, 1))
         bad = np.flatnonzero(mem & (self.off % width.astype(np.uint64) != 0))
-        if len(bad):
-            raise UnsupportedModule(f"unaligned {OP_NAMES[self.op[bad[0]]]} at pc "
-                                    f"{tr.pc[bad[0]]} is not provable yet")
+        if len(bad):  # under-aligned hints are byte accesses after lowering (wasm.access)
+            t = bad[0]
+            raise UnsupportedModule(
+                f"this call is not provable: {OP_NAMES[self.op[t]]} at pc {tr.pc[t]} accesses "
+                f"the unaligned address {int(ea[t])} though its alignment hint is natural (the "
+                f"VM proves unaligned accesses where the module's hint says so, e.g. align=1)")
 
 
 def _limbs(values: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -261,6 +269,27 @@ def _slack_carries(rows: _Rows, b: np.ndarray, div: dict) -> tuple[np.ndarray, n
     return np.where(rows.divide, k0, 0), np.where(rows.divide, k1, 0)
 
 
+def _cap_room(vm: VmProgram, pages: np.ndarray, grown: np.ndarray) -> np.ndarray:
+    """memory.grow rows: the new page count's distance below the VK's cap."""
+    return np.uint64(vm.end_pages) - pages - grown
+
+
+def _past_end(rows: _Rows, address: np.ndarray,
+              pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-bounds trap rows: the distance address + offset + bytes - 1 - 65536 pages of the
+    access's last byte past the memory's end (32 bits; its carries above them) and the
+    carries (cm0, cm1) of its two 16-bit halves."""
+    last = np.zeros(rows.steps, np.uint64)
+    for t in (*LOAD_TRAPS, *STORE_TRAPS):
+        last[rows.sel[t]] = ACCESS_BYTES[TRAP_ROWS[t][0]] - 1
+    imm = rows.imm & _M32
+    low = (address & _U16) + (imm & _U16) + last
+    high = (address >> np.uint64(16)) + (imm >> np.uint64(16)) + (low >> np.uint64(16))
+    high = np.where(rows.load_trap | rows.store_trap, high - pages, 0)  # >= 0 on trap rows
+    distance = (low & _U16) | ((high & _U16) << np.uint64(16))
+    return distance, np.stack([low >> np.uint64(16), high >> np.uint64(16)], axis=1)
+
+
 def _memory_argument(keys: np.ndarray, acts: np.ndarray, vals: np.ndarray) -> dict:
     """Previous timestamps of every slot access and the final (value, ts) of every key."""
     steps = keys.shape[1]
@@ -282,11 +311,12 @@ def _memory_argument(keys: np.ndarray, acts: np.ndarray, vals: np.ndarray) -> di
 
 def _memory_table(vm: VmProgram, args: tuple[int, ...], input_bytes: bytes, out_keys: np.ndarray,
                   acc: dict) -> dict:
-    """Keys (increasing: accessed, public, output, stack slot 0, end sentinel), flags, finals,
-    limbs."""
+    """Keys (increasing: accessed, public, output, stack slot 0, memory word 0, end sentinel),
+    flags, finals, limbs. Word 0 splits the span from the globals to the sentinel, so that
+    every gap stays below 2^24."""
     pub_keys, pub_vals = public_init(vm, args, input_bytes)
-    end = T.MEMORY + vm.end_pages * 16384
-    keys = np.unique(np.concatenate([acc["keys"], pub_keys, out_keys, [T.STACK, end]])
+    end = T.MEMORY + vm.end_pages * T.PAGE_WORDS
+    keys = np.unique(np.concatenate([acc["keys"], pub_keys, out_keys, [T.STACK, T.MEMORY, end]])
                      .astype(np.uint64))
     fin = np.zeros((len(keys), NIBBLES), np.uint64)
     fin[np.searchsorted(keys, pub_keys)] = T.nibbles(pub_vals)
@@ -296,7 +326,8 @@ def _memory_table(vm: VmProgram, args: tuple[int, ...], input_bytes: bytes, out_
     gaps = np.append(np.diff(keys) - np.uint64(1), np.uint64(0))
     return {"mkey": keys, "mpub": np.isin(keys, pub_keys), "mout": np.isin(keys, out_keys),
             "mfin": fin, "mts": fts,
-            "key_limbs": _split12(keys), "gap_limbs": _split12(gaps)}
+            "key_limbs": (*_split12(keys & np.uint64(T.LIMB ** 2 - 1)), keys >> np.uint64(24)),
+            "gap_limbs": _split12(gaps)}
 
 
 def _output(vm: VmProgram, tr: Trace, output_len: int) -> tuple[int, np.ndarray]:
@@ -314,7 +345,7 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     statement; ``input_bytes`` is the input the trace was run on, ``output_len`` the number
     of output bytes to bind. Long on purpose: it fills the column families in the order their
     values depend on each other, over whole columns, sharing the row masks between them."""
-    rows_ = _Rows(tr, vm.end_pages)
+    rows_ = _Rows(tr, vm.max_pages)
     steps, sel = tr.steps, rows_.sel
     rows_.addresses(tr)
     val = rows_.register_values(tr)
@@ -328,10 +359,19 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     room = np.uint64(fp_limit(vm)) - (rows_.fp + rows_.sh - popped)
     prod["carry"][calls, 0], prod["carry"][calls, 1] = (x[calls] for x in _split12(room))
     mem = rows_.loads | rows_.stores  # and the accessed word's distance below the page count
-    below = tr.pages.astype(np.uint64) * np.uint64(16384) - np.uint64(1) - rows_.word
+    below = tr.pages.astype(np.uint64) * np.uint64(T.PAGE_WORDS) - np.uint64(1) - rows_.word
     prod["carry"][mem, 0], prod["carry"][mem, 1] = (x[mem] for x in _split12(below))
+    prod["carry"][mem, 2] = rows_.high[mem]
+    grow = sel["memory.grow"]
+    grown = np.where(a <= val["Y"], a, 0)
+    room = _cap_room(vm, tr.pages.astype(np.uint64), grown)
+    prod["carry"][grow, 0], prod["carry"][grow, 1] = (x[grow] for x in _split12(room))
+    oob = rows_.load_trap | rows_.store_trap
+    past_end, carries = _past_end(rows_, a, tr.pages.astype(np.uint64))
+    prod["carry"][oob, :2] = carries[oob]
     z = np.where(cmp, (a - b) & _M32, val["R"])
     z = np.where(sel["memory.grow"], (val["Y"] - a) & _M32, z)
+    z = np.where(oob, past_end, z)
     z = np.where(rows_.any(*LOW_WORD_IN_Z), prod["low"], z)
     z = np.where(divide, div["rm"], z)
     z = np.where(rows_.looked_up, 0, z)
@@ -351,8 +391,8 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     m = np.zeros((WIDTH, n), dtype=np.uint64)
     cpu = slice(0, steps)
 
-    def put(name: str, v) -> None:
-        m[COL[name], cpu] = np.asarray(v, dtype=np.uint64) % np.uint64(P)
+    def put(name: str, v) -> None:  # integers of either sign (64-bit two's complement)
+        m[COL[name], cpu] = T.to_field(np.asarray(v).astype(np.uint64))
 
     m[COL["clk"]] = np.arange(n, dtype=np.uint64)
     m[COL["s_pad"], steps:] = 1
@@ -364,7 +404,7 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
                     ("npc", np.where(rows_.looked_up, rows_.entry_target,
                                      np.append(rows_.pc[1:], 0))),
                     ("w", np.where(rows_.looked_up, rows_.entry,  # memory.grow: pages grown
-                                   np.where(sel["memory.grow"] & (a <= val["Y"]), a, rows_.word))),
+                                   np.where(grow, grown, rows_.word))),
                     ("o0", np.where(divide, div["e0"], rows_.off & np.uint64(1))),
                     ("o1", np.where(divide, div["e1"], rows_.off >> np.uint64(1))),
                     ("fneg", prod["fneg"])):
@@ -442,8 +482,8 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     for name in ("mkey", "mpub", "mout", "mts"):
         m[COL[name], mt] = table[name]
     m[reg("mfin"), mt] = table["mfin"].T % np.uint64(P)
-    (m[COL["mk0"], mt], m[COL["mk1"], mt]), (m[COL["mg0"], mt], m[COL["mg1"], mt]) = \
-        table["key_limbs"], table["gap_limbs"]
+    (m[COL["mk0"], mt], m[COL["mk1"], mt], m[COL["mk2"], mt]), \
+        (m[COL["mg0"], mt], m[COL["mg1"], mt]) = table["key_limbs"], table["gap_limbs"]
 
     # multiplicities of the public tables
     L = len(vm.rom)
@@ -470,10 +510,11 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
                [pow_rows])
     u12 = [m[COL[f"{p}{k}"], cpu][acts[k]] for k in range(3) for p in ("tl", "th")]
     u12 += [512 * (regs["Y"][:, 7] - 8 * sy), 512 * (regs["X"][:, 7] - 8 * sx),
-            512 * (hn - 8 * (hn >> np.uint64(3))), *table["key_limbs"], *table["gap_limbs"]]
+            512 * (hn - 8 * (hn >> np.uint64(3))), *table["key_limbs"][:2], *table["gap_limbs"]]
     u12 += [prod["carry"][:, k] for k in range(3)]
     u12 += [m[COL[d], cpu][divide] for d in ("d0", "d1")]
-    idx += [L + T.U12_BASE + np.asarray(v, dtype=np.int64) for v in u12]
+    u12 = [np.asarray(v, dtype=np.uint64) for v in u12]  # a value past 12 bits has no entry
+    idx += [L + T.U12_BASE + v[v < T.LIMB].astype(np.int64) for v in u12]
     counts = np.bincount(np.concatenate(idx), minlength=L + T.N_FIXED)
     used = np.flatnonzero(counts)
     wide = sig.results == ("i64",)

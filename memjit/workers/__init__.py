@@ -12,6 +12,7 @@
 | fnv64  | `fnv(n: i32, seed: i32) -> i32` (FNV-1a-64 of xorshift64* bytes: i64 mul, shifts, xor) |
 | mix64  | `mix(n: i32, seed: i64) -> i64` (i64 div/rem of every divisor size, rotations, bit counts, 64-bit memory) |
 | dense  | `dense(n: i32) -> i32` (int8 layer on `memjit_input`, int32 ReLU outputs at `memjit_output`) |
+| strops | `count(n: i32, seed: i32) -> i32` ("abcd" found by unaligned 4-byte compares in a heap grown by memory.grow, no declared maximum) |
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 WORKERS_DIR = Path(__file__).resolve().parent
-NAMES = ("fib", "crc32", "sort", "mlp", "divmix", "switch", "fnptr", "fnv64", "mix64", "dense")
+NAMES = ("fib", "crc32", "sort", "mlp", "divmix", "switch", "fnptr", "fnv64", "mix64", "dense",
+         "strops")
 
 
 def wasm_path(name: str) -> Path:

@@ -8,7 +8,8 @@ an i32 row the AIR already proves, and the expansion's correctness is checked ag
 wasmtime on every traced call (and by the differential tests).
 
 Shapes (``h`` = the stack before, high word on top): loads and stores are two 32-bit accesses
-(a trap in either is the instruction's ``memory_out_of_bounds``); add/sub carry through
+(a trap in either is the instruction's ``memory_out_of_bounds``; a store writes the high word
+first, so that it traps before writing anything; see :mod:`.access`); add/sub carry through
 ``i32.lt_u``; comparisons decide on the high words unless they are equal; shifts and rotations
 by a variable amount are branch-free (the amount's bit 5 selects the halves); multiplication
 builds the 64-bit product of the low words from 16-bit halves; division is a fast path when
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from memjit.runtime.wasm import access
 from memjit.runtime.wasm.emit import Emitter, Label
 from memjit.runtime.wasm.opcodes import OP
 
@@ -347,11 +349,11 @@ def load(e: Emitter, name: str, offset: int, align: int) -> None:
     width = name[8:].split("_")[0] or "64"
     if width == "64":
         a = e.s(0)
-        e.tee(a), e.row(OP["i32.load"], 0, imm=offset, arg1=min(align, 2))
-        e.get(a), e.row(OP["i32.load"], 0, imm=offset + 4, arg1=min(align, 2))
+        e.tee(a), access.load(e, "i32.load", offset, min(align, 2), scratch=1)
+        e.get(a), access.load(e, "i32.load", offset + 4, min(align, 2), scratch=1)
         return
     op = "i32.load" if width == "32" else f"i32.load{width}_{name[-1]}"
-    e.row(OP[op], 0, imm=offset, arg1=align)
+    access.load(e, op, offset, align)
     if name.endswith("_s"):
         _sign_word(e)
     else:
@@ -359,16 +361,18 @@ def load(e: Emitter, name: str, offset: int, align: int) -> None:
 
 
 def store(e: Emitter, name: str, offset: int, align: int) -> None:
-    """[address lo hi] -> the store ``name`` (``i64.store``, ``i64.store8``, ...)."""
+    """[address lo hi] -> the store ``name`` (``i64.store``, ``i64.store8``, ...). The high
+    word goes first: it traps whenever the whole store would, before anything is written."""
     width = name[9:] or "64"
     if width == "64":
         hi, lo, a = e.s(0), e.s(1), e.s(2)
-        e.set(hi), e.set(lo), e.tee(a), e.get(lo)
-        e.row(OP["i32.store"], -2, imm=offset, arg1=min(align, 2))
-        e.get(a), e.get(hi), e.row(OP["i32.store"], -2, imm=offset + 4, arg1=min(align, 2))
+        e.set(hi), e.set(lo), e.tee(a), e.get(hi)
+        access.store(e, "i32.store", offset + 4, min(align, 2), scratch=3)
+        e.get(a), e.get(lo)
+        access.store(e, "i32.store", offset, min(align, 2), scratch=3)
         return
     e.pop()
-    e.row(OP["i32.store" if width == "32" else f"i32.store{width}"], -2, imm=offset, arg1=align)
+    access.store(e, "i32.store" if width == "32" else f"i32.store{width}", offset, align)
 
 
 NUMERIC: dict[str, Callable[[Emitter], None]] = {

@@ -12,7 +12,7 @@ import numpy as np
 
 from memjit.errors import UnsupportedModule
 from memjit.runtime.wasm.decode import Module
-from memjit.runtime.wasm import int64
+from memjit.runtime.wasm import access, int64
 from memjit.runtime.wasm.emit import Emitter, Label, Rom
 from memjit.runtime.wasm.opcodes import BR, BR_ENTRY, BR_EQZ, BR_TABLE, BR_IF, CALL, CALL_INDIRECT, I32, \
     I32_CONST, I64, LOADS, LOCAL_SET, LOCAL_TEE, MEMORY_GROW, MEMORY_SIZE, NOP, NUMERIC, OP, \
@@ -43,10 +43,13 @@ def slot_map(types: tuple[int, ...]) -> list[int]:
 
 def _needs_scratch(fc: FunctionCode) -> bool:
     """Whether the function has an instruction whose expansion uses scratch locals (i64
-    arithmetic, i64 loads and stores, an i64 select)."""
+    arithmetic, i64 loads and stores, an i64 select, under-aligned accesses)."""
+    def expands(a) -> bool:
+        access_op = OP_NAMES[LOADS.get(a.ins.code, STORES.get(a.ins.code, 0))]
+        return access_op.startswith("i64") or (
+            access_op in access.BYTES and access.under_aligned(access_op, a.ins.imm[0]))
     return any(a.wide or (a.ins.code in NUMERIC and "I" in "".join(NUMERIC[a.ins.code][1:]))
-               or OP_NAMES[LOADS.get(a.ins.code, STORES.get(a.ins.code, 0))].startswith("i64")
-               for a in fc.body)
+               or expands(a) for a in fc.body)
 
 
 class _Label:
@@ -212,7 +215,7 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
             if OP_NAMES[op].startswith("i64"):
                 (int64.load if load_ else int64.store)(e, OP_NAMES[op], offset, align)
             else:
-                e.row(op, 0 if load_ else -2, imm=offset, arg1=align)
+                (access.load if load_ else access.store)(e, OP_NAMES[op], offset, align)
         elif code in (0x20, 0x21, 0x22):
             slot, wide = local_slot[imm], fc.locals[imm] == I64
             if code == 0x20:
@@ -305,13 +308,15 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
         if op == CALL:
             rom.cols["arg1"][pc] = entries[rom.cols["imm"][pc]]
 
-    init_trap = None
+    init_trap = init_fault = None
     table_size = m.tables[0][1].min if m.tables else 0
     table: list[int | None] = [None] * table_size
-    for seg in m.elements:
+    for i, seg in enumerate(m.elements):
         off = const_value(m, seg.offset, I32, "element segment") & 0xFFFFFFFF
         if off + len(seg.funcs) > table_size:
             init_trap = "table_out_of_bounds"
+            init_fault = (f"element segment {i} ({len(seg.funcs)} entries at {off}) lies outside "
+                          f"the table of {table_size} entries")
             break
         table[off:off + len(seg.funcs)] = seg.funcs
     table_base = rom.pc
@@ -329,10 +334,12 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
 
     mem_min = m.memories[0].min if m.memories else 0
     segments = []
-    for d in m.datas:
+    for i, d in enumerate(m.datas):
         off = const_value(m, d.offset, I32, "data segment") & 0xFFFFFFFF
         if init_trap is None and off + len(d.data) > mem_min * PAGE:
             init_trap = "memory_out_of_bounds"
+            init_fault = (f"data segment {i} ({len(d.data)} bytes at {off}) lies outside the "
+                          f"initial memory of {mem_min * PAGE} bytes")
         segments.append((off, d.data))
 
     exports, buffers = {}, {}
@@ -374,6 +381,7 @@ def lower(m: Module, codes: list[FunctionCode]) -> Program:
         data_segments=tuple(segments),
         globals_init=np.array(globals_init, dtype=np.uint64),
         init_trap=init_trap,
+        init_fault=init_fault,
         init_fuel=instantiation_fuel(m),
         buffers=buffers,
     )

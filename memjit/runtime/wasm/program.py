@@ -107,6 +107,7 @@ class Program:
     data_segments: tuple[tuple[int, bytes], ...]  # (offset, bytes), in order
     globals_init: np.ndarray  # uint64, 32-bit words (an i64 global is two: low, then high)
     init_trap: str | None  # trap raised while instantiating (segment out of bounds)
+    init_fault: str | None  # why instantiation traps (which segment lies where), for messages
     init_fuel: int  # fuel wasmtime charges at instantiation (see lower.instantiation_fuel)
     buffers: dict[str, int]  # tensor I/O: BUFFER_GLOBALS the module exports -> byte address
 
