@@ -30,8 +30,11 @@ RANKS = {
     "verifier": 2,
     "prover": 3,
     "memjit.runtime": 4,
+    "memjit.cluster": 4.5,  # the distributed proving engine (Dask): runs runtime work, used by the pool
     "memjit.market": 5,
     "memjit.rollup": 6,
+    "memjit.explorer": 6.5,  # web pages over the market and rollup state; the node mounts them
+    "memjit.discovery": 6.7,  # the libp2p DHT: node and provider records
     "memjit.node": 7,
     "benchmarks": 8,
     "memjit.workers.digits_liar": 9,  # a dishonest operator: an actor the demo and tests hand in
