@@ -60,6 +60,7 @@ class DhtHost:
         self._listen = multiaddr.Multiaddr(f"/ip4/{listen_host}/tcp/{port}")
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
+        self._closing = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop: trio.Event | None = None
         self._error: BaseException | None = None
@@ -79,7 +80,7 @@ class DhtHost:
                                         name="memjit-dht")
         self._thread.start()
         if not self._started.wait(timeout):
-            self.stop()
+            self._closing.set()  # the thread leaves as soon as it gets there
             raise NetworkUnavailable(f"discovery host did not start within {timeout:g} s")
         if self._error is not None:
             self._thread.join(STOP_TIMEOUT)
@@ -105,6 +106,7 @@ class DhtHost:
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Close the host and its DHT and join the thread (idempotent)."""
+        self._closing.set()
         token, stop, self._token = self._token, self._stop, None
         if token is not None and stop is not None:
             try:
@@ -135,17 +137,19 @@ class DhtHost:
             self.addrs = [str(addr) for addr in host.get_addrs()]
             self._stop = trio.Event()
             self._token = trio.lowlevel.current_trio_token()
+            if self._closing.is_set():  # start gave up waiting, or stop came first
+                return
             self._started.set()
             await self._stop.wait()
 
 
 async def _join(host, dht: KadDHT, bootstrap: list[PeerInfo]) -> None:
-    """Dial the bootstrap peers (each bounded), add them to the routing table, then look up
-    our own neighbourhood once so the routing table and the others' learn of each other."""
+    """Dial the bootstrap peers (each bounded), add them to the routing table, then refresh
+    it once (a lookup of our own ID and of a random ID per bucket): the peers we meet learn
+    of us, and we of them."""
+    others = [info for info in bootstrap if info.peer_id != host.get_id()]
     joined = 0
-    for info in bootstrap:
-        if info.peer_id == host.get_id():
-            continue
+    for info in others:
         host.get_peerstore().add_addrs(info.peer_id, info.addrs, PEERSTORE_TTL)
         with trio.move_on_after(DIAL_TIMEOUT):
             try:
@@ -154,7 +158,7 @@ async def _join(host, dht: KadDHT, bootstrap: list[PeerInfo]) -> None:
                 joined += 1
             except Exception:  # libp2p raises assorted dial/security errors: try the next
                 pass
-    if bootstrap and not joined and any(i.peer_id != host.get_id() for i in bootstrap):
+    if others and not joined:
         raise NetworkUnavailable("no bootstrap peer answered")
     if joined:
         with trio.move_on_after(DIAL_TIMEOUT):

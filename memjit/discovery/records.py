@@ -22,10 +22,10 @@ Encoding (big-endian, every field bounded, nothing after the last):
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import struct
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import blake3
@@ -63,7 +63,7 @@ class InvalidRecord(Rejected):
     """A record that is malformed, unsigned, tampered with, expired or under the wrong key."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class NodeRecord:
     """One node's signed announcement (see the module docstring for what binds what)."""
 
@@ -166,10 +166,9 @@ def sign_node_record(owner: Identity, peer_sign: Callable[[bytes], bytes], peer_
     record = NodeRecord(network, role, bytes(peer_key), owner.public_key, endpoint,
                         int(now * 1e6) if seq is None else seq, int(now) + ttl)
     message = _DOMAIN + record.body()
-    return NodeRecord(**{**record.__dict__,
-                         "owner_sig": bls.Sign(owner.secret_key.to_bytes(SECRET_KEY_BYTES, "big"),
-                                               message),
-                         "peer_sig": bytes(peer_sign(message))})
+    secret = owner.secret_key.to_bytes(SECRET_KEY_BYTES, "big")
+    return dataclasses.replace(record, owner_sig=bls.Sign(secret, message),
+                               peer_sig=bytes(peer_sign(message)))
 
 
 def peer_id_of(peer_key: bytes) -> str:
