@@ -84,7 +84,7 @@ class DhtHost:
             raise NetworkUnavailable(f"discovery host did not start within {timeout:g} s")
         if self._error is not None:
             self._thread.join(STOP_TIMEOUT)
-            raise NetworkUnavailable(f"discovery host failed to start: {_first(self._error)}")
+            raise NetworkUnavailable(f"discovery host failed to start: {leaf_error(self._error)}")
         return list(self.addrs)
 
     def call(self, fn: Callable[[KadDHT], Awaitable[T]], timeout: float) -> T:
@@ -133,14 +133,21 @@ class DhtHost:
         for namespace, validator in self._validators.items():
             dht.register_validator(namespace, validator)
         async with host.run([self._listen]), background_trio_service(dht):
-            await _join(host, dht, bootstrap)
-            self.addrs = [str(addr) for addr in host.get_addrs()]
-            self._stop = trio.Event()
-            self._token = trio.lowlevel.current_trio_token()
-            if self._closing.is_set():  # start gave up waiting, or stop came first
-                return
-            self._started.set()
-            await self._stop.wait()
+            try:
+                await _join(host, dht, bootstrap)
+                self.addrs = [str(addr) for addr in host.get_addrs()]
+                self._stop = trio.Event()
+                self._token = trio.lowlevel.current_trio_token()
+                if self._closing.is_set():  # start gave up waiting, or stop came first
+                    return
+                self._started.set()
+                await self._stop.wait()
+            finally:
+                # Close every connection now: a socket left to the garbage collector keeps
+                # peers waiting on a dead connection (up to libp2p's 10 s query timeout).
+                with trio.move_on_after(STOP_TIMEOUT / 2) as scope:
+                    scope.shield = True
+                    await host.close()
 
 
 async def _join(host, dht: KadDHT, bootstrap: list[PeerInfo]) -> None:
@@ -165,7 +172,7 @@ async def _join(host, dht: KadDHT, bootstrap: list[PeerInfo]) -> None:
             await dht.refresh_routing_table()
 
 
-def _first(exc: BaseException) -> BaseException:
+def leaf_error(exc: BaseException) -> BaseException:
     """The first leaf of an exception group (trio nurseries wrap what they raise)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]

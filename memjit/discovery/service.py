@@ -13,9 +13,10 @@ from typing import Awaitable, Callable, Collection, Sequence, TypeVar
 
 import trio
 from libp2p.kad_dht import KadDHT
+from libp2p.peer.id import ID
 from multiformats import multihash
 
-from memjit.discovery.host import DhtHost
+from memjit.discovery.host import DhtHost, leaf_error
 from memjit.discovery.records import (
     NETWORK_NAMESPACE,
     NODE_NAMESPACE,
@@ -38,6 +39,8 @@ T = TypeVar("T")
 
 LOOKUP_TIMEOUT = 15.0
 """Most seconds one DHT operation may take (a remote lookup on loopback takes under one)."""
+PEER_QUERY_TIMEOUT = 5.0
+"""Most seconds one peer's answer is waited for within a lookup."""
 MAX_PROVIDERS = 20
 
 
@@ -94,8 +97,7 @@ class Discovery:
         """Store `record` under its peer's key and its owner's key (InvalidRecord if the
         validator refuses it, or if a newer record of the same key is already stored)."""
         value = record.encode()
-        self._put(node_key(record.peer_key), value)
-        self._put(owner_key(record.owner), value)
+        self._put({node_key(record.peer_key): value, owner_key(record.owner): value})
 
     def find_node(self, peer_id: str) -> NodeRecord | None:
         """The node record of the peer `peer_id`, or None."""
@@ -107,7 +109,7 @@ class Discovery:
 
     def publish_network(self, record: NodeRecord) -> None:
         """Publish the sequencer's own record as the network's entry point."""
-        self._put(network_key(record.network), record.encode())
+        self._put({network_key(record.network): record.encode()})
 
     def sequencer(self) -> NodeRecord | None:
         """The network's sequencer, as its network record names it, or None."""
@@ -125,7 +127,11 @@ class Discovery:
         count = max(1, min(count, MAX_PROVIDERS))
 
         async def lookup(dht: KadDHT) -> list[NodeRecord]:
-            infos = await dht.provider_store.find_providers(key, count)
+            infos = list(dht.provider_store.get_providers(key))
+            for providers, _closer in await _ask_closest(
+                    dht, key, lambda peer: dht.provider_store._get_providers_from_peer_with_closers(
+                        peer, key)):
+                infos.extend(providers)
             peers = list(dict.fromkeys(str(info.peer_id) for info in infos))[:count]
             found: dict[str, NodeRecord] = {}
 
@@ -148,8 +154,13 @@ class Discovery:
         except TimeoutError:
             return []
 
-    def _put(self, key: str, value: bytes) -> None:
-        async def put(dht: KadDHT) -> None:
+    def _put(self, values: dict[str, bytes]) -> None:
+        """Validate every (key, value) here first, so nothing is stored unless all pass;
+        then put them concurrently."""
+        for key, value in values.items():
+            self._validators[key.split("/")[1]].check(key, value)
+
+        async def put_one(dht: KadDHT, key: str, value: bytes) -> None:
             try:
                 await dht.put_value(key, value)
             except InvalidRecord:
@@ -157,7 +168,15 @@ class Discovery:
             except ValueError as exc:  # libp2p: "Refusing to replace newer value ..."
                 raise InvalidRecord(f"record refused: {exc}") from None
 
-        self._call(put)
+        async def put(dht: KadDHT) -> None:
+            async with trio.open_nursery() as nursery:
+                for key, value in values.items():
+                    nursery.start_soon(put_one, dht, key, value)
+
+        try:
+            self._call(put)
+        except BaseExceptionGroup as group:  # trio's nursery wraps what its tasks raise
+            raise leaf_error(group) from None
 
     def _get(self, namespace: str, key: str) -> NodeRecord | None:
         try:
@@ -166,20 +185,49 @@ class Discovery:
             return None
 
     async def _lookup(self, dht: KadDHT, namespace: str, key: str) -> NodeRecord | None:
-        """get_value, validated now: a copy stored earlier may have expired since, in which
-        case it is dropped and the network is asked once more."""
-        for _ in range(2):
-            value = await dht.get_value(key)
-            if value is None:
-                return None
+        """The best valid record of `key` among this node's copy and those of the k peers
+        closest to the key. py-libp2p's get_value returns a local copy without asking
+        anyone, which may be stale (an older seq than a record put since at other peers)."""
+        key_bytes = key.encode()
+        values = [v for v in await _ask_closest(
+            dht, key_bytes, lambda peer: dht.value_store._get_from_peer(peer, key_bytes)) if v]
+        local = dht.value_store.get(key_bytes)
+        if local is not None:
+            values.append(local.value)
+        validator = self._validators[namespace]
+        valid = []
+        for value in values:
             try:
-                return self._validators[namespace].check(key, value)
+                valid.append(validator.check(key, value))
             except InvalidRecord:
-                dht.value_store.remove(key.encode())
-        return None
+                continue
+        if not valid:
+            return None
+        return valid[validator.select(key, [record.encode() for record in valid])]
 
     def _call(self, fn: Callable[[KadDHT], Awaitable[T]]) -> T:
         return self._host.call(fn, self.timeout)
+
+
+async def _ask_closest(dht: KadDHT, key: bytes,
+                       ask: Callable[[ID], Awaitable[T]]) -> list[T]:
+    """`ask(peer)` of each of the k peers closest to `key` (an iterative FIND_NODE finds
+    them), all at once, each bounded; peers that fail or time out are left out."""
+    peers = [peer for peer in await dht.peer_routing.find_closest_peers_network(key)
+             if peer != dht.local_peer_id]
+    answers: list[T] = []
+
+    async def one(peer: ID) -> None:
+        with trio.move_on_after(PEER_QUERY_TIMEOUT):
+            try:
+                answers.append(await ask(peer))
+            except Exception:  # a peer's failure (reset stream, bad reply) is not ours
+                pass
+
+    async with trio.open_nursery() as nursery:
+        for peer in peers:
+            nursery.start_soon(one, peer)
+    return answers
 
 
 def _content_key(cid: str) -> bytes:
