@@ -187,6 +187,8 @@ def test_lookups_drop_bad_records_served_by_a_peer(net):
 
 
 def test_bootstrap_errors_are_one_line_typed_errors():
+    with pytest.raises(BadInput, match="bad network name"):
+        Discovery(seed(50), network="Not A Name")
     with pytest.raises(BadInput, match="bad bootstrap address"):
         Discovery(seed(50), network=NETWORK).start(["/ip4/127.0.0.1/tcp/1"])
     with socket.socket() as s:  # a port nobody listens on

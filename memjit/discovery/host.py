@@ -183,4 +183,5 @@ def _peer_info(addr: str) -> PeerInfo:
     try:
         return info_from_p2p_addr(multiaddr.Multiaddr(addr))
     except Exception:  # multiaddr raises its own parse errors
-        raise BadInput(f"bad bootstrap address {addr!r}: expected /ip4/.../tcp/.../p2p/<peer ID>") from None
+        raise BadInput(f"bad bootstrap address {addr!r}: "
+                       "expected /ip4/.../tcp/.../p2p/<peer ID>") from None

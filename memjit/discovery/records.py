@@ -152,9 +152,9 @@ class NodeRecord:
             raise InvalidRecord(f"bad peer signature on the node record of {self.peer_id}")
 
 
-def sign_node_record(owner: Identity, peer_sign: Callable[[bytes], bytes], peer_key: bytes, *, network: str, role: str,
-                     endpoint: str, ttl: int = 3600, seq: int | None = None,
-                     now: float | None = None) -> NodeRecord:
+def sign_node_record(owner: Identity, peer_sign: Callable[[bytes], bytes], peer_key: bytes, *,
+                     network: str, role: str, endpoint: str, ttl: int = 3600,
+                     seq: int | None = None, now: float | None = None) -> NodeRecord:
     """A node record signed by `owner` and by the peer (`peer_sign(message) -> 64 bytes`).
 
     `seq` defaults to the current time in microseconds, so a later record supersedes an
@@ -169,6 +169,13 @@ def sign_node_record(owner: Identity, peer_sign: Callable[[bytes], bytes], peer_
     secret = owner.secret_key.to_bytes(SECRET_KEY_BYTES, "big")
     return dataclasses.replace(record, owner_sig=bls.Sign(secret, message),
                                peer_sig=bytes(peer_sign(message)))
+
+
+def check_network_name(network: str) -> str:
+    """`network` if it is a valid network name (1-32 of a-z, 0-9, '-'), else BadInput."""
+    if not _NETWORK.fullmatch(network):
+        raise BadInput(f"bad network name {network!r}: use 1-32 of a-z, 0-9 and '-'")
+    return network
 
 
 def peer_id_of(peer_key: bytes) -> str:

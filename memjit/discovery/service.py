@@ -23,6 +23,7 @@ from memjit.discovery.records import (
     OWNER_NAMESPACE,
     InvalidRecord,
     NodeRecord,
+    check_network_name,
     network_key,
     node_key,
     owner_key,
@@ -52,7 +53,7 @@ class Discovery:
                  port: int = 0, timeout: float = LOOKUP_TIMEOUT) -> None:
         """`peer_seed`: 32 bytes fixing the libp2p identity (keep it to keep the peer ID);
         `sequencers`: owner keys allowed to publish the network record (None: any)."""
-        self.network = network
+        self.network = check_network_name(network)
         self.timeout = timeout
         self._validators = validators(network, sequencers)
         self._host = DhtHost(peer_seed, self._validators, listen_host=listen_host, port=port)
