@@ -21,6 +21,7 @@ from typing import Awaitable, Callable, Mapping, Sequence, TypeVar
 import multiaddr
 import trio
 from libp2p import new_host
+from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.kad_dht import DHTMode, KadDHT
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
@@ -62,6 +63,7 @@ class DhtHost:
         self._started = threading.Event()
         self._closing = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None
+        self._dht: KadDHT | None = None  # set in the trio thread, used only there
         self._stop: trio.Event | None = None
         self._error: BaseException | None = None
         self.addrs: list[str] = []
@@ -150,7 +152,7 @@ class DhtHost:
                     await host.close()
 
 
-async def _join(host, dht: KadDHT, bootstrap: list[PeerInfo]) -> None:
+async def _join(host: IHost, dht: KadDHT, bootstrap: list[PeerInfo]) -> None:
     """Dial the bootstrap peers (each bounded), add them to the routing table, then refresh
     it once (a lookup of our own ID and of a random ID per bucket): the peers we meet learn
     of us, and we of them."""
