@@ -8,6 +8,7 @@ every DHT call is bounded by the facade's timeout.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
 import time
@@ -103,6 +104,19 @@ def test_providers_are_found_across_hosts_as_node_records(net):
     assert net[1].find_providers(cid_of(b"nobody has this")) == []
     with pytest.raises(BadInput):
         net[1].find_providers("not-a-cid")
+
+
+def test_the_facade_serves_asyncio_code_through_threads(net):
+    """The node's case: an asyncio loop (uvicorn's) calls the facade via asyncio.to_thread,
+    several calls at once, while the trio loops run in their own threads."""
+    record = net[2].sign_record(owner("frank"), role="gateway", endpoint="http://127.0.0.1:8420")
+
+    async def node_code():
+        await asyncio.to_thread(net[2].publish_node, record)
+        return await asyncio.gather(*(asyncio.to_thread(net[i].find_node, net[2].peer_id)
+                                      for i in (0, 1, 3, 4)))
+
+    assert asyncio.run(node_code()) == [record] * 4
 
 
 def test_local_publish_refuses_expired_and_replayed_records(net):
