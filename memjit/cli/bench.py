@@ -95,3 +95,21 @@ def bench_batcher_cmd(
         emit_json(result)
     else:
         print_report(result)
+
+
+@app.command("network")
+def bench_network_cmd(
+    nodes: int = typer.Option(8, "--nodes", min=2, max=64, help="DHT nodes on 127.0.0.1."),
+    lookups: int = typer.Option(32, "--lookups", min=1, max=1000,
+                                help="Provider lookups (blocks provided across the nodes)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """libp2p DHT on loopback: bootstrap time, publish, find_node and find_providers p50/p95."""
+    from benchmarks.network import bench_network
+
+    result = bench_network(nodes, lookups)
+    if json_out:
+        emit_json(result)
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>22}: {value}")
