@@ -4,7 +4,8 @@ Reads open the ledger read-only, one connection per call (the web server answers
 of threads, and a SQLite connection belongs to its thread), so the explorer never writes to a
 home it only shows. A request ("try it") opens it for writing, as `memjit request` does, and
 is served by the market's pool in this process (one at a time), its proofs in a pool of
-spawned processes made on first use and stopped by `close()`.
+spawned processes made on first use and stopped by `close()` (or in the executor handed in,
+which stays the caller's).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from memjit.market.tasks import builtin_tasks, get_task
 from memjit.rollup.batcher import Batcher, BatchRecord
 from memjit.rollup.header import ZERO_HASH
 from memjit.rollup.state import Account
-from memjit.runtime.store import MissingBlock, Store, digest_of_cid
+from memjit.runtime.store import MissingBlock, Store, cid_of, digest_of_cid
 from verifier.claims import ClaimFormatError, decode_claim, verify_claim, vk_digest
 
 MAX_CACHED_CLAIMS = 4096
@@ -48,6 +49,14 @@ _LEADER_SQL = """
     ORDER BY w.usefulness DESC, w.stake DESC, w.registered_at, w.id"""
 
 
+class _ReadOnlyStore(Store):
+    """The content store, for reading: `put` names a block without writing it (listing the
+    tasks asks for their scorers' CIDs, which would store the scorer modules)."""
+
+    def put(self, data: bytes) -> str:
+        return cid_of(data)
+
+
 class LocalSource:
     """ExplorerSource over the state directory `home` (role "local", no peers).
 
@@ -57,7 +66,8 @@ class LocalSource:
 
     def __init__(self, home: Path, *, operators: Mapping[str, Operator] | None = None,
                  requester: str = REQUESTER, top_k: int = 5,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 executor: Executor | None = None) -> None:
         self.home = Path(home)
         self.operators = dict(operators or {})
         self.requester = requester
@@ -68,13 +78,14 @@ class LocalSource:
         self._claims: dict[str, ClaimCheck] = {}
         self._lock = threading.Lock()  # names, claim cache, the executor
         self._requests = threading.Lock()  # one request at a time
-        self._executor: ProcessPoolExecutor | None = None
+        self._executor: Executor | None = executor
+        self._own_executor = executor is None
 
     def close(self) -> None:
         """Stop the proving processes, if a request started them."""
         with self._lock:
             executor, self._executor = self._executor, None
-        if executor is not None:
+        if executor is not None and self._own_executor:
             executor.shutdown(cancel_futures=True)
 
     @contextmanager
@@ -124,7 +135,7 @@ class LocalSource:
                 "SELECT task, count(*), sum(status = 'active') FROM workers GROUP BY task")}
         return [TaskInfo(t.name, t.export, t.input_size, t.input_max, t.labels,
                          *counts.get(t.name, (0, 0)))
-                for t in builtin_tasks(Store(self.home)).values()]
+                for t in builtin_tasks(_ReadOnlyStore(self.home)).values()]
 
     # --- workers ---------------------------------------------------------------------------------
 
@@ -253,7 +264,7 @@ class LocalSource:
 
     # --- requests ------------------------------------------------------------------------------
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _pool(self) -> Executor:
         with self._lock:
             if self._executor is None:
                 self._executor = prover_pool()
@@ -261,8 +272,10 @@ class LocalSource:
 
     def request(self, task: str, input_bytes: bytes, label: int | None = None,
                 on_answer: Callable[[Answer], None] | None = None) -> RequestOutcome:
-        store = Store(self.home)
-        get_task(store, task).check_input(input_bytes)  # refused before the ledger is opened
+        info = get_task(_ReadOnlyStore(self.home), task)  # what the pool refuses, refused before any key is made
+        info.check_input(input_bytes)
+        if label is not None and not 0 <= label < info.labels:
+            raise BadInput(f"label must be in 0..{info.labels - 1}, got {label}")
         with self._requests, Ledger(self.home, self.clock) as ledger:
             names = self._name_map(ledger)
             owners = {w.id: self._owner(names, w.owner) for w in ledger.workers(task)}
@@ -271,7 +284,7 @@ class LocalSource:
                 if on_answer is not None:
                     on_answer(Answer(worker.id, owners.get(worker.id, ""), delivery.fault))
 
-            result = market_request(ledger, store,
+            result = market_request(ledger, Store(self.home),
                                     load_or_create(self.home, self.requester), task, input_bytes,
                                     label=label, top_k=self.top_k, executor=self._pool(),
                                     operators=self.operators, on_delivery=delivered)
