@@ -2,18 +2,26 @@
 units (usefulness 0.834, not 834000; owners by name), the leaderboard's order, a worker's calls
 and its claim re-verified (a tampered claim is invalid), committed batches and their audit,
 and bad input: unknown worker, task, batch or claim (404), a malformed CID (400), an upload
-larger than the task's input (413) or of the wrong size (400), changing nothing. The pages in a
+larger than the task's input (413) or of the wrong size (400), changing nothing. `memjit
+explorer` serves a home, logs each request and stops cleanly on SIGTERM or SIGINT. The pages in a
 real browser, with real proofs: tests/test_explorer_browser.py."""
 
 from __future__ import annotations
 
+import os
+import queue
 import re
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 import wasmtime
 from fastapi.testclient import TestClient
-from helpers import Clock, add_call, ledger_dump
+from helpers import Clock, add_call, cli, ledger_dump
 
 from memjit.explorer.local import LocalSource
 from memjit.explorer.source import ExplorerSource
@@ -176,3 +184,37 @@ def test_a_home_without_a_ledger_reads_as_empty(tmp_path: Path) -> None:
         assert c.get("/api/explorer/batches").json() == []
         assert "no worker serves this task yet" in c.get("/").text
     assert not (tmp_path / "nothing").exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_the_cli_serves_logs_each_request_and_stops_on_a_signal(market, stop) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "memjit.cli", "--home", str(market["home"]),
+                             "explorer", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+
+    def wait_for(pattern: str) -> re.Match:
+        for _ in range(200):  # at most 200 lines, 60 s each
+            match = re.search(pattern, lines.get(timeout=60))
+            if match:
+                return match
+        raise AssertionError(f"no log line matches {pattern!r}")
+
+    try:
+        url = wait_for(r"running on (http://127\.0\.0\.1:\d+)").group(1)
+        assert httpx.get(url + "/batches", timeout=60).status_code == 200
+        wait_for(r'"GET /batches HTTP/1\.1" 200')
+        os.kill(proc.pid, stop)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_the_cli_refuses_a_bad_listen_address(capsys, monkeypatch, tmp_path: Path) -> None:
+    for listen in ("nowhere", "127.0.0.1:http", "127.0.0.1:70000", ":8700"):
+        code, out, err = cli(capsys, monkeypatch, "--home", str(tmp_path), "explorer",
+                             "--listen", listen)
+        assert code == 2 and "bad --listen" in err and len(err.strip().splitlines()) == 1, err

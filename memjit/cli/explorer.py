@@ -39,6 +39,29 @@ def explorer(
     config = uvicorn.Config(web_app(source), host=host, port=port, log_level="info",
                             access_log=True, lifespan="off")
     try:
-        uvicorn.Server(config).run()  # handles SIGINT and SIGTERM: stops serving, returns
+        _server_class()(config).run()
     finally:
         source.close()
+
+
+def _server_class() -> type:
+    """uvicorn's server, stopping on SIGINT or SIGTERM by finishing the requests in flight and
+    returning (exit 0): a server told to stop has done nothing wrong, so the signal is not raised
+    again once it has stopped (as uvicorn does by default)."""
+    import signal
+    from contextlib import contextmanager
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self):  # type: ignore[override]
+            previous = {sig: signal.signal(sig, self.handle_exit)
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
