@@ -43,7 +43,7 @@ function verdictText(v) {
 }
 
 async function fillVerdicts() {
-  for (const cell of document.querySelectorAll("td[data-claim]")) {
+  for (const cell of document.querySelectorAll("td.verdict.pending[data-claim]")) {
     try {
       const res = await fetch(`${API}/claims/${cell.dataset.claim}`);
       const v = await res.json();
@@ -53,6 +53,7 @@ async function fillVerdicts() {
       cell.dataset.value = cell.textContent;
     } catch (e) {
       cell.textContent = "unavailable";
+      cell.classList.remove("pending");
     }
   }
 }
@@ -200,7 +201,8 @@ function tryIt() {
           row.className = c.outcome;
           for (const text of [c.worker.slice(0, 12), c.owner, c.outcome, c.result ?? "-",
                               c.score.toFixed(3), c.fee]) row.appendChild(el("td", String(text)));
-          const proof = el("td", c.claim ? "checking..." : c.reason || "no claim", "verdict");
+          const proof = el("td", c.claim ? "checking..." : c.reason || "no claim",
+                           c.claim ? "verdict pending" : "verdict bad");
           if (c.claim) proof.dataset.claim = c.claim;
           row.appendChild(proof);
         }
