@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from test_explorer_browser import CHROMIUM, CHROMIUM_ARGS, PROOF_TIMEOUT_MS, Served
+from test_explorer_browser import (CHROMIUM, CHROMIUM_ARGS, MARKET, PROOF_TIMEOUT_MS,
+                                   Served)
 
 from memjit.explorer.local import LocalSource
 from memjit.market import validators
@@ -61,7 +62,7 @@ def build(home: Path, executor) -> dict[str, str]:
                 k = day * PER_DAY + i
                 clock.now += 3 * 3600
                 request(ledger, store, requester, "digits", images[k].tobytes(),
-                        label=int(labels[k]), top_k=4, executor=executor,
+                        label=int(labels[k]), top_k=4, config=MARKET, executor=executor,
                         operators=digits_liar.operators())
             clock.now = (clock.now // DAY_S + 1) * DAY_S + 600  # the next day: its period closes
             advance(ledger)

@@ -3,7 +3,8 @@ units (usefulness 0.834, not 834000; owners by name), the leaderboard's order, a
 and its claim re-verified (a tampered claim is invalid), committed batches and their audit,
 and bad input: unknown worker, task, batch or claim (404), a malformed CID (400), an upload
 larger than the task's input (413) or of the wrong size (400), changing nothing. `memjit
-explorer` serves a home, logs each request and stops cleanly on SIGTERM or SIGINT. The pages in a
+explorer` serves a home, logs each request and stops cleanly on SIGTERM or SIGINT. Any path
+parameter (hypothesis) is an answer, never a server error. The pages in a
 real browser, with real proofs: tests/test_explorer_browser.py."""
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 import wasmtime
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from helpers import Clock, add_call, cli, ledger_dump
 
 from memjit.explorer.local import LocalSource
@@ -218,3 +222,13 @@ def test_the_cli_refuses_a_bad_listen_address(capsys, monkeypatch, tmp_path: Pat
         code, out, err = cli(capsys, monkeypatch, "--home", str(tmp_path), "explorer",
                              "--listen", listen)
         assert code == 2 and "bad --listen" in err and len(err.strip().splitlines()) == 1, err
+
+
+@settings(max_examples=30)
+@given(text=st.text(max_size=80) | st.binary(max_size=40).map(bytes.hex),
+       kind=st.sampled_from(["workers", "claims", "batches", "tasks"]))
+def test_any_path_parameter_is_an_answer_not_a_crash(client, text: str, kind: str) -> None:
+    response = client.get(f"/api/explorer/{kind}/{quote(text, safe='')}")
+    assert response.status_code in (200, 400, 404, 405, 422), (text, response.text)
+    assert response.headers["content-type"].startswith("application/json") or \
+        response.status_code in (404, 405)

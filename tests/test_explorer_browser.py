@@ -22,7 +22,8 @@ from memjit.market import validators
 from memjit.market.epoch import advance
 from memjit.market.identity import load_or_create
 from memjit.market.ledger import Ledger
-from memjit.market.pool import request
+from memjit.market.oracle import OracleConfig
+from memjit.market.pool import MarketConfig, request
 from memjit.market.registry import register
 from memjit.market.tasks import read_test_set
 from memjit.rollup.batcher import commit_pending
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 WORKERS = ("constant", "small", "loop")  # registration order; cheap to prove (or a fault)
+MARKET = MarketConfig(oracle=OracleConfig(full_label_stake=500))  # labels at the full rate
 PROOF_TIMEOUT_MS = 600_000  # a bound, not a target: proofs are slow on a busy 2-core machine
 
 
@@ -51,7 +53,8 @@ def build_market(home: Path, executor, rounds: int = 1) -> dict[str, str]:
         validators.bond(ledger, requester, 500)
         for i in range(rounds):
             request(ledger, store, requester, "digits", images[i].tobytes(),
-                    label=int(labels[i]), top_k=len(WORKERS), executor=executor)
+                    label=int(labels[i]), top_k=len(WORKERS), config=MARKET,
+                    executor=executor)
         advance(ledger, close_now=True)
         commit_pending(ledger, store, home)
     return ids

@@ -24,7 +24,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 @app.command("explorer")
 def explorer(
     ctx: typer.Context,
-    listen: str = typer.Option(DEFAULT_LISTEN, "--listen", help="HOST:PORT to serve on (port 0: any free port)."),
+    listen: str = typer.Option(DEFAULT_LISTEN, "--listen",
+                               help="HOST:PORT to serve on (port 0: any free port)."),
 ) -> None:
     """Serve the market explorer (leaderboards, workers, claims, batches, "try it") over the
     local --home; one log line per HTTP request; stops on Ctrl-C or SIGTERM."""

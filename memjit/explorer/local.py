@@ -25,7 +25,8 @@ from memjit.explorer.source import (PPM, Answer, AuditResult, BatchDetail, Batch
                                     NetworkInfo, NotFound, RequestOutcome, TaskInfo,
                                     WorkerDetail)
 from memjit.market.identity import KEYS_DIR, load, load_or_create
-from memjit.market.ledger import Ledger
+from memjit.market.ledger import Ledger, Worker
+from memjit.market.oracle import Delivery
 from memjit.market.pool import Operator, prover_pool
 from memjit.market.pool import request as market_request
 from memjit.market.tasks import builtin_tasks, get_task
@@ -272,7 +273,8 @@ class LocalSource:
 
     def request(self, task: str, input_bytes: bytes, label: int | None = None,
                 on_answer: Callable[[Answer], None] | None = None) -> RequestOutcome:
-        info = get_task(_ReadOnlyStore(self.home), task)  # what the pool refuses, refused before any key is made
+        # What the pool would refuse, refused before the requester's key is made.
+        info = get_task(_ReadOnlyStore(self.home), task)
         info.check_input(input_bytes)
         if label is not None and not 0 <= label < info.labels:
             raise BadInput(f"label must be in 0..{info.labels - 1}, got {label}")
@@ -280,7 +282,7 @@ class LocalSource:
             names = self._name_map(ledger)
             owners = {w.id: self._owner(names, w.owner) for w in ledger.workers(task)}
 
-            def delivered(worker, delivery) -> None:
+            def delivered(worker: Worker, delivery: Delivery) -> None:
                 if on_answer is not None:
                     on_answer(Answer(worker.id, owners.get(worker.id, ""), delivery.fault))
 

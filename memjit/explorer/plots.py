@@ -7,6 +7,7 @@ in series order, so that a worker keeps its colour between the plot and its lege
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from html import escape
@@ -35,25 +36,36 @@ def _frame(title: str, body: list[str], legend: list[tuple[str, str]]) -> str:
             + "".join(body) + "</svg>")
 
 
-def _axes(y_max: float, y_format: str) -> list[str]:
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `value` (1 for 0), so
+    that the axis's quarter steps are round numbers."""
+    if value <= 0:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    return next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= value * (1 - 1e-12))
+
+
+def _axes(y_max: float) -> list[str]:
     """Horizontal grid lines at five levels of 0..y_max, labelled."""
     out = []
     for i in range(5):
-        value = y_max * i / 4
+        value = round(y_max * i / 4, 12)
         y = HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * i / 4
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
                    f'stroke="#ddd"/><text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">'
-                   f'{format(value, y_format)}</text>')
+                   f'{value:g}</text>')
     return out
 
 
 def step_lines(title: str, series: Mapping[str, Sequence[tuple[float, float]]],
                labels: Mapping[str, str], y_max: float = 1.0) -> str:
     """Each series (key -> (time, value) points, oldest first) as a step line over a shared
-    time axis; `labels` names the series in the legend."""
+    time axis; `labels` names the series in the legend. The value axis runs from 0 to a round
+    number just above the largest value, at most `y_max`."""
     points = [p for s in series.values() for p in s]
+    y_max = min(y_max, nice_ceiling(max((v for _, v in points), default=y_max)))
     if not points:
-        return _frame(title, _axes(y_max, ".2f") + [
+        return _frame(title, _axes(y_max) + [
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no data yet</text>'],
             [])
     t0, t1 = min(t for t, _ in points), max(t for t, _ in points)
@@ -63,7 +75,7 @@ def step_lines(title: str, series: Mapping[str, Sequence[tuple[float, float]]],
         return (LEFT + (WIDTH - LEFT - RIGHT) * (t - t0) / span,
                 HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * min(v, y_max) / y_max)
 
-    body = _axes(y_max, ".2f")
+    body = _axes(y_max)
     body += [f'<text x="{LEFT}" y="{HEIGHT - 8}">{_when(t0)} UTC</text>',
              f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{_when(t1)} UTC</text>']
     legend = []
@@ -85,12 +97,12 @@ def step_lines(title: str, series: Mapping[str, Sequence[tuple[float, float]]],
 def bars(title: str, values: Sequence[tuple[str, float]], unit: str = "") -> str:
     """One bar per (label, value), in order, labelled under it and valued above it."""
     if not values:
-        return _frame(title, _axes(1.0, ".0f") + [
+        return _frame(title, _axes(1.0) + [
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no data yet</text>'],
             [])
-    top = max(v for _, v in values) or 1.0
+    top = nice_ceiling(max(v for _, v in values))
     slot = (WIDTH - LEFT - RIGHT) / len(values)
-    body = _axes(top, ".0f")
+    body = _axes(top)
     for i, (label, value) in enumerate(values):
         h = (HEIGHT - TOP - BOTTOM) * value / top
         x = LEFT + slot * i + slot * 0.15
