@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import wasmtime
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,7 +30,7 @@ from helpers import Clock, add_call, cli, ledger_dump
 
 from memjit.explorer.local import LocalSource
 from memjit.explorer.source import ExplorerSource
-from memjit.explorer.web import app
+from memjit.explorer.web import app, router
 from memjit.market.epoch import advance
 from memjit.market.facts import claim_digests
 from memjit.market.identity import load_or_create
@@ -232,3 +233,19 @@ def test_any_path_parameter_is_an_answer_not_a_crash(client, text: str, kind: st
     assert response.status_code in (200, 400, 404, 405, 422), (text, response.text)
     assert response.headers["content-type"].startswith("application/json") or \
         response.status_code in (404, 405)
+
+
+def test_a_node_mounts_it_under_a_prefix_beside_its_own_routes(market) -> None:
+    node = FastAPI()
+    node.get("/")(lambda: {"node": "root"})
+    node.include_router(router(LocalSource(market["home"]), prefix="/explorer"))
+    with TestClient(node) as c:
+        assert c.get("/").json() == {"node": "root"}
+        page = c.get("/explorer/").text
+        assert 'href="/explorer/workers/' in page and 'href="/explorer/batches"' in page
+        assert 'data-api="/explorer/api/explorer"' in page
+        assert c.get("/explorer/explorer/static/explorer.js").status_code == 200
+        assert c.get("/explorer/api/explorer/batches").json()[0]["number"] == 1
+        assert c.get(f"/explorer/workers/{market['good']}").status_code == 200
+    with pytest.raises(ValueError, match="prefix"):
+        router(LocalSource(market["home"]), prefix="explorer/")

@@ -61,12 +61,12 @@ def _when(t: float | None) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _environment() -> Environment:
+def _environment(prefix: str) -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html"]))
     env.filters["when"] = _when
     env.filters["short"] = lambda text, n=12: "-" if text is None else str(text)[:n]
-    env.globals.update(api=API, static=STATIC_URL)
+    env.globals.update(root=prefix, api=prefix + API, static=prefix + STATIC_URL)
     return env
 
 
@@ -74,11 +74,14 @@ def _json(value: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(value if isinstance(value, (dict, list)) else asdict(value), status)
 
 
-def router(source: ExplorerSource) -> APIRouter:
+def router(source: ExplorerSource, prefix: str = "") -> APIRouter:
     """The explorer's pages (/, /tasks/T, /workers/ID, /try, /batches, /batches/N, /network),
-    its static files and its JSON API (/api/explorer/...) over `source`."""
-    env = _environment()
-    r = APIRouter()
+    its static files (/explorer/static/NAME) and its JSON API (/api/explorer/...) over
+    `source`, every path and link under `prefix` ("" or "/path", e.g. "/explorer")."""
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise ValueError(f"prefix must be empty or /path without a trailing slash: {prefix!r}")
+    env = _environment(prefix)
+    r = APIRouter(prefix=prefix)
 
     def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(template).render(
@@ -269,9 +272,9 @@ def _lines(first: dict, events: "queue.Queue[dict]") -> Iterator[str]:
         event = events.get()
 
 
-def app(source: ExplorerSource) -> FastAPI:
+def app(source: ExplorerSource, prefix: str = "") -> FastAPI:
     """A standalone web app serving the explorer over `source`."""
     application = FastAPI(title="memjit explorer", docs_url=None, redoc_url=None,
                           openapi_url=None)
-    application.include_router(router(source))
+    application.include_router(router(source, prefix))
     return application
