@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import blake3
 
@@ -26,15 +27,16 @@ from memjit.explorer.source import (PPM, Answer, AuditResult, BatchDetail, Batch
                                     WorkerDetail)
 from memjit.market.identity import KEYS_DIR, load, load_or_create
 from memjit.market.ledger import Ledger, Worker
-from memjit.market.oracle import Delivery
-from memjit.market.pool import Operator, prover_pool
-from memjit.market.pool import request as market_request
 from memjit.market.tasks import builtin_tasks, get_task
 from memjit.rollup.batcher import Batcher, BatchRecord
 from memjit.rollup.header import ZERO_HASH
 from memjit.rollup.state import Account
 from memjit.runtime.store import MissingBlock, Store, cid_of, digest_of_cid
 from verifier.claims import ClaimFormatError, decode_claim, verify_claim, vk_digest
+
+if TYPE_CHECKING:  # the pool loads the prover: imported when a request needs it
+    from memjit.market.oracle import Delivery
+    from memjit.market.pool import Operator
 
 MAX_CACHED_CLAIMS = 4096
 REQUESTER = "requester"
@@ -65,7 +67,7 @@ class LocalSource:
     one, as `memjit request` hands in the shipped liar's; `requester` names the key (under
     --home/keys, created if new) that the explorer's requests are sent and paid by."""
 
-    def __init__(self, home: Path, *, operators: Mapping[str, Operator] | None = None,
+    def __init__(self, home: Path, *, operators: Mapping[str, "Operator"] | None = None,
                  requester: str = REQUESTER, top_k: int = 5,
                  clock: Callable[[], float] = time.time,
                  executor: Executor | None = None) -> None:
@@ -268,11 +270,15 @@ class LocalSource:
     def _pool(self) -> Executor:
         with self._lock:
             if self._executor is None:
+                from memjit.market.pool import prover_pool
+
                 self._executor = prover_pool()
             return self._executor
 
     def request(self, task: str, input_bytes: bytes, label: int | None = None,
                 on_answer: Callable[[Answer], None] | None = None) -> RequestOutcome:
+        from memjit.market.pool import request as market_request
+
         # What the pool would refuse, refused before the requester's key is made.
         info = get_task(_ReadOnlyStore(self.home), task)
         info.check_input(input_bytes)
@@ -282,7 +288,7 @@ class LocalSource:
             names = self._name_map(ledger)
             owners = {w.id: self._owner(names, w.owner) for w in ledger.workers(task)}
 
-            def delivered(worker: Worker, delivery: Delivery) -> None:
+            def delivered(worker: Worker, delivery: "Delivery") -> None:
                 if on_answer is not None:
                     on_answer(Answer(worker.id, owners.get(worker.id, ""), delivery.fault))
 
