@@ -4,11 +4,13 @@ and its claim re-verified (a tampered claim is invalid), committed batches and t
 and bad input: unknown worker, task, batch or claim (404), a malformed CID (400), an upload
 larger than the task's input (413) or of the wrong size (400), changing nothing. `memjit
 explorer` serves a home, logs each request and stops cleanly on SIGTERM or SIGINT. Any path
-parameter (hypothesis) is an answer, never a server error. The pages in a
+parameter (hypothesis) is an answer, never a server error. Over another source (a node's), a
+request's answers stream as they arrive and the requests in flight are bounded (429). The pages in a
 real browser, with real proofs: tests/test_explorer_browser.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -29,8 +31,9 @@ from hypothesis import strategies as st
 from helpers import Clock, add_call, cli, ledger_dump
 
 from memjit.explorer.local import LocalSource
-from memjit.explorer.source import ExplorerSource
-from memjit.explorer.web import app, router
+from memjit.explorer.source import (Answer, CallOutcome, ExplorerSource, NetworkInfo, NotFound,
+                                    Peer, RequestOutcome, TaskInfo)
+from memjit.explorer.web import MAX_REQUESTS_IN_FLIGHT, app, router
 from memjit.market.epoch import advance
 from memjit.market.facts import claim_digests
 from memjit.market.identity import load_or_create
@@ -249,3 +252,64 @@ def test_a_node_mounts_it_under_a_prefix_beside_its_own_routes(market) -> None:
         assert c.get(f"/explorer/workers/{market['good']}").status_code == 200
     with pytest.raises(ValueError, match="prefix"):
         router(LocalSource(market["home"]), prefix="explorer/")
+
+
+class BlockingSource:
+    """An ExplorerSource whose requests each announce two answers, then wait to be released
+    (a node's requests take as long as their proofs)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Semaphore(0)
+
+    def network(self) -> NetworkInfo:
+        return NetworkInfo("validator", 7, "00" * 32, 0,
+                           (Peer("p1", "10.0.0.2:7000", "prover", 7),))
+
+    def tasks(self) -> list[TaskInfo]:
+        return [TaskInfo("echo", "run", 2, 255, 4, 2, 2)]
+
+    def request(self, task, input_bytes, label=None, on_answer=None) -> RequestOutcome:
+        for worker in ("w1", "w2"):
+            on_answer(Answer(worker, "ann", None if worker == "w1" else "OutOfFuel"))
+        self.started.release()
+        assert self.release.wait(60)
+        return RequestOutcome(1, label, "label" if label is not None else None, input_bytes[0],
+                              "w1", (CallOutcome("w1", "ann", "scored", input_bytes[0], 1.0, 10,
+                                                 0, None, ""),))
+
+    def __getattr__(self, name: str):  # every other read: nothing there
+        def missing(*args, **kwargs):
+            raise NotFound(f"no {name}")
+        return missing
+
+
+def test_answers_stream_as_they_arrive_and_requests_in_flight_are_bounded() -> None:
+    source = BlockingSource()
+    with TestClient(app(source)) as c:
+        assert "10.0.0.2:7000" in c.get("/network").text and "validator" in c.get("/").text
+        answers: list[list[dict]] = []
+
+        def ask() -> None:
+            with c.stream("POST", "/api/explorer/tasks/echo/request?label=3",
+                          content=b"\x05\x06") as response:
+                assert response.headers["content-type"] == "application/x-ndjson"
+                answers.append([json.loads(line) for line in response.iter_lines() if line])
+
+        askers = [threading.Thread(target=ask) for _ in range(MAX_REQUESTS_IN_FLIGHT)]
+        for t in askers:
+            t.start()
+        for _ in askers:
+            assert source.started.acquire(timeout=60)
+        busy = c.post("/api/explorer/tasks/echo/request", content=b"\x01\x02")
+        assert busy.status_code == 429 and "in flight" in busy.json()["error"]
+        source.release.set()
+        for t in askers:
+            t.join(60)
+        assert len(answers) == MAX_REQUESTS_IN_FLIGHT
+        for events in answers:
+            assert [e["event"] for e in events] == ["answer", "answer", "settled"]
+            assert events[1]["fault"] == "OutOfFuel"
+            assert (events[2]["result"], events[2]["scored_against"]) == (5, 3)
+        assert c.post("/api/explorer/tasks/echo/request", content=b"\x01\x02").status_code == 200
+        assert c.get("/api/explorer/workers/w1").status_code == 404

@@ -9,7 +9,8 @@ A request ("try it") is POSTed as the raw input bytes; the answer is a stream of
 one per answer as it arrives (`{"event": "answer", ...}`), then the settled request
 (`{"event": "settled", ...}`), or one `{"event": "error", ...}` line if it failed after the
 first answer. An upload larger than the task's input is refused (413) before it is read whole;
-an error before the first answer is a plain JSON error with its status.
+a request beyond MAX_REQUESTS_IN_FLIGHT is refused (429); an error before the first answer is a
+plain JSON error with its status.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ API = "/api/explorer"
 STATIC_URL = "/explorer/static"
 SAMPLE_TASK = "digits"  # the task whose held-out images "try it" offers as samples
 CONTENT_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+MAX_REQUESTS_IN_FLIGHT = 4  # more are refused (429): each holds a thread until it settles
 
 T = TypeVar("T")
 
@@ -82,6 +84,7 @@ def router(source: ExplorerSource, prefix: str = "") -> APIRouter:
         raise ValueError(f"prefix must be empty or /path without a trailing slash: {prefix!r}")
     env = _environment(prefix)
     r = APIRouter(prefix=prefix)
+    in_flight = threading.BoundedSemaphore(MAX_REQUESTS_IN_FLIGHT)
 
     def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(template).render(
@@ -233,7 +236,10 @@ def router(source: ExplorerSource, prefix: str = "") -> APIRouter:
                 return JSONResponse({"error": f"task {task!r} takes an input of "
                                               f"{info.input_size} bytes; the upload is larger"},
                                     413)
-        events = _start(source, task, bytes(body), label)
+        if not in_flight.acquire(blocking=False):
+            return JSONResponse({"error": f"{MAX_REQUESTS_IN_FLIGHT} requests are in flight "
+                                          "already; try again when one has settled"}, 429)
+        events = _start(source, task, bytes(body), label, in_flight.release)
         first = await run_in_threadpool(events.get)
         if first["event"] == "error":
             return JSONResponse({"error": first["error"]}, first["status"])
@@ -242,9 +248,10 @@ def router(source: ExplorerSource, prefix: str = "") -> APIRouter:
     return r
 
 
-def _start(source: ExplorerSource, task: str, input_bytes: bytes,
-           label: int | None) -> "queue.Queue[dict]":
-    """Run a request in a thread; its events (answers, then settled or error) on a queue."""
+def _start(source: ExplorerSource, task: str, input_bytes: bytes, label: int | None,
+           done: Callable[[], None]) -> "queue.Queue[dict]":
+    """Run a request in a thread, calling `done` when it is over; its events (answers, then
+    settled or error) on a queue."""
     events: queue.Queue[dict] = queue.Queue()
 
     def run() -> None:
@@ -257,6 +264,8 @@ def _start(source: ExplorerSource, task: str, input_bytes: bytes,
         except Exception as exc:  # noqa: BLE001 - reported to the page, not swallowed
             events.put({"event": "error", "status": 500,
                         "error": f"internal error: {type(exc).__name__}: {exc}"})
+        finally:
+            done()
 
     threading.Thread(target=run, name="explorer-request", daemon=True).start()
     return events
