@@ -196,6 +196,8 @@ def test_a_home_without_a_ledger_reads_as_empty(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_the_cli_serves_logs_each_request_and_stops_on_a_signal(market, stop) -> None:
+    home = market["home"]
+    before = ledger_dump(home), sorted(p.name for p in home.rglob("*"))
     proc = subprocess.Popen([sys.executable, "-m", "memjit.cli", "--home", str(market["home"]),
                              "explorer", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -215,6 +217,7 @@ def test_the_cli_serves_logs_each_request_and_stops_on_a_signal(market, stop) ->
         wait_for(r'"GET /batches HTTP/1\.1" 200')
         os.kill(proc.pid, stop)
         assert proc.wait(timeout=60) == 0
+        assert (ledger_dump(home), sorted(p.name for p in home.rglob("*"))) == before
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

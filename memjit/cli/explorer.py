@@ -36,7 +36,8 @@ def explorer(
     from memjit.workers import digits_liar
 
     host, port = parse_listen(listen)
-    source = LocalSource(state_home(ctx, write=True), operators=digits_liar.operators())
+    # Reading writes nothing (a read-only home is served); "try it" opens the ledger to write.
+    source = LocalSource(state_home(ctx, write=False), operators=digits_liar.operators())
     config = uvicorn.Config(web_app(source), host=host, port=port, log_level="info",
                             access_log=True, lifespan="off")
     try:

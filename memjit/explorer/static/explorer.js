@@ -180,8 +180,9 @@ function tryIt() {
     function show(event) {
       if (event.event === "answer") {
         arrivals.appendChild(el("li", `${event.owner} (${event.worker.slice(0, 12)}): ` +
-          (event.fault ? `fault: ${event.fault}` : "claim received, verifying...")));
-        status.textContent = `${arrivals.children.length} answer(s) in`;
+          (event.fault ? `fault: ${event.fault}` : "claim received")));
+        status.textContent = `${arrivals.children.length} answer(s) in; the oracle verifies ` +
+          "every proof once all have answered...";
       } else if (event.event === "error") {
         status.textContent = `failed: ${event.error}`;
       } else if (event.event === "settled") {
