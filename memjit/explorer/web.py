@@ -39,6 +39,7 @@ API = "/api/explorer"
 STATIC_URL = "/explorer/static"
 SAMPLE_TASK = "digits"  # the task whose held-out images "try it" offers as samples
 CONTENT_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+PLOTTED_BATCHES = 40  # bars of the newest batches (more would not be readable)
 MAX_REQUESTS_IN_FLIGHT = 4  # more are refused (429): each holds a thread until it settles
 
 T = TypeVar("T")
@@ -149,8 +150,9 @@ def router(source: ExplorerSource, prefix: str = "") -> APIRouter:
     def batches_page() -> HTMLResponse:
         def render() -> HTMLResponse:
             rows = source.batches()
-            plot = plots.bars("SWT minted per batch",
-                              [(f"#{b.number}", b.minted) for b in reversed(rows)], "SWT")
+            plot = plots.bars(f"SWT minted per batch (the last {PLOTTED_BATCHES} at most)",
+                              [(f"#{b.number}", b.minted)
+                               for b in reversed(rows[:PLOTTED_BATCHES])], "SWT")
             return page("batches.html", batches=rows, plot=plot)
         return shown(render)
 
