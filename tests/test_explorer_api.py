@@ -191,6 +191,7 @@ def test_a_home_without_a_ledger_reads_as_empty(tmp_path: Path) -> None:
         assert c.get("/api/explorer/tasks/digits/leaderboard").json() == []
         assert c.get("/api/explorer/batches").json() == []
         assert "no worker serves this task yet" in c.get("/").text
+        assert "no data yet" in c.get("/").text and "no data yet" in c.get("/batches").text
     assert not (tmp_path / "nothing").exists()
 
 
