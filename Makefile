@@ -19,7 +19,11 @@ demo: $(STAMP)
 	rm -rf .demo-home
 	$(BIN)/memjit demo --home .demo-home
 
+# The explorer's browser tests drive Debian's chromium (Playwright's own download is not used).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 test: $(STAMP)
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 	$(BIN)/python -m pytest
 
 # The WebAssembly spec testsuite: every provable call proven and verified (make test proves a

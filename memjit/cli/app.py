@@ -15,7 +15,7 @@ import typer
 import typer.core
 import typer.main
 
-from memjit.cli import batch, bench, demo, engine, market
+from memjit.cli import batch, bench, demo, engine, explorer, market
 from memjit.cli.common import Globals, global_options
 from memjit.errors import Interrupted
 
@@ -42,6 +42,7 @@ app.add_typer(market.worker_app, name="worker")
 app.add_typer(market.validator_app, name="validator")
 app.add_typer(batch.app, name="batch")
 app.add_typer(bench.app, name="bench")
+app.add_typer(explorer.app)
 
 
 @app.callback()
