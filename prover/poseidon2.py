@@ -168,3 +168,80 @@ def compress(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     with one_thread_if_small(len(states), _SMALL):
         _permute_many(states, out, DIGEST, _RC_INIT, _RC_INT, _RC_FINAL, _DIAG)
     return out
+
+
+@njit(cache=True)
+def _permute_one(x, rc_init, rc_int, rc_final, diag):  # pragma: no cover
+    """One permutation in place on a Montgomery-form state (16,): the path kernel's step."""
+    _ext_one(x)
+    for r in range(4):
+        for i in range(WIDTH):
+            x[i] = _s7(_add(x[i], rc_init[r * WIDTH + i]))
+        _ext_one(x)
+    for r in range(13):
+        x[0] = _s7(_add(x[0], rc_int[r]))
+        s = x[0]
+        for i in range(1, WIDTH):
+            s = _add(s, x[i])
+        for i in range(WIDTH):
+            x[i] = _add(s, _mul(x[i], diag[i]))
+    for r in range(4):
+        for i in range(WIDTH):
+            x[i] = _s7(_add(x[i], rc_final[r * WIDTH + i]))
+        _ext_one(x)
+
+
+@njit(inline="always")
+def _ext_one(x):
+    s0 = np.uint64(0)
+    s1 = np.uint64(0)
+    s2 = np.uint64(0)
+    s3 = np.uint64(0)
+    for b in range(4):
+        a0, a1, a2, a3 = x[4 * b], x[4 * b + 1], x[4 * b + 2], x[4 * b + 3]
+        t01 = _add(a0, a1)
+        t23 = _add(a2, a3)
+        t0123 = _add(t01, t23)
+        t01123 = _add(t0123, a1)
+        t01233 = _add(t0123, a3)
+        x[4 * b + 3] = _add(t01233, _add(a0, a0))
+        x[4 * b + 1] = _add(t01123, _add(a2, a2))
+        x[4 * b] = _add(t01123, t01)
+        x[4 * b + 2] = _add(t01233, t23)
+        s0 = _add(s0, x[4 * b])
+        s1 = _add(s1, x[4 * b + 1])
+        s2 = _add(s2, x[4 * b + 2])
+        s3 = _add(s3, x[4 * b + 3])
+    for b in range(4):
+        x[4 * b] = _add(x[4 * b], s0)
+        x[4 * b + 1] = _add(x[4 * b + 1], s1)
+        x[4 * b + 2] = _add(x[4 * b + 2], s2)
+        x[4 * b + 3] = _add(x[4 * b + 3], s3)
+
+
+@njit(cache=True)
+def _fold_path(leaf, siblings, index, out, rc_init, rc_int, rc_final, diag):  # pragma: no cover
+    x = np.zeros(WIDTH, dtype=np.uint64)
+    one = np.uint64(1)
+    for i in range(DIGEST):
+        out[0, i] = leaf[i]
+    for h in range(siblings.shape[0]):
+        right = (index >> h) & 1
+        for i in range(DIGEST):
+            node = _mul(out[h, i], _R2)
+            sib = _mul(siblings[h, i], _R2)
+            x[i] = sib if right else node
+            x[DIGEST + i] = node if right else sib
+        _permute_one(x, rc_init, rc_int, rc_final, diag)
+        for i in range(DIGEST):
+            out[h + 1, i] = _mul(x[i], one)
+
+
+def fold_path(leaf: np.ndarray, siblings: np.ndarray, index: int) -> np.ndarray:
+    """Every node on a Merkle path (len(siblings) + 1, 8): the leaf digest, then each parent
+    (bit h of `index` set: the node is the right child at height h), the root last."""
+    siblings = np.ascontiguousarray(siblings, dtype=np.uint64)
+    out = np.empty((len(siblings) + 1, DIGEST), dtype=np.uint64)
+    _fold_path(np.ascontiguousarray(leaf, dtype=np.uint64), siblings, index, out,
+               _RC_INIT, _RC_INT, _RC_FINAL, _DIAG)
+    return out
