@@ -17,6 +17,7 @@ from memjit.rollup.committee import add_local, add_member, members
 from memjit.rollup.header import BatchFormatError, decode_header
 from memjit.rollup.state import Account
 from memjit.rollup.batcher import Batch, BatchConfig, Batcher, facts_root
+from memjit.rollup.proving import BatchProver
 from memjit.market.facts import claim_digests, fact_hash, record_fact
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.errors import BadInput, Rejected
@@ -225,7 +226,9 @@ def test_revert_restores_the_exact_previous_state(market: Market,
     assert batcher.tree().root == DEFAULTS[DEPTH] and batcher.last() is None
     assert market.balances() == {"alice": (13, 0), "bob": (20, 0)}
     [h1] = batcher.commit_pending(force=True)
-    market.clock.now += 100  # the challenge window is over: batch 1 is final
+    market.clock.now += 100  # the challenge window is over, but no batch is final unproven
+    assert batcher.record(1).status(market.clock()) == "committed"
+    assert BatchProver(batcher).prove_pending() == [1]
     assert batcher.record(1).status(market.clock()) == "final"
     with pytest.raises(Rejected, match="batch 1 is final"):
         batcher.revert(1)
@@ -301,9 +304,13 @@ def test_cli_batch_commands(market: Market, claims: dict[str, bytes],
     assert code == 0 and json.loads(out) == {"committed": [], "pending_facts": 2}  # not due
     code, out, err = cli(capsys, monkeypatch, *home, "batch", "commit", "--force", "--json")
     [committed] = json.loads(out)["committed"]
-    assert code == 0 and committed["fact_count"] == 2 and committed["status"] == "committed"
+    assert code == 0 and committed["fact_count"] == 2 and committed["status"] == "proven"
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "list", "--json")
     assert code == 0 and json.loads(out)["batches"] == [committed]
+    code, out, _ = cli(capsys, monkeypatch, *home, "batch", "verify", "1", "--json")
+    verified = json.loads(out)
+    assert code == 0 and verified["valid"] and verified["facts"] == 2
+    assert verified["security_bits"] >= 100
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "list")
     assert code == 0 and committed["hash"][:16] in out
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "show", "1")

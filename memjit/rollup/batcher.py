@@ -1,5 +1,6 @@
 """The rollup batcher: verified, scored claims become facts; facts are committed in batches under
-a state root, signed by the verifier committee, and final after a challenge window.
+a state root, signed by the verifier committee, proven (memjit.rollup.proving), and final once
+proven and its challenge window is over.
 
 Facts (memjit.market.facts) are what settled claims leave in the ledger; this module commits
 them. A fact stays pending until a committed batch includes it; committing mints its reward:
@@ -20,7 +21,8 @@ and state diff go to the content store as its data (data availability)::
 Rules, as zk-rollups commit: number = last + 1 and the previous hash must match; the same header
 twice is a no-op, another header at a committed number is Rejected; the committee must be the
 configured one and its aggregate signature valid (one FastAggregateVerify); a batch is final
-`challenge_window_s` after its commit; only non-final batches can be reverted, which restores the
+once its STARK is recorded and `challenge_window_s` after its commit (commit, prove, execute:
+never without its proof); only non-final batches can be reverted, which restores the
 previous state root exactly and returns their facts to pending (un-minting their rewards).
 
 Crash safety: everything a commit changes in the ledger is one SQLite transaction; the data
@@ -191,10 +193,14 @@ class BatchRecord:
     data_cid: str
     committed_at: float
     final_at: float
+    proven: bool = False  # a valid batch proof is recorded (memjit.rollup.proving)
 
     def status(self, now: float) -> str:
-        """'final' once the challenge window is over, else 'committed'."""
-        return "final" if now >= self.final_at else "committed"
+        """'final' once proven and the challenge window is over, else 'proven' or
+        'committed' (commit, prove, execute: no batch is final without its proof)."""
+        if not self.proven:
+            return "committed"
+        return "final" if now >= self.final_at else "proven"
 
 
 @dataclass(frozen=True)
@@ -244,11 +250,13 @@ class Batcher:
 
     def records(self, number: int | None = None) -> list[BatchRecord]:
         """Committed batches in order (only batch `number`, if given)."""
-        where, params = ("WHERE number = ?", (number,)) if number is not None else ("", ())
+        where, params = ("WHERE b.number = ?", (number,)) if number is not None else ("", ())
         rows = self.ledger.db.execute(
-            f"SELECT header, data_cid, committed_at, final_at FROM batches {where} "
-            "ORDER BY number", params).fetchall()
-        return [BatchRecord(decode_header(h), cid, at, final) for h, cid, at, final in rows]
+            "SELECT header, data_cid, committed_at, final_at, p.number IS NOT NULL FROM batches b "
+            f"LEFT JOIN batch_proofs p ON p.number = b.number {where} ORDER BY b.number",
+            params).fetchall()
+        return [BatchRecord(decode_header(h), cid, at, final, bool(proven))
+                for h, cid, at, final, proven in rows]
 
     def record(self, number: int) -> BatchRecord:
         """Committed batch `number` (BadInput if there is none)."""
@@ -438,12 +446,14 @@ class Batcher:
         """Revert batches `number`.. last (none may be final): their facts become pending again,
         their rewards un-minted, and the state root is the one before batch `number` again."""
         with self.ledger.transaction() as db:
-            rows = db.execute("SELECT number, final_at FROM batches WHERE number >= ? "
-                              "ORDER BY number DESC", (number,)).fetchall()
+            rows = db.execute("SELECT b.number, b.final_at, p.number IS NOT NULL FROM batches b "
+                              "LEFT JOIN batch_proofs p ON p.number = b.number "
+                              "WHERE b.number >= ? ORDER BY b.number DESC", (number,)).fetchall()
             if not rows or rows[-1][0] != number:
                 raise BadInput(f"no batch {number}")
             now = self.ledger.clock()
-            final = [n for n, final_at in rows if now >= final_at]
+            final = [n for n, final_at, proven in rows if proven and now >= final_at]
+            rows = [(n, final_at) for n, final_at, _ in rows]
             if final:
                 raise Rejected(f"batch {min(final)} is final: only batches still in their "
                                "challenge window can be reverted")
@@ -453,6 +463,7 @@ class Batcher:
                                "WHERE owner = ?", (amount, amount, owner))
                 db.execute("UPDATE batch_facts SET batch = NULL WHERE batch = ?", (n,))
                 db.execute("DELETE FROM batch_diffs WHERE batch = ?", (n,))
+                db.execute("DELETE FROM batch_proofs WHERE number = ?", (n,))
                 db.execute("DELETE FROM batches WHERE number = ?", (n,))
         self._tree = None
         self._committed_tree(self.last())  # checks the restored accounts give the old root
@@ -573,8 +584,14 @@ def _minted_by_owner(db: sqlite3.Connection, number: int) -> list[tuple[bytes, i
 
 def commit_pending(ledger: Ledger, store: Store, home: Path,
                    config: BatchConfig = BatchConfig()) -> list[Header]:
-    """Commit every pending fact in batches of at most `config.max_facts` (the demo's last step)."""
-    return Batcher(ledger, store, home, config).commit_pending(force=True)
+    """Commit every pending fact in batches of at most `config.max_facts`, then prove every
+    committed batch (the demo's last step: it ends with proven batches)."""
+    from memjit.rollup.proving import BatchProver
+
+    batcher = Batcher(ledger, store, home, config)
+    headers = batcher.commit_pending(force=True)
+    BatchProver(batcher).prove_pending()
+    return headers
 
 
 def batches_table(ledger: Ledger, store: Store, home: Path) -> Table:
