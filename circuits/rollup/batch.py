@@ -131,6 +131,15 @@ class BatchAir(Air):
     def public_inputs_bytes(self) -> bytes:
         return self.public_inputs.encode()
 
+    _degrees_of_every_batch: list | None = None
+
+    def constraint_degrees(self):
+        """The constraints and their degrees do not depend on the statement: derived once per
+        process (the symbolic pass costs as much as the verifier's evaluation at z)."""
+        if BatchAir._degrees_of_every_batch is None:
+            BatchAir._degrees_of_every_batch = super().constraint_degrees()
+        return BatchAir._degrees_of_every_batch
+
     def _fingerprint(self, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """The accumulator's final value over the public facts (cached per challenge pair)."""
         key = gamma.tobytes() + beta.tobytes()
