@@ -279,7 +279,7 @@ def test_header_encoding_is_canonical(market: Market, claims: dict[str, bytes]) 
     [h] = market.batcher().commit_pending(force=True)
     data = h.encode()
     assert decode_header(data) == h
-    for bad in (data + b"\0", data[:-1], data[:7] + b"\x02" + data[8:]):
+    for bad in (data + b"\0", data[:-1], data[:7] + b"\x01" + data[8:]):
         with pytest.raises(BatchFormatError):
             decode_header(bad)
     signed = len(h.signed_part())

@@ -37,7 +37,8 @@ def _batch_fields(record: "BatchRecord", now: float) -> dict:
     h = record.header
     return {"number": h.number, "hash": h.hash.hex(), "status": record.status(now),
             "prev_hash": h.prev_hash.hex(), "state_root_before": h.state_root_before.hex(),
-            "state_root_after": h.state_root_after.hex(), "facts_root": h.facts_root.hex(),
+            "state_root_after": h.state_root_after.hex(), "zk_root": h.zk_root.hex(),
+            "facts_root": h.facts_root.hex(),
             "fact_count": h.fact_count, "diff_digest": h.diff_digest.hex(), "minted": h.minted,
             "timestamp": h.timestamp_ms / 1000, "committed_at": record.committed_at,
             "final_at": record.final_at, "data_cid": record.data_cid,
@@ -143,7 +144,8 @@ def batch_verify(
     exit 0 if it proves the state transition, 1 if not."""
     from memjit.errors import Rejected
     from memjit.market.ledger import Ledger
-    from memjit.rollup.proving import BatchProver, root_bytes
+    from memjit.rollup.proving import BatchProver
+    from memjit.rollup.zkstate import root_bytes
 
     home = state_home(ctx, write=False)
     with Ledger(home, readonly=True) as ledger:

@@ -68,6 +68,7 @@ from memjit.market.facts import Fact, claim_digests
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, worker_key
 from memjit.rollup.smt import DEFAULTS, DEPTH, SparseMerkleTree, verify_proof
+from memjit.rollup.zkstate import RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from verifier.claims import ClaimFormatError, decode_claim, verify_claim
 from verifier.claims import vk_digest as digest_of_vk
@@ -245,6 +246,7 @@ class Batcher:
         self._tree: SparseMerkleTree | None = None
         self._tree_hash: bytes | None = None  # hash of the batch whose state the tree holds
         self._identities: list[Identity] | None = None  # the committee's keys, once loaded
+        self._zk: tuple[bytes, RollupState] | None = None  # Poseidon2 state, its batch's hash
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -328,13 +330,18 @@ class Batcher:
                 tree.set(e.key, e.new)
             data = BatchData(1 if last is None else last.header.number + 1,
                              tuple(f for _, f in pending), tuple(diff))
+            timestamp_ms = round(self.ledger.clock() * 1000)
+            zk = self._zk_state(last)
+            self._zk = None
+            zk.apply(data.facts, day_of(timestamp_ms))
             header = Header(prev_hash=ZERO_HASH if last is None else last.header.hash,
                             state_root_before=before, state_root_after=tree.root,
-                            timestamp_ms=round(self.ledger.clock() * 1000),
+                            timestamp_ms=timestamp_ms, zk_root=root_bytes(zk.root),
                             committee=tuple(i.public_key for i in identities), **_summary(data))
             self._tree_hash = header.hash
+            self._zk = (header.hash, zk)
         except BaseException:
-            self._tree = None
+            self._tree = self._zk = None
             raise
         header = header.signed(sign(identities, header.hash))
         _step("signed")
@@ -370,10 +377,11 @@ class Batcher:
         if problems:
             raise Rejected(f"batch {h.number}: {problems[0]}")
         self._advance_tree(last, batch)
+        self._advance_zk(last, batch)
         try:
             self._write(batch, prev)
         except BaseException:
-            self._tree = None
+            self._tree = self._zk = None
             raise
         _step("committed")
         return True
@@ -398,6 +406,30 @@ class Batcher:
             self._tree = None
             raise
         self._tree_hash = h.hash
+
+    def _zk_state(self, last: BatchRecord | None) -> RollupState:
+        """The Poseidon2 state after the last batch (replayed from the batches' data if stale)."""
+        want = ZERO_HASH if last is None else last.header.hash
+        if self._zk is None or self._zk[0] != want:
+            state = RollupState.genesis()
+            for rec in self.records():
+                data = decode_data(self.store.get(rec.data_cid))
+                state.apply(data.facts, day_of(rec.header.timestamp_ms))
+            self._zk = (want, state)
+        return self._zk[1]
+
+    def _advance_zk(self, last: BatchRecord | None, batch: Batch) -> None:
+        """Bring the Poseidon2 state to the batch's (unless cut() did), checking its root."""
+        h = batch.header
+        if self._zk is not None and self._zk[0] == h.hash:
+            return
+        state = self._zk_state(last)
+        self._zk = None
+        state.apply(batch.data.facts, day_of(h.timestamp_ms))
+        if root_bytes(state.root) != h.zk_root:
+            raise Rejected(f"batch {h.number}'s Poseidon2 state root does not follow from its "
+                           "facts")
+        self._zk = (h.hash, state)
 
     def _write(self, batch: Batch, prev: bytes) -> None:
         """Store the data, then record the batch, include its facts and mint: one transaction."""
@@ -465,7 +497,7 @@ class Batcher:
                 db.execute("DELETE FROM batch_diffs WHERE batch = ?", (n,))
                 db.execute("DELETE FROM batch_proofs WHERE number = ?", (n,))
                 db.execute("DELETE FROM batches WHERE number = ?", (n,))
-        self._tree = None
+        self._tree = self._zk = None
         self._committed_tree(self.last())  # checks the restored accounts give the old root
         return [n for n, _ in rows]
 

@@ -1,16 +1,13 @@
 """Commit, prove, execute: a committed batch is final once a STARK of its state transition is
 recorded (as zkSync finalises a committed batch only with its validity proof).
 
-The rollup's state is the Poseidon2 tree of memjit.rollup.tree, defined by the facts alone:
-each worker gets the next free index at its first fact (the order of first appearance across
-batches, so the index follows from the published data), and each fact updates its account by
-circuits.rollup.batch.apply_fact (usefulness EMA at the fact's rate, last day, reward minted).
-The batch AIR proves the update of batch N from the root proven for batch N-1.
+The batch AIR proves the update of the Poseidon2 state (memjit.rollup.zkstate) by batch N,
+from the root proven for batch N-1 to the root in batch N's header.
 
 A proof bundle (verifier.batch.Bundle: the header's hash, the statement, the STARK) goes to
 the content store and its CID to the ledger's `batch_proofs`. :func:`check_bundle` checks a
 bundle against a header alone (no ledger): the header hash, number, previous hash, facts root,
-the minted total and every worker's score sum, then the STARK (verifier.batch).
+Poseidon2 root, the minted total and every worker's score sum, then the STARK (verifier.batch).
 """
 
 from __future__ import annotations
@@ -19,18 +16,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-import numpy as np
-
-from circuits.rollup.batch import BatchAir, BatchFact, BatchInputs, apply_fact, batch_trace
+from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace
 from circuits.rollup.leaf import key_hash
 from memjit.errors import BadInput, Rejected
-from memjit.market.formulas import DAY_S, RATE_STEP
 from memjit.market.ledger import Ledger
-from memjit.market.oracle import OracleConfig
 from memjit.market.rewards import RewardConfig
 from memjit.rollup.batcher import BatchData, Batcher, decode_data
 from memjit.rollup.header import Header
-from memjit.rollup.tree import StateTree
+from memjit.rollup.zkstate import RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from prover import prove
 from verifier.batch import Bundle, BundleFormatError, decode_bundle, verify_batch
@@ -38,50 +31,16 @@ from verifier.params import DEFAULT_MIN_SECURITY_BITS, DEFAULT_PARAMS, ProofPara
 from verifier.stark import Verdict
 
 
-def _root(tree: StateTree) -> tuple[int, ...]:
-    return tuple(int(x) for x in tree.root)
-
-
-def root_bytes(root: tuple[int, ...]) -> bytes:
-    """A Poseidon2 root (8 elements) as 32 little-endian bytes."""
-    return np.array(root, dtype="<u4").tobytes()
-
-
-@dataclass
-class RollupState:
-    """The Poseidon2 state after some batches: the tree and each worker's index."""
-
-    tree: StateTree
-    indexes: dict[str, int]
-
-    @classmethod
-    def genesis(cls) -> "RollupState":
-        return cls(StateTree(), {})
-
-    def apply(self, data: BatchData, day: int, rate: int):
-        """Apply a batch's facts in order; returns (facts, olds, news, siblings)."""
-        facts, olds, news, sibs = [], [], [], []
-        for f in data.facts:
-            index = self.indexes.setdefault(f.worker, len(self.indexes))
-            fact = BatchFact(index, tuple(int(x) for x in key_hash(bytes.fromhex(f.worker))),
-                             f.score, rate, f.reward)
-            w = self.tree.update(index, apply_fact(self.tree.limbs(index), fact, day))
-            facts.append(fact), olds.append(w.old), news.append(w.new), sibs.append(w.siblings)
-        return facts, np.stack(olds), np.stack(news), np.stack(sibs)
-
-
 class BatchProver:
     """Proves committed batches in order and records their bundles (one home directory)."""
 
     def __init__(self, batcher: Batcher, rewards: RewardConfig = RewardConfig(),
-                 oracle: OracleConfig = OracleConfig(),
                  params: ProofParams = DEFAULT_PARAMS,
                  min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> None:
         self.batcher, self.params, self.min_security_bits = batcher, params, min_security_bits
         self.ledger: Ledger = batcher.ledger
         self.store: Store = batcher.store
         self.emission = rewards.emission
-        self.rate = oracle.ema_ppm // RATE_STEP
 
     def proven(self) -> int:
         """The last proven batch number (0: none)."""
@@ -107,7 +66,8 @@ class BatchProver:
             return []
         state = RollupState.genesis()
         for rec in records[:done]:  # replay the proven batches' facts
-            state.apply(decode_data(self.store.get(rec.data_cid)), _day(rec.header), self.rate)
+            data = decode_data(self.store.get(rec.data_cid))
+            state.apply(data.facts, day_of(rec.header.timestamp_ms))
         out = []
         for rec in records[done:]:
             self._prove(rec.header, decode_data(self.store.get(rec.data_cid)), state)
@@ -115,10 +75,10 @@ class BatchProver:
         return out
 
     def _prove(self, header: Header, data: BatchData, state: RollupState) -> None:
-        old_root = _root(state.tree)
-        facts, olds, news, sibs = state.apply(data, _day(header), self.rate)
-        inputs = BatchInputs(header.number, _day(header), self.emission, old_root,
-                             _root(state.tree), tuple(facts), header.facts_root, header.prev_hash)
+        old_root, day = state.root, day_of(header.timestamp_ms)
+        facts, olds, news, sibs = state.apply(data.facts, day)
+        inputs = BatchInputs(header.number, day, self.emission, old_root, state.root,
+                             tuple(facts), header.facts_root, header.prev_hash)
         air = BatchAir(inputs)
         proof = prove(air, batch_trace(inputs, olds, news, sibs), self.params)
         bundle = Bundle(header.hash, inputs, proof)
@@ -139,10 +99,6 @@ class BatchProver:
                             self.min_security_bits)
 
 
-def _day(header: Header) -> int:
-    return header.timestamp_ms // 1000 // DAY_S
-
-
 def check_bundle(header: Header, bundle: Bundle, prev: BatchInputs | None,
                  min_security_bits: int) -> Verdict:
     """Whether `bundle` proves batch `header` (no ledger): it names the header, states its
@@ -155,15 +111,17 @@ def check_bundle(header: Header, bundle: Bundle, prev: BatchInputs | None,
     want = Counter({tuple(int(x) for x in key_hash(w)): s for w, s in header.scores})
     problems = [
         (bundle.header_hash != header.hash, "the bundle names another header"),
-        ((pi.number, pi.prev_commitment, pi.facts_commitment)
-         != (header.number, header.prev_hash, header.facts_root),
-         "the statement's number, previous hash or facts root is not the header's"),
+        ((pi.number, pi.day, pi.prev_commitment, pi.facts_commitment, root_bytes(pi.new_root))
+         != (header.number, day_of(header.timestamp_ms), header.prev_hash, header.facts_root,
+             header.zk_root),
+         "the statement's number, day, previous hash, facts root or new root is not the "
+         "header's"),
         (len(pi.facts) != header.fact_count or sum(f.reward for f in pi.facts) != header.minted,
          "the statement's fact count or minted total is not the header's"),
         (+scores != +want, "the statement's scores are not the header's"),
         (prev is not None and pi.old_root != prev.new_root,
          "the statement does not start from the previous batch's proven root"),
-        (prev is None and pi.old_root != _root(StateTree()),
+        (prev is None and pi.old_root != RollupState.genesis().root,
          "batch 1 does not start from the empty tree"),
     ]
     for bad, reason in problems:
