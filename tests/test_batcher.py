@@ -13,7 +13,7 @@ import pytest
 from helpers import cli
 
 from memjit import workers
-from memjit.rollup.committee import add_local, add_member, members
+from memjit.rollup.committee import add_local, add_member, members, sign
 from memjit.rollup.header import BatchFormatError, decode_header
 from memjit.rollup.state import Account
 from memjit.rollup.batcher import Batch, BatchConfig, Batcher, facts_root
@@ -173,6 +173,11 @@ def test_commit_mints_and_proves_every_account(market: Market, claims: dict[str,
         batcher.prove("xyz")
 
 
+def _resigned(batcher: Batcher, header):
+    """`header` signed by the batcher's committee (a forgery the committee signed)."""
+    return header.signed(sign(batcher._signers(), header.hash))
+
+
 def test_commit_rules(market: Market, claims: dict[str, bytes]) -> None:
     market.submit(market.fib, claims["fib10"], 500_000, 10)
     market.submit(market.crc, claims["crc16"], 500_000, 20)
@@ -182,7 +187,9 @@ def test_commit_rules(market: Market, claims: dict[str, bytes]) -> None:
     bad = {"does not follow": Batch(replace(a.header, number=2), a.data, a.seqs),
            "previous hash": Batch(replace(a.header, prev_hash=b"\x01" * 32), a.data, a.seqs),
            "signature": Batch(a.header.signed(b.header.signature), a.data, a.seqs),
-           "facts root does not match": Batch(a.header, b.data, b.seqs)}
+           "facts root does not match": Batch(a.header, b.data, b.seqs),
+           "Poseidon2 state root": Batch(_resigned(one, replace(a.header, zk_root=bytes(32))),
+                                         a.data, a.seqs)}
     for match, batch in bad.items():
         with pytest.raises(Rejected, match=match):
             one.commit(batch)
