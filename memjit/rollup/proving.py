@@ -12,9 +12,7 @@ Poseidon2 root, the minted total and every worker's score sum, then the STARK (v
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from dataclasses import dataclass
 
 from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace
 from circuits.rollup.leaf import key_hash
