@@ -19,8 +19,8 @@ def test_empty_tree_root_is_the_default():
     assert np.array_equal(StateTree().root, DEFAULTS[DEPTH])
 
 
-@settings(max_examples=15, deadline=None)
-@given(st.lists(st.integers(0, (1 << 30) - 1), min_size=1, max_size=12, unique=True))
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.integers(0, (1 << 30) - 1), min_size=1, max_size=6, unique=True))
 def test_paths_open_and_bulk_build_matches_updates(indexes):
     one_by_one, bulk = StateTree(), StateTree()
     for n, i in enumerate(indexes):
