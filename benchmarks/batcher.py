@@ -153,10 +153,14 @@ def bench_commits(accounts: int, sizes: list[int], repeats: int = 3, committee: 
 
 
 def bench_batcher(accounts: int = 10_000, sizes: list[int] | tuple[int, ...] = (10, 100, 1000),
-                  committee: int = 1) -> dict:
-    """The whole benchmark: tree costs and commit throughput at `accounts` accounts."""
+                  committee: int = 1, proof_sizes: list[int] | tuple[int, ...] = ()) -> dict:
+    """The whole benchmark: tree costs and commit throughput at `accounts` accounts, and the
+    batch proofs of `proof_sizes` facts (benchmarks.batch_proof)."""
+    from benchmarks.batch_proof import bench_batch_proofs
+
     return {"accounts": accounts, "committee": committee, "smt": bench_smt(accounts),
-            **bench_commits(accounts, list(sizes), committee=committee)}
+            **bench_commits(accounts, list(sizes), committee=committee),
+            "proofs": bench_batch_proofs(list(proof_sizes)) if proof_sizes else None}
 
 
 def print_report(result: dict) -> None:
@@ -179,6 +183,21 @@ def print_report(result: dict) -> None:
                       f"{r['bls_check_s']:.3f}", f"{100 * r['bls_check_share']:.0f}%",
                       f"{100 * r['bls_share']:.0f}%", f"{r['facts_per_s_without_bls']:.0f}")
     console.print(table)
+    if result.get("proofs"):
+        proofs = result["proofs"]
+        table = Table(title=f"batch proofs (batch AIR, 100-bit parameters, "
+                            f"{proofs['accounts']} accounts)")
+        for col in ("facts", "rows", "witness s", "prove s", "verify ms", "proof KB",
+                    "bits", "peak RSS MB"):
+            table.add_column(col, justify="right")
+        for p in proofs["points"]:
+            table.add_row(str(p["facts"]), str(p["rows"]), f"{p['witness_s']:.2f}",
+                          f"{p['prove_s']:.2f}", f"{p['verify_ms']:.1f}", f"{p['proof_kb']:.1f}",
+                          str(p["security_bits"]), str(p["peak_rss_mb"]))
+        console.print(table)
+        g = proofs["growth"]
+        console.print(f"growth exponents (facts^k): prove {g['prove_s']}, verify "
+                      f"{g['verify_ms']}, proof size {g['proof_kb']}, peak RSS {g['peak_rss_mb']}")
 
 
 if __name__ == "__main__":

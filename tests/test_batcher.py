@@ -13,10 +13,11 @@ import pytest
 from helpers import cli
 
 from memjit import workers
-from memjit.rollup.committee import add_local, add_member, members
+from memjit.rollup.committee import add_local, add_member, members, sign
 from memjit.rollup.header import BatchFormatError, decode_header
 from memjit.rollup.state import Account
 from memjit.rollup.batcher import Batch, BatchConfig, Batcher, facts_root
+from memjit.rollup.proving import BatchProver
 from memjit.market.facts import claim_digests, fact_hash, record_fact
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.errors import BadInput, Rejected
@@ -172,6 +173,11 @@ def test_commit_mints_and_proves_every_account(market: Market, claims: dict[str,
         batcher.prove("xyz")
 
 
+def _resigned(batcher: Batcher, header):
+    """`header` signed by the batcher's committee (a forgery the committee signed)."""
+    return header.signed(sign(batcher._signers(), header.hash))
+
+
 def test_commit_rules(market: Market, claims: dict[str, bytes]) -> None:
     market.submit(market.fib, claims["fib10"], 500_000, 10)
     market.submit(market.crc, claims["crc16"], 500_000, 20)
@@ -181,7 +187,9 @@ def test_commit_rules(market: Market, claims: dict[str, bytes]) -> None:
     bad = {"does not follow": Batch(replace(a.header, number=2), a.data, a.seqs),
            "previous hash": Batch(replace(a.header, prev_hash=b"\x01" * 32), a.data, a.seqs),
            "signature": Batch(a.header.signed(b.header.signature), a.data, a.seqs),
-           "facts root does not match": Batch(a.header, b.data, b.seqs)}
+           "facts root does not match": Batch(a.header, b.data, b.seqs),
+           "Poseidon2 state root": Batch(_resigned(one, replace(a.header, zk_root=bytes(32))),
+                                         a.data, a.seqs)}
     for match, batch in bad.items():
         with pytest.raises(Rejected, match=match):
             one.commit(batch)
@@ -225,7 +233,9 @@ def test_revert_restores_the_exact_previous_state(market: Market,
     assert batcher.tree().root == DEFAULTS[DEPTH] and batcher.last() is None
     assert market.balances() == {"alice": (13, 0), "bob": (20, 0)}
     [h1] = batcher.commit_pending(force=True)
-    market.clock.now += 100  # the challenge window is over: batch 1 is final
+    market.clock.now += 100  # the challenge window is over, but no batch is final unproven
+    assert batcher.record(1).status(market.clock()) == "committed"
+    assert BatchProver(batcher).prove_pending() == [1]
     assert batcher.record(1).status(market.clock()) == "final"
     with pytest.raises(Rejected, match="batch 1 is final"):
         batcher.revert(1)
@@ -276,7 +286,7 @@ def test_header_encoding_is_canonical(market: Market, claims: dict[str, bytes]) 
     [h] = market.batcher().commit_pending(force=True)
     data = h.encode()
     assert decode_header(data) == h
-    for bad in (data + b"\0", data[:-1], data[:7] + b"\x02" + data[8:]):
+    for bad in (data + b"\0", data[:-1], data[:7] + b"\x01" + data[8:]):
         with pytest.raises(BatchFormatError):
             decode_header(bad)
     signed = len(h.signed_part())
@@ -301,9 +311,13 @@ def test_cli_batch_commands(market: Market, claims: dict[str, bytes],
     assert code == 0 and json.loads(out) == {"committed": [], "pending_facts": 2}  # not due
     code, out, err = cli(capsys, monkeypatch, *home, "batch", "commit", "--force", "--json")
     [committed] = json.loads(out)["committed"]
-    assert code == 0 and committed["fact_count"] == 2 and committed["status"] == "committed"
+    assert code == 0 and committed["fact_count"] == 2 and committed["status"] == "proven"
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "list", "--json")
     assert code == 0 and json.loads(out)["batches"] == [committed]
+    code, out, _ = cli(capsys, monkeypatch, *home, "batch", "verify", "1", "--json")
+    verified = json.loads(out)
+    assert code == 0 and verified["valid"] and verified["facts"] == 2
+    assert verified["security_bits"] >= 100
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "list")
     assert code == 0 and committed["hash"][:16] in out
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "show", "1")

@@ -62,7 +62,7 @@ def test_a_version_3_ledger_is_upgraded_and_a_copy_left_inactive(tmp_path: Path)
     db.commit()
     db.close()
     with Ledger(tmp_path) as led:
-        assert led.schema_version() == len(MIGRATIONS) == 4
+        assert led.schema_version() == len(MIGRATIONS) == 5
         assert [(w.id, w.status) for w in led.workers()] == [
             ("first", "active"), ("copy", "inactive"), ("alone", "active")]
         assert led.worker_by_vk(vk_digest(b"vk-ab")).id == "first"

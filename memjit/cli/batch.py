@@ -1,4 +1,4 @@
-"""`memjit batch ...`: the rollup's batches (commit, list, show, audit, proof, revert, committee)."""
+"""`memjit batch ...`: the rollup's batches (commit, list, show, verify, audit, proof, revert, committee)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def _batch_fields(record: "BatchRecord", now: float) -> dict:
     h = record.header
     return {"number": h.number, "hash": h.hash.hex(), "status": record.status(now),
             "prev_hash": h.prev_hash.hex(), "state_root_before": h.state_root_before.hex(),
-            "state_root_after": h.state_root_after.hex(), "facts_root": h.facts_root.hex(),
+            "state_root_after": h.state_root_after.hex(), "zk_root": h.zk_root.hex(),
+            "facts_root": h.facts_root.hex(),
             "fact_count": h.fact_count, "diff_digest": h.diff_digest.hex(), "minted": h.minted,
             "timestamp": h.timestamp_ms / 1000, "committed_at": record.committed_at,
             "final_at": record.final_at, "data_cid": record.data_cid,
@@ -51,7 +52,8 @@ def batch_commit(
     force: bool = typer.Option(False, "--force", help="Close the current emission period now and commit every pending fact, due or not."),
     max_facts: int = typer.Option(1000, "--max-facts", min=1, max=1 << 24, help="Cut a batch at this many facts."),
     max_age: float = typer.Option(60.0, "--max-age", help="...or once the oldest pending fact is this old (s)."),
-    window: float = typer.Option(3600.0, "--challenge-window", help="Seconds before a batch is final."),
+    window: float = typer.Option(3600.0, "--challenge-window", help="Seconds before a proven batch is final."),
+    prove: bool = typer.Option(True, "--prove/--no-prove", help="Prove every committed batch that has no proof yet (a batch is final only once proven)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Close the emission periods that are over (their scored calls become facts; with
@@ -69,6 +71,10 @@ def batch_commit(
         batcher = _batcher(ledger, home, max_facts=max_facts, max_age_s=max_age,
                            challenge_window_s=window)
         headers = batcher.commit_pending(force)
+        if prove:
+            from memjit.rollup.proving import BatchProver
+
+            BatchProver(batcher).prove_pending()
         fields = [_batch_fields(batcher.record(h.number), ledger.clock()) for h in headers]
         pending = len(batcher.pending())
     if json_out:
@@ -126,6 +132,36 @@ def batch_show(
         elif key == "committee":
             value = ", ".join(k[:16] for k in value)
         typer.echo(f"{key:>17}: {value}")
+
+
+@app.command("verify")
+def batch_verify(
+    ctx: typer.Context,
+    number: int = _number("Batch number."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Check batch N's STARK against its header alone (no re-execution, no ledger state):
+    exit 0 if it proves the state transition, 1 if not."""
+    from memjit.errors import Rejected
+    from memjit.market.ledger import Ledger
+    from memjit.rollup.proving import BatchProver
+    from memjit.rollup.zkstate import root_bytes
+
+    home = state_home(ctx, write=False)
+    with Ledger(home, readonly=True) as ledger:
+        prover = BatchProver(_batcher(ledger, home))
+        verdict = prover.verify(number)
+        pi = prover.bundle(number).inputs
+    fields = {"number": number, "valid": verdict.valid, "reason": verdict.reason,
+              "security_bits": verdict.security_bits, "facts": len(pi.facts),
+              "old_root": root_bytes(pi.old_root).hex(), "new_root": root_bytes(pi.new_root).hex()}
+    if json_out:
+        emit_json(fields)
+    elif verdict.valid:
+        typer.echo(f"batch {number}: valid proof of {len(pi.facts)} fact(s), "
+                   f"{verdict.security_bits} bits, state root {fields['new_root']}")
+    if not verdict.valid:
+        raise Rejected(f"batch {number}: invalid proof: {verdict.reason}")
 
 
 @app.command("audit")

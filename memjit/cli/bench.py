@@ -14,6 +14,8 @@ app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings a
 
 MAX_BENCH_SIZE = 10_000_000
 """Most accounts, or facts in a batch, a batcher benchmark builds (its state fits in memory)."""
+MAX_PROOF_FACTS = 10_000
+"""Most facts in a benchmark batch proof (2^19 rows of the batch AIR)."""
 
 
 @app.command("stark")
@@ -76,21 +78,25 @@ def bench_batcher_cmd(
     accounts: int = typer.Option(10_000, "--accounts", help="Worker accounts in the state tree."),
     sizes: str = typer.Option("10,100,1000", "--sizes", help="Comma-separated batch sizes (facts)."),
     committee: int = typer.Option(1, "--committee", help="Committee size (the node plus N-1 keys)."),
+    proof_sizes: str = typer.Option("", "--proof-sizes", help="Comma-separated batch sizes to prove (facts), e.g. 10,100,1000; empty: none."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Batch commit throughput, sparse Merkle tree update/proof times, share of BLS."""
+    """Batch commit throughput, sparse Merkle tree update/proof times, share of BLS; with
+    --proof-sizes, batch proofs: prove and verify time, size, peak memory, growth."""
     from benchmarks.batcher import bench_batcher, print_report
     from memjit.errors import BadInput
 
     try:
         batch_sizes = [int(s) for s in sizes.split(",") if s.strip()]
+        proven = [int(s) for s in proof_sizes.split(",") if s.strip()]
     except ValueError:
-        batch_sizes = []
+        batch_sizes = proven = []
     if (not batch_sizes or not 1 <= min(batch_sizes) <= max(batch_sizes) <= MAX_BENCH_SIZE
-            or not 1 <= accounts <= MAX_BENCH_SIZE or not 1 <= committee <= 255):
+            or not 1 <= accounts <= MAX_BENCH_SIZE or not 1 <= committee <= 255
+            or not all(1 <= n <= MAX_PROOF_FACTS for n in proven)):
         raise BadInput(f"--sizes and --accounts must be in 1..{MAX_BENCH_SIZE}, "
-                       "--committee in 1..255")
-    result = bench_batcher(accounts, batch_sizes, committee)
+                       f"--proof-sizes in 1..{MAX_PROOF_FACTS}, --committee in 1..255")
+    result = bench_batcher(accounts, batch_sizes, committee, proven)
     if json_out:
         emit_json(result)
     else:

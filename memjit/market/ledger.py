@@ -209,6 +209,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX calls_by_period ON calls(period);
     CREATE INDEX batch_facts_by_statement ON batch_facts(statement_digest);
     """,
+    # 5: commit, prove, execute. A committed batch is final once its STARK (a proof bundle in
+    # the content store: memjit.rollup.proving) is recorded here, checked before it is.
+    """
+    CREATE TABLE batch_proofs (
+        number     INTEGER PRIMARY KEY REFERENCES batches(number),
+        bundle_cid TEXT NOT NULL,                -- header hash, statement and STARK (store)
+        new_root   BLOB NOT NULL,                -- the Poseidon2 state root after the batch
+        proven_at  REAL NOT NULL
+    );
+    """,
 )
 
 

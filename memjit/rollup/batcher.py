@@ -1,5 +1,6 @@
 """The rollup batcher: verified, scored claims become facts; facts are committed in batches under
-a state root, signed by the verifier committee, and final after a challenge window.
+a state root, signed by the verifier committee, proven (memjit.rollup.proving), and final once
+proven and its challenge window is over.
 
 Facts (memjit.market.facts) are what settled claims leave in the ledger; this module commits
 them. A fact stays pending until a committed batch includes it; committing mints its reward:
@@ -20,7 +21,8 @@ and state diff go to the content store as its data (data availability)::
 Rules, as zk-rollups commit: number = last + 1 and the previous hash must match; the same header
 twice is a no-op, another header at a committed number is Rejected; the committee must be the
 configured one and its aggregate signature valid (one FastAggregateVerify); a batch is final
-`challenge_window_s` after its commit; only non-final batches can be reverted, which restores the
+once its STARK is recorded and `challenge_window_s` after its commit (commit, prove, execute:
+never without its proof); only non-final batches can be reverted, which restores the
 previous state root exactly and returns their facts to pending (un-minting their rewards).
 
 Crash safety: everything a commit changes in the ledger is one SQLite transaction; the data
@@ -66,6 +68,7 @@ from memjit.market.facts import Fact, claim_digests
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, worker_key
 from memjit.rollup.smt import DEFAULTS, DEPTH, SparseMerkleTree, verify_proof
+from memjit.rollup.zkstate import RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from verifier.claims import ClaimFormatError, decode_claim, verify_claim
 from verifier.claims import vk_digest as digest_of_vk
@@ -191,10 +194,14 @@ class BatchRecord:
     data_cid: str
     committed_at: float
     final_at: float
+    proven: bool = False  # a valid batch proof is recorded (memjit.rollup.proving)
 
     def status(self, now: float) -> str:
-        """'final' once the challenge window is over, else 'committed'."""
-        return "final" if now >= self.final_at else "committed"
+        """'final' once proven and the challenge window is over, else 'proven' or
+        'committed' (commit, prove, execute: no batch is final without its proof)."""
+        if not self.proven:
+            return "committed"
+        return "final" if now >= self.final_at else "proven"
 
 
 @dataclass(frozen=True)
@@ -239,16 +246,19 @@ class Batcher:
         self._tree: SparseMerkleTree | None = None
         self._tree_hash: bytes | None = None  # hash of the batch whose state the tree holds
         self._identities: list[Identity] | None = None  # the committee's keys, once loaded
+        self._zk: tuple[bytes, RollupState] | None = None  # Poseidon2 state, its batch's hash
 
     # --- reads ----------------------------------------------------------------------------
 
     def records(self, number: int | None = None) -> list[BatchRecord]:
         """Committed batches in order (only batch `number`, if given)."""
-        where, params = ("WHERE number = ?", (number,)) if number is not None else ("", ())
+        where, params = ("WHERE b.number = ?", (number,)) if number is not None else ("", ())
         rows = self.ledger.db.execute(
-            f"SELECT header, data_cid, committed_at, final_at FROM batches {where} "
-            "ORDER BY number", params).fetchall()
-        return [BatchRecord(decode_header(h), cid, at, final) for h, cid, at, final in rows]
+            "SELECT header, data_cid, committed_at, final_at, p.number IS NOT NULL FROM batches b "
+            f"LEFT JOIN batch_proofs p ON p.number = b.number {where} ORDER BY b.number",
+            params).fetchall()
+        return [BatchRecord(decode_header(h), cid, at, final, bool(proven))
+                for h, cid, at, final, proven in rows]
 
     def record(self, number: int) -> BatchRecord:
         """Committed batch `number` (BadInput if there is none)."""
@@ -320,13 +330,18 @@ class Batcher:
                 tree.set(e.key, e.new)
             data = BatchData(1 if last is None else last.header.number + 1,
                              tuple(f for _, f in pending), tuple(diff))
+            timestamp_ms = round(self.ledger.clock() * 1000)
+            zk = self._zk_state(last)
+            self._zk = None
+            zk.apply(data.facts, day_of(timestamp_ms))
             header = Header(prev_hash=ZERO_HASH if last is None else last.header.hash,
                             state_root_before=before, state_root_after=tree.root,
-                            timestamp_ms=round(self.ledger.clock() * 1000),
+                            timestamp_ms=timestamp_ms, zk_root=root_bytes(zk.root),
                             committee=tuple(i.public_key for i in identities), **_summary(data))
             self._tree_hash = header.hash
+            self._zk = (header.hash, zk)
         except BaseException:
-            self._tree = None
+            self._tree = self._zk = None
             raise
         header = header.signed(sign(identities, header.hash))
         _step("signed")
@@ -362,10 +377,11 @@ class Batcher:
         if problems:
             raise Rejected(f"batch {h.number}: {problems[0]}")
         self._advance_tree(last, batch)
+        self._advance_zk(last, batch)
         try:
             self._write(batch, prev)
         except BaseException:
-            self._tree = None
+            self._tree = self._zk = None
             raise
         _step("committed")
         return True
@@ -390,6 +406,30 @@ class Batcher:
             self._tree = None
             raise
         self._tree_hash = h.hash
+
+    def _zk_state(self, last: BatchRecord | None) -> RollupState:
+        """The Poseidon2 state after the last batch (replayed from the batches' data if stale)."""
+        want = ZERO_HASH if last is None else last.header.hash
+        if self._zk is None or self._zk[0] != want:
+            state = RollupState.genesis()
+            for rec in self.records():
+                data = decode_data(self.store.get(rec.data_cid))
+                state.apply(data.facts, day_of(rec.header.timestamp_ms))
+            self._zk = (want, state)
+        return self._zk[1]
+
+    def _advance_zk(self, last: BatchRecord | None, batch: Batch) -> None:
+        """Bring the Poseidon2 state to the batch's (unless cut() did), checking its root."""
+        h = batch.header
+        if self._zk is not None and self._zk[0] == h.hash:
+            return
+        state = self._zk_state(last)
+        self._zk = None
+        state.apply(batch.data.facts, day_of(h.timestamp_ms))
+        if root_bytes(state.root) != h.zk_root:
+            raise Rejected(f"batch {h.number}'s Poseidon2 state root does not follow from its "
+                           "facts")
+        self._zk = (h.hash, state)
 
     def _write(self, batch: Batch, prev: bytes) -> None:
         """Store the data, then record the batch, include its facts and mint: one transaction."""
@@ -438,12 +478,14 @@ class Batcher:
         """Revert batches `number`.. last (none may be final): their facts become pending again,
         their rewards un-minted, and the state root is the one before batch `number` again."""
         with self.ledger.transaction() as db:
-            rows = db.execute("SELECT number, final_at FROM batches WHERE number >= ? "
-                              "ORDER BY number DESC", (number,)).fetchall()
+            rows = db.execute("SELECT b.number, b.final_at, p.number IS NOT NULL FROM batches b "
+                              "LEFT JOIN batch_proofs p ON p.number = b.number "
+                              "WHERE b.number >= ? ORDER BY b.number DESC", (number,)).fetchall()
             if not rows or rows[-1][0] != number:
                 raise BadInput(f"no batch {number}")
             now = self.ledger.clock()
-            final = [n for n, final_at in rows if now >= final_at]
+            final = [n for n, final_at, proven in rows if proven and now >= final_at]
+            rows = [(n, final_at) for n, final_at, _ in rows]
             if final:
                 raise Rejected(f"batch {min(final)} is final: only batches still in their "
                                "challenge window can be reverted")
@@ -453,8 +495,9 @@ class Batcher:
                                "WHERE owner = ?", (amount, amount, owner))
                 db.execute("UPDATE batch_facts SET batch = NULL WHERE batch = ?", (n,))
                 db.execute("DELETE FROM batch_diffs WHERE batch = ?", (n,))
+                db.execute("DELETE FROM batch_proofs WHERE number = ?", (n,))
                 db.execute("DELETE FROM batches WHERE number = ?", (n,))
-        self._tree = None
+        self._tree = self._zk = None
         self._committed_tree(self.last())  # checks the restored accounts give the old root
         return [n for n, _ in rows]
 
@@ -573,8 +616,14 @@ def _minted_by_owner(db: sqlite3.Connection, number: int) -> list[tuple[bytes, i
 
 def commit_pending(ledger: Ledger, store: Store, home: Path,
                    config: BatchConfig = BatchConfig()) -> list[Header]:
-    """Commit every pending fact in batches of at most `config.max_facts` (the demo's last step)."""
-    return Batcher(ledger, store, home, config).commit_pending(force=True)
+    """Commit every pending fact in batches of at most `config.max_facts`, then prove every
+    committed batch (the demo's last step: it ends with proven batches)."""
+    from memjit.rollup.proving import BatchProver
+
+    batcher = Batcher(ledger, store, home, config)
+    headers = batcher.commit_pending(force=True)
+    BatchProver(batcher).prove_pending()
+    return headers
 
 
 def batches_table(ledger: Ledger, store: Store, home: Path) -> Table:

@@ -1,6 +1,6 @@
 """The batch header: what a committed batch of facts claims, in one canonical binary encoding.
 
-Encoding (version 1, big-endian, every length explicit, no trailing bytes)::
+Encoding (version 2, big-endian, every length explicit, no trailing bytes)::
 
     "MJBATCH" u8 version
     u64 number                      1, 2, 3, ...
@@ -14,6 +14,8 @@ Encoding (version 1, big-endian, every length explicit, no trailing bytes)::
     u64 timestamp_ms                when the batch was cut (ledger clock)
     u32 n + n x (worker id (32), u64 score)   aggregated score per worker, ids increasing
     u8 m + m x public key (48)      the committee that signs, keys increasing
+    zk_root (32)                    the Poseidon2 state root after the batch (8 little-endian
+                                    u32; memjit.rollup.zkstate), proven by the batch's STARK
     ---- the batch hash is blake3 of everything above (the "signed part") ----
     signature (96)                  BLS aggregate (G2ProofOfPossession) over the batch hash
 
@@ -33,7 +35,7 @@ from memjit.errors import BadInput
 from memjit.market.facts import HASH_BYTES
 
 MAGIC = b"MJBATCH"
-VERSION = 1
+VERSION = 2
 PUBLIC_KEY_BYTES = 48
 SIGNATURE_BYTES = 96
 MAX_SCORES = 1 << 24
@@ -80,6 +82,7 @@ class Header:
     timestamp_ms: int
     scores: tuple[tuple[bytes, int], ...]
     committee: tuple[bytes, ...]
+    zk_root: bytes = ZERO_HASH
     signature: bytes = b""
 
     def signed_part(self) -> bytes:
@@ -89,7 +92,7 @@ class Header:
                struct.pack(">I", self.fact_count), self.diff_digest,
                struct.pack(">QQI", self.minted, self.timestamp_ms, len(self.scores))]
         out += [worker + struct.pack(">Q", score) for worker, score in self.scores]
-        out += [bytes([len(self.committee)]), *self.committee]
+        out += [bytes([len(self.committee)]), *self.committee, self.zk_root]
         return b"".join(out)
 
     @property
@@ -123,7 +126,7 @@ def decode_header(data: bytes) -> Header:
     scores = tuple((r.take(HASH_BYTES), r.uint("Q")) for _ in range(n))
     committee = tuple(r.take(PUBLIC_KEY_BYTES) for _ in range(r.uint("B")))
     header = Header(number, prev, before, after, facts, fact_count, diff, minted, timestamp_ms,
-                    scores, committee, r.take(SIGNATURE_BYTES))
+                    scores, committee, r.take(HASH_BYTES), r.take(SIGNATURE_BYTES))
     r.end()
     check_order([w for w, _ in scores], "score worker ids")
     check_order(list(committee), "committee keys")

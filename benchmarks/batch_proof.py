@@ -1,0 +1,100 @@
+"""Batch proofs: proving time, verification time, proof size and peak memory of the batch AIR
+(circuits.rollup.batch) against the number of facts, with the fitted growth exponents.
+
+Each point runs in a fresh interpreter (so its peak RSS is its own): random facts over a state
+tree of `accounts` accounts, the witness, one proof at the default parameters (100 bits), and
+its verification (verifier.batch, numpy only).
+
+    python -m benchmarks.batch_proof --facts 100 [--accounts 1000]   # one point, JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def _fit(xs: list[float], ys: list[float]) -> float | None:
+    """The least-squares slope of log y against log x (None for fewer than two points)."""
+    if len(xs) < 2:
+        return None
+    return round(float(np.polyfit(np.log(xs), np.log(ys), 1)[0]), 2)
+
+
+def one_point(facts: int, accounts: int = 1000, seed: int = 3) -> dict:
+    """Prove and verify one batch of `facts` random facts (in this process)."""
+    from circuits.rollup.batch import BatchAir, BatchFact, BatchInputs, apply_fact, batch_trace
+    from circuits.rollup.leaf import key_hash
+    from memjit.rollup.tree import StateTree
+    from prover import prove
+    from prover.stark import ProverStats
+    from verifier.batch import verify_batch
+
+    rng = random.Random(seed)
+    keys = [tuple(int(x) for x in key_hash(rng.randbytes(32))) for _ in range(accounts)]
+    tree = StateTree()
+    tree.build({i: apply_fact(np.zeros(16, np.uint64), BatchFact(i, keys[i], 500_000, 1000, 0),
+                              1) for i in range(accounts)})
+    old_root = tuple(int(x) for x in tree.root)
+    start = time.perf_counter()
+    chosen, olds, news, sibs = [], [], [], []
+    for _ in range(facts):
+        i = rng.randrange(accounts)
+        score = rng.randrange(1_000_001)
+        fact = BatchFact(i, keys[i], score, 200, rng.randrange(1, 1000) if score else 0)
+        w = tree.update(i, apply_fact(tree.limbs(i), fact, 2))
+        chosen.append(fact), olds.append(w.old), news.append(w.new), sibs.append(w.siblings)
+    inputs = BatchInputs(1, 2, 10_000, old_root, tuple(int(x) for x in tree.root),
+                         tuple(chosen), bytes(32), bytes(32))
+    main = batch_trace(inputs, np.stack(olds), np.stack(news), np.stack(sibs))
+    witness_s = time.perf_counter() - start
+    air = BatchAir(inputs)
+    stats = ProverStats()
+    start = time.perf_counter()
+    proof = prove(air, main, stats=stats)
+    prove_s = time.perf_counter() - start
+    verify_batch(inputs, proof)  # warm-up (imports, caches)
+    start = time.perf_counter()
+    verdict = verify_batch(inputs, proof)
+    verify_s = time.perf_counter() - start
+    if not verdict.valid:
+        raise RuntimeError(f"benchmark batch proof rejected: {verdict.reason}")
+    return {"facts": facts, "rows": air.trace_length, "columns": air.width,
+            "witness_s": round(witness_s, 3), "prove_s": round(prove_s, 3),
+            "verify_ms": round(verify_s * 1000, 1), "proof_kb": round(len(proof) / 1024, 1),
+            "security_bits": verdict.security_bits,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "phases": {k: round(v, 3) for k, v in stats.phases.items()}}
+
+
+def bench_batch_proofs(sizes: list[int], accounts: int = 1000) -> dict:
+    """One fresh process per size; the points and the growth exponents."""
+    points = []
+    for facts in sizes:
+        out = subprocess.run([sys.executable, "-m", "benchmarks.batch_proof", "--facts",
+                              str(facts), "--accounts", str(accounts)],
+                             check=True, capture_output=True, text=True)
+        points.append(json.loads(out.stdout.splitlines()[-1]))
+    xs = [p["facts"] for p in points]
+    return {"accounts": accounts, "points": points,
+            "growth": {"prove_s": _fit(xs, [p["prove_s"] for p in points]),
+                       "verify_ms": _fit(xs, [p["verify_ms"] for p in points]),
+                       "proof_kb": _fit(xs, [p["proof_kb"] for p in points]),
+                       "peak_rss_mb": _fit(xs, [p["peak_rss_mb"] for p in points])}}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--facts", type=int, required=True)
+    parser.add_argument("--accounts", type=int, default=1000)
+    args = parser.parse_args()
+    if not 1 <= args.facts <= 1 << 20 or not 1 <= args.accounts <= 1 << 24:
+        sys.exit("--facts in 1..2^20, --accounts in 1..2^24")
+    print(json.dumps(one_point(args.facts, args.accounts)))

@@ -1,0 +1,339 @@
+"""The batch AIR: a batch of facts moves the state tree from one root to the next.
+
+Each fact updates one account: the leaf at its index goes from `old` to `new` limbs
+(circuits.rollup.leaf) by the market's rules, and both leaves hash up the same 32 siblings, the
+old one to the current root and the new one to the next root. A fact takes a segment of 33
+rows: a leaf row (k = 0) hashing both leaves, then a row per tree level (k = 1..32) hashing the
+two paths' nodes with the level's sibling; row k = 32 outputs the two roots. Every row holds two
+Poseidon2 permutations (circuits.rollup.poseidon2_air): lane A the old path, lane B the new.
+Rows after the last fact (at least one) are inactive segments hashing zeros.
+
+Columns (701): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
+witness, is_top + its inverse witness, active, fact = is_leaf * active, top = is_top * active,
+the current root (8), seq, index, the index accumulated from the path bits, 2^(k), score, rate
+(thousandths of a million), reward, the EMA remainder, fresh (the old slot is empty), the
+minted limb's carry, and 70 range-check bits (remainder < 1000: 10 + 10, new usefulness < 2^20:
+20, new minted low limb < 2^30: 30).
+
+Constraints (degree <= 3):
+
+- each lane is a Poseidon2 permutation (every row);
+- k counts 0..32 and wraps; is_leaf = [k = 0], is_top = [k = 32] by inverse witnesses; active
+  starts at 1, may only drop after a top row and never comes back, ends at 0;
+- outside leaf rows each lane's input is (node, sibling) or (sibling, node) by the row's bit,
+  node being the lane's output on the previous row; both lanes share the sibling and the bit;
+- the index: at the leaf row 2^k = 1 and the sum 0, each level adds bit * 2^(k-1); at the top
+  row the sum equals the fact's index (carried unchanged through the segment); the two top
+  bits are 0 (indexes < 2^30 < p, read unambiguously);
+- the root: starts at the public old root; at an active top row lane A's output equals it and
+  the next root is lane B's output; it ends at the public new root;
+- the leaf update, on a fact row: key hash and version unchanged unless the slot was empty
+  (fresh: old limbs all 0); stake and slashed unchanged; usefulness' = (rate score +
+  (1000 - rate) usefulness) // 1000 with a remainder < 1000; last day = the batch's day;
+  minted' = minted + reward in 30-bit limbs with a boolean carry;
+- the facts: seq starts at 0 and counts segments; an auxiliary column accumulates, on every
+  fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 12 fields (seq,
+  index, score, rate, reward, key hash), from 0 to the value the verifier computes from the
+  public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
+  after the main trace is committed). The verifier itself checks the public facts' ranges.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuits.air import Air, ConstraintBuilder, Degree
+from circuits.field import P, ext_from_base, ext_mul, ext_powers, lincomb
+from circuits.poseidon2 import DIGEST, WIDTH
+from circuits.rollup import leaf as L
+from circuits.rollup import poseidon2_air as p2
+
+DEPTH = 32
+SEGMENT = DEPTH + 1
+EMA_SCALE = 1000  # rates are whole thousandths of a million (memjit.market.formulas.RATE_STEP)
+MAX_USEFULNESS_BITS = 20
+FACT_FIELDS = 5 + L.KEY_LIMBS
+
+A, B = 0, p2.COLUMNS
+SIB = 2 * p2.COLUMNS
+(BIT, K, IS_LEAF, INV_LEAF, IS_TOP, INV_TOP, ACTIVE, FACT, TOP) = range(SIB + 8, SIB + 17)
+ROOT = SIB + 17
+(SEQ, INDEX, IDX_ACC, POW2, SCORE, RATE, REWARD, REM, FRESH, CARRY) = range(ROOT + 8, ROOT + 18)
+REM_BITS = ROOT + 18
+REM_UP_BITS = REM_BITS + 10
+USE_BITS = REM_UP_BITS + 10
+MINT_BITS = USE_BITS + MAX_USEFULNESS_BITS
+WIDTH_ALL = MINT_BITS + L.LIMB_BITS
+_BOOLS = [BIT, ACTIVE, FRESH, CARRY, *range(REM_BITS, WIDTH_ALL)]
+_UNCHANGED = [L.STAKE, L.STAKE + 1, L.SLASHED, L.SLASHED + 1]
+_KEPT_UNLESS_FRESH = list(range(L.KEY, L.KEY + L.KEY_LIMBS))
+
+
+@dataclass(frozen=True)
+class BatchFact:
+    """A fact as the batch AIR applies it: the account's index and key hash (7 limbs), the
+    score (ppm), the EMA rate in thousandths of a million, and the reward (SWT)."""
+
+    index: int
+    key: tuple[int, ...]
+    score: int
+    rate: int
+    reward: int
+
+    def fields(self, seq: int) -> list[int]:
+        return [seq, self.index, self.score, self.rate, self.reward, *self.key]
+
+
+@dataclass(frozen=True)
+class BatchInputs:
+    """The statement of a batch proof (every field is a public input)."""
+
+    number: int
+    day: int
+    emission: int  # the most SWT a fact may be paid (the period's emission)
+    old_root: tuple[int, ...]
+    new_root: tuple[int, ...]
+    facts: tuple[BatchFact, ...]
+    facts_commitment: bytes  # the header's commitment to the published facts
+    prev_commitment: bytes  # the previous batch's commitment (32 zero bytes for batch 1)
+
+    def encode(self) -> bytes:
+        out = [struct.pack("<QQQI", self.number, self.day, self.emission, len(self.facts)),
+               struct.pack("<16I", *self.old_root, *self.new_root),
+               self.facts_commitment, self.prev_commitment]
+        out += [struct.pack("<IIII Q7I", f.index, f.score, f.rate, 0, f.reward, *f.key)
+                for f in self.facts]
+        return b"".join(out)
+
+
+def trace_length(n_facts: int) -> int:
+    """Rows for n facts: 33 per fact and at least one inactive row, a power of two >= 64."""
+    return max(64, 1 << (SEGMENT * n_facts).bit_length())
+
+
+class BatchAir(Air):
+    name = "rollup_batch_v1"
+    width = WIDTH_ALL
+    aux_width = 1
+    num_challenges = 2
+
+    def __init__(self, public_inputs: BatchInputs) -> None:
+        if not public_inputs.facts:
+            raise ValueError("a batch proves at least one fact")
+        if len(public_inputs.old_root) != DIGEST or len(public_inputs.new_root) != DIGEST:
+            raise ValueError("roots are 8 field elements")
+        super().__init__(public_inputs, trace_length(len(public_inputs.facts)))
+        self._expected: tuple[bytes, np.ndarray] | None = None
+
+    def public_inputs_bytes(self) -> bytes:
+        return self.public_inputs.encode()
+
+    _degrees_of_every_batch: list | None = None
+
+    def constraint_degrees(self):
+        """The constraints and their degrees do not depend on the statement: derived once per
+        process (the symbolic pass costs as much as the verifier's evaluation at z)."""
+        if BatchAir._degrees_of_every_batch is None:
+            BatchAir._degrees_of_every_batch = super().constraint_degrees()
+        return BatchAir._degrees_of_every_batch
+
+    def _fingerprint(self, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """The accumulator's final value over the public facts (cached per challenge pair)."""
+        key = gamma.tobytes() + beta.tobytes()
+        if self._expected is not None and self._expected[0] == key:
+            return self._expected[1]
+        facts = self.public_inputs.facts
+        fields = np.array([f.fields(i) for i, f in enumerate(facts)], dtype=np.uint64) % P
+        betas = ext_powers(beta, FACT_FIELDS + 1)[1:]
+        terms = (lincomb(fields.T.copy(), betas) + ext_from_base(np.uint64(1))) % P
+        gammas = ext_powers(gamma, len(facts))[::-1]
+        value = ext_mul(terms, gammas).sum(axis=0) % P
+        self._expected = (key, value)
+        return value
+
+    def eval(self, b: ConstraintBuilder) -> None:
+        c, n = b.main_cur, b.main_nxt
+        (acc,), (acc_n,) = b.aux_cur, b.aux_nxt
+        gamma, beta = b.challenges
+        pi = self.public_inputs
+        for lane in (A, B):
+            for expr in p2.constraints(c[lane:lane + p2.COLUMNS]):
+                b.every_row(expr)
+        for col in _BOOLS:
+            b.every_row(c[col] * (c[col] - 1))
+        k, is_leaf, is_top, active = c[K], c[IS_LEAF], c[IS_TOP], c[ACTIVE]
+        fact, top = c[FACT], c[TOP]
+        b.every_row(is_leaf * k)
+        b.every_row(k * c[INV_LEAF] - (1 - is_leaf))
+        b.every_row(is_top * (k - DEPTH))
+        b.every_row((k - DEPTH) * c[INV_TOP] - (1 - is_top))
+        b.every_row(fact - is_leaf * active)
+        b.every_row(top - is_top * active)
+        b.first_row(k)
+        b.transition(n[K] - (k + 1) * (1 - is_top))
+        b.first_row(active - 1)
+        b.transition(n[ACTIVE] * (1 - active))
+        b.transition((active - n[ACTIVE]) * (1 - is_top))
+        b.last_row(active)
+        # Paths: both lanes hash the previous row's output with the same sibling and bit.
+        not_top = 1 - is_top
+        bit_n = n[BIT]
+        for lane in (A, B):
+            out = c[lane + p2.OUTPUT:lane + p2.OUTPUT + DIGEST]
+            for j in range(DIGEST):
+                sib = n[SIB + j]
+                b.transition(not_top * (n[lane + j] - out[j] - bit_n * (sib - out[j])))
+                b.transition(not_top * (n[lane + DIGEST + j] - sib - bit_n * (out[j] - sib)))
+        # The index: bits weighted by 2^(level-1) sum to it; the top two bits are 0.
+        b.every_row(is_leaf * c[IDX_ACC])
+        b.every_row(is_leaf * (c[POW2] - 1))
+        b.transition(not_top * (n[IDX_ACC] - c[IDX_ACC] - bit_n * c[POW2]))
+        b.transition(not_top * (n[POW2] - 2 * c[POW2]))
+        b.transition(not_top * (n[INDEX] - c[INDEX]))
+        b.every_row(top * (c[IDX_ACC] - c[INDEX]))
+        b.every_row(is_top * c[BIT])
+        b.every_row(is_leaf * c[BIT])
+        b.transition(c[BIT] * n[IS_TOP])
+        # Roots.
+        for j in range(DIGEST):
+            root = c[ROOT + j]
+            b.first_row(root - pi.old_root[j])
+            b.every_row(top * (c[A + p2.OUTPUT + j] - root))
+            b.transition(n[ROOT + j] - root - top * (c[B + p2.OUTPUT + j] - root))
+            b.last_row(root - pi.new_root[j])
+        # The leaf update (fact rows).
+        old, new = c[A:A + WIDTH], c[B:B + WIDTH]
+        fresh = c[FRESH]
+        b.every_row(fresh * (1 - fact))
+        for i in range(WIDTH):
+            b.every_row(fresh * old[i])
+        for i in _KEPT_UNLESS_FRESH:
+            b.every_row(fact * (1 - fresh) * (new[i] - old[i]))
+        for i in _UNCHANGED:
+            b.every_row(fact * (new[i] - old[i]))
+        b.every_row(fact * (new[L.VERSION] - L.LEAF_VERSION))
+        rate, score = c[RATE], c[SCORE]
+        b.every_row(fact * (new[L.USEFULNESS] * EMA_SCALE + c[REM] - rate * score
+                            - (EMA_SCALE - rate) * old[L.USEFULNESS]))
+        b.every_row(fact * (new[L.LAST_DAY] - pi.day))
+        b.every_row(fact * (new[L.MINTED] + c[CARRY] * L.LIMB - old[L.MINTED] - c[REWARD]))
+        b.every_row(fact * (new[L.MINTED + 1] - old[L.MINTED + 1] - c[CARRY]))
+        for value, first, count in ((c[REM], REM_BITS, 10),
+                                    (EMA_SCALE - 1 - c[REM], REM_UP_BITS, 10),
+                                    (new[L.USEFULNESS], USE_BITS, MAX_USEFULNESS_BITS),
+                                    (new[L.MINTED], MINT_BITS, L.LIMB_BITS)):
+            total = c[first]
+            for i in range(1, count):
+                total = total + (1 << i) * c[first + i]
+            b.every_row(fact * (value - total))
+        # The facts, in order: seq counts segments; the accumulator binds the public facts.
+        b.first_row(c[SEQ])
+        b.transition(n[SEQ] - c[SEQ] - is_top)
+        fields = [c[SEQ], c[INDEX], score, rate, c[REWARD], *new[L.KEY:L.KEY + L.KEY_LIMBS]]
+        term = 1 + beta * fields[0]
+        power = beta
+        for f in fields[1:]:
+            power = power * beta
+            term = term + power * f
+        b.first_row(acc)
+        b.transition(acc_n - acc - fact * (acc * (gamma - 1) + term))
+        if isinstance(gamma, Degree):
+            b.last_row(acc)
+        else:
+            b.last_row(acc - type(gamma)(self._fingerprint(gamma.v, beta.v)))
+
+    def build_aux_trace(self, main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
+        gamma, beta = challenges
+        n = self.trace_length
+        acc = np.zeros((n, 4), dtype=np.uint64)
+        betas = ext_powers(beta, FACT_FIELDS + 1)[1:]
+        rows = np.flatnonzero(main[FACT])
+        cols = [SEQ, INDEX, SCORE, RATE, REWARD, *range(B + L.KEY, B + L.KEY + L.KEY_LIMBS)]
+        terms = (lincomb(main[cols][:, rows].copy(), betas) + ext_from_base(np.uint64(1))) % P
+        value = np.zeros(4, dtype=np.uint64)
+        start = 0
+        for row, term in zip(rows, terms):  # one extension multiply per fact
+            acc[start:row + 1] = value
+            value = (ext_mul(value, gamma) + term) % P
+            start = row + 1
+        acc[start:] = value
+        return acc[None]
+
+
+def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
+                siblings: np.ndarray) -> np.ndarray:
+    """The main trace (701, n) of a batch: per fact its old and new limbs (16 each) and the 32
+    siblings of its path (32, 8) before the update, in fact order."""
+    facts = inputs.facts
+    n_rows = trace_length(len(facts))
+    segs = -(-n_rows // SEGMENT)
+    leaf_a = np.zeros((segs, WIDTH), dtype=np.uint64)
+    leaf_b = np.zeros((segs, WIDTH), dtype=np.uint64)
+    sib = np.zeros((segs, DEPTH, DIGEST), dtype=np.uint64)
+    index = np.zeros(segs, dtype=np.int64)
+    m = len(facts)
+    leaf_a[:m], leaf_b[:m], sib[:m] = olds, news, siblings
+    index[:m] = [f.index for f in facts]
+    bits = (index[:, None] >> np.arange(DEPTH)) & 1  # (segs, 32)
+    t = np.zeros((segs, SEGMENT, WIDTH_ALL), dtype=np.uint64)
+    for lane, leaf in ((A, leaf_a), (B, leaf_b)):
+        cols = p2.columns(leaf)
+        t[:, 0, lane:lane + p2.COLUMNS] = cols
+        for k in range(1, SEGMENT):
+            node = cols[:, p2.OUTPUT:p2.OUTPUT + DIGEST]
+            s = sib[:, k - 1]
+            right = bits[:, k - 1, None].astype(bool)
+            state = np.concatenate([np.where(right, s, node), np.where(right, node, s)], axis=1)
+            cols = p2.columns(state)
+            t[:, k, lane:lane + p2.COLUMNS] = cols
+    ks = np.arange(SEGMENT, dtype=np.uint64)
+    t[:, :, K] = ks
+    t[:, 0, IS_LEAF] = 1
+    t[:, 1:, INV_LEAF] = [pow(int(k), P - 2, P) for k in ks[1:]]
+    t[:, -1, IS_TOP] = 1
+    t[:, :-1, INV_TOP] = [(pow(int(k) - DEPTH, P - 2, P)) for k in ks[:-1]]
+    t[:m, :, ACTIVE] = 1
+    t[:m, 0, FACT] = 1
+    t[:m, -1, TOP] = 1
+    t[:, 1:, SIB:SIB + DIGEST] = sib
+    t[:, 1:, BIT] = bits
+    t[:, :, SEQ] = np.arange(segs, dtype=np.uint64)[:, None]
+    t[:, :, INDEX] = index[:, None].astype(np.uint64)
+    weights = (1 << np.arange(DEPTH, dtype=np.uint64))
+    t[:, 1:, IDX_ACC] = np.cumsum(bits * weights, axis=1).astype(np.uint64) % P
+    t[:, :, POW2] = [pow(2, int(k), P) for k in ks]
+    roots = [inputs.old_root] + [tuple(int(x) for x in t[s, -1, B + p2.OUTPUT:B + p2.OUTPUT + DIGEST])
+                                 for s in range(m)]
+    t[:, :, ROOT:ROOT + DIGEST] = np.array(roots + [roots[-1]] * (segs - m),
+                                           dtype=np.uint64)[:segs, None, :] % P
+    for s, f in enumerate(facts):
+        row = t[s, 0]
+        row[SCORE], row[RATE], row[REWARD] = f.score, f.rate, f.reward
+        old_u = int(leaf_a[s, L.USEFULNESS])
+        row[REM] = (f.rate * f.score + (EMA_SCALE - f.rate) * old_u) % EMA_SCALE
+        row[FRESH] = int(not leaf_a[s].any())
+        row[CARRY] = (int(leaf_a[s, L.MINTED]) + f.reward) >> L.LIMB_BITS
+        for first, value, count in ((REM_BITS, int(row[REM]), 10),
+                                    (REM_UP_BITS, EMA_SCALE - 1 - int(row[REM]), 10),
+                                    (USE_BITS, int(leaf_b[s, L.USEFULNESS]), MAX_USEFULNESS_BITS),
+                                    (MINT_BITS, int(leaf_b[s, L.MINTED]), L.LIMB_BITS)):
+            row[first:first + count] = [(value >> i) & 1 for i in range(count)]
+    return np.ascontiguousarray(t.reshape(segs * SEGMENT, WIDTH_ALL)[:n_rows].T)
+
+
+def apply_fact(old: np.ndarray, fact: BatchFact, day: int) -> np.ndarray:
+    """The account limbs after one fact: the rule the AIR enforces (usefulness is
+    memjit.market.formulas.ema at rate 1000 * fact.rate; the reward is minted)."""
+    new = np.array(old, dtype=np.uint64)
+    if not new.any():
+        new[L.KEY:L.KEY + L.KEY_LIMBS] = fact.key
+    u = int(new[L.USEFULNESS])
+    new[L.USEFULNESS] = (fact.rate * fact.score + (EMA_SCALE - fact.rate) * u) // EMA_SCALE
+    new[L.LAST_DAY] = day
+    minted = int(new[L.MINTED]) + (int(new[L.MINTED + 1]) << L.LIMB_BITS) + fact.reward
+    new[L.MINTED], new[L.MINTED + 1] = minted % L.LIMB, minted >> L.LIMB_BITS
+    new[L.VERSION] = L.LEAF_VERSION
+    return new

@@ -1,0 +1,128 @@
+"""Commit, prove, execute: a committed batch is final once a STARK of its state transition is
+recorded (as zkSync finalises a committed batch only with its validity proof).
+
+The batch AIR proves the update of the Poseidon2 state (memjit.rollup.zkstate) by batch N,
+from the root proven for batch N-1 to the root in batch N's header.
+
+A proof bundle (verifier.batch.Bundle: the header's hash, the statement, the STARK) goes to
+the content store and its CID to the ledger's `batch_proofs`. :func:`check_bundle` checks a
+bundle against a header alone (no ledger): the header hash, number, previous hash, facts root,
+Poseidon2 root, the minted total and every worker's score sum, then the STARK (verifier.batch).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace
+from circuits.rollup.leaf import key_hash
+from memjit.errors import BadInput, Rejected
+from memjit.market.ledger import Ledger
+from memjit.market.rewards import RewardConfig
+from memjit.rollup.batcher import BatchData, Batcher, decode_data
+from memjit.rollup.header import Header
+from memjit.rollup.zkstate import RollupState, day_of, root_bytes
+from memjit.runtime.store import Store
+from prover import prove
+from verifier.batch import Bundle, BundleFormatError, decode_bundle, verify_batch
+from verifier.params import DEFAULT_MIN_SECURITY_BITS, DEFAULT_PARAMS, ProofParams
+from verifier.stark import Verdict
+
+
+class BatchProver:
+    """Proves committed batches in order and records their bundles (one home directory)."""
+
+    def __init__(self, batcher: Batcher, rewards: RewardConfig = RewardConfig(),
+                 params: ProofParams = DEFAULT_PARAMS,
+                 min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> None:
+        self.batcher, self.params, self.min_security_bits = batcher, params, min_security_bits
+        self.ledger: Ledger = batcher.ledger
+        self.store: Store = batcher.store
+        self.emission = rewards.emission
+
+    def proven(self) -> int:
+        """The last proven batch number (0: none)."""
+        row = self.ledger.db.execute("SELECT max(number) FROM batch_proofs").fetchone()
+        return row[0] or 0
+
+    def bundle(self, number: int) -> Bundle:
+        """Batch `number`'s recorded proof bundle (BadInput if it has none)."""
+        row = self.ledger.db.execute("SELECT bundle_cid FROM batch_proofs WHERE number = ?",
+                                     (number,)).fetchone()
+        if row is None:
+            raise BadInput(f"batch {number} has no proof yet")
+        try:
+            return decode_bundle(self.store.get(row[0]))
+        except BundleFormatError as exc:
+            raise Rejected(f"batch {number}'s proof bundle is malformed: {exc}") from None
+
+    def prove_pending(self) -> list[int]:
+        """Prove every committed batch that has no proof yet, in order; returns their numbers."""
+        records = self.batcher.records()
+        done = self.proven()
+        if done >= len(records):
+            return []
+        state = RollupState.genesis()
+        for rec in records[:done]:  # replay the proven batches' facts
+            data = decode_data(self.store.get(rec.data_cid))
+            state.apply(data.facts, day_of(rec.header.timestamp_ms))
+        out = []
+        for rec in records[done:]:
+            self._prove(rec.header, decode_data(self.store.get(rec.data_cid)), state)
+            out.append(rec.header.number)
+        return out
+
+    def _prove(self, header: Header, data: BatchData, state: RollupState) -> None:
+        old_root, day = state.root, day_of(header.timestamp_ms)
+        facts, olds, news, sibs = state.apply(data.facts, day)
+        inputs = BatchInputs(header.number, day, self.emission, old_root, state.root,
+                             tuple(facts), header.facts_root, header.prev_hash)
+        air = BatchAir(inputs)
+        proof = prove(air, batch_trace(inputs, olds, news, sibs), self.params)
+        bundle = Bundle(header.hash, inputs, proof)
+        prev = self.bundle(header.number - 1).inputs if header.number > 1 else None
+        verdict = check_bundle(header, bundle, prev, min_security_bits=0)
+        if not verdict.valid:
+            raise Rejected(f"batch {header.number}'s proof does not verify: {verdict.reason}")
+        cid = self.store.put(bundle.encode())
+        with self.ledger.transaction() as db:
+            db.execute("INSERT INTO batch_proofs VALUES (?, ?, ?, ?)",
+                       (header.number, cid, root_bytes(inputs.new_root), self.ledger.clock()))
+
+    def verify(self, number: int) -> Verdict:
+        """Check batch `number`'s bundle against its header (and the previous statement)."""
+        header = self.batcher.record(number).header
+        prev = self.bundle(number - 1).inputs if number > 1 else None
+        return check_bundle(header, self.bundle(number), prev,
+                            self.min_security_bits)
+
+
+def check_bundle(header: Header, bundle: Bundle, prev: BatchInputs | None,
+                 min_security_bits: int) -> Verdict:
+    """Whether `bundle` proves batch `header` (no ledger): it names the header, states its
+    number, previous hash, facts root, minted total and per-worker scores, starts from the
+    previous statement's new root (the empty tree's for batch 1), and its STARK verifies."""
+    pi = bundle.inputs
+    scores: Counter[tuple[int, ...]] = Counter()
+    for f in pi.facts:
+        scores[f.key] += f.score
+    want = Counter({tuple(int(x) for x in key_hash(w)): s for w, s in header.scores})
+    problems = [
+        (bundle.header_hash != header.hash, "the bundle names another header"),
+        ((pi.number, pi.day, pi.prev_commitment, pi.facts_commitment, root_bytes(pi.new_root))
+         != (header.number, day_of(header.timestamp_ms), header.prev_hash, header.facts_root,
+             header.zk_root),
+         "the statement's number, day, previous hash, facts root or new root is not the "
+         "header's"),
+        (len(pi.facts) != header.fact_count or sum(f.reward for f in pi.facts) != header.minted,
+         "the statement's fact count or minted total is not the header's"),
+        (+scores != +want, "the statement's scores are not the header's"),
+        (prev is not None and pi.old_root != prev.new_root,
+         "the statement does not start from the previous batch's proven root"),
+        (prev is None and pi.old_root != RollupState.genesis().root,
+         "batch 1 does not start from the empty tree"),
+    ]
+    for bad, reason in problems:
+        if bad:
+            return Verdict(False, reason)
+    return verify_batch(pi, bundle.proof, min_security_bits)

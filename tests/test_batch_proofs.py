@@ -1,0 +1,97 @@
+"""Batch proof bundles: the encoding round-trips and its decoder refuses any malformed bytes
+(fuzzed); check_bundle accepts an honest bundle against its header alone and refuses a bundle
+of another header, a statement that contradicts the header, a broken root chain and a tampered
+STARK."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from circuits.rollup.batch import BatchAir
+from memjit.rollup.header import Header
+from memjit.rollup.proving import check_bundle
+from memjit.rollup.zkstate import root_bytes
+from prover import prove
+from test_batch_air import FAST, build
+from verifier.batch import Bundle, BundleFormatError, decode_bundle, decode_statement
+
+
+@pytest.fixture(scope="module")
+def proven():
+    statement, main = build()
+    statement = dataclasses.replace(statement, facts_commitment=b"\x11" * 32,
+                                    prev_commitment=b"\x22" * 32)
+    proof = prove(BatchAir(statement), main, FAST)
+    header = Header(7, b"\x22" * 32, bytes(32), bytes(32), b"\x11" * 32, 3, bytes(32),
+                    sum(f.reward for f in statement.facts), 20_000 * 86_400_000,
+                    ((bytes([1] * 32), 1_800_000), (bytes([2] * 32), 0)), (b"k" * 48,),
+                    root_bytes(statement.new_root), b"s" * 96)
+    prev = dataclasses.replace(statement, new_root=statement.old_root)
+    return header, Bundle(header.hash, statement, proof), prev
+
+
+def test_honest_bundle_round_trips_and_checks(proven):
+    header, bundle, prev = proven
+    assert decode_bundle(bundle.encode()) == bundle
+    verdict = check_bundle(header, bundle, prev, min_security_bits=0)
+    assert verdict.valid, verdict.reason
+
+
+def test_bundle_contradicting_its_header_rejected(proven):
+    header, bundle, prev = proven
+    pi = bundle.inputs
+    cases = [
+        (header, dataclasses.replace(bundle, header_hash=bytes(32)), prev),
+        (dataclasses.replace(header, number=8), bundle, prev),
+        (dataclasses.replace(header, minted=header.minted + 1), bundle, prev),
+        (dataclasses.replace(header, zk_root=bytes(32)), bundle, prev),
+        (dataclasses.replace(header, timestamp_ms=header.timestamp_ms + 86_400_000), bundle, prev),
+        (dataclasses.replace(header, scores=((bytes([1] * 32), 1),)), bundle, prev),
+        (header, bundle, dataclasses.replace(prev, new_root=pi.new_root)),  # broken chain
+        (header, bundle, None),  # batch 1 must start from the empty tree
+    ]
+    for head, bun, before in cases:
+        if head is not header:
+            bun = dataclasses.replace(bun, header_hash=head.hash)
+        assert not check_bundle(head, bun, before, min_security_bits=0).valid
+
+
+def test_tampered_stark_rejected(proven):
+    header, bundle, prev = proven
+    proof = bytearray(bundle.proof)
+    proof[len(proof) // 2] ^= 1
+    tampered = dataclasses.replace(bundle, proof=bytes(proof))
+    assert not check_bundle(header, tampered, prev, min_security_bits=0).valid
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_decoders_refuse_garbage(data):
+    for decode in (decode_bundle, decode_statement):
+        try:
+            decode(data)
+        except BundleFormatError:
+            pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_decoder_refuses_any_truncation_or_flip(proven, data):
+    _, bundle, _ = proven
+    encoded = bundle.encode()
+    head = len(encoded) - len(bundle.proof)
+    cut = data.draw(st.integers(0, head - 1))
+    with pytest.raises(BundleFormatError):
+        decode_statement(encoded[45:cut] if cut > 45 else b"")
+    flip = data.draw(st.integers(0, head - 1))
+    mutated = bytearray(encoded)
+    mutated[flip] ^= 0xFF
+    try:
+        decoded = decode_bundle(bytes(mutated))
+    except BundleFormatError:
+        return
+    assert decoded != bundle
