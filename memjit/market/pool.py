@@ -190,14 +190,14 @@ def answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, n
         return deliveries
     except BaseException:
         if executor is None:
-            _stop(pool)
+            stop_pool(pool)
         raise
     finally:
         if executor is None:
             pool.shutdown(cancel_futures=True)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
+def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Terminate a pool's processes now (SIGTERM), not after their running proofs."""
     if hasattr(pool, "terminate_workers"):  # Python >= 3.14
         pool.terminate_workers()
