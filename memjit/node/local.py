@@ -33,6 +33,7 @@ class LocalNode:
     url: str
     process: subprocess.Popen
     log: Path
+    actors: str | None = None
     _pump: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -41,10 +42,13 @@ class LocalNode:
         return self.process.pid
 
     def kill(self) -> None:
-        """SIGKILL the node (a crash)."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(STOP_TIMEOUT_S)
+        """SIGKILL the node and its prover processes (a crash): its process group, which is
+        its PID (each node starts a session of its own)."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(STOP_TIMEOUT_S)
 
     def stop(self) -> int:
         """SIGTERM the node, then SIGKILL after STOP_TIMEOUT_S; its exit code."""
@@ -53,8 +57,7 @@ class LocalNode:
             try:
                 self.process.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT_S)
+                self.kill()
         if self._pump is not None:
             self._pump.join(STOP_TIMEOUT_S)
         return self.process.returncode
@@ -75,15 +78,43 @@ class LocalNetwork:
         """The first node started: the network's sequencer."""
         return self.nodes[0]
 
-    def start(self, name: str, *extra: str, actors: str | None = None) -> LocalNode:
-        """Start node `name` (the first one is the sequencer; later ones join it)."""
+    def start(self, name: str, *extra: str, actors: str | None = None,
+              listen: str = "127.0.0.1:0") -> LocalNode:
+        """Start node `name` (the first one is the sequencer; later ones join it) and wait
+        until it listens."""
+        node = self.launch(name, *extra, actors=actors, listen=listen)
+        self.ready(node)
+        return node
+
+    def start_all(self, names: dict[str, str | None]) -> list[LocalNode]:
+        """Start several nodes at once (name -> actors module or None); wait for them all."""
+        nodes = [self.launch(name, actors=actors) for name, actors in names.items()]
+        for node in nodes:
+            self.ready(node)
+        return nodes
+
+    def restart(self, node: LocalNode) -> LocalNode:
+        """Start a stopped or killed node again, on its home and at its address."""
+        index = self.nodes.index(node)
+        fresh = self.launch(node.name, actors=node.actors,
+                            listen=f"127.0.0.1:{node.url.rsplit(':', 1)[1]}",
+                            sequencer=index > 0)
+        self.nodes.pop()
+        self.nodes[index] = fresh
+        self.ready(fresh)
+        return fresh
+
+    def launch(self, name: str, *extra: str, actors: str | None = None,
+               listen: str = "127.0.0.1:0", sequencer: bool | None = None) -> LocalNode:
+        """Start node `name`'s process (not waiting for it)."""
         home = self.root / name
         home.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "memjit.cli", "--home", str(home), "node", "start",
-                "--listen", "127.0.0.1:0", "--name", name, *extra]
-        if self.nodes:
+                "--listen", listen, "--name", name, *extra]
+        joins = bool(self.nodes) if sequencer is None else sequencer
+        if joins:
             argv += ["--sequencer", self.sequencer.url]
-        if self.faucet is not None and not self.nodes:
+        elif self.faucet is not None:
             argv += ["--faucet", str(self.faucet)]
         if self.job_timeout_s is not None:
             argv += ["--job-timeout", str(self.job_timeout_s)]
@@ -95,12 +126,15 @@ class LocalNetwork:
         with open(log, "ab") as sink:
             process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=sink, env=env,
                                        start_new_session=True)
-        node = LocalNode(name, home, "", process, log)
+        node = LocalNode(name, home, "", process, log, actors)
         self.nodes.append(node)
-        node.url = self._await_url(node)
-        node._pump = threading.Thread(target=_pump, args=(process, log), daemon=True)
-        node._pump.start()
         return node
+
+    def ready(self, node: LocalNode) -> None:
+        """Wait (bounded) until `node` listens; then keep its output in its log."""
+        node.url = self._await_url(node)
+        node._pump = threading.Thread(target=_pump, args=(node.process, node.log), daemon=True)
+        node._pump.start()
 
     def _await_url(self, node: LocalNode) -> str:
         """The node's URL from its first stdout line (bounded wait)."""
