@@ -12,7 +12,7 @@ import typer
 from memjit.cli.common import emit_json, read_file, remote, resolve_worker, state_home
 
 if TYPE_CHECKING:
-    from memjit.market.ledger import Holdings, Validator, Worker
+    from memjit.market.ledger import Holdings, Worker
 
 app = typer.Typer()
 worker_app = typer.Typer(no_args_is_help=True,
@@ -175,13 +175,22 @@ def validator_bond(
 ) -> None:
     """Bond stake behind an identity's labels: a label moves usefulness in proportion to it,
     and a label a unanimous quorum of independent answers contradicts is slashed."""
+    from dataclasses import asdict
+
     from memjit.market import validators
     from memjit.market.identity import load_or_create
     from memjit.market.ledger import Ledger
 
-    home = state_home(ctx, write=True)
-    with Ledger(home) as ledger:
-        bond = validators.bond(ledger, load_or_create(home, owner), stake)
+    client = remote(ctx)
+    home = state_home(ctx, write=True, keys_only=client is not None)
+    if client is not None:
+        from memjit.node import client as messages
+
+        bond = client.post("/v1/validators", messages.stake(load_or_create(home, owner), "bond",
+                                                            stake).to_json())
+    else:
+        with Ledger(home) as ledger:
+            bond = asdict(validators.bond(ledger, load_or_create(home, owner), stake))
     _echo_validator(owner, bond, json_out)
 
 
@@ -193,26 +202,35 @@ def validator_unbond(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Start unbonding validator stake (slashable until it is released)."""
+    from dataclasses import asdict
+
     from memjit.market import validators
     from memjit.market.identity import load
     from memjit.market.ledger import Ledger
 
-    home = state_home(ctx, write=True)
-    with Ledger(home) as ledger:
-        bond = validators.unbond(ledger, load(home, owner), amount)
+    client = remote(ctx)
+    home = state_home(ctx, write=True, keys_only=client is not None)
+    if client is not None:
+        from memjit.node import client as messages
+
+        bond = client.post("/v1/validators", messages.stake(load(home, owner), "unbond",
+                                                            amount).to_json())
+    else:
+        with Ledger(home) as ledger:
+            bond = asdict(validators.unbond(ledger, load(home, owner), amount))
     _echo_validator(owner, bond, json_out)
 
 
-def _echo_validator(owner: str, bond: "Validator", json_out: bool) -> None:
-    """Print a validator bond (one JSON object with --json)."""
-    fields = {"owner": owner, "stake": bond.stake, "unbonding_amount": bond.unbonding_amount,
-              "unbonding_at": bond.unbonding_at}
+def _echo_validator(owner: str, bond: dict, json_out: bool) -> None:
+    """Print a validator bond (its fields; one JSON object with --json)."""
+    fields = {"owner": owner, "stake": bond["stake"],
+              "unbonding_amount": bond["unbonding_amount"], "unbonding_at": bond["unbonding_at"]}
     if json_out:
         emit_json(fields)
     else:
-        typer.echo(f"validator {owner}: {bond.stake} SWT bonded behind its labels"
-                   + (f", {bond.unbonding_amount} unbonding until {_when(bond.unbonding_at)}"
-                      if bond.unbonding_amount else ""))
+        typer.echo(f"validator {owner}: {bond['stake']} SWT bonded behind its labels"
+                   + (f", {bond['unbonding_amount']} unbonding until "
+                      f"{_when(bond['unbonding_at'])}" if bond["unbonding_amount"] else ""))
 
 
 def _when(at: Optional[float]) -> str:

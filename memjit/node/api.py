@@ -132,6 +132,10 @@ def create_app(node: Node) -> FastAPI:
     def unbonds(body: dict[str, Any]) -> dict:
         return node.unbond(body)
 
+    @app.post("/v1/validators", summary="Bond or unbond validator stake (owner-signed)")
+    def stakes(body: dict[str, Any]) -> dict:
+        return node.stake(body)
+
     @app.post("/v1/jobs", summary="Run and prove a gateway-signed job (operator)")
     def jobs(body: dict[str, Any]) -> dict:
         return node.operator.run_job(body).to_json()

@@ -91,6 +91,11 @@ def unbond(identity: Identity, worker_id: str, amount: int | None) -> Envelope:
     return seal(identity, "unbond", {"worker": worker_id, "amount": amount})
 
 
+def stake(identity: Identity, action: str, amount: int | None) -> Envelope:
+    """An owner's validator stake message: bond `amount`, or unbond it (None: all)."""
+    return seal(identity, "stake", {"action": action, "amount": amount})
+
+
 def request(identity: Identity, task: str, input_bytes: bytes, label: int | None,
             top_k: int) -> Envelope:
     """A requester's request message (valid ten minutes: the longest a request may take)."""

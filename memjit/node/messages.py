@@ -1,5 +1,5 @@
 """Signed envelopes: every state-changing message of the network (a registration, a request, a
-job, a claim, a delivery, an unbond) is one.
+job, a claim, a delivery, an unbond, a validator stake change) is one.
 
 An envelope names its kind, its signer's BLS public key, a fresh nonce and an expiry (Unix
 seconds), and carries a JSON body; the signer signs the domain-separated canonical JSON of all
@@ -34,6 +34,7 @@ CLOCK_SKEW_S = 5
 MAX_BYTES = {  # the largest encoded envelope of each kind
     "registration": 8 * 1024,
     "unbond": 4 * 1024,
+    "stake": 4 * 1024,
     "request": 64 * 1024,
     "job": 64 * 1024,
     "claim": 4 * 1024 * 1024,

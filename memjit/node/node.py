@@ -9,7 +9,7 @@ writer); every other node forwards registrations, unbonds and deliveries to its 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,13 @@ class Node:
         if self.sequencer is not None:
             return worker_json(self.sequencer.unbond(message))
         return self.upstream.post("/v1/unbonds", message)
+
+    def stake(self, message: dict) -> dict:
+        """Have the sequencer apply a validator stake change; the validator's bond."""
+        if self.sequencer is not None:
+            bond = self.sequencer.stake(message)
+            return {**asdict(bond), "owner": bond.owner.hex()}
+        return self.upstream.post("/v1/validators", message)
 
     def workers(self, task: str | None) -> dict:
         """The registered workers (of `task`)."""

@@ -25,7 +25,8 @@ from typing import TypeVar
 from pathlib import Path
 
 from memjit.errors import BadInput, MemjitError, Rejected
-from memjit.market.ledger import Ledger, Worker
+from memjit.market import validators
+from memjit.market.ledger import Ledger, Validator, Worker
 from memjit.market.oracle import Delivery
 from memjit.market.pool import MarketConfig, RequestResult, judge, plan, settle
 from memjit.market.registry import Registration, admit, unbond_by, worker_id
@@ -163,6 +164,25 @@ class Sequencer:
                                             self.config.registry))
         log(f"unbonding worker {worker.id[:16]}: {worker.unbonding_amount} SWT")
         return worker
+
+    def stake(self, message: object) -> Validator:
+        """Apply an owner's signed validator stake change: bond or unbond `amount`."""
+        envelope = open_envelope(message, "stake")
+        action, amount = envelope.body.get("action"), envelope.body.get("amount")
+        if action not in ("bond", "unbond") or not (amount is None or (
+                isinstance(amount, int) and not isinstance(amount, bool))) \
+                or (action == "bond" and amount is None):
+            raise BadInput("stake: action must be bond (with an amount) or unbond")
+        self.replay.admit(envelope)
+        who = f"key {envelope.signer.hex()[:16]}"
+        if action == "bond":
+            bond = self.run(lambda: validators.bond_key(self.ledger, envelope.signer, amount,
+                                                        self.config.rewards.faucet))
+        else:
+            bond = self.run(lambda: validators.unbond_key(self.ledger, envelope.signer, who,
+                                                          amount, self.config.registry))
+        log(f"validator {who}: {action} {amount}; {bond.stake} SWT bonded")
+        return bond
 
     def settle(self, message: object) -> RequestResult:
         """Judge again and settle a gateway's delivery (see the module doc)."""
