@@ -18,13 +18,13 @@ score low, and a wrong answer earns nothing). Back in real time yesterday's emis
 over: it closes, sharing its capped emission among the day's scored answers by weight, and the
 batcher commits their facts under a new state root, which mints the rewards.
 
-Then the same market runs as a network on loopback (memjit.node.local): a sequencer, the
-honest operator of digits_small's owner, the liar's owner running digits_liar's dishonest
-operator, and a gateway, each a `memjit node start` process the demo starts and stops. The
-owners register through their operators' nodes (signed messages), the requester bonds
-validator stake and its signed, labelled requests go through the gateway, which verifies every claim before it answers; the sequencer
-judges again and settles; once the network is stopped, the demo commits what is due (today's
-emission period is still open: its scored calls become facts when it closes).
+Then the same market runs as a network on loopback (memjit.node.local): a sequencer, the honest
+operator of digits_small's owner, the liar's owner running digits_liar's dishonest operator, and
+a gateway, each a `memjit node start` process the demo starts and stops. The owners register
+through their operators' nodes (signed messages), the requester bonds validator stake and its
+signed, labelled requests go through the gateway, which verifies every claim before it answers;
+the sequencer judges again and settles; once the network is stopped, the demo commits what is
+due (today's emission period is still open: its scored calls become facts when it closes).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from memjit.market.identity import Identity, aggregate, fast_aggregate_verify, v
 from memjit.node import client as messages
 from memjit.node.api import MAX_BODY_BYTES, create_app
 from memjit.node.content import Fetcher, WrongBlock
-from memjit.node.messages import (KINDS, MAX_BYTES, MAX_TTL_S, Oversized, Refused, decode,
+from memjit.node.messages import (KINDS, MAX_BYTES, MAX_TTL_S, Oversized, Refused,
                                   open_envelope, seal)
 from memjit.node.node import Node, NodeConfig
 from memjit.node.replay import ReplayCache
@@ -144,6 +144,7 @@ def _refusal(response: httpx.Response, status: int, words: str) -> None:
 
 @pytest.mark.parametrize("kind, path", [("registration", "/v1/registrations"),
                                         ("unbond", "/v1/unbonds"), ("job", "/v1/jobs"),
+                                        ("stake", "/v1/validators"),
                                         ("request", "/v1/requests"),
                                         ("delivery", "/v1/deliveries")])
 def test_every_endpoint_refuses_forged_unsigned_expired_and_oversized(api, kind, path) -> None:
@@ -173,6 +174,12 @@ def test_replayed_registrations_and_unbonds_are_refused(api) -> None:
     unbond = messages.unbond(ALICE, "ab" * 32, None).to_json()
     assert api.post("/v1/unbonds", json=unbond).status_code == 400  # no such worker
     _refusal(api.post("/v1/unbonds", json=unbond), 403, "replayed")
+    bond = messages.stake(BOB, "bond", 5000).to_json()
+    assert api.post("/v1/validators", json=bond).json()["stake"] == 5000
+    _refusal(api.post("/v1/validators", json=bond), 403, "replayed")  # bonded once
+    assert api.get(f"/v1/balance/{BOB.public_key.hex()}").json()["bonded"] == 5000
+    too_much = messages.stake(BOB, "bond", 10**6).to_json()
+    _refusal(api.post("/v1/validators", json=too_much), 409, "free balance")
 
 
 def test_a_registration_signed_by_another_key_is_refused(api) -> None:

@@ -1,8 +1,9 @@
 """The HTTP client of a node's API (used by the CLI, and by nodes to reach each other).
 
 A client signs its messages with the owner's or requester's key kept in its own --home
-(`registration`, `unbond`, `request` below). An error answer of a node (JSON {"error", "type"}) is raised as the same typed error of
-memjit.errors, so that a command run against a node exits as it would on a local home.
+(`registration`, `unbond`, `request` below). An error answer of a node (JSON {"error", "type"})
+is raised as the same typed error of memjit.errors, so that a command run against a node exits
+as it would on a local home.
 """
 
 from __future__ import annotations

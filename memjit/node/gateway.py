@@ -25,7 +25,6 @@ from circuits.wasm_vm.statement import NONCE_BYTES
 from memjit.errors import BadInput, MemjitError, Rejected
 from memjit.market.identity import Identity
 from memjit.market.ledger import Worker
-from memjit.market.oracle import Delivery
 from memjit.market.pool import MarketConfig, Plan, judge, rank
 from memjit.market.tasks import get_task
 from memjit.node.log import log

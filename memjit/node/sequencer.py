@@ -24,7 +24,8 @@ from dataclasses import asdict
 from typing import TypeVar
 from pathlib import Path
 
-from memjit.errors import BadInput, MemjitError, Rejected
+from circuits.wasm_vm.statement import NONCE_BYTES
+from memjit.errors import BadInput, MemjitError
 from memjit.market import validators
 from memjit.market.ledger import Ledger, Validator, Worker
 from memjit.market.oracle import Delivery
@@ -37,7 +38,6 @@ from memjit.node.replay import ReplayCache
 from memjit.node.state import Directory, MarketView, OperatorRef, market_view
 from memjit.rollup.batcher import Batcher
 from memjit.runtime.store import Store
-from circuits.wasm_vm.statement import NONCE_BYTES
 
 MAX_TOP_K = 16
 T = TypeVar("T")
@@ -79,7 +79,8 @@ def result_json(result: RequestResult) -> dict:
             "best": None if result.best is None else asdict(result.best)}
 
 
-def claim_delivery(entry: object, wid: str, nonce: bytes, operator: OperatorRef | None) -> Delivery:
+def claim_delivery(entry: object, wid: str, nonce: bytes,
+                   operator: OperatorRef | None) -> Delivery:
     """The delivery a gateway reports for one worker: its operator's signed claim, checked to
     be signed by that operator and about this job, or the fault the gateway saw."""
     if not isinstance(entry, dict):
