@@ -202,3 +202,50 @@ def test_status_and_openapi(api) -> None:
     assert api.get("/docs").status_code == 200
     assert api.get("/v1/blocks/" + cid_of(b"nothing")).status_code == 404
     assert json.loads(api.get("/v1/workers").text) == {"workers": []}
+
+
+def test_a_claim_message_must_come_from_the_operator_and_answer_this_job() -> None:
+    from memjit.node.sequencer import claim_delivery
+    from memjit.node.state import OperatorRef
+
+    wid, nonce = "ab" * 32, bytes(32)
+    operator = OperatorRef("http://op", BOB.public_key)
+    claim = {"worker": wid, "nonce": nonce.hex(), "claim": "00ff"}
+    assert claim_delivery({"claim": seal(BOB, "claim", claim).to_json()}, wid, nonce,
+                          operator).claim == b"\x00\xff"
+    for entry, why in (
+            ({"claim": seal(ALICE, "claim", claim).to_json()}, "not signed by the worker's"),
+            ({"claim": seal(BOB, "claim", {**claim, "nonce": "11" * 32}).to_json()},
+             "another job"),
+            ({"claim": seal(BOB, "claim", {**claim, "worker": "cd" * 32}).to_json()},
+             "another job"),
+            ({"claim": {**seal(BOB, "claim", claim).to_json(), "signature": "00" * 96}},
+             "bad signature"),
+            ({"fault": "operator unreachable"}, "unreachable")):
+        delivery = claim_delivery(entry, wid, nonce, operator)
+        assert delivery.claim is None and why in delivery.fault, (why, delivery)
+
+
+def test_a_stalled_operator_is_a_fault_at_the_deadline(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from memjit.market.ledger import Worker
+    from memjit.market.pool import MarketConfig
+    from memjit.node.gateway import Gateway, Timings
+    from memjit.node.state import OperatorRef
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers
+    try:
+        gateway = Gateway(ALICE, Store(tmp_path), ReplayCache(None), view=None, deliver=None,
+                          config=MarketConfig(), job_timeout_s=1)
+        worker = Worker("ab" * 32, BOB.public_key, cid_of(CONSTANT), "digits", None, 100, 0,
+                        0.0, None, 0, None, "active")
+        entry = gateway._job(worker, OperatorRef(f"http://127.0.0.1:{silent.getsockname()[1]}",
+                                                 BOB.public_key), "digits", bytes(64),
+                             bytes(32), int(time.time()) + 1, Timings())
+        assert "DeadlineExceeded" in entry["fault"]
+    finally:
+        silent.close()
