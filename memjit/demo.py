@@ -17,6 +17,14 @@ faults, the liar's claims do not verify) or left behind (random and constant ans
 score low, and a wrong answer earns nothing). Back in real time yesterday's emission period is
 over: it closes, sharing its capped emission among the day's scored answers by weight, and the
 batcher commits their facts under a new state root, which mints the rewards.
+
+Then the same market runs as a network on loopback (memjit.node.local): a sequencer, the honest
+operator of digits_small's owner, the liar's owner running digits_liar's dishonest operator, and
+a gateway, each a `memjit node start` process the demo starts and stops. The owners register
+through their operators' nodes (signed messages), the requester bonds validator stake and its
+signed, labelled requests go through the gateway, which verifies every claim before it answers;
+the sequencer judges again and settles; once the network is stopped, the demo commits what is
+due (today's emission period is still open: its scored calls become facts when it closes).
 """
 
 from __future__ import annotations
@@ -78,10 +86,67 @@ class MarketDay:
 
 
 def run_demo(home: Path, console: Console | None = None) -> None:
-    """Run the demo with state under `home`: the engine tour, then the market."""
+    """Run the demo with state under `home`: the engine tour, the market, the network."""
     console = console or Console(width=max(Console().width, 100))
     run_tour(home, console)
     run_market(home, console)
+    run_network(home / "network", console)
+
+
+NETWORK = {"small": ("honest", None), "liar": ("liar", "memjit.workers.digits_liar")}
+"""The network's workers: digits_<name> -> (its operator node, the actors that node runs)."""
+
+
+def run_network(root: Path, console: Console, requests: int = 2) -> None:
+    """The market as a network on loopback (see the module doc): register, request through the
+    gateway, print every verdict, the leaderboard and the committed batches."""
+    from memjit.node import client as messages
+    from memjit.node.client import NodeClient
+    from memjit.node.local import LocalNetwork
+
+    images, labels = read_test_set()
+    start = time.perf_counter()
+    with LocalNetwork(root) as net, Progress(console=console, transient=True) as progress:
+        progress.add_task("starting the nodes", total=None)
+        sequencer = net.start("sequencer")
+        operators = dict(zip(("honest", "liar"), net.start_all(
+            {node: actors for node, actors in NETWORK.values()})))
+        gateway = net.start("gateway")
+        console.print(f"A network on loopback: sequencer {sequencer.url}, operators "
+                      + ", ".join(f"{name} {node.url}" for name, node in operators.items())
+                      + f", gateway {gateway.url}")
+        names = {}
+        for name, (node, _) in NETWORK.items():
+            client = NodeClient(operators[node].url, 120.0)
+            module = (WORKERS_DIR / f"digits_{name}.wasm").read_bytes()
+            message = messages.registration(load_or_create(root, f"owner-{name}"), module,
+                                            "digits", STAKE, client.get("/v1/status"))
+            worker = client.post("/v1/workers", {"module": module.hex(),
+                                                 "registration": message.to_json()}, 120.0)
+            names[worker["id"]] = name
+        requester = load_or_create(root, "requester")
+        gw = NodeClient(gateway.url, 600.0)
+        gw.post("/v1/validators", messages.stake(requester, "bond", VALIDATOR_STAKE).to_json())
+        for i in range(requests):
+            out = gw.post("/v1/requests", messages.request(
+                requester, "digits", images[i].tobytes(), int(labels[i]),
+                len(NETWORK)).to_json(), 600.0)
+            console.print(f"via the gateway, label {labels[i]}: "
+                          + ("no verified answer" if out["answer"] is None else
+                             f"{out['answer']} from {names[out['worker']]} (verified)")
+                          + "  " + ", ".join(f"{names[c['worker']]} {c['verdict']}"
+                                             for c in out["calls"])
+                          + ("" if out["settlement"] else f"  [red]{out['settlement_error']}"))
+    with Ledger(root / "sequencer") as ledger:
+        console.print(_leaderboard(ledger, names))
+        store = Store(root / "sequencer")
+        headers = commit_pending(ledger, store, root / "sequencer")
+        console.print(batches_table(ledger, store, root / "sequencer"))
+    console.print(f"{requests} labelled requests (the requester bonded {VALIDATOR_STAKE} SWT of "
+                  f"validator stake through the gateway) in {time.perf_counter() - start:.0f} s, "
+                  f"nodes started and stopped; {len(headers)} batch(es) committed by the "
+                  "sequencer" + ("" if headers else ": today's emission period is still open, "
+                                 "and its scored calls become facts for a batch when it closes"))
 
 
 def run_tour(home: Path, console: Console) -> None:

@@ -119,14 +119,14 @@ def test_global_options_on_either_side(home: Path, tmp_path: Path, capsys, monke
     assert [w["id"] for w in json.loads(out)["workers"]] == [wid]
     assert not (tmp_path / "elsewhere").exists()  # reading created nothing
     monkeypatch.delenv("MEMJIT_HOME")
-    for argv in (["--node", "127.0.0.1:7000", "worker", "list"],
-                 ["worker", "list", "--node", "127.0.0.1:7000"]):
+    for argv in (["--node", "127.0.0.1:7000", "batch", "list"],
+                 ["batch", "list", "--node", "127.0.0.1:7000"]):
         code, _, err = cli(capsys, monkeypatch, "--home", str(home), *argv)
-        assert code == 2 and one_line(err) and "--node 127.0.0.1:7000: talking to a node is " \
-            "not supported yet" in err, argv
+        assert code == 2 and one_line(err) and "--node 127.0.0.1:7000: this command works on a " \
+            "local --home only" in err, argv
     monkeypatch.setenv("MEMJIT_NODE", "127.0.0.1:7000")
     code, _, err = cli(capsys, monkeypatch, "batch", "list", "--home", str(home))
-    assert code == 2 and "not supported yet" in err
+    assert code == 2 and "works on a local --home only" in err
 
 
 def test_every_mistake_is_one_line_and_exit_2(home: Path, tmp_path: Path, capsys,

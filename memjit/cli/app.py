@@ -15,12 +15,13 @@ import typer
 import typer.core
 import typer.main
 
-from memjit.cli import batch, bench, demo, engine, explorer, market
+from memjit.cli import batch, bench, demo, engine, explorer, market, node
 from memjit.cli.common import Globals, global_options
 from memjit.errors import Interrupted
 
 HOME_HELP = "State directory (ledger, content store, keys); default ~/.memjit."
-NODE_HELP = "A memjit node to talk to instead of --home (not supported yet)."
+NODE_HELP = ("A memjit node (HOST:PORT or URL) to send the command to; --home then only "
+             "holds the keys that sign.")
 
 
 class RootGroup(typer.core.TyperGroup):
@@ -43,6 +44,7 @@ app.add_typer(market.validator_app, name="validator")
 app.add_typer(batch.app, name="batch")
 app.add_typer(bench.app, name="bench")
 app.add_typer(explorer.app)
+app.add_typer(node.app, name="node")
 
 
 @app.callback()

@@ -1,4 +1,4 @@
-"""`memjit bench ...`: the benchmarks (proving system, VM, trace-size sweeps, batcher)."""
+"""`memjit bench ...`: the benchmarks (proving system, VM, trace-size sweeps, batcher, node)."""
 
 from __future__ import annotations
 
@@ -119,3 +119,26 @@ def bench_network_cmd(
     else:
         for key, value in result.items():
             typer.echo(f"{key:>22}: {value}")
+
+
+@app.command("node")
+def bench_node_cmd(
+    requests: int = typer.Option(8, "--requests", min=1, max=1000, help="Requests to serve (after one warm-up)."),
+    concurrency: int = typer.Option(2, "--concurrency", min=1, max=64, help="Requests in flight at once through the gateway."),
+    workers: str = typer.Option("constant", "--workers", help="Comma-separated digits workers (digits_NAME.wasm), one operator node each."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Requests through a gateway of a local network (127.0.0.1) vs in-process: requests/s,
+    p50/p95 latency, claim checks/s at the gateway, signing's share of the time."""
+    from benchmarks.node import bench_node, print_report
+    from memjit.errors import BadInput
+    from memjit.workers import WORKERS_DIR
+
+    names = tuple(w.strip() for w in workers.split(",") if w.strip())
+    if not names or not all((WORKERS_DIR / f"digits_{n}.wasm").is_file() for n in names):
+        raise BadInput("--workers: names of digits workers, e.g. constant,small")
+    result = bench_node(requests, concurrency, names)
+    if json_out:
+        emit_json(result)
+    else:
+        print_report(result)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import typer
 
     from memjit.market.ledger import Ledger
+    from memjit.node.client import NodeClient
 
 DEFAULT_HOME = Path("~/.memjit")
 MIN_ID_PREFIX = 4
@@ -29,7 +30,7 @@ class Globals:
     or `memjit worker list --home H`); the one nearest the command wins."""
 
     home: Path | None = None  # --home / MEMJIT_HOME; None: DEFAULT_HOME
-    node: str | None = None  # --node / MEMJIT_NODE: a node to talk to (not supported yet)
+    node: str | None = None  # --node / MEMJIT_NODE: a node to talk to
 
 
 def global_options(ctx: typer.Context) -> Globals:
@@ -40,16 +41,26 @@ def global_options(ctx: typer.Context) -> Globals:
     return root.obj
 
 
-def state_home(ctx: typer.Context, *, write: bool) -> Path:
+def remote(ctx: typer.Context) -> "NodeClient | None":
+    """The client of the node named by --node (or MEMJIT_NODE), or None to work on --home."""
+    options = global_options(ctx)
+    if options.node is None:
+        return None
+    from memjit.node.client import NodeClient
+
+    return NodeClient(options.node)
+
+
+def state_home(ctx: typer.Context, *, write: bool, keys_only: bool = False) -> Path:
     """The state directory a command works on, checked: a path that is not a directory is
     BadInput; `write=True` creates it (a command that only reads creates nothing: see
-    `Ledger(readonly=True)`)."""
+    `Ledger(readonly=True)`). With --node, a command that has no network form is refused; one
+    that has (`keys_only`: it uses the home for its keys alone) gets the home."""
     from memjit.errors import BadInput
 
     options = global_options(ctx)
-    if options.node is not None:
-        raise BadInput(f"--node {options.node}: talking to a node is not supported yet; "
-                       "use --home DIR (a local state directory)")
+    if options.node is not None and not keys_only:
+        raise BadInput(f"--node {options.node}: this command works on a local --home only")
     home = (options.home or DEFAULT_HOME).expanduser()
     try:
         if home.exists() and not home.is_dir():

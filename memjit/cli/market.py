@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from memjit.cli.common import emit_json, read_file, resolve_worker, state_home
+from memjit.cli.common import emit_json, read_file, remote, resolve_worker, state_home
 
 if TYPE_CHECKING:
-    from memjit.market.ledger import Holdings, Validator, Worker
+    from memjit.market.ledger import Holdings, Worker
 
 app = typer.Typer()
 worker_app = typer.Typer(no_args_is_help=True,
@@ -43,20 +43,33 @@ def worker_add(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Register a worker: store the module, sign with the owner's BLS key, bond the stake from
-    the owner's free balance (a stake above it is refused, exit 1)."""
+    the owner's free balance (a stake above it is refused, exit 1). With --node, that node
+    becomes the worker's operator: it stores and serves the module, runs its jobs and forwards
+    the signed registration to the network's sequencer."""
     from memjit.market.identity import load_or_create
     from memjit.market.ledger import Ledger
     from memjit.market.registry import register
     from memjit.runtime.store import Store
 
     module = read_file(wasm)
-    home = state_home(ctx, write=True)
-    with Ledger(home) as ledger:
-        worker = register(ledger, Store(home), load_or_create(home, owner), module, stake, task)
-    if json_out:
-        emit_json(_worker_fields(worker))
+    client = remote(ctx)
+    home = state_home(ctx, write=True, keys_only=client is not None)
+    if client is not None:
+        from memjit.node.client import registration
+
+        message = registration(load_or_create(home, owner), module, task, stake,
+                               client.get("/v1/status"))
+        fields = client.post("/v1/workers", {"module": module.hex(),
+                                             "registration": message.to_json()}, 120.0)
     else:
-        typer.echo(f"registered worker {worker.id}\ncid: {worker.cid}\nstake: {worker.stake}")
+        with Ledger(home) as ledger:
+            fields = _worker_fields(register(ledger, Store(home), load_or_create(home, owner),
+                                             module, stake, task))
+    if json_out:
+        emit_json(fields)
+    else:
+        typer.echo(f"registered worker {fields['id']}\ncid: {fields['cid']}\n"
+                   f"stake: {fields['stake']}")
 
 
 @worker_app.command("list")
@@ -71,16 +84,21 @@ def worker_list(
 
     from memjit.market.ledger import Ledger
 
-    with Ledger(state_home(ctx, write=False), readonly=True) as ledger:
-        workers = ledger.workers(task)
+    client = remote(ctx)
+    if client is not None:
+        workers = client.get("/v1/workers", task=task)["workers"]
+    else:
+        with Ledger(state_home(ctx, write=False), readonly=True) as ledger:
+            workers = [_worker_fields(w) for w in ledger.workers(task)]
     if json_out:
-        emit_json({"workers": [_worker_fields(w) for w in workers]})
+        emit_json({"workers": workers})
         return
     table = Table(title=f"{len(workers)} worker(s)")
     for column in ("id", "task", "stake", "usefulness", "status", "cid"):
         table.add_column(column, justify="right" if column in ("stake", "usefulness") else "left")
     for w in workers:
-        table.add_row(w.id[:16], w.task, str(w.stake), f"{w.usefulness / 1e6:.3f}", w.status, w.cid)
+        table.add_row(w["id"][:16], w["task"], str(w["stake"]), f"{w['usefulness'] / 1e6:.3f}",
+                      w["status"], w["cid"])
     Console(highlight=False, width=200).print(table)
 
 
@@ -116,14 +134,36 @@ def worker_unbond(
     from memjit.market.ledger import Ledger
     from memjit.market.registry import unbond
 
-    home = state_home(ctx, write=True)
-    with Ledger(home) as ledger:
-        worker = unbond(ledger, load(home, owner), resolve_worker(ledger, worker_id), amount)
-    if json_out:
-        emit_json(_worker_fields(worker))
+    client = remote(ctx)
+    home = state_home(ctx, write=True, keys_only=client is not None)
+    if client is not None:
+        from memjit.node import client as messages
+
+        wid = _remote_worker(client.get("/v1/workers")["workers"], worker_id)
+        fields = client.post("/v1/unbonds", messages.unbond(load(home, owner), wid,
+                                                            amount).to_json())
     else:
-        typer.echo(f"unbonding {worker.unbonding_amount} SWT of worker {worker.id[:16]} until "
-                   f"{_when(worker.unbonding_at)}; {worker.stake} SWT bonded ({worker.status})")
+        with Ledger(home) as ledger:
+            fields = _worker_fields(unbond(ledger, load(home, owner),
+                                           resolve_worker(ledger, worker_id), amount))
+    if json_out:
+        emit_json(fields)
+    else:
+        typer.echo(f"unbonding {fields['unbonding_amount']} SWT of worker {fields['id'][:16]} "
+                   f"until {_when(fields['unbonding_at'])}; {fields['stake']} SWT bonded "
+                   f"({fields['status']})")
+
+
+def _remote_worker(workers: list[dict], text: str) -> str:
+    """The full id of a node's worker named by `text` (an id or a unique prefix)."""
+    from memjit.errors import BadInput
+
+    wanted = text.strip().lower()
+    found = [w["id"] for w in workers if w["id"].startswith(wanted)] if len(wanted) >= 4 else []
+    if len(found) != 1:
+        raise BadInput(f"no worker id starts with {wanted}" if not found else
+                       f"worker id prefix {wanted} is ambiguous: {len(found)} workers match")
+    return found[0]
 
 
 @validator_app.command("bond")
@@ -135,13 +175,22 @@ def validator_bond(
 ) -> None:
     """Bond stake behind an identity's labels: a label moves usefulness in proportion to it,
     and a label a unanimous quorum of independent answers contradicts is slashed."""
+    from dataclasses import asdict
+
     from memjit.market import validators
     from memjit.market.identity import load_or_create
     from memjit.market.ledger import Ledger
 
-    home = state_home(ctx, write=True)
-    with Ledger(home) as ledger:
-        bond = validators.bond(ledger, load_or_create(home, owner), stake)
+    client = remote(ctx)
+    home = state_home(ctx, write=True, keys_only=client is not None)
+    if client is not None:
+        from memjit.node import client as messages
+
+        bond = client.post("/v1/validators", messages.stake(load_or_create(home, owner), "bond",
+                                                            stake).to_json())
+    else:
+        with Ledger(home) as ledger:
+            bond = asdict(validators.bond(ledger, load_or_create(home, owner), stake))
     _echo_validator(owner, bond, json_out)
 
 
@@ -153,26 +202,35 @@ def validator_unbond(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Start unbonding validator stake (slashable until it is released)."""
+    from dataclasses import asdict
+
     from memjit.market import validators
     from memjit.market.identity import load
     from memjit.market.ledger import Ledger
 
-    home = state_home(ctx, write=True)
-    with Ledger(home) as ledger:
-        bond = validators.unbond(ledger, load(home, owner), amount)
+    client = remote(ctx)
+    home = state_home(ctx, write=True, keys_only=client is not None)
+    if client is not None:
+        from memjit.node import client as messages
+
+        bond = client.post("/v1/validators", messages.stake(load(home, owner), "unbond",
+                                                            amount).to_json())
+    else:
+        with Ledger(home) as ledger:
+            bond = asdict(validators.unbond(ledger, load(home, owner), amount))
     _echo_validator(owner, bond, json_out)
 
 
-def _echo_validator(owner: str, bond: "Validator", json_out: bool) -> None:
-    """Print a validator bond (one JSON object with --json)."""
-    fields = {"owner": owner, "stake": bond.stake, "unbonding_amount": bond.unbonding_amount,
-              "unbonding_at": bond.unbonding_at}
+def _echo_validator(owner: str, bond: dict, json_out: bool) -> None:
+    """Print a validator bond (its fields; one JSON object with --json)."""
+    fields = {"owner": owner, "stake": bond["stake"],
+              "unbonding_amount": bond["unbonding_amount"], "unbonding_at": bond["unbonding_at"]}
     if json_out:
         emit_json(fields)
     else:
-        typer.echo(f"validator {owner}: {bond.stake} SWT bonded behind its labels"
-                   + (f", {bond.unbonding_amount} unbonding until {_when(bond.unbonding_at)}"
-                      if bond.unbonding_amount else ""))
+        typer.echo(f"validator {owner}: {bond['stake']} SWT bonded behind its labels"
+                   + (f", {bond['unbonding_amount']} unbonding until "
+                      f"{_when(bond['unbonding_at'])}" if bond["unbonding_amount"] else ""))
 
 
 def _when(at: Optional[float]) -> str:
@@ -196,18 +254,22 @@ def balance(
     from memjit.market.identity import load
     from memjit.market.ledger import Ledger
 
-    home = state_home(ctx, write=False)
+    client = remote(ctx)
+    home = state_home(ctx, write=False, keys_only=client is not None)
     identity = load(home, owner)
-    with Ledger(home, readonly=True) as ledger:
-        held = ledger.holdings(identity.public_key)
-    fields = _holdings_fields(held)
+    if client is not None:
+        fields = client.get(f"/v1/balance/{identity.public_key.hex()}")
+        fields.pop("public_key", None)
+    else:
+        with Ledger(home, readonly=True) as ledger:
+            fields = _holdings_fields(ledger.holdings(identity.public_key))
     if json_out:
         emit_json({"owner": owner, "public_key": identity.public_key.hex(), **fields})
     else:
         typer.echo(f"{owner}: " + ", ".join(f"{key} {value}" for key, value in fields.items()
                                             if key in ("free", "bonded", "unbonding", "earned"))
-                   + f" SWT ({held.pending} pending, {held.minted} minted); up to "
-                     f"{held.accruing} accruing in the open period")
+                   + f" SWT ({fields['pending']} pending, {fields['minted']} minted); up to "
+                     f"{fields['accruing']} accruing in the open period")
 
 
 def _holdings_fields(held: "Holdings") -> dict:
@@ -244,6 +306,11 @@ def request_cmd(
     from memjit.workers import digits_liar
 
     input_bytes = read_file(input_file)
+    client = remote(ctx)
+    if client is not None:
+        _remote_request(client, state_home(ctx, write=True, keys_only=True), requester, task,
+                        input_bytes, label, top_k, json_out)
+        return
     home = state_home(ctx, write=True)
     with Ledger(home) as ledger, Progress(console=Console(stderr=True), transient=True,
                                           disable=not sys.stderr.isatty()) as progress:
@@ -288,3 +355,37 @@ def request_cmd(
         error = WorkerFault if all(c.outcome == "fault" for c in result.calls) else Rejected
         raise error(f"no verified answer: {len(result.calls)} worker(s) asked, every one "
                     "failed and was slashed")
+
+
+def _remote_request(client, home: Path, requester: str, task: str, input_bytes: bytes,
+                    label: Optional[int], top_k: int, json_out: bool) -> None:
+    """`memjit request --node URL`: sign the request, have the gateway serve it, print the
+    best verified answer and every verdict; exit 1 (3 if every worker faulted) without one."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from memjit.errors import Rejected, WorkerFault
+    from memjit.market.identity import load_or_create
+    from memjit.node import client as messages
+
+    message = messages.request(load_or_create(home, requester), task, input_bytes, label, top_k)
+    out = client.post("/v1/requests", message.to_json(), 600.0)
+    if json_out:
+        emit_json(out)
+    else:
+        settled = out["settlement"]
+        if out["answer"] is not None:
+            typer.echo(f"result: {out['answer']} (worker {out['worker'][:16]}, verified)")
+        typer.echo(f"request {settled['seq']} settled" if settled else
+                   f"not settled: {out['settlement_error']}")
+        table = Table()
+        for column in ("worker", "verdict", "result", "score", "reason"):
+            table.add_column(column)
+        for c in out["calls"]:
+            table.add_row(c["worker"][:16], c["verdict"],
+                          "-" if c["result"] is None else str(c["result"]),
+                          "-" if c["score"] is None else f"{c['score'] / 1e6:.3f}", c["reason"])
+        Console(highlight=False, width=200).print(table)
+    if out["answer"] is None:
+        error = WorkerFault if all(c["verdict"] == "fault" for c in out["calls"]) else Rejected
+        raise error(f"no verified answer: {len(out['calls'])} worker(s) asked, none verified")

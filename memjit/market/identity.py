@@ -1,10 +1,16 @@
-"""Owner identities: BLS key pairs (py-ecc's G2ProofOfPossession scheme) kept under --home/keys.
+"""Owner identities: BLS key pairs (the IETF ciphersuite with proofs of possession) kept under
+--home/keys.
 
-An owner signs its registrations; the proof of possession (a signature of its own public key)
-stops rogue-key attacks once signatures are aggregated (issue 7's committee). A key file
-`<home>/keys/NAME.key` (mode 0600, directory 0700) holds the 32-byte secret key in hex; it is
-derived with KeyGen from a fresh random 32-byte seed when NAME is first used.
-py-ecc is pure Python: every signature and check costs tens of milliseconds.
+An owner signs its registrations, jobs, claims and deliveries; the proof of possession (a
+signature of its own public key) stops rogue-key attacks once signatures are aggregated (the
+batch committee). A key file `<home>/keys/NAME.key` (mode 0600, directory 0700) holds the
+32-byte secret key in hex; it is derived with KeyGen from a fresh random 32-byte seed when NAME
+is first used.
+
+Signatures and their checks run on milagro-bls-binding (native, a few milliseconds each);
+py-ecc, pure Python and tens of milliseconds per operation, is the reference the tests check
+milagro's bytes against, and still does what milagro lacks: KeyGen and the proof of
+possession (PopProve, PopVerify), each once per key.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import milagro_bls_binding as milagro
 from py_ecc.bls import G2ProofOfPossession as BLS
 from py_ecc.optimized_bls12_381 import curve_order
 
@@ -26,13 +33,36 @@ SECRET_KEY_BYTES = 32
 
 
 def sign(secret_key: int, message: bytes) -> bytes:
-    """The 96-byte BLS signature of `message`."""
-    return BLS.Sign(secret_key, message)
+    """The 96-byte BLS signature of `message` (milagro; byte-identical to py-ecc's Sign)."""
+    return milagro.Sign(secret_key.to_bytes(SECRET_KEY_BYTES, "big"), bytes(message))
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """Whether `signature` is `public_key`'s signature of `message` (False on malformed input)."""
-    return bool(BLS.Verify(public_key, message, signature))
+    try:
+        return bool(milagro.Verify(bytes(public_key), bytes(message), bytes(signature)))
+    except (ValueError, TypeError):
+        return False
+
+
+def public_key_of(secret_key: int) -> bytes:
+    """The 48-byte compressed public key of a secret key (milagro's SkToPk)."""
+    return milagro.SkToPk(secret_key.to_bytes(SECRET_KEY_BYTES, "big"))
+
+
+def aggregate(signatures: list[bytes]) -> bytes:
+    """One 96-byte signature aggregating `signatures` (milagro's Aggregate)."""
+    return milagro.Aggregate([bytes(s) for s in signatures])
+
+
+def fast_aggregate_verify(public_keys: list[bytes], message: bytes, signature: bytes) -> bool:
+    """Whether all of `public_keys` signed `message`, given their aggregate `signature` (keys
+    must have proven possession); False on malformed input."""
+    try:
+        return bool(public_keys) and bool(milagro.FastAggregateVerify(
+            [bytes(k) for k in public_keys], bytes(message), bytes(signature)))
+    except (ValueError, TypeError):
+        return False
 
 
 def pop_verify(public_key: bytes, proof: bytes) -> bool:
@@ -52,7 +82,7 @@ class Identity:
     def from_seed(cls, name: str, seed: bytes) -> "Identity":
         """The key pair KeyGen derives from a 32-byte (or longer) seed."""
         secret_key = BLS.KeyGen(seed)
-        return cls(name, secret_key, BLS.SkToPk(secret_key))
+        return cls(name, secret_key, public_key_of(secret_key))
 
     def sign(self, message: bytes) -> bytes:
         """Sign `message` with this identity's secret key."""
@@ -106,5 +136,5 @@ def _load(path: Path, name: str) -> Identity:
     secret_key = int(text, 16)
     if not 0 < secret_key < curve_order:
         raise BadInput(f"malformed key file {path}: secret key out of range")
-    return Identity(name, secret_key, BLS.SkToPk(secret_key))
+    return Identity(name, secret_key, public_key_of(secret_key))
 

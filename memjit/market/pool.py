@@ -20,6 +20,12 @@ Judging: the oracle verifies every claim, decides the reference (a staked valida
 or the stake-weighted consensus of independent answers, or nothing: memjit.market.oracle) and
 scores the valid answers against it.
 
+The stages are separate functions, so that the in-process path (`request`: this node plays
+every party) and the network path (memjit.node: a gateway selects and gathers the claims from
+the operators' nodes, the sequencer judges again and settles) run one implementation:
+`plan` (select the workers, check the requester can pay), `answer` (prove), `judge` (verify,
+reference, scores) and `settle`.
+
 Settlement is one ledger transaction, after every answer is judged: the requester's faucet
 grant on first use, fees, slashes (of a contested label's validator too), usefulness, the calls'
 weights on their emission period, the request (with its nonce) and its calls. A request killed
@@ -34,7 +40,7 @@ import os
 import secrets
 import signal
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -133,11 +139,11 @@ def prover_pool(processes: int | None = None) -> ProcessPoolExecutor:
                                initializer=_one_thread)
 
 
-def select(ledger: Ledger, db: sqlite3.Connection, task: str, top_k: int,
-           config: MarketConfig) -> list[Worker]:
-    """The workers to ask, exploration first (see the module doc)."""
-    active = [w for w in ledger.workers(task) if w.status == "active"]
-    calls = {w.id: trials(db, w.id) for w in active}
+def rank(active: Sequence[Worker], calls: Mapping[str, int], top_k: int,
+         config: MarketConfig) -> list[Worker]:
+    """The workers to ask of `active` (the task's active workers, with the calls each has had),
+    exploration first (see the module doc); pure, so that a gateway ranks its replica of the
+    market state exactly as the ledger's own node does."""
     immune = sorted((w for w in active if calls[w.id] < config.registry.immunity_trials),
                     key=lambda w: (calls[w.id], w.registered_at, w.id))
     proven = sorted((w for w in active if calls[w.id] >= config.registry.immunity_trials),
@@ -146,10 +152,19 @@ def select(ledger: Ledger, db: sqlite3.Connection, task: str, top_k: int,
     return immune[:explore] + proven[:top_k - explore]
 
 
-def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, nonce: bytes,
-            executor: Executor | None, operators: Mapping[str, Operator],
-            on_delivery: Callable[[Worker, Delivery], None] | None) -> dict[str, Delivery]:
-    """Every picked worker's delivery, its operator run in a pool process.
+def select(ledger: Ledger, db: sqlite3.Connection, task: str, top_k: int,
+           config: MarketConfig) -> list[Worker]:
+    """The workers to ask, exploration first (see the module doc)."""
+    active = [w for w in ledger.workers(task) if w.status == "active"]
+    return rank(active, {w.id: trials(db, w.id) for w in active}, top_k, config)
+
+
+def answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, nonce: bytes,
+           executor: Executor | None = None, operators: Mapping[str, Operator] | None = None,
+           on_delivery: Callable[[Worker, Delivery], None] | None = None
+           ) -> dict[str, Delivery]:
+    """The prove stage: every picked worker's delivery, its operator (the honest one unless
+    `operators` names another for its CID) run in a pool process.
 
     The pool's processes start with SIGINT blocked (a spawned process inherits the signal
     mask, as Python's own resource tracker is started): a Ctrl-C at the terminal, which
@@ -160,7 +175,8 @@ def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, 
         modules = {w.id: store.get(w.cid) for w in picked}
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:  # submit() spawns the processes
-            futures = {pool.submit(deliver, operators.get(w.cid, prove_on_input), modules[w.id],
+            futures = {pool.submit(deliver, (operators or {}).get(w.cid, prove_on_input),
+                                   modules[w.id],
                                    task.export, input_bytes, nonce, task.limits): w
                        for w in picked}
         finally:
@@ -174,14 +190,14 @@ def _answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, 
         return deliveries
     except BaseException:
         if executor is None:
-            _stop(pool)
+            stop_pool(pool)
         raise
     finally:
         if executor is None:
             pool.shutdown(cancel_futures=True)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
+def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Terminate a pool's processes now (SIGTERM), not after their running proofs."""
     if hasattr(pool, "terminate_workers"):  # Python >= 3.14
         pool.terminate_workers()
@@ -194,21 +210,39 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.join()
 
 
-def request(ledger: Ledger, store: Store, requester: Identity, task_name: str,
-            input_bytes: bytes, *, label: int | None = None, top_k: int = 5,
-            config: MarketConfig = MarketConfig(), executor: Executor | None = None,
-            operators: Mapping[str, Operator] | None = None,
-            on_delivery: Callable[[Worker, Delivery], None] | None = None) -> RequestResult:
-    """Serve one request of `requester` on `input_bytes` and settle it; `on_delivery` sees each
-    answer as it arrives. A `label` scores the answers only if the requester has validator
-    stake (memjit.market.validators); otherwise they are scored against their consensus, if
-    there is one. `operators` maps worker CIDs to the operators that answer for them instead
-    of the honest one (the demo's and the tests' dishonest actors, such as
-    memjit.workers.digits_liar).
+@dataclass(frozen=True)
+class Plan:
+    """A request ready to be answered (the select stage): its task, input and label, the
+    requester and its validator stake, and the workers to ask."""
 
-    BadInput for a malformed request, Rejected when no worker serves the task or the
-    requester cannot pay; otherwise the request is settled, even if no answer verified
-    (then `best` is None)."""
+    task: Task
+    input_bytes: bytes
+    label: int | None
+    requester: bytes
+    labeller_stake: int
+    picked: tuple[Worker, ...]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The judge stage's verdicts: each worker's check, the reference, the awarded scores, and
+    every delivered claim (valid or not: the evidence of a slash is kept)."""
+
+    checks: Mapping[str, Check]
+    reference: Reference
+    scores: Mapping[str, int]
+    claims: Mapping[str, bytes]
+
+
+def plan(ledger: Ledger, store: Store, requester: bytes, task_name: str, input_bytes: bytes, *,
+         label: int | None = None, top_k: int = 5, config: MarketConfig = MarketConfig(),
+         workers: Sequence[str] | None = None) -> Plan:
+    """The select stage: check the request, pick the workers (`workers`: the ids a gateway
+    picked, each checked to be an active worker of the task; else by the selection rules) and
+    check that the requester can pay them.
+
+    BadInput for a malformed request, Rejected when no worker serves the task or the requester
+    cannot pay."""
     task = get_task(store, task_name)
     input_bytes = bytes(input_bytes)
     task.check_input(input_bytes)
@@ -216,51 +250,115 @@ def request(ledger: Ledger, store: Store, requester: Identity, task_name: str,
         raise BadInput(f"label must be in 0..{task.labels - 1}, got {label}")
     if top_k < 1:
         raise BadInput(f"top-k must be at least 1, got {top_k}")
-    me = requester.public_key
     with ledger.transaction() as db:  # time passes; then a consistent read: whom, at what price
         tick(ledger, db, config.rewards)
-        picked = select(ledger, db, task.name, top_k, config)
+        picked = select(ledger, db, task.name, top_k, config) if workers is None \
+            else _named(ledger, task, workers, top_k)
         now = ledger.clock()
         quote = sum(fee(recent_calls(db, w.id, now, config.rewards), config.rewards)
-                    for w in picked if w.owner != me)
-        funds = ledger.balance(me)[0] + (0 if granted(db, me) else config.rewards.faucet)
-        stake = validators.bonded(ledger, me)
+                    for w in picked if w.owner != requester)
+        funds = ledger.balance(requester)[0] + (0 if granted(db, requester)
+                                                else config.rewards.faucet)
+        stake = validators.bonded(ledger, requester)
     if not picked:
         raise Rejected(f"no active worker serves task {task.name!r}")
     if quote > funds:
         raise Rejected(f"insufficient balance: {funds} SWT free, asking {len(picked)} "
                        f"worker(s) may cost {quote}")
+    return Plan(task, input_bytes, label, requester, stake, tuple(picked))
 
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    deliveries = _answer(store, task, picked, input_bytes, nonce, executor, operators or {},
-                         on_delivery)
-    checks = {w.id: oracle.check(task, w, deliveries[w.id], input_bytes, nonce) for w in picked}
+
+def _named(ledger: Ledger, task: Task, ids: Sequence[str], top_k: int) -> list[Worker]:
+    """The workers a gateway picked: distinct active workers of the task, at most top_k."""
+    if len(set(ids)) != len(ids) or len(ids) > top_k:
+        raise Rejected(f"{len(ids)} worker(s) named for a request of top {top_k}, or a repeat")
+    picked = []
+    for wid in ids:
+        try:
+            worker = ledger.worker(wid)
+        except BadInput:
+            raise Rejected(f"no worker {wid}") from None
+        if worker.task != task.name or worker.status != "active":
+            raise Rejected(f"worker {wid[:16]} is not an active worker of task {task.name!r}")
+        picked.append(worker)
+    return picked
+
+
+def judge(store: Store, plan: Plan, nonce: bytes,
+          deliveries: Mapping[str, Delivery], config: MarketConfig = MarketConfig()
+          ) -> Judgement:
+    """The judge stage: verify every delivery (memjit.market.oracle.check), decide the
+    reference and score the valid answers against it."""
+    task, picked = plan.task, plan.picked
+    checks = {w.id: oracle.check(task, w, deliveries.get(w.id, Delivery()), plan.input_bytes,
+                                 nonce) for w in picked}
     valid = [w for w in picked if checks[w.id].outcome == "valid"]
     groups = oracle.independent_groups(valid)
     votes = [Vote(checks[w.id].result, w.stake, groups[w.id], w.owner) for w in valid]
-    ref = oracle.reference(label, me, stake, votes, config.oracle)
+    ref = oracle.reference(plan.label, plan.requester, plan.labeller_stake, votes, config.oracle)
     scores = {} if ref.answer is None else {
         w.id: oracle.score(store, task, checks[w.id].result, ref.answer) for w in valid}
-    cids = {w.id: store.put(deliveries[w.id].claim) for w in picked
-            if deliveries[w.id].claim is not None}
+    claims = {w.id: deliveries[w.id].claim for w in picked
+              if w.id in deliveries and deliveries[w.id].claim is not None}
+    return Judgement(checks, ref, scores, claims)
 
-    with ledger.transaction() as db:
-        faucet(ledger, db, me, config.rewards.faucet)
-        seq = db.execute("INSERT INTO requests (requester, task, input, label, scored_against, "
-                         "at, nonce, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (me, task.name, blake3.blake3(input_bytes).digest(), label, ref.answer,
-                          ledger.clock(), nonce, ref.basis)).lastrowid
-        if ref.basis == "contested":
-            bonds.slash(ledger, db, bonds.VALIDATOR, me, config.oracle.label_slash_ppm)
-        calls = [_settle(ledger, db, seq, ledger.worker(w.id), checks[w.id], scores.get(w.id),
-                         ref.rate, cids.get(w.id), me, config) for w in picked]
-        before = {w.id: (w.usefulness, w.stake) for w in picked}  # ties: the more useful worker
-        best = max((c for c in calls if c.outcome in ("scored", "unscored")), default=None,
-                   key=lambda c: (c.score, before[c.worker], c.worker))
-        if best is not None:
-            db.execute("UPDATE requests SET worker = ?, result = ? WHERE seq = ?",
-                       (best.worker, best.result, seq))
+
+def settle(ledger: Ledger, store: Store, plan: Plan, nonce: bytes, judged: Judgement,
+           config: MarketConfig = MarketConfig()) -> RequestResult:
+    """The settle stage, one ledger transaction: the requester's faucet grant on first use,
+    fees, slashes, usefulness, weights, the request (with its nonce: Rejected if a request
+    with this nonce was settled already) and its calls."""
+    me, ref = plan.requester, judged.reference
+    cids = {wid: store.put(claim) for wid, claim in judged.claims.items()}
+    try:
+        with ledger.transaction() as db:
+            faucet(ledger, db, me, config.rewards.faucet)
+            seq = db.execute("INSERT INTO requests (requester, task, input, label, "
+                             "scored_against, at, nonce, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (me, plan.task.name, blake3.blake3(plan.input_bytes).digest(),
+                              plan.label, ref.answer, ledger.clock(), nonce, ref.basis)).lastrowid
+            if ref.basis == "contested":
+                bonds.slash(ledger, db, bonds.VALIDATOR, me, config.oracle.label_slash_ppm)
+            calls = [_settle(ledger, db, seq, ledger.worker(w.id), judged.checks[w.id],
+                             judged.scores.get(w.id), ref.rate, cids.get(w.id), me, config)
+                     for w in plan.picked]
+            before = {w.id: (w.usefulness, w.stake) for w in plan.picked}  # ties: more useful
+            best = max((c for c in calls if c.outcome in ("scored", "unscored")), default=None,
+                       key=lambda c: (c.score, before[c.worker], c.worker))
+            if best is not None:
+                db.execute("UPDATE requests SET worker = ?, result = ? WHERE seq = ?",
+                           (best.worker, best.result, seq))
+    except sqlite3.IntegrityError as exc:
+        if "nonce" not in str(exc):
+            raise
+        raise Rejected(f"a request with nonce {nonce.hex()[:16]} was settled already") from None
     return RequestResult(seq, nonce, ref, tuple(calls), best)
+
+
+def request(ledger: Ledger, store: Store, requester: Identity, task_name: str,
+            input_bytes: bytes, *, label: int | None = None, top_k: int = 5,
+            config: MarketConfig = MarketConfig(), executor: Executor | None = None,
+            operators: Mapping[str, Operator] | None = None,
+            on_delivery: Callable[[Worker, Delivery], None] | None = None) -> RequestResult:
+    """Serve one request of `requester` on `input_bytes` and settle it, this node playing every
+    operator: the stages plan, answer, judge and settle in a row (a network node runs the same
+    stages on several nodes: memjit.node). `on_delivery` sees each answer as it arrives. A
+    `label` scores the answers only if the requester has validator stake
+    (memjit.market.validators); otherwise they are scored against their consensus, if there is
+    one. `operators` maps worker CIDs to the operators that answer for them instead of the
+    honest one (the demo's and the tests' dishonest actors, such as
+    memjit.workers.digits_liar).
+
+    BadInput for a malformed request, Rejected when no worker serves the task or the
+    requester cannot pay; otherwise the request is settled, even if no answer verified
+    (then `best` is None)."""
+    planned = plan(ledger, store, requester.public_key, task_name, input_bytes, label=label,
+                   top_k=top_k, config=config)
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    deliveries = answer(store, planned.task, list(planned.picked), planned.input_bytes, nonce,
+                        executor, operators, on_delivery)
+    return settle(ledger, store, planned, nonce, judge(store, planned, nonce, deliveries, config),
+                  config)
 
 
 def _settle(ledger: Ledger, db: sqlite3.Connection, seq: int, worker: Worker, judged: Check,

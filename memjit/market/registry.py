@@ -187,10 +187,17 @@ def unbond(ledger: Ledger, identity: Identity, wid: str, amount: int | None = No
     """Start unbonding `amount` of a worker's stake (all of it by default); it stays slashable
     and is released to the owner after `unbonding_s` (a further unbonding restarts the period).
     A worker left below the minimum stake turns inactive."""
+    return unbond_by(ledger, identity.public_key, repr(identity.name), wid, amount, config)
+
+
+def unbond_by(ledger: Ledger, owner: bytes, who: str, wid: str, amount: int | None = None,
+              config: RegistryConfig = RegistryConfig()) -> Worker:
+    """`unbond` for the owner key `owner` (`who` names it in errors): what a node applies
+    for an owner's signed unbond message."""
     with ledger.transaction() as db:
         worker = ledger.worker(wid)
-        if worker.owner != identity.public_key:
-            raise Rejected(f"worker {worker.id} is not owned by {identity.name!r}")
+        if worker.owner != owner:
+            raise Rejected(f"worker {worker.id} is not owned by {who}")
         if worker.stake == 0:
             raise Rejected(f"worker {worker.id} has no stake bonded")
         left = bonds.unbond(ledger, db, bonds.WORKER, worker.id,

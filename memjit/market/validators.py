@@ -21,8 +21,12 @@ def bond(ledger: Ledger, identity: Identity, amount: int,
          faucet_grant: int = FAUCET) -> Validator:
     """Bond `amount` of the owner's free balance behind its labels (a key new to the ledger
     first gets `faucet_grant`); Rejected above the free balance."""
+    return bond_key(ledger, identity.public_key, amount, faucet_grant)
+
+
+def bond_key(ledger: Ledger, owner: bytes, amount: int, faucet_grant: int = FAUCET) -> Validator:
+    """`bond` for the owner key `owner` (what a node applies for a signed stake message)."""
     check_amount(amount, "validator stake", low=1)
-    owner = identity.public_key
     with ledger.transaction() as db:
         faucet(ledger, db, owner, faucet_grant)
         bonds.release_due(ledger, db)
@@ -40,11 +44,16 @@ def unbond(ledger: Ledger, identity: Identity, amount: int | None = None,
            config: RegistryConfig = RegistryConfig()) -> Validator:
     """Start unbonding `amount` of the owner's validator stake (all of it by default); it stays
     slashable until it is released after the unbonding period."""
-    owner = identity.public_key
+    return unbond_key(ledger, identity.public_key, repr(identity.name), amount, config)
+
+
+def unbond_key(ledger: Ledger, owner: bytes, who: str, amount: int | None = None,
+               config: RegistryConfig = RegistryConfig()) -> Validator:
+    """`unbond` for the owner key `owner` (`who` names it in errors)."""
     with ledger.transaction() as db:
         validator = ledger.validator(owner)
         if validator is None or validator.stake == 0:
-            raise Rejected(f"{identity.name!r} has no validator stake bonded")
+            raise Rejected(f"{who} has no validator stake bonded")
         bonds.unbond(ledger, db, bonds.VALIDATOR, owner,
                      validator.stake if amount is None else amount, config.unbonding_s)
     validator = ledger.validator(owner)

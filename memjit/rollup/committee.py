@@ -1,11 +1,11 @@
 """The verifier committee that signs batch headers: the local node plus any configured keys.
 
-Members live in the ledger's `committee` table, each a named BLS key (py-ecc
-G2ProofOfPossession) whose proof of possession is checked before it is added, so that an
+Members live in the ledger's `committee` table, each a named BLS key (the proof-of-possession
+ciphersuite: memjit.market.identity) whose proof of possession is checked before it is added, so that an
 aggregate signature cannot be forged with a rogue key. The local node's key is the identity
 `node` under --home/keys, added on first use. Every member signs the 32-byte batch hash; the
 signatures are aggregated into one, and a header is accepted after one FastAggregateVerify over
-the committee's keys (py-ecc is pure Python: ~0.15 s per signature, ~0.4 s per check).
+the committee's keys (milagro: milliseconds each).
 Signing here is local: every member's key file must be under --home/keys.
 """
 
@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from py_ecc.bls import G2ProofOfPossession as BLS
-
 from memjit.errors import BadInput, Rejected
-from memjit.market.identity import Identity, key_path, load_or_create, pop_verify
+from memjit.market.identity import (Identity, aggregate, fast_aggregate_verify, key_path,
+                                    load_or_create, pop_verify)
 from memjit.market.ledger import Ledger
 
 NODE_KEY = "node"
@@ -80,11 +79,10 @@ def signers(ledger: Ledger, home: Path) -> list[Identity]:
 
 def sign(identities: list[Identity], message: bytes) -> bytes:
     """The aggregate of every identity's signature of `message` (96 bytes)."""
-    return BLS.Aggregate([identity.sign(message) for identity in identities])
+    return aggregate([identity.sign(message) for identity in identities])
 
 
 def verify(public_keys: tuple[bytes, ...] | list[bytes], message: bytes,
            signature: bytes) -> bool:
     """One FastAggregateVerify: did all of `public_keys` sign `message`? False if malformed."""
-    return bool(public_keys) and bool(BLS.FastAggregateVerify(list(public_keys), message,
-                                                              signature))
+    return fast_aggregate_verify(list(public_keys), message, signature)

@@ -1,0 +1,152 @@
+"""The node's HTTP API (FastAPI; OpenAPI at /docs). JSON bodies, bounded in size.
+
+`create_app(node)` builds the application, so that other packages (an explorer) can mount
+theirs on it. Every error is one JSON object {"error", "type"} with a status by its kind
+(400 bad input, 403 refused message, 409 rejected by the market rules, 413 too large, 422
+worker fault, 500 internal) and one line in the node's log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from memjit.errors import BadInput, MemjitError, Rejected, WorkerFault
+from memjit.node.log import log
+from memjit.node.messages import Oversized, Refused, hex_field
+from memjit.node.node import Node
+from memjit.runtime.store import MissingBlock
+
+MAX_BODY_BYTES = 24 * 1024 * 1024
+"""The largest request body (a delivery of top-16 claims, a module upload, in hex)."""
+MAX_MODULE_BYTES = 8 * 1024 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: refuse (413) a request body over `limit` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(scope, receive, send, self.limit)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise Oversized(f"request body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    log(f"refused {scope.get('path')}: body over {limit} bytes")
+    response = JSONResponse({"error": f"request body over {limit} bytes", "type": "Oversized"},
+                            status_code=413)
+    await response(scope, receive, send)
+
+
+def status_of(exc: MemjitError) -> int:
+    """The HTTP status of an error."""
+    for kind, status in ((Oversized, 413), (BadInput, 400), (Refused, 403), (Rejected, 409),
+                         (WorkerFault, 422)):
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def create_app(node: Node) -> FastAPI:
+    """The API of `node` (see docs/node.md for the table)."""
+    app = FastAPI(title=f"memjit node {node.config.name}", version="1",
+                  description="A memjit market node: operator, gateway"
+                              + (", sequencer" if node.sequencer else "") + ".")
+    app.add_middleware(BodyLimit)
+    app.state.node = node
+
+    @app.exception_handler(MemjitError)
+    async def memjit_error(request: Request, exc: MemjitError) -> JSONResponse:
+        log(f"refused {request.method} {request.url.path}: {type(exc).__name__}: {exc}")
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__},
+                            status_code=status_of(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        log(f"refused {request.method} {request.url.path}: malformed body")
+        return JSONResponse({"error": "malformed request body: expected a JSON object",
+                             "type": "BadInput"}, status_code=400)
+
+    @app.get("/v1/status", summary="Who this node is, its roles and counts")
+    def status() -> dict:
+        return node.status()
+
+    @app.get("/v1/blocks/{cid}", summary="A block of the content store, by CID")
+    def block(cid: str) -> Response:
+        try:
+            data = node.store.get(cid)
+        except MissingBlock:
+            return JSONResponse({"error": f"no block {cid}", "type": "MissingBlock"},
+                                status_code=404)
+        return Response(data, media_type="application/octet-stream")
+
+    @app.get("/v1/workers", summary="The registered workers (of a task)")
+    def workers(task: str | None = Query(None, max_length=255)) -> dict:
+        return node.workers(task)
+
+    @app.get("/v1/balance/{key}", summary="An owner key's SWT holdings")
+    def balance(key: str) -> dict:
+        return node.balance(hex_field({"key": key}, "key", 48, "balance"))
+
+    @app.get("/v1/state/market", summary="The market view of a task, for a requester")
+    def market(task: str = Query(..., max_length=255),
+               requester: str = Query(..., max_length=96)) -> dict:
+        return node.view(task, hex_field({"r": requester}, "r", 48, "market view")).to_json()
+
+    @app.post("/v1/workers", summary="Operate a worker: module + owner-signed registration")
+    def add_worker(body: dict[str, Any]) -> dict:
+        module = hex_field(body, "module", None, "worker upload")
+        if len(module) > MAX_MODULE_BYTES:
+            raise Oversized(f"module of {len(module)} bytes: at most {MAX_MODULE_BYTES}")
+        message = node.operator.accept(module, body.get("registration"), node.url)
+        return node.register(message.to_json())
+
+    @app.post("/v1/registrations", summary="Admit a registration (sequencer)")
+    def registrations(body: dict[str, Any]) -> dict:
+        return node.register(body)
+
+    @app.post("/v1/unbonds", summary="Unbond a worker's stake (owner-signed)")
+    def unbonds(body: dict[str, Any]) -> dict:
+        return node.unbond(body)
+
+    @app.post("/v1/validators", summary="Bond or unbond validator stake (owner-signed)")
+    def stakes(body: dict[str, Any]) -> dict:
+        return node.stake(body)
+
+    @app.post("/v1/jobs", summary="Run and prove a gateway-signed job (operator)")
+    def jobs(body: dict[str, Any]) -> dict:
+        return node.operator.run_job(body).to_json()
+
+    @app.post("/v1/requests", summary="Serve a requester-signed request (gateway)")
+    def requests(body: dict[str, Any]) -> dict:
+        return node.gateway.serve(body)
+
+    @app.post("/v1/deliveries", summary="Settle a gateway-signed delivery (sequencer)")
+    def deliveries(body: dict[str, Any]) -> dict:
+        return node.deliver(body)
+
+    return app
+

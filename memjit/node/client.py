@@ -1,0 +1,104 @@
+"""The HTTP client of a node's API (used by the CLI, and by nodes to reach each other).
+
+A client signs its messages with the owner's or requester's key kept in its own --home
+(`registration`, `unbond`, `request` below). An error answer of a node (JSON {"error", "type"})
+is raised as the same typed error of memjit.errors, so that a command run against a node exits
+as it would on a local home.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from memjit.errors import BadInput, InternalError, MemjitError, Rejected, WorkerFault
+from memjit.market.identity import Identity
+from memjit.market.registry import sign_registration
+from memjit.node.messages import Envelope, seal
+from memjit.runtime.store import cid_of
+
+ERRORS: dict[str, type[MemjitError]] = {"BadInput": BadInput, "Oversized": BadInput,
+                                        "UnsupportedModule": BadInput, "MissingBlock": BadInput,
+                                        "Rejected": Rejected, "Refused": Rejected,
+                                        "WrongBlock": Rejected, "WorkerFault": WorkerFault}
+
+
+def node_url(text: str) -> str:
+    """A node's base URL from `HOST:PORT` or a URL (BadInput if neither)."""
+    url = text.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    try:
+        parsed = httpx.URL(url)
+    except Exception:
+        raise BadInput(f"bad node address {text!r}: expected HOST:PORT or http://HOST:PORT")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise BadInput(f"bad node address {text!r}: expected HOST:PORT or http://HOST:PORT")
+    return url
+
+
+class NodeClient:
+    """Calls to one node's API."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = node_url(url)
+        self.timeout_s = timeout_s
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET a JSON answer."""
+        return self._call("GET", path, params={k: v for k, v in params.items()
+                                               if v is not None})
+
+    def post(self, path: str, body: Any, timeout_s: float | None = None) -> Any:
+        """POST a JSON body; the JSON answer."""
+        return self._call("POST", path, json=body, timeout=timeout_s or self.timeout_s)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.timeout_s)
+        try:
+            response = httpx.request(method, self.url + path, **kwargs)
+        except httpx.TimeoutException:
+            raise Rejected(f"node {self.url} did not answer {path} in time") from None
+        except httpx.HTTPError as exc:
+            raise BadInput(f"cannot reach node {self.url}: {exc}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code == 200:
+            return body
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            raise ERRORS.get(body.get("type"), InternalError)(body["error"])
+        if response.status_code == 413:
+            raise BadInput(f"node {self.url}: message too large")
+        raise InternalError(f"node {self.url}: HTTP {response.status_code} on {path}")
+
+
+def registration(identity: Identity, module: bytes, task: str, stake: int,
+                 operator: dict) -> Envelope:
+    """An owner's registration message naming `operator` (a node's /v1/status) as the worker's
+    operator: the registry's signed registration inside a signed envelope."""
+    reg = sign_registration(identity, cid_of(module), task, stake)
+    return seal(identity, "registration", {
+        "registration": {"public_key": reg.public_key.hex(), "cid": reg.cid, "task": reg.task,
+                         "stake": reg.stake, "signature": reg.signature.hex(),
+                         "pop": reg.pop.hex()},
+        "operator": {"url": operator["url"], "key": operator["key"]}})
+
+
+def unbond(identity: Identity, worker_id: str, amount: int | None) -> Envelope:
+    """An owner's unbond message."""
+    return seal(identity, "unbond", {"worker": worker_id, "amount": amount})
+
+
+def stake(identity: Identity, action: str, amount: int | None) -> Envelope:
+    """An owner's validator stake message: bond `amount`, or unbond it (None: all)."""
+    return seal(identity, "stake", {"action": action, "amount": amount})
+
+
+def request(identity: Identity, task: str, input_bytes: bytes, label: int | None,
+            top_k: int) -> Envelope:
+    """A requester's request message (valid ten minutes: the longest a request may take)."""
+    return seal(identity, "request", {"task": task, "input": input_bytes.hex(), "label": label,
+                                      "top_k": top_k}, ttl_s=600)

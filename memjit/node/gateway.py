@@ -1,0 +1,166 @@
+"""The gateway role: serve a requester's signed request across the network.
+
+It ranks the task's workers on its view of the market (memjit.node.state, the pool's own
+selection rules: memjit.market.pool.rank), checks that the requester can pay, draws a fresh
+32-byte nonce and sends a signed job to each picked worker's operator in parallel. Every claim
+that comes back must be signed by that worker's operator and about this job; the gateway then
+verifies every claim itself under the worker's registered VK (memjit.market.pool.judge, the
+oracle's checks), returns the best *verified* answer with every claim's verdict, and hands the
+delivery to the sequencer, which judges again and settles. An operator that is unreachable,
+dies or misses the deadline (the job's deadline plus `MARGIN_S`) is a fault by the market's
+rules. A gateway never returns an answer it has not verified.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import httpx
+
+from circuits.wasm_vm.statement import NONCE_BYTES
+from memjit.errors import BadInput, MemjitError, Rejected
+from memjit.market.identity import Identity
+from memjit.market.ledger import Worker
+from memjit.market.pool import MarketConfig, Plan, judge, rank
+from memjit.market.tasks import get_task
+from memjit.node.log import log
+from memjit.node.messages import open_envelope, seal
+from memjit.node.replay import ReplayCache
+from memjit.node.sequencer import claim_delivery, request_of
+from memjit.node.state import MarketView, OperatorRef
+from memjit.runtime.store import Store
+
+MARGIN_S = 3.0
+
+
+@dataclass
+class Timings:
+    """Where a request's time went: signing and checking messages, verifying the claims (and
+    scoring them), the whole request."""
+
+    sign_s: float = 0.0
+    verify_s: float = 0.0
+    total_s: float = 0.0
+
+
+class Gateway:
+    """Serves requests (see the module doc); `view` reads the market view, `deliver` hands a
+    signed delivery to the sequencer and returns its settlement."""
+
+    def __init__(self, identity: Identity, store: Store, replay: ReplayCache,
+                 view: Callable[[str, bytes], MarketView], deliver: Callable[[dict], dict],
+                 config: MarketConfig, job_timeout_s: float = 120.0) -> None:
+        self.identity = identity
+        self.store = store
+        self.replay = replay
+        self.view = view
+        self.deliver = deliver
+        self.config = config
+        self.job_timeout_s = job_timeout_s
+
+    def serve(self, message: object) -> dict:
+        """Serve one signed request; the best verified answer, every verdict, the settlement."""
+        start = time.perf_counter()
+        timings = Timings()
+        t = time.perf_counter()
+        request = open_envelope(message, "request")
+        timings.sign_s += time.perf_counter() - t
+        task_name, input_bytes, label, top_k = request_of(request)
+        task = get_task(self.store, task_name)
+        task.check_input(input_bytes)
+        if label is not None and not 0 <= label < task.labels:
+            raise BadInput(f"label must be in 0..{task.labels - 1}, got {label}")
+        self.replay.admit(request)
+        view = self.view(task.name, request.signer)
+        picked = rank(view.workers, view.trials, top_k, self.config)
+        if not picked:
+            raise Rejected(f"no active worker serves task {task.name!r}")
+        quote = sum(view.fees[w.id] for w in picked if w.owner != request.signer)
+        if quote > view.funds:
+            raise Rejected(f"insufficient balance: {view.funds} SWT free, asking {len(picked)} "
+                           f"worker(s) may cost {quote}")
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        deadline = int(time.time() + self.job_timeout_s)
+        with ThreadPoolExecutor(len(picked)) as pool:
+            gathered = dict(zip((w.id for w in picked), pool.map(
+                lambda w: self._job(w, view.operators.get(w.id), task.name, input_bytes, nonce,
+                                    deadline, timings), picked)))
+        t = time.perf_counter()
+        deliveries = {wid: claim_delivery(entry, wid, nonce, view.operators.get(wid))
+                      for wid, entry in gathered.items()}
+        timings.sign_s += time.perf_counter() - t
+        planned = Plan(task, input_bytes, label, request.signer, view.labeller_stake,
+                       tuple(picked))
+        t = time.perf_counter()
+        judged = judge(self.store, planned, nonce, deliveries, self.config)
+        timings.verify_s = time.perf_counter() - t
+        t = time.perf_counter()
+        delivery = seal(self.identity, "delivery",
+                        {"request": message, "nonce": nonce.hex(),
+                         "workers": [w.id for w in picked], "claims": gathered}).to_json()
+        timings.sign_s += time.perf_counter() - t
+        settlement, error = None, None
+        try:
+            settlement = self.deliver(delivery)
+        except MemjitError as exc:
+            error = str(exc)
+            log(f"settlement refused: {error}")
+        best = _best(picked, judged.checks, judged.scores, settlement)
+        timings.total_s = time.perf_counter() - start
+        log(f"request {nonce.hex()[:8]} task={task.name}: "
+            + ", ".join(f"{w.id[:8]}={judged.checks[w.id].outcome}" for w in picked)
+            + f"; answer {None if best is None else judged.checks[best].result}")
+        return {"nonce": nonce.hex(),
+                "answer": None if best is None else judged.checks[best].result,
+                "worker": best,
+                "reference": {"answer": judged.reference.answer,
+                              "basis": judged.reference.basis},
+                "calls": [{"worker": w.id, "verdict": judged.checks[w.id].outcome,
+                           "reason": judged.checks[w.id].reason,
+                           "result": judged.checks[w.id].result,
+                           "score": judged.scores.get(w.id)} for w in picked],
+                "settlement": settlement, "settlement_error": error,
+                "timings": asdict(timings)}
+
+    def _job(self, worker: Worker, operator: OperatorRef | None, task: str, input_bytes: bytes,
+             nonce: bytes, deadline: int, timings: Timings) -> dict:
+        """One worker's delivery entry: its operator's claim message, or the fault seen."""
+        if operator is None:
+            return {"fault": "worker has no operator node"}
+        t = time.perf_counter()
+        job = seal(self.identity, "job", {"worker": worker.id, "task": task,
+                                          "input": input_bytes.hex(), "nonce": nonce.hex(),
+                                          "deadline": deadline},
+                   ttl_s=int(self.job_timeout_s) + 60)
+        timings.sign_s += time.perf_counter() - t
+        try:
+            response = httpx.post(f"{operator.url.rstrip('/')}/v1/jobs", json=job.to_json(),
+                                  timeout=max(1.0, deadline - time.time() + MARGIN_S))
+        except httpx.TimeoutException:
+            return {"fault": "DeadlineExceeded: operator missed the job deadline"}
+        except httpx.HTTPError as exc:
+            return {"fault": f"operator unreachable: {type(exc).__name__}"}
+        if response.status_code != 200:
+            return {"fault": f"operator refused the job: HTTP {response.status_code} "
+                             f"{response.text[:200]}"}
+        try:
+            return {"claim": response.json()}
+        except ValueError:
+            return {"fault": "operator answered no JSON"}
+
+
+def _best(picked: list[Worker], checks: dict, scores: dict, settlement: dict | None
+          ) -> str | None:
+    """The answer to return: the settlement's best if this gateway verified it too, else the
+    best this gateway verified (score, then usefulness, stake, id)."""
+    valid = [w for w in picked if checks[w.id].outcome == "valid"]
+    settled = (settlement or {}).get("best") or {}
+    if settled.get("worker") in {w.id for w in valid}:
+        return settled["worker"]
+    if not valid:
+        return None
+    return max(valid, key=lambda w: (scores.get(w.id, 0), w.usefulness, w.stake, w.id)).id

@@ -1,0 +1,143 @@
+"""One node: its key, content store, replay cache and roles, configured per node.
+
+Every node serves its store by CID, verifies claims (the embedded verifier), reads the market
+view, operates the workers its owners registered with it and serves requests as a gateway. A
+node started without a sequencer URL is the sequencer of a new network (the ledger's single
+writer); every other node forwards registrations, unbonds and deliveries to its sequencer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from memjit.market.identity import load_or_create
+from memjit.market.pool import MarketConfig
+from memjit.market.pool import Operator as ProveFn
+from memjit.market.rewards import RewardConfig
+from memjit.node.client import NodeClient
+from memjit.node.content import Fetcher
+from memjit.node.gateway import Gateway
+from memjit.node.operator import OperatorRole
+from memjit.node.replay import ReplayCache
+from memjit.node.sequencer import Sequencer, result_json
+from memjit.node.state import MarketView, worker_json
+from memjit.runtime.store import Store
+
+NODE_KEY = "node"
+SETTLE_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """A node's configuration: state directory, name, sequencer (None: this node is it),
+    faucet grant (sequencer), batch interval, job deadline (gateway), dishonest actors."""
+
+    home: Path
+    name: str = "node"
+    sequencer: str | None = None
+    faucet: int = RewardConfig().faucet
+    batch_interval_s: float = 30.0
+    job_timeout_s: float = 120.0
+    actors: Mapping[str, ProveFn] = field(default_factory=dict)
+
+
+class Node:
+    """A running node's state and roles (`url`: where it is reachable)."""
+
+    def __init__(self, config: NodeConfig, url: str) -> None:
+        self.config = config
+        self.url = url.rstrip("/")
+        home = Path(config.home)
+        home.mkdir(parents=True, exist_ok=True)
+        self.identity = load_or_create(home, NODE_KEY)
+        self.store = Store(home)
+        self.replay = ReplayCache(home)
+        self.fetcher = Fetcher(self.store)
+        self.market = MarketConfig(rewards=replace(RewardConfig(), faucet=config.faucet))
+        self.sequencer = None if config.sequencer is not None else Sequencer(
+            home, self.store, self.fetcher, self.replay, self.market, config.batch_interval_s)
+        self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
+        self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors)
+        self.gateway = Gateway(self.identity, self.store, self.replay, self.view, self.deliver,
+                               self.market, config.job_timeout_s)
+
+    @property
+    def roles(self) -> list[str]:
+        """The roles this node plays."""
+        return ["operator", "gateway"] + (["sequencer"] if self.sequencer else [])
+
+    def start(self) -> None:
+        """Start background work (the sequencer's batch commits)."""
+        if self.sequencer is not None:
+            self.sequencer.start()
+
+    def close(self) -> None:
+        """Stop background work and close the databases."""
+        self.operator.close()
+        if self.sequencer is not None:
+            self.sequencer.close()
+        self.replay.close()
+
+    def status(self) -> dict:
+        """Who this node is and what it does."""
+        fields: dict[str, Any] = {"name": self.config.name, "url": self.url,
+                                  "key": self.identity.public_key.hex(), "roles": self.roles,
+                                  "sequencer": self.url if self.sequencer else self.upstream.url,
+                                  "operated": sorted(self.operator.served)}
+        if self.sequencer is not None:
+            fields.update(self.sequencer.run(lambda: {
+                "workers": len(self.sequencer.ledger.workers()),
+                "requests": self.sequencer.ledger.db.execute(
+                    "SELECT count(*) FROM requests").fetchone()[0],
+                "batches": self.sequencer.ledger.db.execute(
+                    "SELECT count(*) FROM batches").fetchone()[0]}))
+        return fields
+
+    def view(self, task: str, requester: bytes) -> MarketView:
+        """The market view of `task` for `requester` (the sequencer's, read over HTTP)."""
+        if self.sequencer is not None:
+            return self.sequencer.view(task, requester)
+        return MarketView.from_json(self.upstream.get("/v1/state/market", task=task,
+                                                      requester=requester.hex()))
+
+    def deliver(self, delivery: dict) -> dict:
+        """Hand a signed delivery to the sequencer; its settlement."""
+        if self.sequencer is not None:
+            return result_json(self.sequencer.settle(delivery))
+        return self.upstream.post("/v1/deliveries", delivery, SETTLE_TIMEOUT_S)
+
+    def register(self, message: dict) -> dict:
+        """Have the sequencer admit a registration; the worker."""
+        if self.sequencer is not None:
+            return worker_json(self.sequencer.register(message))
+        return self.upstream.post("/v1/registrations", message, SETTLE_TIMEOUT_S)
+
+    def unbond(self, message: dict) -> dict:
+        """Have the sequencer apply an unbond; the worker."""
+        if self.sequencer is not None:
+            return worker_json(self.sequencer.unbond(message))
+        return self.upstream.post("/v1/unbonds", message)
+
+    def stake(self, message: dict) -> dict:
+        """Have the sequencer apply a validator stake change; the validator's bond."""
+        if self.sequencer is not None:
+            bond = self.sequencer.stake(message)
+            return {**asdict(bond), "owner": bond.owner.hex()}
+        return self.upstream.post("/v1/validators", message)
+
+    def workers(self, task: str | None) -> dict:
+        """The registered workers (of `task`)."""
+        if self.sequencer is not None:
+            return {"workers": [worker_json(w) for w in self.sequencer.run(
+                lambda: self.sequencer.ledger.workers(task))]}
+        return self.upstream.get("/v1/workers", task=task)
+
+    def balance(self, key: bytes) -> dict:
+        """An owner key's holdings."""
+        if self.sequencer is not None:
+            held = self.sequencer.run(lambda: self.sequencer.ledger.holdings(key))
+            return {**held.__dict__, "earned": held.earned, "public_key": key.hex()}
+        return self.upstream.get(f"/v1/balance/{key.hex()}")

@@ -1,0 +1,127 @@
+"""The operator role: run and prove jobs for the workers its node operates.
+
+A worker's owner hands the module and its signed registration to the node it wants as the
+operator (`memjit worker add --node URL`); the node checks the owner's signature, stores the
+module (served by CID: the sequencer fetches it from here), remembers the worker and forwards
+the registration to the sequencer. A job is a message signed by a gateway: the task, the
+worker, the input, the 32-byte nonce the proof must answer, and a deadline. The operator runs
+and proves it with the market's own prove stage (memjit.market.pool.answer, in a process of its
+pool) and answers with a claim message it signs: the claim's bytes, or the fault that stopped
+the worker. `actors` maps worker CIDs to another operator function (a dishonest one, in demos
+and tests: memjit.workers.digits_liar).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from circuits.wasm_vm.statement import NONCE_BYTES
+from memjit.errors import BadInput, Rejected
+from memjit.market.identity import Identity
+from memjit.market.ledger import Worker
+from memjit.market.pool import Operator as ProveFn
+from memjit.market.pool import answer, prover_pool, stop_pool
+from memjit.market.registry import worker_id
+from memjit.market.tasks import get_task
+from memjit.node.log import log
+from memjit.node.messages import Envelope, Refused, hex_field, open_envelope, seal
+from memjit.node.replay import ReplayCache
+from memjit.node.sequencer import registration_of
+from memjit.runtime.store import Store, cid_of
+
+SERVED_FILE = "operated.json"
+
+
+class OperatorRole:
+    """The workers this node operates, and how it answers their jobs."""
+
+    def __init__(self, home: Path, store: Store, identity: Identity, replay: ReplayCache,
+                 actors: Mapping[str, ProveFn] | None = None, processes: int = 1) -> None:
+        self.path = Path(home) / SERVED_FILE
+        self.store = store
+        self.identity = identity
+        self.replay = replay
+        self.actors = dict(actors or {})
+        self._processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.served: dict[str, dict] = json.loads(self.path.read_text()) \
+            if self.path.exists() else {}
+
+    def executor(self) -> ProcessPoolExecutor:
+        """The prover pool, started on first use."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = prover_pool(self._processes)
+            return self._executor
+
+    def close(self) -> None:
+        """Stop the prover pool now (its running proofs too)."""
+        if self._executor is not None:
+            stop_pool(self._executor)
+
+    def accept(self, module: bytes, message: object, url: str) -> Envelope:
+        """Take on a worker: check its owner's signed registration names this node (its URL
+        and key) and this module; store the module and remember the worker. Returns the
+        checked message, for the caller to forward to the sequencer."""
+        envelope = open_envelope(message, "registration")
+        reg, operator = registration_of(envelope.body)
+        if envelope.signer != reg.public_key:
+            raise Refused("registration message not signed by the worker's owner")
+        if operator.key != self.identity.public_key or operator.url.rstrip("/") != url:
+            raise Refused("registration names another operator node")
+        if cid_of(module) != reg.cid:
+            raise Refused(f"registration is for {reg.cid}, not for this module")
+        get_task(self.store, reg.task)
+        self.store.put(module)
+        wid = worker_id(reg.public_key, reg.cid)
+        with self._lock:
+            self.served[wid] = {"cid": reg.cid, "task": reg.task, "owner": reg.public_key.hex()}
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.served, sort_keys=True))
+            tmp.replace(self.path)
+        log(f"operating worker {wid[:16]} ({reg.cid})")
+        return envelope
+
+    def run_job(self, message: object, now: Callable[[], float] = time.time) -> Envelope:
+        """Run and prove one signed job; the signed claim message (claim or fault)."""
+        job = open_envelope(message, "job")
+        body = job.body
+        wid, task_name, deadline = body.get("worker"), body.get("task"), body.get("deadline")
+        if not isinstance(wid, str) or not isinstance(task_name, str) \
+                or not isinstance(deadline, int):
+            raise BadInput("job: worker, task and deadline (Unix seconds) are required")
+        input_bytes = hex_field(body, "input", None, "job")
+        nonce = hex_field(body, "nonce", NONCE_BYTES, "job")
+        if deadline < now():
+            raise Refused("job deadline has passed")
+        served = self.served.get(wid)
+        if served is None:
+            raise Rejected(f"this node does not operate worker {wid[:16]}")
+        task = get_task(self.store, task_name)
+        if served["task"] != task.name:
+            raise Rejected(f"worker {wid[:16]} serves task {served['task']!r}, not {task.name!r}")
+        task.check_input(input_bytes)
+        self.replay.admit(job)
+        log(f"job {wid[:8]} received from {job.signer.hex()[:8]}")
+        worker = Worker(id=wid, owner=bytes.fromhex(served["owner"]), cid=served["cid"],
+                        task=task.name, vk=None, stake=0, usefulness=0, registered_at=0.0,
+                        last_used_at=None, unbonding_amount=0, unbonding_at=None,
+                        status="active")
+        start = time.perf_counter()
+        delivery = answer(self.store, task, [worker], input_bytes, nonce, self.executor(),
+                          self.actors)[wid]
+        log(f"job {wid[:8]} for {job.signer.hex()[:8]}: "
+            + (f"claim in {time.perf_counter() - start:.1f} s" if delivery.claim is not None
+               else f"fault {delivery.fault}"))
+        out = {"worker": wid, "nonce": nonce.hex()}
+        if delivery.claim is not None:
+            out["claim"] = delivery.claim.hex()
+        else:
+            out["fault"] = delivery.fault or "no claim"
+        return seal(self.identity, "claim", out, ttl_s=max(60, deadline - int(now()) + 60))

@@ -1,0 +1,50 @@
+"""The replay cache: a message's (signer, nonce) is accepted once.
+
+Persistent (SQLite, synchronous=FULL), so that a restarted node does not reopen replays; a
+nonce is remembered until its message's expiry (at most messages.MAX_TTL_S ahead), after which
+the expiry check refuses the message anyway. A nonce is recorded *before* its message is
+applied: a crash in between costs the sender a re-signed message, never a double application.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from memjit.node.messages import Envelope, Refused
+
+REPLAY_FILE = "replay.sqlite"
+
+
+class ReplayCache:
+    """The (signer, nonce) pairs seen, under `home` (or in memory when `home` is None)."""
+
+    def __init__(self, home: Path | None, now: Callable[[], float] = time.time) -> None:
+        path = ":memory:" if home is None else str(Path(home) / REPLAY_FILE)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS seen (signer BLOB NOT NULL, nonce BLOB NOT "
+                         "NULL, kind TEXT NOT NULL, expires INTEGER NOT NULL, "
+                         "PRIMARY KEY (signer, nonce))")
+        self._lock = threading.Lock()
+        self._now = now
+
+    def admit(self, envelope: Envelope) -> None:
+        """Record the envelope's nonce; Refused if it was seen already (a replay)."""
+        with self._lock:
+            self._db.execute("DELETE FROM seen WHERE expires < ?", (int(self._now()) - 1,))
+            try:
+                self._db.execute("INSERT INTO seen VALUES (?, ?, ?, ?)",
+                                 (envelope.signer, envelope.nonce, envelope.kind,
+                                  envelope.expires))
+            except sqlite3.IntegrityError:
+                raise Refused(f"{envelope.kind} message replayed (nonce "
+                              f"{envelope.nonce.hex()} seen already)") from None
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()

@@ -1,0 +1,231 @@
+"""The sequencer: one per network, the single writer of the ledger.
+
+It admits registrations (the owner-signed message names the worker's operator; the module is
+fetched by CID from that operator and re-hashed), applies unbonds, and settles deliveries: a
+gateway hands in a request (signed by its requester, who pays) with every claim it gathered
+(each signed by the worker's operator), and the sequencer runs the market's own stages on it
+(memjit.market.pool: plan with the gateway's workers, judge: every claim verified again, settle)
+in one ledger transaction. It commits batches (memjit.rollup.batcher) every `batch_interval_s`.
+Every ledger access runs on one writer thread (SQLite connections stay on their thread), which
+serializes the writes.
+
+Every message is checked (memjit.node.messages) and its nonce recorded in the persistent replay
+cache before it is applied, so that nothing is applied twice, across restarts too; a request
+settles once (its envelope's nonce, and the proven nonce, unique in the ledger). Writes are
+serialized; SQLite transactions make each acknowledged change durable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import TypeVar
+from pathlib import Path
+
+from circuits.wasm_vm.statement import NONCE_BYTES
+from memjit.errors import BadInput, MemjitError
+from memjit.market import validators
+from memjit.market.ledger import Ledger, Validator, Worker
+from memjit.market.oracle import Delivery
+from memjit.market.pool import MarketConfig, RequestResult, judge, plan, settle
+from memjit.market.registry import Registration, admit, unbond_by, worker_id
+from memjit.node.content import Fetcher
+from memjit.node.log import log
+from memjit.node.messages import Envelope, Refused, hex_field, open_envelope
+from memjit.node.replay import ReplayCache
+from memjit.node.state import Directory, MarketView, OperatorRef, market_view
+from memjit.rollup.batcher import Batcher
+from memjit.runtime.store import Store
+
+MAX_TOP_K = 16
+T = TypeVar("T")
+
+
+def registration_of(body: dict) -> tuple[Registration, OperatorRef]:
+    """The registry's signed registration and the operator a registration message names."""
+    try:
+        reg, op = body["registration"], body["operator"]
+        stake = reg["stake"]
+        if not isinstance(stake, int) or isinstance(stake, bool):
+            raise BadInput("registration: stake must be an integer")
+        return (Registration(hex_field(reg, "public_key", 48, "registration"), str(reg["cid"]),
+                             str(reg["task"]), stake,
+                             hex_field(reg, "signature", 96, "registration"),
+                             hex_field(reg, "pop", 96, "registration")),
+                OperatorRef(str(op["url"]), hex_field(op, "key", 48, "registration")))
+    except (KeyError, TypeError) as exc:
+        raise BadInput(f"malformed registration message: missing {exc}") from None
+
+
+def request_of(envelope: Envelope) -> tuple[str, bytes, int | None, int]:
+    """A request message's task, input, label and top-k (BadInput if malformed)."""
+    body = envelope.body
+    task, label, top_k = body.get("task"), body.get("label"), body.get("top_k")
+    if not isinstance(task, str) or not isinstance(top_k, int) or isinstance(top_k, bool) \
+            or not 1 <= top_k <= MAX_TOP_K:
+        raise BadInput(f"request: task must be a name and top_k in 1..{MAX_TOP_K}")
+    if label is not None and (not isinstance(label, int) or isinstance(label, bool)):
+        raise BadInput("request: label must be an integer or null")
+    return task, hex_field(body, "input", None, "request"), label, top_k
+
+
+def result_json(result: RequestResult) -> dict:
+    """A settled request as JSON."""
+    return {"seq": result.seq, "nonce": result.nonce.hex(),
+            "reference": asdict(result.reference),
+            "calls": [asdict(c) for c in result.calls],
+            "best": None if result.best is None else asdict(result.best)}
+
+
+def claim_delivery(entry: object, wid: str, nonce: bytes,
+                   operator: OperatorRef | None) -> Delivery:
+    """The delivery a gateway reports for one worker: its operator's signed claim, checked to
+    be signed by that operator and about this job, or the fault the gateway saw."""
+    if not isinstance(entry, dict):
+        return Delivery(fault="gateway: no delivery")
+    if "fault" in entry:
+        return Delivery(fault=f"{str(entry['fault'])[:300]}")
+    try:
+        claim = open_envelope(entry.get("claim"), "claim")
+    except MemjitError as exc:
+        return Delivery(fault=f"refused claim message: {exc}")
+    if operator is None or claim.signer != operator.key:
+        return Delivery(fault="claim not signed by the worker's operator")
+    body = claim.body
+    if body.get("worker") != wid or body.get("nonce") != nonce.hex():
+        return Delivery(fault="claim message is about another job")
+    if isinstance(body.get("fault"), str):
+        return Delivery(fault=body["fault"][:300])
+    try:
+        return Delivery(claim=hex_field(body, "claim", None, "claim"))
+    except BadInput as exc:
+        return Delivery(fault=str(exc))
+
+
+class Sequencer:
+    """The ledger's single writer (see the module doc)."""
+
+    def __init__(self, home: Path, store: Store, fetcher: Fetcher, replay: ReplayCache,
+                 config: MarketConfig, batch_interval_s: float = 30.0) -> None:
+        self.home = Path(home)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger")
+        self.ledger = self.run(lambda: Ledger(home))
+        self.store = store
+        self.fetcher = fetcher
+        self.replay = replay
+        self.directory = Directory(home)
+        self.config = config
+        self._stop = threading.Event()
+        self._batches = threading.Thread(target=self._commit_loop, args=(batch_interval_s,),
+                                         daemon=True, name="batches")
+
+    def start(self) -> None:
+        """Start committing batches in the background."""
+        self._batches.start()
+
+    def close(self) -> None:
+        """Stop the batch thread and close the ledger."""
+        self._stop.set()
+        if self._batches.is_alive():
+            self._batches.join(timeout=30)
+        self.run(self.ledger.close)
+        self._writer.shutdown()
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the ledger's thread; its result (or exception)."""
+        return self._writer.submit(fn).result()
+
+    def register(self, message: object) -> Worker:
+        """Admit an owner's signed registration (module fetched from its operator)."""
+        envelope = open_envelope(message, "registration")
+        reg, operator = registration_of(envelope.body)
+        if envelope.signer != reg.public_key:
+            raise Refused("registration message not signed by the worker's owner")
+        self.replay.admit(envelope)
+        module = self.fetcher.fetch(operator.url, reg.cid)
+        self.directory.set(worker_id(reg.public_key, reg.cid), operator)
+        worker = self.run(lambda: admit(self.ledger, self.store, module, reg,
+                                        self.config.registry, self.config.rewards.faucet))
+        log(f"registered worker {worker.id[:16]} task={worker.task} stake={worker.stake} "
+            f"operator={operator.url}")
+        return worker
+
+    def unbond(self, message: object) -> Worker:
+        """Apply an owner's signed unbond of a worker's stake."""
+        envelope = open_envelope(message, "unbond")
+        wid, amount = envelope.body.get("worker"), envelope.body.get("amount")
+        if not isinstance(wid, str) or not (amount is None or (
+                isinstance(amount, int) and not isinstance(amount, bool))):
+            raise BadInput("unbond: worker must be an id and amount an integer or null")
+        self.replay.admit(envelope)
+        worker = self.run(lambda: unbond_by(self.ledger, envelope.signer,
+                                            f"key {envelope.signer.hex()[:16]}", wid, amount,
+                                            self.config.registry))
+        log(f"unbonding worker {worker.id[:16]}: {worker.unbonding_amount} SWT")
+        return worker
+
+    def stake(self, message: object) -> Validator:
+        """Apply an owner's signed validator stake change: bond or unbond `amount`."""
+        envelope = open_envelope(message, "stake")
+        action, amount = envelope.body.get("action"), envelope.body.get("amount")
+        if action not in ("bond", "unbond") or not (amount is None or (
+                isinstance(amount, int) and not isinstance(amount, bool))) \
+                or (action == "bond" and amount is None):
+            raise BadInput("stake: action must be bond (with an amount) or unbond")
+        self.replay.admit(envelope)
+        who = f"key {envelope.signer.hex()[:16]}"
+        if action == "bond":
+            bond = self.run(lambda: validators.bond_key(self.ledger, envelope.signer, amount,
+                                                        self.config.rewards.faucet))
+        else:
+            bond = self.run(lambda: validators.unbond_key(self.ledger, envelope.signer, who,
+                                                          amount, self.config.registry))
+        log(f"validator {who}: {action} {amount}; {bond.stake} SWT bonded")
+        return bond
+
+    def settle(self, message: object) -> RequestResult:
+        """Judge again and settle a gateway's delivery (see the module doc)."""
+        delivery = open_envelope(message, "delivery")
+        body = delivery.body
+        request = open_envelope(body.get("request"), "request")
+        task, input_bytes, label, top_k = request_of(request)
+        nonce = hex_field(body, "nonce", NONCE_BYTES, "delivery")
+        workers, claims = body.get("workers"), body.get("claims")
+        if not isinstance(workers, list) or not all(isinstance(w, str) for w in workers) \
+                or not isinstance(claims, dict):
+            raise BadInput("delivery: workers must be a list of ids and claims an object")
+        self.replay.admit(delivery)
+        self.replay.admit(request)
+        deliveries = {wid: claim_delivery(claims.get(wid), wid, nonce, self.directory.get(wid))
+                      for wid in workers}
+        planned = self.run(lambda: plan(self.ledger, self.store, request.signer, task,
+                                        input_bytes, label=label, top_k=top_k,
+                                        config=self.config, workers=workers))
+        judged = judge(self.store, planned, nonce, deliveries, self.config)  # off the ledger
+        result = self.run(lambda: settle(self.ledger, self.store, planned, nonce, judged,
+                                         self.config))
+        log(f"settled request {result.seq}: " + ", ".join(
+            f"{c.worker[:8]}={c.outcome}" for c in result.calls))
+        return result
+
+    def view(self, task: str, requester: bytes) -> MarketView:
+        """The market view a gateway selects from."""
+        return self.run(lambda: market_view(self.ledger, self.directory, task, requester,
+                                            self.config))
+
+    def commit(self) -> int:
+        """Commit the batches that are due; how many."""
+        headers = self.run(lambda: Batcher(self.ledger, self.store, self.home).commit_pending())
+        for h in headers:
+            log(f"committed batch {h.number}: {h.fact_count} facts, state root "
+                f"{h.state_root_after.hex()[:16]}")
+        return len(headers)
+
+    def _commit_loop(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                self.commit()
+            except MemjitError as exc:
+                log(f"batch commit failed: {exc}")

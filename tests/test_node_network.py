@@ -1,0 +1,148 @@
+"""A market network of real node processes on 127.0.0.1 (free ports): a sequencer, three
+operators (the honest one; the liar's owner running digits_liar's dishonest operator; one that
+stalls, to be killed mid-request) and a gateway. Requests go through HTTP, hostile messages are
+refused, a killed operator is a fault, a killed sequencer loses nothing. Every process is
+stopped by its PID at the end (the fixture's teardown)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpers import cli
+from memjit.market.identity import load_or_create
+from memjit.market.tasks import read_test_set
+from memjit.node import client as messages
+from memjit.node.local import LocalNetwork, wait_until
+from memjit.node.messages import seal
+from memjit.workers import WORKERS_DIR
+
+TESTS = Path(__file__).resolve().parent
+IMAGES, LABELS = read_test_set()
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("net")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", f"{TESTS}:{TESTS.parent}")
+        net = LocalNetwork(root, job_timeout_s=60)
+        try:
+            net.start("seq")
+            net.start_all({"honest": None, "liar": "memjit.workers.digits_liar",
+                           "stall": "node_actors", "gw": None})
+            yield net
+        finally:
+            net.stop()
+            assert all(n.process.poll() is not None for n in net.nodes)
+
+
+def node(net: LocalNetwork, name: str):
+    return next(n for n in net.nodes if n.name == name)
+
+
+def run(capsys, monkeypatch, home: Path, *argv: str) -> tuple[int, str, str]:
+    return cli(capsys, monkeypatch, "--home", str(home), *argv)
+
+
+def test_a_round_through_the_network(network, tmp_path_factory, capsys, monkeypatch) -> None:
+    home = tmp_path_factory.getbasetemp() / "client"
+    for owner, module, operator in (("alice", "constant", "honest"), ("mallory", "liar", "liar"),
+                                    ("carol", "random", "stall")):
+        code, out, err = run(capsys, monkeypatch, home, "worker", "add",
+                             str(WORKERS_DIR / f"digits_{module}.wasm"), "--stake", "1000",
+                             "--owner", owner, "--node", node(network, operator).url, "--json")
+        assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, home, "worker", "add",
+                       str(WORKERS_DIR / "digits_small.wasm"), "--stake", "20000", "--owner",
+                       "bob", "--node", node(network, "honest").url)
+    assert code == 1 and err.count("\n") == 1 and "above the free balance" in err
+    image = home / "image.bin"
+    image.write_bytes(IMAGES[0].tobytes())
+    gw = node(network, "gw").url
+    code, out, err = run(capsys, monkeypatch, home, "request", "--task", "digits", "--input",
+                         str(image), "--top-k", "2", "--node", gw, "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    verdicts = sorted(c["verdict"] for c in answer["calls"])
+    assert verdicts == ["invalid", "valid"] and answer["answer"] is not None
+    assert answer["settlement"]["seq"] == 1
+    slashed = {c["worker"]: c["slashed"] for c in answer["settlement"]["calls"]}
+    code, out, _ = run(capsys, monkeypatch, home, "worker", "list", "--json", "--node", gw)
+    stakes = {w["id"]: w["stake"] for w in json.loads(out)["workers"]}
+    assert sorted(slashed.values()) == [0, 100] and all(
+        stakes[w] == 1000 - s for w, s in slashed.items())
+    code, out, _ = run(capsys, monkeypatch, home, "balance", "alice", "--json", "--node", gw)
+    assert code == 0 and json.loads(out)["bonded"] == 1000
+
+
+def test_an_operator_killed_mid_request_is_a_fault(network, tmp_path_factory) -> None:
+    home = tmp_path_factory.getbasetemp() / "client"
+    requester = load_or_create(home, "requester")
+    message = messages.request(requester, "digits", IMAGES[1].tobytes(), None, 3).to_json()
+    (home / "request.json").write_text(json.dumps(message))
+    answers: list[httpx.Response] = []
+    asking = threading.Thread(target=lambda: answers.append(httpx.post(
+        node(network, "gw").url + "/v1/requests", json=message, timeout=120)))
+    asking.start()
+    stall = node(network, "stall")
+    assert wait_until(lambda: "received" in stall.log.read_text(), 60)
+    stall.kill()
+    asking.join(120)
+    assert answers and answers[0].status_code == 200, answers
+    answer = answers[0].json()
+    verdicts = {c["verdict"] for c in answer["calls"]}
+    assert verdicts == {"valid", "invalid", "fault"} and answer["answer"] is not None
+    fault = next(c for c in answer["calls"] if c["verdict"] == "fault")
+    assert "unreachable" in fault["reason"]
+    settled = answer["settlement"]
+    assert settled["seq"] == 2 and {c["outcome"] for c in settled["calls"]} == {
+        "unscored", "invalid", "fault"}
+
+
+def test_hostile_messages_between_nodes(network, tmp_path_factory) -> None:
+    home = tmp_path_factory.getbasetemp() / "client"
+    seen = json.loads((home / "request.json").read_text())
+    gw, seq = node(network, "gw").url, node(network, "seq").url
+    replayed = httpx.post(gw + "/v1/requests", json=seen, timeout=30)
+    assert replayed.status_code == 403 and "replayed" in replayed.json()["error"]
+    # a gateway re-delivering a settled request: the sequencer refuses the request's replay
+    intruder = load_or_create(home, "intruder")
+    delivery = seal(intruder, "delivery", {"request": seen, "nonce": "22" * 32,
+                                           "workers": [], "claims": {}}).to_json()
+    again = httpx.post(seq + "/v1/deliveries", json=delivery, timeout=30)
+    assert again.status_code == 403 and "replayed" in again.json()["error"]
+    forged = {**delivery, "body": {**delivery["body"], "workers": ["ab" * 32]}}
+    refused = httpx.post(seq + "/v1/deliveries", json=forged, timeout=30)
+    assert refused.status_code == 403 and "bad signature" in refused.json()["error"]
+    honest = node(network, "honest").url
+    wid = json.loads(httpx.get(honest + "/v1/status").text)["operated"][0]
+    job = seal(intruder, "job", {"worker": wid, "task": "digits",
+                                 "input": IMAGES[2].tobytes().hex(), "nonce": "33" * 32,
+                                 "deadline": 2**40}).to_json()
+    first = httpx.post(honest + "/v1/jobs", json=job, timeout=120)
+    assert first.status_code == 200 and first.json()["kind"] == "claim"
+    second = httpx.post(honest + "/v1/jobs", json=job, timeout=30)
+    assert second.status_code == 403 and "replayed" in second.json()["error"]
+    assert "refused POST /v1/jobs" in node(network, "honest").log.read_text()
+
+
+def test_a_killed_sequencer_loses_nothing(network, tmp_path_factory) -> None:
+    home = tmp_path_factory.getbasetemp() / "client"
+    seq = node(network, "seq")
+    before = httpx.get(seq.url + "/v1/status").json()
+    seq.kill()
+    seq = network.restart(seq)
+    after = httpx.get(seq.url + "/v1/status").json()
+    assert (after["workers"], after["requests"]) == (before["workers"], before["requests"]) \
+        == (3, 2)
+    seen = json.loads((home / "request.json").read_text())
+    delivery = seal(load_or_create(home, "intruder"), "delivery",
+                    {"request": seen, "nonce": "44" * 32, "workers": [], "claims": {}})
+    refused = httpx.post(seq.url + "/v1/deliveries", json=delivery.to_json(), timeout=30)
+    assert refused.status_code == 403 and "replayed" in refused.json()["error"]
+    assert node(network, "gw").stop() == 0  # SIGTERM: a clean stop
