@@ -192,6 +192,7 @@ def test_statement_tampering_rejected(two_calls):
 
 
 def test_a_worker_that_calls_a_precompile_and_grows_its_memory_is_refused():
-    body = "(drop (memory.grow (i32.const 1))) (call $dot (i32.const 0) (i32.const 32) (i32.const 8))"
+    body = ("(drop (memory.grow (i32.const 1))) "
+            "(call $dot (i32.const 0) (i32.const 32) (i32.const 8))")
     with pytest.raises(UnsupportedModule, match="grows its memory"):
         honest(module(body), "f", [0, 0])

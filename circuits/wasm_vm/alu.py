@@ -111,7 +111,8 @@ def product_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q: list
     negative divisor). U is X (mul; div/rem: the quotient's magnitude) or, from the POW
     table, 2^s (shl, rotl), 2^(32-s) (shr, rotr), 2^v (clz), 2^(31-v) (ctz); a count of 32
     multiplies by 2^32. Low word: R (mul, shl) or Z; high word: shr's and mulhu's result,
-    rotations add it to Z, clz needs it zero. clz/ctz take the count from X (= R) and the operand from Y.
+    rotations add it to Z, clz needs it zero. clz/ctz take the count from X (= R) and the
+    operand from Y.
     """
     u = [c.row[COL[f"u{j}"]] for j in range(5)]
     by_x = c.s("i32.mul", "i32.mulhu", *DIVIDE)

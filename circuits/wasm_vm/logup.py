@@ -179,7 +179,8 @@ def _weights(alpha: bytes, beta: bytes, tensor: bool) -> tuple[np.ndarray, ...]:
     return bus_plan(tensor).weights(np.frombuffer(alpha, np.uint64), powers)
 
 
-def bus_weights(alpha: np.ndarray, beta: np.ndarray, tensor: bool = False) -> tuple[np.ndarray, ...]:
+def bus_weights(alpha: np.ndarray, beta: np.ndarray,
+                tensor: bool = False) -> tuple[np.ndarray, ...]:
     """The bus's denominator weights for one pair of challenges (cached: every block of the
     composition uses the same)."""
     return _weights(np.asarray(alpha, np.uint64).tobytes(), np.asarray(beta, np.uint64).tobytes(),

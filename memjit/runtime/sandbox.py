@@ -550,6 +550,9 @@ def _precompile(env, caller, args, nargs, results, nresults):  # type: ignore[no
         value = dot(memoryview(view).cast("B"), a, b, n, (env or 0) == 0)
     except IndexError:
         return ctypes.cast(ffi.wasmtime_trap_new_code(_OOB_CODE), ctypes.c_void_p).value
+    except Exception as exc:  # a bug here must stop the call, never return a wrong value
+        message = f"memjit precompile failed: {exc!r}".encode()
+        return ctypes.cast(ffi.wasmtime_trap_new(message, len(message)), ctypes.c_void_p).value
     results[0].kind = _KIND["i32"]
     results[0].of.i32 = value
     return 0
