@@ -228,3 +228,14 @@ def test_wide_statement_encoding_round_trips_and_is_strict():
         decode_statement(data[:at] + bytes([RETURNED_I64 + 1]) + data[at + 1:])
     with pytest.raises(StatementFormatError):
         decode_statement(data[:at + 5])  # the high word is missing
+
+
+@pytest.mark.parametrize("op", ["shl", "shr_u", "shr_s"])
+def test_shift_of_a_local_by_a_constant_reads_the_high_word_from_the_local(op):
+    # local.get / local.tee then i64.const 7 and the shift: the high word is never pushed
+    x = -0x123456789
+    expected = {"shl": x << 7, "shr_u": (x & M64) >> 7, "shr_s": x >> 7}[op] & M64
+    for source in ("(local.get 0)", "(local.tee 1 (local.get 0))"):
+        vm, st_, main = honest64(module64(f"(i64.{op} {source} (i64.const 7))"), [x, 0])
+        assert st_.result == expected
+        constraints_hold(vm, st_, main)

@@ -179,10 +179,20 @@ def _rotate(left: bool) -> Callable[[Emitter], None]:
     return emit
 
 
-def const_shift(e: Emitter, name: str, amount: int) -> None:
-    """[lo hi] -> the shift or rotation by a constant (the i64.const before it emits no row)."""
+HIGH_READ_SHIFTS = ("i64.shl", "i64.shr_u", "i64.shr_s")
+"""Shifts whose expansion by a constant of 1..31 only reads the operand's high word once it
+is stored: it may come from the i64 local the operand was read from (lower.py)."""
+
+
+def const_shift(e: Emitter, name: str, amount: int, high: int | None = None) -> None:
+    """[lo hi] -> the shift or rotation by a constant (the i64.const before it emits no row);
+    with ``high``, [lo] -> the same, the high word in local ``high`` (HIGH_READ_SHIFTS by 1..31
+    only)."""
     c = amount & 63
     hi, lo = e.s(0), e.s(1)
+    assert high is None or (name in HIGH_READ_SHIFTS and 1 <= c <= 31)
+    if high is not None:
+        hi = high
     if name in ("i64.rotl", "i64.rotr"):
         c = c if name == "i64.rotl" else (64 - c) & 63
         if c == 0:
@@ -202,12 +212,13 @@ def const_shift(e: Emitter, name: str, amount: int) -> None:
         if c >= 32:
             e.pop(), e.const(c - 32), e.binary("i32.shl"), e.set(hi), e.const(0), e.get(hi)
             return
-        e.set(hi), e.tee(lo), e.const(c), e.binary("i32.shl")
+        e.pop() if high is not None else e.set(hi)
+        e.tee(lo), e.const(c), e.binary("i32.shl")
         e.get(hi), e.const(c), e.binary("i32.shl"), e.get(lo), e.const(32 - c)
         e.binary("i32.shr_u"), e.binary("i32.or")
         return
     op = "i32.shr_s" if name == "i64.shr_s" else "i32.shr_u"
-    e.set(hi)
+    e.pop() if high is not None else e.set(hi)
     if c >= 32:
         e.pop(), e.get(hi), e.const(c - 32), e.binary(op)
         if op == "i32.shr_u":
@@ -219,12 +230,13 @@ def const_shift(e: Emitter, name: str, amount: int) -> None:
     e.binary("i32.or"), e.get(hi), e.const(c), e.binary(op)
 
 
-def by_const(e: Emitter, name: str, value: int) -> None:
-    """[lo hi] -> the shift, rotation or product ``name`` by the constant ``value``."""
+def by_const(e: Emitter, name: str, value: int, high: int | None = None) -> None:
+    """[lo hi] -> the shift, rotation or product ``name`` by the constant ``value`` (``high``:
+    see const_shift)."""
     if name == "i64.mul":
         const_mul(e, value)
     else:
-        const_shift(e, name, value)
+        const_shift(e, name, value, high)
 
 
 # --- bit counts and conversions -------------------------------------------------------------

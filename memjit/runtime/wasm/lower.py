@@ -29,6 +29,17 @@ _I64_BY_CONST = {code for code, (name, _, _) in NUMERIC.items()
 """i64 instructions with their own rows for a constant second operand."""
 
 
+def _shift_reads_high(body: list, i: int) -> bool:
+    """Whether the i64 that instruction ``i`` (a local.get or local.tee) leaves on the stack
+    is shifted next by a constant whose expansion only reads its high word (shl, shr_u, shr_s
+    by 1..31): the expansion then reads it from the local, 2 rows fewer."""
+    if i + 2 >= len(body) or not (body[i + 1].live and body[i + 2].live):
+        return False
+    const, shift = body[i + 1].ins, body[i + 2].ins
+    name = NUMERIC.get(shift.code, ("",))[0]
+    return const.code == 0x42 and name in int64.HIGH_READ_SHIFTS and 1 <= const.imm & 63 <= 31
+
+
 def slots(types: tuple[int, ...]) -> int:
     """32-bit stack slots the values take (an i64 takes two: low word, then high word)."""
     return len(types) + types.count(I64)
@@ -122,6 +133,7 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
 
     body = fc.body
     skip_const = False
+    high: int | None = None  # the local holding the high word of the i64 a shift reads
     for i, a in enumerate(body):
         ins, live = a.ins, a.live
         code, imm, at = ins.code, ins.imm, ins.offset
@@ -224,11 +236,17 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
             slot, wide = local_slot[imm], fc.locals[imm] == I64
             if code == 0x20:
                 e.get(slot)
-                if wide:
+                if wide and _shift_reads_high(body, i):
+                    high = slot + 1
+                elif wide:
                     e.get(slot + 1)
             elif wide:
                 e.set(slot + 1)
-                e.set(slot) if code == 0x21 else (e.tee(slot), e.get(slot + 1))
+                e.set(slot) if code == 0x21 else e.tee(slot)
+                if code == 0x22 and _shift_reads_high(body, i):
+                    high = slot + 1
+                elif code == 0x22:
+                    e.get(slot + 1)
             else:
                 e.row(LOCAL_SET if code == 0x21 else LOCAL_TEE, -1 if code == 0x21 else 0,
                       imm=slot)
@@ -250,7 +268,8 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
             name = NUMERIC[code][0]
             if skip_const:
                 e.pop(2)  # the amount was never pushed
-                int64.by_const(e, name, body[i - 1].ins.imm)
+                int64.by_const(e, name, body[i - 1].ins.imm, high)
+                high = None
             elif name in int64.NUMERIC:
                 int64.NUMERIC[name](e)
             else:
