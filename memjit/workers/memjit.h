@@ -61,8 +61,15 @@ static inline int memjit_dot_i8u8(const signed char *a, const unsigned char *b, 
 
 static inline void memjit_matvec_i8u8(const signed char *w, const unsigned char *x,
                                       const int *bias, int *out, int rows, int cols) {
+    /* checked once for the whole matrix: then one precompile call per row */
+    const unsigned char *end = (const unsigned char *)(w + rows * cols);
+    int direct = cols >= 4 && (cols & 3) == 0 && cols <= MEMJIT_CHUNK
+                 && memjit_provable(w, x, 0)
+                 && (x >= end || x + cols <= (const unsigned char *)w);
     for (int r = 0; r < rows; r++)
-        out[r] = (bias ? bias[r] : 0) + memjit_dot_i8u8(w + r * cols, x, cols);
+        out[r] = (bias ? bias[r] : 0)
+                 + (direct ? memjit_import_dot_i8u8(w + r * cols, x, cols)
+                           : memjit_dot_i8u8(w + r * cols, x, cols));
 }
 
 static inline void memjit_requantize(const int *acc, unsigned char *out, int n, int shift,
