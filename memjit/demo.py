@@ -57,8 +57,7 @@ CALLS = {  # worker -> (export, args)
     "sort": ("sort", (1000, 7)),
     "mlp": ("classify", (3,)),
 }
-MARKET_WORKERS = ("small", "large", "random", "constant", "loop",  # digits_*.wasm, first
-                  "large_dot", "xl_dot")  # on memjit's precompiles (memjit.h)
+MARKET_WORKERS = ("small", "large", "random", "constant", "loop")  # digits_*.wasm, first
 LATE_WORKER, LATE_AT = "liar", 12  # registers before this request, when the slots are full
 REQUESTS, TOP_K, STAKE = 24, 3, 1_000
 VALIDATOR_STAKE = 5_000  # of the requester's faucet grant: the rest pays the fees
