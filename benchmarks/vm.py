@@ -17,7 +17,7 @@ WARM_UP = Path(__file__).resolve().parent.parent / "memjit" / "workers" / "fib.w
 
 
 def bench_vm(module: bytes, export: str, args: list[int], repeat_verify: int = 10,
-             repeats: int = 1) -> dict:
+             repeats: int = 1, input_bytes: bytes = b"") -> dict:
     """Prove ``export(*args)`` and verify it (median of runs).
 
     Two prove times: ``first_prove_s`` is the first proof of this size in the process (after a
@@ -27,13 +27,13 @@ def bench_vm(module: bytes, export: str, args: list[int], repeat_verify: int = 1
     prove_claim(WARM_UP.read_bytes(), "fib", [3])
     vk = vk_of(module)
     start = time.perf_counter()
-    prove_claim(module, export, args)
+    prove_claim(module, export, args, input_bytes=input_bytes)
     first_prove_s = time.perf_counter() - start
     runs = []
     for _ in range(max(1, repeats)):
         stats = ProverStats()
         start = time.perf_counter()
-        claim = prove_claim(module, export, args, stats=stats)
+        claim = prove_claim(module, export, args, stats=stats, input_bytes=input_bytes)
         runs.append((time.perf_counter() - start, stats))
     runs.sort(key=lambda r: r[0])
     prove_s, stats = runs[(len(runs) - 1) // 2]

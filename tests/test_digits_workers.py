@@ -17,9 +17,11 @@ from memjit.workers import WORKERS_DIR
 from memjit.workers.train_digits import forward, read_header
 
 IMAGES, LABELS = read_test_set()
-DIGITS = ("small", "large", "random", "constant", "loop")
+DIGITS = ("small", "large", "random", "constant", "loop", "xl", "small_dot", "large_dot",
+          "xl_dot")
 # Held-out accuracy of each model's numpy reference (train_digits.py prints the same numbers).
-ACCURACY = {"small": (0.60, 0.80), "large": (0.95, 1.0), "random": (0.0, 0.25)}
+ACCURACY = {"small": (0.60, 0.80), "large": (0.95, 1.0), "random": (0.0, 0.25),
+            "xl": (0.97, 1.0)}
 
 
 def _module(name: str) -> bytes:
@@ -40,6 +42,17 @@ def test_worker_matches_its_numpy_reference_exactly(name: str) -> None:
     np.testing.assert_array_equal(got, expected)
     low, high = ACCURACY[name]
     assert low <= float(np.mean(got == LABELS)) <= high
+
+
+@pytest.mark.parametrize("name", ["small", "large", "xl"])
+def test_precompile_worker_answers_as_its_plain_version(name: str) -> None:
+    """digits_<name>_dot (memjit.h's matrix-vector products on the precompiles) computes
+    exactly what the plain-C version does."""
+    expected = forward(read_header(WORKERS_DIR / f"digits_{name}_weights.h"), IMAGES)
+    module = _module(f"{name}_dot")
+    got = np.array([run(module, "classify", input_bytes=img.tobytes()).results[0]
+                    for img in IMAGES])
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_constant_worker_always_answers_one() -> None:

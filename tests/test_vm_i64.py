@@ -7,16 +7,18 @@ from __future__ import annotations
 import dataclasses
 import struct
 
+import numpy as np
 import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from circuits.wasm_vm import VmAir, VmInputs
-from circuits.wasm_vm.columns import reg
+from circuits.wasm_vm.columns import COL, reg
 from circuits.wasm_vm.statement import RETURNED_I64, StatementFormatError, decode_statement
 from memjit.runtime.claims import check_supported, prove_claim, vk_of, vm_program, witness
-from memjit.runtime.tracer import trace_checked
+from memjit.runtime.tracer import trace, trace_checked
 from memjit.runtime.wasm import load
+from memjit.runtime.wasm.opcodes import OP
 from memjit.workers import load as load_worker
 from tests.test_vm_air import FAST, assert_rejected, constraints_hold, fast_verdict, \
     lie_by_substitution
@@ -147,11 +149,47 @@ def test_wrong_i64_carry_rejected():
 
 
 def test_wrong_i64_quotient_rejected():
-    # both kinds of path: 32-bit operands (an i32.div_u row) and the restoring loop (here its
-    # 32 steps for a divisor >= 2^32), whose comparison r_lo >= d_lo is an i32.ge_u row
+    # 32-bit operands: an i32.div_u row
     module = module64("(i64.div_u (local.get 0) (local.get 1))")
     assert_rejected(*lie_by_substitution(module, [1000, 7], "i32.div_u", "i32.rem_u"))
-    assert_rejected(*lie_by_substitution(module, [-5, 0x123456789], "i32.ge_u", "i32.lt_u"))
+
+
+def lie_by_advice(module: bytes, args: list[int], kinds: dict[int, int]):
+    """The honest ROM, but the prover's advice words of kind k are those of kind kinds[k]
+    (say the remainder for the quotient): the checks' rows compute a non-zero word that only
+    the ``assert_eqz`` row's constraint refuses."""
+    prog = load(module)
+    vm = vm_program(prog)
+    rows = prog.op == OP["advice"]
+    assert rows.any()
+    imm = prog.imm.copy()
+    for k, as_k in kinds.items():
+        imm[rows & (prog.imm & 3 == k)] = (prog.imm[rows & (prog.imm & 3 == k)] & ~3) | as_k
+    lying = dataclasses.replace(prog, imm=imm)
+    main, st_ = witness(trace(lying, "f", args), vm_program(lying))
+    hit = np.isin(main[COL["pc"]], np.flatnonzero(rows)) & (main[COL["s_pad"]] == 0)
+    main[COL["imm_lo"], hit] = prog.imm[main[COL["pc"], hit].astype(np.int64)] & 0xFFFF
+    return vm, dataclasses.replace(st_, vk=vm.digest()), main
+
+
+@pytest.mark.parametrize("op, args, kinds", [
+    ("div_u", [-5, 0x123456789], {0: 2, 2: 0}),  # quotient and remainder swapped
+    ("div_u", [-5, 0x123456789], {1: 0}),  # a quotient past 2^64 / d: q*d wraps
+    ("rem_s", [-(1 << 62), 0x1234567], {2: 3}),  # a remainder of the wrong size
+])
+def test_wrong_i64_division_advice_rejected(op, args, kinds):
+    vm, st_, main = lie_by_advice(module64(f"(i64.{op} (local.get 0) (local.get 1))"), args,
+                                  kinds)
+    at = main[COL["s_assert_eqz"]] == 1
+    assert at.any() and main[reg("X")][:, at].any()  # the check's word is not zero
+    assert_rejected(vm, st_, main)
+
+
+def test_wrong_high_word_of_a_product_rejected():
+    # i32.mulhu run as i32.mul: the row claims the low word as the high word
+    module = module64("(i64.mul (local.get 0) (local.get 1))")
+    assert_rejected(*lie_by_substitution(module, [0x123456789, 0xFEDCBA987], "i32.mulhu",
+                                         "i32.mul"))
 
 
 def test_wrong_i64_high_word_of_the_result_rejected():
@@ -190,3 +228,14 @@ def test_wide_statement_encoding_round_trips_and_is_strict():
         decode_statement(data[:at] + bytes([RETURNED_I64 + 1]) + data[at + 1:])
     with pytest.raises(StatementFormatError):
         decode_statement(data[:at + 5])  # the high word is missing
+
+
+@pytest.mark.parametrize("op", ["shl", "shr_u", "shr_s"])
+def test_shift_of_a_local_by_a_constant_reads_the_high_word_from_the_local(op):
+    # local.get / local.tee then i64.const 7 and the shift: the high word is never pushed
+    x = -0x123456789
+    expected = {"shl": x << 7, "shr_u": (x & M64) >> 7, "shr_s": x >> 7}[op] & M64
+    for source in ("(local.get 0)", "(local.tee 1 (local.get 0))"):
+        vm, st_, main = honest64(module64(f"(i64.{op} {source} (i64.const 7))"), [x, 0])
+        assert st_.result == expected
+        constraints_hold(vm, st_, main)

@@ -66,6 +66,8 @@ from circuits.wasm_vm.logup import TERMS_PER_COLUMN, aux_columns, logup_constrai
 from circuits.wasm_vm.memory import memory_table_constraints
 from circuits.wasm_vm.program import VmProgram
 from circuits.wasm_vm.statement import VmStatement
+from circuits.wasm_vm.tensor import TENSOR_WIDTH, Row as TensorRow, cpu_constraints, \
+    table_constraints, uses_tensor
 from circuits.wasm_vm.view import View
 
 MAX_LOG_N = 22  # timestamps 3n + 3 < 2^24 = two 12-bit limbs
@@ -168,7 +170,9 @@ class VmAir(Air):
         self.fp_limit = fp_limit(prog)
         self._sum_key: tuple | None = None
         self._sum = np.zeros(4, dtype=np.uint64)
-        self.terms_per_row = len(lookup_terms(View([Degree(1)] * WIDTH)))
+        self.tensor = uses_tensor(prog.rom)
+        self.width = WIDTH + (TENSOR_WIDTH if self.tensor else 0)  # the table: its own columns
+        self.terms_per_row = len(lookup_terms(View([Degree(1)] * self.width), self.tensor))
         self.aux_width = -(-self.terms_per_row // TERMS_PER_COLUMN)
 
     def public_inputs_bytes(self) -> bytes:
@@ -220,7 +224,7 @@ class VmAir(Air):
         return self._sum
 
     def build_aux_trace(self, main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
-        return aux_columns(main, challenges)
+        return aux_columns(main, challenges, self.tensor)
 
     def eval(self, b: ConstraintBuilder) -> None:
         c, nx = View(b.main_cur), View(b.main_nxt)
@@ -230,4 +234,7 @@ class VmAir(Air):
         memory_table_constraints(b, c, nx, self.statement.result_words, self.end_key)
         alpha, beta = b.challenges
         public = None if isinstance(alpha, Degree) else Fp4(self.public_sum(alpha.v, beta.v))
-        logup_constraints(b, c, public)
+        if self.tensor:
+            cpu_constraints(b, c)
+            table_constraints(b, TensorRow(b.main_cur), TensorRow(b.main_nxt))
+        logup_constraints(b, c, public, self.tensor)

@@ -48,6 +48,7 @@ def value_constraints(b: ConstraintBuilder, c: View, max_pages: int, cap_pages: 
                "i32.le_s": lts + zz, "i32.ge_u": 1 - ltu, "i32.ge_s": 1 - lts, "i32.eqz": xz}
     for name, value in results.items():
         b.every_row(c.s(name) * (R[0] - value))
+    b.every_row(c.s("assert_eqz") * (1 - xz))  # a check of the lowering: no row for X != 0
     unary_constraints(b, c, X, R)
     memory_size_constraints(b, c, X, Y, R, max_pages, cap_pages)
     product_constraints(b, c, X, Y, Q, R, Z)
@@ -109,13 +110,15 @@ def product_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q: list
     Y' is Y, or its complement when fneg = 1 (shr_s of a negative, signed division by a
     negative divisor). U is X (mul; div/rem: the quotient's magnitude) or, from the POW
     table, 2^s (shl, rotl), 2^(32-s) (shr, rotr), 2^v (clz), 2^(31-v) (ctz); a count of 32
-    multiplies by 2^32. Low word: R (mul, shl) or Z; high word: shr's result, rotations add it
-    to Z, clz needs it zero. clz/ctz take the count from X (= R) and the operand from Y.
+    multiplies by 2^32. Low word: R (mul, shl) or Z; high word: shr's and mulhu's result,
+    rotations add it to Z, clz needs it zero. clz/ctz take the count from X (= R) and the
+    operand from Y.
     """
     u = [c.row[COL[f"u{j}"]] for j in range(5)]
+    by_x = c.s("i32.mul", "i32.mulhu", *DIVIDE)
     for j in range(4):
-        b.every_row(c.s("i32.mul", *DIVIDE) * (u[j] - X[2 * j] - 16 * X[2 * j + 1]))
-    b.every_row(c.s("i32.mul", *DIVIDE) * u[4])
+        b.every_row(by_x * (u[j] - X[2 * j] - 16 * X[2 * j + 1]))
+    b.every_row(by_x * u[4])
     f = c.fneg
     b.every_row(f - c.s("i32.shr_s", "i32.div_s", "i32.rem_s") * c.sy)
     yb = [c.row[COL[f"v{i}"]] for i in range(4)]  # Y' in bytes, committed (degree 3 below)
@@ -136,8 +139,9 @@ def product_constraints(b: ConstraintBuilder, c: View, X: list, Y: list, Q: list
     b.every_row(low_z * (chunk[1] + cm[0] - hi("Z") - 65536 * cm[1]))
     shr, rot, clz = c.s("i32.shr_u", "i32.shr_s"), c.s(*ROTATES), c.s("i32.clz")
     w2, w3 = lo("R") + f * (65535 - 2 * lo("R")), hi("R") + f * (65535 - 2 * hi("R"))
+    high = c.s("i32.mulhu")
     for sel, (h2, h3) in ((shr, (w2, w3)), (rot, (lo("R") - lo("Z"), hi("R") - hi("Z"))),
-                          (clz, (0, 0))):
+                          (clz, (0, 0)), (high, (lo("R"), hi("R")))):
         b.every_row(sel * (chunk[2] + cm[1] - h2 - 65536 * cm[2]))
         b.every_row(sel * (chunk[3] + cm[2] - h3))
     # clz: Y << v < 2^32 with its top bit set (v < 32), or Y = 0 (v = 32: U = 2^32)

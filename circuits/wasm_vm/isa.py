@@ -24,6 +24,8 @@ OP_IDS: dict[str, int] = {
     "i32.shl": 60, "i32.shr_s": 61, "i32.shr_u": 62, "i32.rotl": 63, "i32.rotr": 64,
     "i32.eqz": 90, "i32.clz": 92, "i32.ctz": 93, "i32.popcnt": 94,
     "i32.extend8_s": 101, "i32.extend16_s": 102,
+    "i32.mulhu": 106, "advice": 107, "assert_eqz": 108,
+    "memjit.dot_i8i8": 109, "memjit.dot_i8u8": 110,
 }
 """Op name -> op id for every instruction with a selector column."""
 BR_ENTRY, TABLE_ENTRY = 6, 10
@@ -57,12 +59,13 @@ BIT_COUNTS = (*COUNTS, "i32.popcnt")
 EXTENDS = ("i32.extend8_s", "i32.extend16_s")
 POW_USERS = (*SHIFTS, *ROTATES, *COUNTS)
 """Rows whose multiplier comes from the POW table (the rest of the engine uses X's bytes)."""
-LOW_WORD_IN_Z = ("i32.shr_u", "i32.shr_s", *ROTATES, *COUNTS)
-"""Product rows whose low word is Z (the result R is checked by its own range lookups)."""
+LOW_WORD_IN_Z = ("i32.shr_u", "i32.shr_s", *ROTATES, *COUNTS, "i32.mulhu")
+"""Product rows whose low word is Z (the result R is checked by its own range lookups);
+i32.mulhu (the lowering's high word of a product) returns the high word R."""
 PRODUCT = ("i32.mul", "i32.shl", *LOW_WORD_IN_Z, *DIVIDE)
 """Rows that run the product engine (its multiplicand bytes v0..v3 are Y's, or their
 complement)."""
-R_CHECKED = ("i32.shr_u", "i32.shr_s", *ROTATES, *DIVIDE, "memory.grow")
+R_CHECKED = ("i32.shr_u", "i32.shr_s", *ROTATES, *DIVIDE, "memory.grow", "i32.mulhu")
 """Rows whose result R is not Z: R's nibbles are range-checked by three R3 lookups."""
 MOVES = ("local.get", "local.set", "local.tee", "global.get", "global.set")
 BRANCHES = ("br", "br_if", "br_eqz")

@@ -25,6 +25,7 @@ from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH
 from circuits.wasm_vm.isa import BR_ENTRY, DIVIDE, POW_USERS, R_CHECKED, SELECTOR_OP, \
     TABLE_ENTRY
+from circuits.wasm_vm.tensor import TENSOR_WIDTH, Row as TensorRow, lookup_terms as tensor_terms
 from circuits.wasm_vm.view import View
 
 if TYPE_CHECKING:
@@ -67,8 +68,9 @@ def denominator(alpha, fields: list, powers: list):
     return alpha - const - sum((v * w for v, w in flat[1:]), flat[0][0] * flat[0][1])
 
 
-def lookup_terms(c: View) -> list[tuple]:
-    """Every LogUp term of a row as (multiplicity, tuple fields)."""
+def lookup_terms(c: View, tensor: bool = False) -> list[tuple]:
+    """Every LogUp term of a row as (multiplicity, tuple fields); with ``tensor``, also the
+    precompile calls' and the tensor table's (circuits.wasm_vm.tensor)."""
     pad = c.s_pad
     X, Y, Q, R, Z = (c.r(n) for n in ("X", "Y", "Q", "R", "Z"))
     op = Lin(0, tuple((c.row[COL["s_" + o]], oid) for o, oid in SELECTOR_OP.items() if oid))
@@ -110,6 +112,8 @@ def lookup_terms(c: View) -> list[tuple]:
               (-c.mpub, [T.PUBKEY, c.mkey]),
               (-c.mout, [T.PUBOUT, c.mkey, *fin])]
     terms += [(-c.mact, [T.U12, c.row[COL[n]]]) for n in ("mk0", "mk1", "mg0", "mg1")]
+    if tensor:
+        terms += tensor_terms(c, TensorRow(c.row), len(terms))
     return terms
 
 
@@ -121,14 +125,14 @@ def beta_powers(beta) -> list:
     return powers
 
 
-def lookup_groups(c: View, challenges) -> list[list[tuple]]:
+def lookup_groups(c: View, challenges, tensor: bool = False) -> list[list[tuple]]:
     """The terms as (multiplicity, alpha - fingerprint), in groups of TERMS_PER_COLUMN."""
     alpha, beta = challenges
     powers = beta_powers(beta)
     if isinstance(beta, Fp4):
         powers[0] = beta ** 0  # the one of beta's kind (array or scalar)
     dens: list = []
-    fields = lookup_terms(c)
+    fields = lookup_terms(c, tensor)
     for _, f in fields:
         dens.append(dens[f.of] - powers[T.TUPLE_LEN - 1] * f.ts_step
                     if isinstance(f, Delta) else denominator(alpha, f, powers))
@@ -136,12 +140,13 @@ def lookup_groups(c: View, challenges) -> list[list[tuple]]:
     return [terms[i:i + TERMS_PER_COLUMN] for i in range(0, len(terms), TERMS_PER_COLUMN)]
 
 
-def aux_columns(main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
+def aux_columns(main: np.ndarray, challenges: list[np.ndarray],
+                tensor: bool = False) -> np.ndarray:
     """One running LogUp sum per group (exclusive prefix sums): (groups, n, 4). Each group's
     terms are summed as one fraction per row (the fused kernel), so one batch inversion per
     group serves all of its terms."""
     n = main.shape[1]
-    plan, weights = bus_plan(), bus_weights(*challenges)
+    plan, weights = bus_plan(tensor), bus_weights(*challenges, tensor)
     main = np.ascontiguousarray(main, dtype=np.uint64)
     aux = np.zeros((len(plan.groups) - 1, n, 4), dtype=np.uint64)
     for j in range(len(aux)):
@@ -152,12 +157,12 @@ def aux_columns(main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
 
 
 @functools.cache
-def bus_plan() -> BusPlan:
+def bus_plan(tensor: bool = False) -> BusPlan:
     """lookup_terms as sparse linear forms of the columns, for the prover's fused kernel."""
     from circuits.bus import BusPlan, Linear  # numba: the prover's alone, kept out of the verifier
-    c = View([Linear.column(i) for i in range(WIDTH)])
+    c = View([Linear.column(i) for i in range(WIDTH + (TENSOR_WIDTH if tensor else 0))])
     terms: list[tuple[Linear, list[Linear]]] = []
-    for m, fields in lookup_terms(c):
+    for m, fields in lookup_terms(c, tensor):
         if isinstance(fields, Delta):  # the same tuple, its timestamp ts_step later
             of = terms[fields.of][1]
             fields = [*of[:-1], of[-1] + fields.ts_step]
@@ -169,32 +174,35 @@ def bus_plan() -> BusPlan:
 
 
 @functools.lru_cache(maxsize=4)
-def _weights(alpha: bytes, beta: bytes) -> tuple[np.ndarray, ...]:
+def _weights(alpha: bytes, beta: bytes, tensor: bool) -> tuple[np.ndarray, ...]:
     powers = ext_powers(np.frombuffer(beta, np.uint64), T.TUPLE_LEN)
-    return bus_plan().weights(np.frombuffer(alpha, np.uint64), powers)
+    return bus_plan(tensor).weights(np.frombuffer(alpha, np.uint64), powers)
 
 
-def bus_weights(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, ...]:
+def bus_weights(alpha: np.ndarray, beta: np.ndarray,
+                tensor: bool = False) -> tuple[np.ndarray, ...]:
     """The bus's denominator weights for one pair of challenges (cached: every block of the
     composition uses the same)."""
-    return _weights(np.asarray(alpha, np.uint64).tobytes(), np.asarray(beta, np.uint64).tobytes())
+    return _weights(np.asarray(alpha, np.uint64).tobytes(), np.asarray(beta, np.uint64).tobytes(),
+                    tensor)
 
 
-def logup_constraints(b: ConstraintBuilder, c: View, public_sum) -> None:
+def logup_constraints(b: ConstraintBuilder, c: View, public_sum, tensor: bool = False) -> None:
     """Each aux column starts at 0 and accumulates its group's terms row by row; at the last
     row (whose terms are all zero) the columns together cancel the public side ``public_sum``
     (None in the symbolic degree pass). The prover, on whole columns, evaluates the same
     expressions with the fused kernel of :func:`bus_plan`."""
     main, aux, aux_n = (getattr(v, "matrix", None) for v in (b.main_cur, b.aux_cur, b.aux_nxt))
     if main is not None and aux is not None and aux_n is not None and main.ndim == 2:
-        values = bus_plan().evaluate(main, aux, aux_n, bus_weights(*(x.v for x in b.challenges)))
+        values = bus_plan(tensor).evaluate(main, aux, aux_n,
+                                           bus_weights(*(x.v for x in b.challenges), tensor))
         for j, value in enumerate(values):
             b.transition(Fp4(value))
             b.first_row(b.aux_cur[j])
         total = sum(b.aux_cur[1:], b.aux_cur[0])
         b.last_row(total + public_sum)
         return
-    for j, group in enumerate(lookup_groups(c, b.challenges)):
+    for j, group in enumerate(lookup_groups(c, b.challenges, tensor)):
         h, h_n = b.aux_cur[j], b.aux_nxt[j]
         expr = h_n - h
         for _, d in group:

@@ -73,6 +73,15 @@ class VmProgram:
     cap_pages: int | None = None  # the most pages the memory reaches (None: mem_pages)
 
     @property
+    def precompiles(self) -> tuple[str, ...]:
+        """The precompiles the program calls (isa's memjit.dot_*), named from the ROM that the
+        key commits to: a proof of a call uses the tensor table exactly when this is not
+        empty (circuits.wasm_vm.tensor)."""
+        ops = set(self.rom[:, 1].tolist()) if len(self.rom) else set()
+        return tuple(name for name, oid in OP_IDS.items() if name.startswith("memjit.")
+                     and oid in ops)
+
+    @property
     def end_pages(self) -> int:
         """The most pages the memory can ever have (its keys lie below them)."""
         return self.mem_pages if self.cap_pages is None else self.cap_pages

@@ -73,6 +73,24 @@ def bench_vm_cmd(
             typer.echo(f"{key:>16}: {value}")
 
 
+@app.command("precompiles")
+def bench_precompiles_cmd(
+    repeats: int = typer.Option(3, "--repeats", min=1, max=50,
+                                help="Steady-state proofs per worker; the median is reported."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The digits workers on the precompiles beside their plain-C versions (rows per MAC,
+    proving time per MAC) and the i64 workers' rows per wasm instruction."""
+    from benchmarks.precompiles import bench_precompiles
+
+    result = bench_precompiles(repeats=repeats)
+    if json_out:
+        emit_json(result)
+    else:
+        for row in result["digits"] + result["i64"]:
+            typer.echo("  ".join(f"{k}={v}" for k, v in row.items()))
+
+
 @app.command("batcher")
 def bench_batcher_cmd(
     accounts: int = typer.Option(10_000, "--accounts", help="Worker accounts in the state tree."),

@@ -21,7 +21,7 @@ from memjit.errors import BadInput, InternalError, Trap, UnsupportedModule
 from memjit.runtime.sandbox import Limits
 from memjit.runtime.tracer import trace_checked
 from memjit.runtime.wasm import Program, load
-from memjit.runtime.wasm.opcodes import BR_ENTRY, MEMORY_GROW, OP_NAMES, TABLE_ENTRY
+from memjit.runtime.wasm.opcodes import BR_ENTRY, DOT_I8I8, MEMORY_GROW, OP_NAMES, TABLE_ENTRY
 from memjit.runtime.tensor_io import buffer_address, output_length
 from memjit.runtime.wasm.program import INPUT_GLOBAL, OUTPUT_GLOBAL, PAGE
 from memjit.runtime.witness import witness
@@ -40,6 +40,9 @@ def check_supported(prog: Program) -> None:
     if bad:
         names = ", ".join(OP_NAMES[o] for o in bad)
         raise UnsupportedModule(f"module uses instructions the VM cannot prove yet: {names}")
+    if MEMORY_GROW in prog.op and (prog.op >= DOT_I8I8).any():
+        raise UnsupportedModule("module calls a precompile and grows its memory: the tensor "
+                                "table bounds its reads by the memory cap, not the current size")
     indexed = (prog.op == OP_IDS["br_table"]) | (prog.op == OP_IDS["call_indirect"])
     if np.any(prog.imm[indexed] >= 1 << 16):
         raise UnsupportedModule("module has a br_table of 2^16 or more labels or 2^16 types")

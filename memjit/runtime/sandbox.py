@@ -2,7 +2,9 @@
 
 Each call gets a fresh Store and Instance (no state survives between calls) and runs under:
 
-- no imports at all: a module importing anything is refused before it runs (UnsupportedModule);
+- no imports but memjit's precompiles (memjit.runtime.wasm.opcodes.PRECOMPILES, implemented
+  here natively with fuel charged by size): a module importing anything else is refused before
+  it runs (UnsupportedModule);
 - a fuel budget (wasmtime's own fuel accounting) -> OutOfFuel, exactly when the call consumes
   more than the budget (instantiation gets a budget of the same size of its own);
 - a wall-clock deadline by epoch interruption -> DeadlineExceeded;
@@ -42,6 +44,7 @@ from ctypes import byref
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime._error import WasmtimeError
@@ -54,6 +57,7 @@ from memjit.errors import (
     Trap,
     UnsupportedModule,
 )
+from memjit.runtime.wasm.opcodes import DOT_I8I8, PRECOMPILE_MODULE, PRECOMPILES, precompile_fuel
 
 # Trap codes of the integer WebAssembly subset, as the sandbox and the tracer both name them.
 TRAP_CODES: tuple[str, ...] = (
@@ -407,7 +411,11 @@ class _Compiled:
         self.module = module
         self.source = source
         self.cid = cid
-        self.first_import = next((f"{i.module}.{i.name}" for i in module.imports), None)
+        self.first_import = next((f"{i.module}.{i.name}" for i in module.imports
+                                  if i.module != PRECOMPILE_MODULE or i.name not in PRECOMPILES),
+                                 None)
+        self.precompiles = tuple(PRECOMPILES[i.name] - DOT_I8I8 for i in module.imports
+                                 if self.first_import is None)
         self.functions: dict[str, _Export] = {}
         self.other_exports: dict[str, str] = {}
         for exp in module.exports:
@@ -422,11 +430,16 @@ class _Compiled:
         self.has_memory = memory is not None and isinstance(memory.type, wasmtime.MemoryType)
 
     def refuse_imports(self) -> None:
-        """Raise UnsupportedModule naming the first import, if the module has any."""
+        """Raise UnsupportedModule naming the first import other than a precompile, if the
+        module has any, or if it imports a precompile without exporting its memory."""
         if self.first_import is not None:
             raise UnsupportedModule(
-                f"module imports {self.first_import}; workers may not import anything"
+                f"module imports {self.first_import}; workers may import only memjit's "
+                f"precompiles ({', '.join(PRECOMPILES)})"
             )
+        if self.precompiles and not self.has_memory:
+            raise UnsupportedModule("a worker that imports a precompile must export its memory "
+                                    "as 'memory'")
 
     def export(self, name: str) -> _Export:
         """The signature of function export `name`, refusing non-integer interfaces."""
@@ -500,6 +513,70 @@ def _one_line(text: str) -> str:
 def check_imports(module: bytes) -> None:
     """Refuse a module that imports anything (a worker gets no host functions at all)."""
     _compile(module).refuse_imports()
+
+
+# --- precompiles ---------------------------------------------------------------------------
+
+
+def dot(memory: bytes | memoryview, a: int, b: int, n: int, b_signed: bool) -> int:
+    """The precompile ``dot_i8i8`` (b_signed) or ``dot_i8u8`` on linear memory: the int32
+    (wrapping) sum of int8 a[i] times int8 / uint8 b[i], i < n; IndexError if an operand lies
+    outside the memory (the call's trap)."""
+    if a + n > len(memory) or b + n > len(memory):
+        raise IndexError("precompile operand outside linear memory")
+    x = np.frombuffer(memory, np.int8, n, a).astype(np.int64)
+    y = np.frombuffer(memory, np.int8 if b_signed else np.uint8, n, b).astype(np.int64)
+    total = int(x @ y) & 0xFFFFFFFF
+    return total - (total >> 31 << 32)
+
+
+@ffi.wasmtime_func_callback_t
+def _precompile(env, caller, args, nargs, results, nresults):  # type: ignore[no-untyped-def]
+    """wasmtime's call of a precompile (env: its index in PRECOMPILES): charge its fuel, then
+    compute it on the caller's memory; returns a trap pointer, or 0."""
+    ctx = ffi.wasmtime_caller_context(caller)
+    a, b, n = (args[i].of.i32 & 0xFFFFFFFF for i in range(3))
+    cost, left = precompile_fuel(n), _fuel_left(ctx)
+    if cost >= left:  # the sandbox's budget has one unit of headroom (see run)
+        ffi.wasmtime_context_set_fuel(ctx, 0)
+        return ctypes.cast(ffi.wasmtime_trap_new_code(_OUT_OF_FUEL_CODE), ctypes.c_void_p).value
+    ffi.wasmtime_context_set_fuel(ctx, left - cost)
+    item = ffi.wasmtime_extern_t()
+    ffi.wasmtime_caller_export_get(caller, b"memory", 6, byref(item))
+    size = ffi.wasmtime_memory_data_size(ctx, byref(item.of.memory))
+    base = ffi.wasmtime_memory_data(ctx, byref(item.of.memory))
+    view = (ctypes.c_uint8 * size).from_address(ctypes.addressof(base.contents))
+    try:
+        value = dot(memoryview(view).cast("B"), a, b, n, (env or 0) == 0)
+    except IndexError:
+        return ctypes.cast(ffi.wasmtime_trap_new_code(_OOB_CODE), ctypes.c_void_p).value
+    except Exception as exc:  # a bug here must stop the call, never return a wrong value
+        message = f"memjit precompile failed: {exc!r}".encode()
+        return ctypes.cast(ffi.wasmtime_trap_new(message, len(message)), ctypes.c_void_p).value
+    results[0].kind = _KIND["i32"]
+    results[0].of.i32 = value
+    return 0
+
+
+_OUT_OF_FUEL_CODE, _OOB_CODE = 11, 1  # wasmtime_trap_code_t: OUT_OF_FUEL, MEMORY_OUT_OF_BOUNDS
+
+
+@functools.lru_cache(maxsize=1)
+def _precompile_type() -> wasmtime.FuncType:
+    i32 = wasmtime.ValType.i32()
+    return wasmtime.FuncType([i32, i32, i32], [i32])
+
+
+def _host_imports(ctx: Any, compiled: _Compiled) -> ctypes.Array:
+    """The store's functions for the module's imports (precompiles), in import order."""
+    externs = (ffi.wasmtime_extern_t * len(compiled.precompiles))()
+    for k, index in enumerate(compiled.precompiles):
+        func = ffi.wasmtime_func_t()
+        ffi.wasmtime_func_new(ctx, _precompile_type().ptr(), _precompile, index, _NO_FINALIZER,
+                              byref(func))
+        externs[k].kind = ffi.WASMTIME_EXTERN_FUNC
+        externs[k].of.func = func
+    return externs
 
 
 # --- one call -----------------------------------------------------------------------------
@@ -610,8 +687,10 @@ def run(
         trap = ctypes.POINTER(ffi.wasm_trap_t)()
         _local.call = call
         try:
+            imports = _host_imports(ctx, compiled) if compiled.precompiles else None
             error = ffi.wasmtime_instance_new(
-                ctx, compiled.module.ptr(), None, 0, byref(instance), byref(trap)
+                ctx, compiled.module.ptr(), imports, len(compiled.precompiles), byref(instance),
+                byref(trap)
             )
         finally:
             _local.call = None

@@ -40,6 +40,11 @@ Operands and slots per instruction (``s`` = sp before; slot timestamps ``t * 5 +
                                                  unless depth 0: 2: R frame[depth]
     call                 -                       0: W frame[depth+1] = return pc | fp << 32
     call_indirect        a (table index)         0: R s-1         1: W frame[depth+1]
+    advice (lowering)    res (the prover's word) 0: W s
+    assert_eqz (lowering) a (must be 0)          0: R s-1
+    memjit.dot_*         a, b, c (n) -> res      0: R s-1 (n)     1: R s-2 (b)     2: R s-3 (a)
+                         (precompile)            3: W s-3; the operand bytes are the AIR's
+                                                 tensor table's reads, not slots
 
 A trapping instruction is the last row (its reads recorded, no writes); ``trap`` names it.
 """
@@ -60,10 +65,10 @@ from memjit.runtime.sandbox import TRAP_CODES, Limits, RunResult
 from memjit.runtime.sandbox import run as run_wasmtime
 from memjit.runtime.tensor_io import input_placement
 from memjit.runtime.wasm import Program, load
-from memjit.runtime.wasm.opcodes import BR, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, GLOBAL_GET, \
-    GLOBAL_SET, I32_BIN_BASE, I32_CONST, LOAD_BASE, LOAD_OPS, LOCAL_GET, LOCAL_SET, LOCAL_TEE, \
-    MEMORY_GROW, MEMORY_SIZE, NOP, OP_NAMES, RETURN, SELECT, STORE_BASE, STORE_OPS, UNARY_BASE, \
-    UNREACHABLE
+from memjit.runtime.wasm.opcodes import ADVICE, BR, BR_EQZ, BR_IF, BR_TABLE, CALL, CALL_INDIRECT, \
+    DOT_I8I8, GLOBAL_GET, GLOBAL_SET, I32_BIN_BASE, I32_CONST, I32_MULHU, LOAD_BASE, LOAD_OPS, \
+    LOCAL_GET, LOCAL_SET, LOCAL_TEE, MEMORY_GROW, MEMORY_SIZE, NOP, OP_NAMES, RETURN, SELECT, \
+    STORE_BASE, STORE_OPS, UNARY_BASE, UNREACHABLE
 from memjit.runtime.wasm.program import PAGE, convert_args, typed_results
 
 NSLOTS = 5
@@ -102,6 +107,7 @@ _S32 = np.uint64(32)
 _I32_MIN = np.uint64(0x80000000)
 
 _jit = numba.njit(cache=True, error_model="numpy")
+_K_MULHU = I32_MULHU - I32_BIN_BASE
 
 
 class TraceTooLong(WorkerFault):
@@ -196,6 +202,8 @@ def _binary(k: np.int64, a: np.uint64, b: np.uint64) -> tuple:
         return np.uint64(sa >> np.int64(b & sm)) & _M32, 0
     if k == 12:
         return (a * b) & _M32, 0
+    if k == _K_MULHU:
+        return (a * b) >> _S32, 0
     if k < 10:
         if k == 0:
             r = a == b
@@ -235,6 +243,34 @@ def _binary(k: np.int64, a: np.uint64, b: np.uint64) -> tuple:
     if k == 13 and a == _I32_MIN and b == _M32:
         return _U0, _T_OVERFLOW
     return _divrem_s(sa, sb, k == 15) & _M32, 0
+
+
+@_jit
+def _dot(mem, a: np.int64, b: np.int64, n: np.int64, b_signed: bool) -> np.uint64:
+    """The precompile dot_i8i8 (b_signed) or dot_i8u8 on linear memory (uint32 words), as a
+    zero-extended i32 (the sum wraps)."""
+    raw = mem.view(np.uint8)
+    total = np.int64(0)
+    for i in range(n):
+        x = np.int64(raw[a + i])
+        y = np.int64(raw[b + i])
+        x = x - 256 if x >= 128 else x
+        if b_signed and y >= 128:
+            y = y - 256
+        total += x * y
+    return np.uint64(total) & _M32
+
+
+@_jit
+def _advice(stack, at: np.int64, kind: np.int64) -> np.uint64:
+    """The advice word ``kind`` (opcodes.ADVICE_KINDS) of the unsigned division of the i64 in
+    stack slots (at, at + 1) by the i64 in (at + 2, at + 3); 0 for a zero divisor."""
+    n = stack[at] | (stack[at + 1] << _S32)
+    d = stack[at + 2] | (stack[at + 3] << _S32)
+    if d == _U0:
+        return _U0
+    v = n // d if kind < 2 else n % d
+    return (v >> _S32) if kind & 1 else (v & _M32)
 
 
 @_jit
@@ -298,8 +334,40 @@ def _run(op, imm, arg1, arg2, arg3, sh, fuel_cost, loop_header, func_frame,
             _acc(mspace, maddr, mval, mprev, mwrite, row, 1, SPACE_STACK, sp, v, stack[sp], 1)
             stack[sp] = v
             vals[row, 3] = v
+        elif o >= ADVICE:  # the lowering's advice and checks, the precompiles
+            if o >= DOT_I8I8:  # a (sp-3), b (sp-2), n (sp-1) -> the dot product at sp-3
+                n = stack[sp - 1]
+                b = stack[sp - 2]
+                a = stack[sp - 3]
+                vals[row, 0] = a
+                vals[row, 1] = b
+                vals[row, 2] = n
+                _acc(mspace, maddr, mval, mprev, mwrite, row, 0, SPACE_STACK, sp - 1, n, n, 0)
+                _acc(mspace, maddr, mval, mprev, mwrite, row, 1, SPACE_STACK, sp - 2, b, b, 0)
+                _acc(mspace, maddr, mval, mprev, mwrite, row, 2, SPACE_STACK, sp - 3, a, a, 0)
+                fuel += np.int64((n + np.uint64(3)) >> np.uint64(2))  # opcodes.precompile_fuel
+                if fuel > fuel_limit:
+                    t += 1
+                    status = _OUT_OF_FUEL
+                    break
+                if np.int64(a + n) > pages * PAGE or np.int64(b + n) > pages * PAGE:
+                    trap = _T_OOB
+                    break
+                r = _dot(mem, np.int64(a), np.int64(b), np.int64(n), o == DOT_I8I8)
+                _acc(mspace, maddr, mval, mprev, mwrite, row, 3, SPACE_STACK, sp - 3, r, a, 1)
+                stack[sp - 3] = r
+                vals[row, 3] = r
+            elif o == ADVICE:
+                v = _advice(stack, fp + (imm[pc] >> 2), imm[pc] & 3)
+                _acc(mspace, maddr, mval, mprev, mwrite, row, 0, SPACE_STACK, sp, v, stack[sp], 1)
+                stack[sp] = v
+                vals[row, 3] = v
+            else:  # assert_eqz: honest advice always passes; the AIR refuses a non-zero word
+                a = stack[sp - 1]
+                vals[row, 0] = a
+                _acc(mspace, maddr, mval, mprev, mwrite, row, 0, SPACE_STACK, sp - 1, a, a, 0)
         elif o >= I32_BIN_BASE:
-            if o < UNARY_BASE:
+            if o < UNARY_BASE or o == I32_MULHU:
                 b = stack[sp - 1]
                 a = stack[sp - 2]
                 r, trap = _binary(o - I32_BIN_BASE, a, b)
@@ -791,6 +859,8 @@ def instruction_mix_fuel(tr: Trace) -> int:
     folded a constant request into the row's static cost, see lower.static_grow_fuel)."""
     op = tr.columns["op"]
     entries = 1 + int(np.count_nonzero((op == CALL) | (op == CALL_INDIRECT)))
+    dots = op >= DOT_I8I8
+    entries += int(((tr.columns["c"][dots] + np.uint64(3)) >> np.uint64(2)).sum(dtype=np.uint64))
     grown = ((op == MEMORY_GROW) & (tr.columns["res"] != 0xFFFFFFFF)
              & (tr.program.fuel[tr.columns["pc"]] == 1))
     pages = int(tr.columns["a"][grown].sum(dtype=np.uint64))

@@ -20,7 +20,9 @@ from circuits.wasm_vm.isa import ACCESS_BYTES, BIT_COUNTS, CALL_TRAPS, COMPARE, 
     DIV_TRAPS, DIVIDE, EXTENDS, LOAD_TRAPS, LOADS, LOW_WORD_IN_Z, MOVES, OP_IDS, POW_USERS, \
     PRODUCT, R_CHECKED, STORE_TRAPS, STORES, TRAP_ROWS
 from circuits.wasm_vm.logup import POW_KIND
+from circuits.wasm_vm.tensor import DOTS, TENSOR_WIDTH, uses_tensor
 from memjit.errors import UnsupportedModule
+from memjit.runtime.tensor_witness import fill as fill_tensor, memory_reads, tensor_calls
 from memjit.runtime.tracer import Trace
 from memjit.runtime.wasm.opcodes import OP_NAMES
 from memjit.runtime.wasm.program import convert_args
@@ -55,6 +57,7 @@ class _Rows:
         self.load_trap, self.store_trap = self.any(*LOAD_TRAPS), self.any(*STORE_TRAPS)
         self.branch, self.xfer = self.any("br_if", "br_eqz"), self.any("br", "return")
         self.keep = self.a3.astype(bool)
+        self.dots = self.any(*DOTS)
         self.ret_live = self.sel["return"] & (self.depth != 0)
         self.entries(tr)
 
@@ -89,11 +92,12 @@ class _Rows:
         rows = np.arange(self.steps)
         any_, sel = self.any, self.sel
         x = np.where(any_("local.get", "global.get") | self.xfer | self.counts, res, 0)
-        x = np.where(any_("local.set", "local.tee", "global.set", "i32.eqz", "memory.grow",
-                          "br_table", "call_indirect", *CALL_TRAPS) | self.branch | self.loads
+        x = np.where(any_("local.set", "local.tee", "global.set", "i32.eqz", "assert_eqz",
+                          "memory.grow", "br_table", "call_indirect", *CALL_TRAPS) | self.branch
+                     | self.loads
                      | self.extends | self.load_trap, a, x)
         x = np.where(self.binary | self.stores | self.div_trap | self.store_trap, b, x)
-        x = np.where(sel["select"], c, x)
+        x = np.where(sel["select"] | self.dots, c, x)
         x = np.where(sel["i32.popcnt"], _nibble_popcounts(a), x)
         x = np.where(self.xfer & ~self.keep, 0, x).astype(np.uint64)
         nz = (x & _M32) != 0
@@ -103,7 +107,7 @@ class _Rows:
         y = np.where(self.divide, b, y)
         y = np.where(sel["memory.grow"], self.max_pages - tr.pages, y)
         y = np.where(self.loads, tr.mem_value[:, 1], y)
-        y = np.where(sel["select"], b, y)
+        y = np.where(sel["select"] | self.dots, b, y)
         y = np.where((self.taken & self.keep) | self.ekeep, res, y)
         y = np.where(self.ret_live, tr.mem_value[:, 2], y).astype(np.uint64)  # frame record
         wslot = np.argmax(tr.mem_write, axis=1)  # the row's (first) write
@@ -119,31 +123,35 @@ class _Rows:
         any_, sel, sp, fp, imm = self.any, self.sel, self.sp, self.fp, self.imm
         keep = self.keep
         mem = self.loads | self.stores
-        pop1 = any_("local.set", "local.tee", "global.set", "select", "i32.eqz", "memory.grow",
+        pop1 = any_("local.set", "local.tee", "global.set", "select", "i32.eqz", "assert_eqz",
+                    "memory.grow",
                     "br_table", "call_indirect", *CALL_TRAPS) | self.branch | self.binary | mem \
-            | self.extends | self.div_trap | self.load_trap | self.store_trap
+            | self.extends | self.div_trap | self.load_trap | self.store_trap | self.dots
         act0 = pop1 | any_("local.get", "global.get") | (self.xfer & keep)
         k0 = np.where(pop1 | self.xfer, sp - 1, 0)
         k0 = np.where(sel["local.get"], fp + imm, k0)
         k0 = np.where(sel["global.get"], T.GLOBAL + imm, k0)
         act1 = self.binary | sel["select"] | self.ret_live | (self.taken & keep) | mem \
-            | self.divide | self.counts | self.div_trap | self.ekeep | self.store_trap
+            | self.divide | self.counts | self.div_trap | self.ekeep | self.store_trap | self.dots
         k1 = np.where(self.binary | any_("select", "br_table") | self.branch | self.stores
-                      | self.div_trap | self.store_trap, sp - 2, 0)
+                      | self.div_trap | self.store_trap | self.dots, sp - 2, 0)
         k1 = np.where(self.divide | self.counts, sp - 1, k1)
         k1 = np.where(self.loads, T.MEMORY + self.word, k1)
         k1 = np.where(sel["return"], T.FRAME + self.depth, k1)
         act2 = self.binary | self.divide | self.counts | self.extends | mem \
-            | any_("i32.eqz", "i32.const", "memory.size", "memory.grow", "select", "call",
+            | any_("i32.eqz", "i32.const", "advice", "memory.size", "memory.grow", "select",
+                   "call", *DOTS,
                    "call_indirect", *MOVES) | (self.xfer & keep) | (self.taken & keep) | self.ekeep
         k2 = np.zeros(self.steps, np.uint64)
         for mask, key in ((self.binary | self.divide, sp - 2),
                           (any_("i32.eqz", "memory.grow") | self.counts | self.extends
                            | self.loads, sp - 1),
                           (self.stores, T.MEMORY + self.word),
-                          (any_("i32.const", "memory.size", "local.get", "global.get"), sp),
+                          (any_("i32.const", "advice", "memory.size", "local.get", "global.get"),
+                           sp),
                           (any_("local.set", "local.tee"), fp + imm),
-                          (sel["global.set"], T.GLOBAL + imm), (sel["select"], sp - 3),
+                          (sel["global.set"], T.GLOBAL + imm),
+                          (sel["select"] | self.dots, sp - 3),
                           (self.xfer, sp - 1 - self.a2), (self.branch, sp - 2 - self.a2),
                           (sel["br_table"], sp - 2 - self.edrop),
                           (any_("call", "call_indirect"), T.FRAME + self.depth + 1)):
@@ -229,7 +237,8 @@ def _engine(rows: _Rows, a: np.ndarray, b: np.ndarray, res: np.ndarray, div: dic
     pow_users = rows.any(*POW_USERS)
     v = np.where(rows.any(*COUNTS), res, b & np.uint64(255))
     u = np.zeros((n, 5), np.uint64)
-    u[:, :4] = np.where(sel["i32.mul"][:, None], _bytes(b, 4),
+    by_b = sel["i32.mul"] | sel["i32.mulhu"]
+    u[:, :4] = np.where(by_b[:, None], _bytes(b, 4),
                         np.where(rows.divide[:, None], _bytes(div["qm"], 4), 0))
     u = np.where(pow_users[:, None], T.pow_bytes(kind, v), u)
     yb = _bytes(y, 4)
@@ -247,7 +256,7 @@ def _engine(rows: _Rows, a: np.ndarray, b: np.ndarray, res: np.ndarray, div: dic
         c = t >> np.uint64(16)
         if k < 3:
             carry[:, k] = c
-    carry[~(sel["i32.mul"] | pow_users)] = 0
+    carry[~(by_b | pow_users)] = 0
     # div/rem: chunk0 + fneg lo|q| + lo|r| = lo(F(a)) + fa + 2^16 (cm0 - 1); cm1 = 0
     fa = div["fa"].astype(np.uint64)
     flip_a = np.where(div["fa"], a ^ _M32, a)
@@ -290,23 +299,31 @@ def _past_end(rows: _Rows, address: np.ndarray,
     return distance, np.stack([low >> np.uint64(16), high >> np.uint64(16)], axis=1)
 
 
-def _memory_argument(keys: np.ndarray, acts: np.ndarray, vals: np.ndarray) -> dict:
-    """Previous timestamps of every slot access and the final (value, ts) of every key."""
+def _memory_argument(keys: np.ndarray, acts: np.ndarray, vals: np.ndarray,
+                     reads: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict:
+    """Previous timestamps of every slot access and the final (value, ts) of every key;
+    ``reads`` are further reads (keys, timestamps, nibbles: the tensor table's), whose
+    previous timestamps are ``read_prev``."""
     steps = keys.shape[1]
     ts = 3 * np.arange(steps, dtype=np.uint64)[None] + 1 + np.arange(3, dtype=np.uint64)[:, None]
     flat = np.flatnonzero(acts.T.ravel())  # accesses in timestamp order (row-major: t, slot)
     fkey, fts = keys.T.ravel()[flat], ts.T.ravel()[flat]
+    fvals = vals.transpose(1, 0, 2).reshape(-1, NIBBLES)[flat]
+    if reads is not None:
+        fkey, fts = np.concatenate([fkey, reads[0]]), np.concatenate([fts, reads[1]])
+        fvals = np.concatenate([fvals, reads[2]])
     order = np.lexsort((fts, fkey))
     skey, sts = fkey[order], fts[order]
     first = np.ones(len(order), bool)
     first[1:] = skey[1:] != skey[:-1]
     last = np.ones(len(order), bool)
     last[:-1] = first[1:]
+    prev_all = np.empty(len(order), np.uint64)
+    prev_all[order] = np.where(first, 0, np.roll(sts, 1))
     prev = (ts - 1).T.ravel().copy()  # inactive slots: distance limbs 0
-    prev[flat[order]] = np.where(first, 0, np.roll(sts, 1))
-    final_vals = vals.transpose(1, 0, 2).reshape(-1, NIBBLES)[flat[order]][last]
+    prev[flat] = prev_all[:len(flat)]
     return {"ts": ts, "prev": prev.reshape(steps, 3).T, "keys": skey[last], "fin_ts": sts[last],
-            "fin_vals": final_vals}
+            "fin_vals": fvals[order][last], "read_prev": prev_all[len(flat):]}
 
 
 def _memory_table(vm: VmProgram, args: tuple[int, ...], input_bytes: bytes, out_keys: np.ndarray,
@@ -380,15 +397,20 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     regs = {"X": _limbs(val["X"], np.zeros(steps, bool)), "Y": _limbs(val["Y"], rows_.ret_live),
             **{r: _limbs(val[r], calls) for r in ("Q", "R", "Z")}}
     keys, acts = rows_.slots()
-    acc = _memory_argument(keys, acts, np.stack([regs["X"], regs["Y"], regs["R"]]))
+    tensor = uses_tensor(vm.rom)
+    dot_calls = tensor_calls(tr) if tensor else None
+    acc = _memory_argument(keys, acts, np.stack([regs["X"], regs["Y"], regs["R"]]),
+                           memory_reads(dot_calls) if tensor else None)
     sig = tr.program.signature(tr.export)
     args = tuple(int(x) for x in convert_args(sig, tr.export, tr.args))  # slot words
     out_offset, out_words = _output(vm, tr, output_len)
     table = _memory_table(vm, args, input_bytes, output_keys(vm, len(out_words)), acc)
     M = len(table["mkey"])
-    n = 1 << max(MIN_LOG_N, int(steps).bit_length(), int(M).bit_length())
+    table_rows = len(dot_calls["clk"]) if tensor else 0
+    n = 1 << max(MIN_LOG_N, int(steps).bit_length(), int(M).bit_length(),
+                 int(table_rows).bit_length())
 
-    m = np.zeros((WIDTH, n), dtype=np.uint64)
+    m = np.zeros((WIDTH + (TENSOR_WIDTH if tensor else 0), n), dtype=np.uint64)
     cpu = slice(0, steps)
 
     def put(name: str, v) -> None:  # integers of either sign (64-bit two's complement)
@@ -461,7 +483,8 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     hn = np.where(sel["i32.extend8_s"], regs["X"][:, 1], hn)
     hn = np.where(sel["i32.extend16_s"], regs["X"][:, 3], hn)
     hn = np.where(sel["i32.clz"], regs["Z"][:, 7], hn)
-    hn = np.where(divide, regs["Q"][:, 7], hn).astype(np.uint64)
+    hn = np.where(divide, regs["Q"][:, 7], hn)
+    hn = np.where(rows_.dots, regs["R"][:, 7], hn).astype(np.uint64)  # the result's sign
     put("hn", hn)
     put("sb", hn >> np.uint64(3))
     signed_cmp = rows_.any("i32.lt_s", "i32.gt_s", "i32.le_s", "i32.ge_s")
@@ -515,6 +538,10 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     u12 += [m[COL[d], cpu][divide] for d in ("d0", "d1")]
     u12 = [np.asarray(v, dtype=np.uint64) for v in u12]  # a value past 12 bits has no entry
     idx += [L + T.U12_BASE + v[v < T.LIMB].astype(np.int64) for v in u12]
+    if tensor:  # the result's sign pin, the table's lookups
+        r7 = regs["R"][rows_.dots, 7].astype(np.int64)
+        idx.append(L + T.U12_BASE + 1024 * (r7 - 12 * (r7 >> 3)))
+        idx += [L + i for i in fill_tensor(m, dot_calls, acc["read_prev"])]
     counts = np.bincount(np.concatenate(idx), minlength=L + T.N_FIXED)
     used = np.flatnonzero(counts)
     wide = sig.results == ("i64",)

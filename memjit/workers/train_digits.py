@@ -10,7 +10,9 @@ memjit/workers). With fixed seeds it rewrites, deterministically on one machine:
   (format in memjit.market.tasks.read_test_set).
 
 The models: `small` is 64-16-10 trained for one epoch, `large` 64-32-10 trained for 60
-epochs, `random` 64-32-10 with seeded random weights. Inference is integer-only, exactly as
+epochs, `xl` 64-256-10 trained for 60 epochs (the precompile workers' larger model, to show
+how proving grows with model size), `random` 64-32-10 with seeded random weights.
+`python train_digits.py xl` retrains only the models named. Inference is integer-only, exactly as
 the C workers compute it: `forward()` is the numpy reference the tests compare them with.
 """
 
@@ -26,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 N_IN, N_OUT = 64, 10
 N_TEST = 360  # held-out images (about 20% of the 1797)
 SPLIT_SEED, TRAIN_SEED, RANDOM_SEED = 20261124, 7, 11
-MODELS = {"small": (16, 1), "large": (32, 60)}  # name: (hidden units, epochs)
+MODELS = {"small": (16, 1), "large": (32, 60), "xl": (256, 60)}  # name: (hidden units, epochs)
 TEST_MAGIC = b"MJDIGIT1"
 
 
@@ -143,18 +145,23 @@ def write_test_set(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     Path(path).write_bytes(data)
 
 
-def main() -> None:
-    """Train, quantize and write every model header and the test set; print accuracies."""
+def main(names: list[str]) -> None:
+    """Train, quantize and write the named model headers (every one, and the test set, when
+    none is named); print accuracies."""
     x_train, y_train, x_test, y_test = split()
     models = {name: quantize(train_float(x_train, y_train, hidden, epochs), x_train)
-              for name, (hidden, epochs) in MODELS.items()}
-    models["random"] = random_model()
+              for name, (hidden, epochs) in MODELS.items() if not names or name in names}
+    if not names or "random" in names:
+        models["random"] = random_model()
     for name, model in models.items():
         (HERE / f"digits_{name}_weights.h").write_text(header(name, model))
         accuracy = float(np.mean(forward(model, x_test) == y_test))
         print(f"digits_{name}: held-out accuracy {accuracy:.4f}")
-    write_test_set(HERE / "digits_test.bin", x_test, y_test)
+    if not names:
+        write_test_set(HERE / "digits_test.bin", x_test, y_test)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -9,7 +9,7 @@ the provable subset whose encoding cannot be skipped (GC types, tags, SIMD, ...)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from memjit.errors import BadInput, UnsupportedModule
@@ -55,6 +55,7 @@ class Import:
     name: str
     kind: str
     offset: int
+    type_index: int | None = None  # a function import's type
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,13 @@ class Module:
     bodies: list[Body]
     datas: list[DataSegment]
     customs: list[tuple[str, bytes]]
+
+    @property
+    def n_imported_funcs(self) -> int:
+        """Imported functions (the precompiles a worker may import): they come first in the
+        function index space, so every function index of this module is shifted down by
+        their count (exports, elements, start; a call to an import has a negative index)."""
+        return sum(1 for i in self.imports if i.kind == "function")
 
 
 class Reader:
@@ -325,7 +333,9 @@ def instructions(module: Module, func: int) -> Iterator[Instr]:
             yield Instr(code, (align, r.u32()), at)
         elif code in (0x02, 0x03, 0x04):
             yield Instr(code, _blocktype(r), at)
-        elif code in (0x0C, 0x0D, 0x10, 0x20, 0x21, 0x22, 0x23, 0x24):
+        elif code == 0x10:  # imported functions first: a negative index names one
+            yield Instr(code, r.u32() - module.n_imported_funcs, at)
+        elif code in (0x0C, 0x0D, 0x20, 0x21, 0x22, 0x23, 0x24):
             yield Instr(code, r.u32(), at)
         elif code == 0x0E:
             labels = tuple(r.u32() for _ in range(r.count()))
@@ -398,7 +408,29 @@ def decode_module(data: bytes) -> Module:
                        f"({n_funcs} != {len(m.bodies)})")
     if m.data_count is not None and m.data_count != len(m.datas):
         raise BadInput("malformed module: data count and data section have inconsistent lengths")
+    _shift_function_indices(m)
     return m
+
+
+def _shift_function_indices(m: Module) -> None:
+    """Number functions from the module's first definition (see Module.n_imported_funcs);
+    an export, element or start naming an imported function is refused."""
+    k = m.n_imported_funcs
+    if not k:
+        return
+
+    def shifted(index: int, where: str) -> int:
+        if index < k:
+            raise UnsupportedModule(f"{where} names an imported function; a precompile may "
+                                    "only be called directly")
+        return index - k
+
+    m.exports[:] = [replace(e, index=shifted(e.index, f"export {e.name!r}"))
+                    if e.kind == "function" else e for e in m.exports]
+    m.elements[:] = [replace(seg, funcs=tuple(None if f is None else shifted(f, "an element")
+                                              for f in seg.funcs)) for seg in m.elements]
+    if m.start is not None:
+        m.start = shifted(m.start, "the start function")
 
 
 def _types(s: Reader, m: Module, _: int | None) -> None:
@@ -420,8 +452,9 @@ def _imports(s: Reader, m: Module, _: int | None) -> None:
         mod, name = s.name(), s.name()
         kind_at = s.pos
         kind = s.byte()
+        type_index = None
         if kind == 0:
-            s.u32()
+            type_index = s.u32()
         elif kind == 1:
             s.valtype()
             s.limits(memory=False)
@@ -435,7 +468,7 @@ def _imports(s: Reader, m: Module, _: int | None) -> None:
             s.u32()
         else:
             raise s.fail(f"invalid import kind {kind}", kind_at)
-        m.imports.append(Import(mod, name, EXTERN_KINDS[kind], at))
+        m.imports.append(Import(mod, name, EXTERN_KINDS[kind], at, type_index))
 
 
 def _functions(s: Reader, m: Module, count: int | None) -> None:

@@ -12,9 +12,13 @@ Shapes (``h`` = the stack before, high word on top): loads and stores are two 32
 first, so that it traps before writing anything; see :mod:`.access`); add/sub carry through
 ``i32.lt_u``; comparisons decide on the high words unless they are equal; shifts and rotations
 by a variable amount are branch-free (the amount's bit 5 selects the halves); multiplication
-builds the 64-bit product of the low words from 16-bit halves; division is a fast path when
-both operands fit 32 bits and a 64-step restoring division otherwise, with the traps raised by
-the i32 division that traps on the same condition. Row counts are in :data:`ROWS`.
+takes the 64-bit product of the low words from ``i32.mul`` and ``i32.mulhu`` (the high word of
+the 32 x 32 product, a row of the AIR's product engine); division is i32 division when both
+operands fit 32 bits and otherwise *advice*: the prover supplies quotient and remainder
+(``advice`` rows, computed by the tracer) and i32 rows check q*d + r = n with r < d, ending in
+one ``assert_eqz`` that no wrong advice can prove; the traps are raised by the i32 division
+that traps on the same condition. Only ``i32.mulhu``, ``advice`` and ``assert_eqz`` needed
+constraints of their own (memjit.runtime.wasm.opcodes.LOWERING_OPS).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Callable
 
 from memjit.runtime.wasm import access
 from memjit.runtime.wasm.emit import Emitter, Label
-from memjit.runtime.wasm.opcodes import OP
+from memjit.runtime.wasm.opcodes import ADVICE, ASSERT_EQZ, OP
 
 SHIFTS = ("i64.shl", "i64.shr_s", "i64.shr_u", "i64.rotl", "i64.rotr")
 
@@ -104,25 +108,25 @@ def _eqz(e: Emitter) -> None:
 # --- multiplication -------------------------------------------------------------------------
 
 def _mul(e: Emitter) -> None:
-    """a*b mod 2^64 = lo*lo (64-bit, from 16-bit halves) + (a_lo*b_hi + a_hi*b_lo) << 32."""
-    b_hi, b_lo, a_hi, a_lo, x0, x1, y0, y1, p, q = (e.s(k) for k in range(10))
-    e.set(b_hi), e.set(b_lo), e.set(a_hi), e.set(a_lo)
-    e.get(a_lo), e.get(b_hi), e.binary("i32.mul")
-    e.get(a_hi), e.get(b_lo), e.binary("i32.mul"), e.binary("i32.add"), e.set(b_hi)
-    for src, lo, hi in ((a_lo, x0, x1), (b_lo, y0, y1)):
-        e.get(src), e.const(0xFFFF), e.binary("i32.and"), e.set(lo)
-        e.get(src), e.const(16), e.binary("i32.shr_u"), e.set(hi)
-    # the carry out of bits 16..31: (x0*y0 >> 16) + low halves of x0*y1 and x1*y0
-    e.get(x0), e.get(y1), e.binary("i32.mul"), e.tee(p), e.const(0xFFFF), e.binary("i32.and")
-    e.get(x0), e.get(y0), e.binary("i32.mul"), e.const(16), e.binary("i32.shr_u")
-    e.binary("i32.add")
-    e.get(x1), e.get(y0), e.binary("i32.mul"), e.tee(q), e.const(0xFFFF), e.binary("i32.and")
-    e.binary("i32.add"), e.const(16), e.binary("i32.shr_u")
-    e.get(x1), e.get(y1), e.binary("i32.mul"), e.binary("i32.add")
-    for part in (p, q):
-        e.get(part), e.const(16), e.binary("i32.shr_u"), e.binary("i32.add")
-    e.get(b_hi), e.binary("i32.add"), e.set(b_hi)
-    e.get(a_lo), e.get(b_lo), e.binary("i32.mul"), e.get(b_hi)
+    """a*b mod 2^64 = lo*lo (low word: i32.mul, high word: i32.mulhu) + (a_lo*b_hi +
+    a_hi*b_lo) << 32: 17 rows."""
+    b_hi, b_lo, a_hi, a_lo = (e.s(k) for k in range(4))
+    e.set(b_hi), e.set(b_lo), e.set(a_hi), e.tee(a_lo), e.get(b_lo), e.binary("i32.mul")
+    e.get(a_lo), e.get(b_lo), e.binary("i32.mulhu")
+    e.get(a_lo), e.get(b_hi), e.binary("i32.mul"), e.binary("i32.add")
+    e.get(a_hi), e.get(b_lo), e.binary("i32.mul"), e.binary("i32.add")
+
+
+def const_mul(e: Emitter, value: int) -> None:
+    """[lo hi] -> the product by a constant (the i64.const before it emits no row): 11 to 15
+    rows."""
+    c_lo, c_hi = value & 0xFFFFFFFF, (value >> 32) & 0xFFFFFFFF
+    a_hi, a_lo = e.s(0), e.s(1)
+    e.set(a_hi), e.tee(a_lo), e.const(c_lo), e.binary("i32.mul")
+    e.get(a_lo), e.const(c_lo), e.binary("i32.mulhu")
+    if c_hi:
+        e.get(a_lo), e.const(c_hi), e.binary("i32.mul"), e.binary("i32.add")
+    e.get(a_hi), e.const(c_lo), e.binary("i32.mul"), e.binary("i32.add")
 
 
 # --- shifts and rotations -------------------------------------------------------------------
@@ -175,10 +179,20 @@ def _rotate(left: bool) -> Callable[[Emitter], None]:
     return emit
 
 
-def const_shift(e: Emitter, name: str, amount: int) -> None:
-    """[lo hi] -> the shift or rotation by a constant (the i64.const before it emits no row)."""
+HIGH_READ_SHIFTS = ("i64.shl", "i64.shr_u", "i64.shr_s")
+"""Shifts whose expansion by a constant of 1..31 only reads the operand's high word once it
+is stored: it may come from the i64 local the operand was read from (lower.py)."""
+
+
+def const_shift(e: Emitter, name: str, amount: int, high: int | None = None) -> None:
+    """[lo hi] -> the shift or rotation by a constant (the i64.const before it emits no row);
+    with ``high``, [lo] -> the same, the high word in local ``high`` (HIGH_READ_SHIFTS by 1..31
+    only)."""
     c = amount & 63
     hi, lo = e.s(0), e.s(1)
+    assert high is None or (name in HIGH_READ_SHIFTS and 1 <= c <= 31)
+    if high is not None:
+        hi = high
     if name in ("i64.rotl", "i64.rotr"):
         c = c if name == "i64.rotl" else (64 - c) & 63
         if c == 0:
@@ -198,12 +212,13 @@ def const_shift(e: Emitter, name: str, amount: int) -> None:
         if c >= 32:
             e.pop(), e.const(c - 32), e.binary("i32.shl"), e.set(hi), e.const(0), e.get(hi)
             return
-        e.set(hi), e.tee(lo), e.const(c), e.binary("i32.shl")
+        e.pop() if high is not None else e.set(hi)
+        e.tee(lo), e.const(c), e.binary("i32.shl")
         e.get(hi), e.const(c), e.binary("i32.shl"), e.get(lo), e.const(32 - c)
         e.binary("i32.shr_u"), e.binary("i32.or")
         return
     op = "i32.shr_s" if name == "i64.shr_s" else "i32.shr_u"
-    e.set(hi)
+    e.pop() if high is not None else e.set(hi)
     if c >= 32:
         e.pop(), e.get(hi), e.const(c - 32), e.binary(op)
         if op == "i32.shr_u":
@@ -213,6 +228,15 @@ def const_shift(e: Emitter, name: str, amount: int) -> None:
         return
     e.const(c), e.binary("i32.shr_u"), e.get(hi), e.const(32 - c), e.binary("i32.shl")
     e.binary("i32.or"), e.get(hi), e.const(c), e.binary(op)
+
+
+def by_const(e: Emitter, name: str, value: int, high: int | None = None) -> None:
+    """[lo hi] -> the shift, rotation or product ``name`` by the constant ``value`` (``high``:
+    see const_shift)."""
+    if name == "i64.mul":
+        const_mul(e, value)
+    else:
+        const_shift(e, name, value, high)
 
 
 # --- bit counts and conversions -------------------------------------------------------------
@@ -271,75 +295,75 @@ def _negate_if(e: Emitter, flag: Callable[[], None], lo: int, hi: int) -> None:
 
 
 def _divide(signed: bool, remainder: bool) -> Callable[[Emitter], None]:
+    """Division: the traps first (by the i32 division that traps on the same condition), then
+    magnitudes for signed operands, then the unsigned n / d: by i32 division when both fit 32
+    bits, else checked advice (:func:`_checked_advice`), then the result's sign."""
     def emit(e: Emitter) -> None:
-        ql, qh, dl, dh, rl, rh, count, t, sign = (e.s(k) for k in range(9))
-        e.set(dh), e.set(dl), e.set(qh), e.set(ql)
+        nl, nh, dl, dh, ql, qh, rl, rh, sign = (e.s(k) for k in range(9))
+        e.set(dh), e.set(dl), e.set(nh), e.set(nl)
         # d = 0 traps exactly as i32.div_u(1, d_lo | d_hi) does
         e.const(1), e.get(dl), e.get(dh), e.binary("i32.or"), e.binary("i32.div_u"), e.pop()
         if signed:
             if not remainder:  # INT64_MIN / -1 traps as i32.div_s(INT32_MIN, -1) does
                 e.const(0x80000000), e.const(-1), e.const(1)
-                e.get(qh), e.const(0x80000000), e.binary("i32.xor"), e.get(ql)
+                e.get(nh), e.const(0x80000000), e.binary("i32.xor"), e.get(nl)
                 e.binary("i32.or")
                 for w in (dl, dh):
                     e.get(w), e.const(-1), e.binary("i32.xor"), e.binary("i32.or")
                 e.unary("i32.eqz"), e.select(), e.binary("i32.div_s"), e.pop()
-            e.get(qh)  # the result's sign: the dividend's (rem), or the signs' xor (div)
+            e.get(nh)  # the result's sign: the dividend's (rem), or the signs' xor (div)
             if not remainder:
                 e.get(dh), e.binary("i32.xor")
             e.const(31), e.binary("i32.shr_u"), e.set(sign)
-            for lo, hi in ((ql, qh), (dl, dh)):
+            for lo, hi in ((nl, nh), (dl, dh)):
                 _negate_if(e, lambda hi=hi: (e.get(hi), e.const(31), e.binary("i32.shr_u")),
                            lo, hi)
-        wide, slow, big, done, loop, keep = (Label() for _ in range(6))
-        e.get(qh), e.get(dh), e.binary("i32.or"), e.br_if(wide)  # both fit 32 bits
-        e.get(ql), e.get(dl), e.binary("i32.rem_u"), e.set(rl), e.const(0), e.set(rh)
-        e.get(ql), e.get(dl), e.binary("i32.div_u"), e.set(ql), e.br(done)
-        e.place(wide)  # d < 2^16: schoolbook division by 16-bit digits (r < d: no overflow)
-        e.get(dh), e.get(dl), e.const(16), e.binary("i32.shr_u"), e.binary("i32.or")
-        e.br_if(slow)
-        e.const(0), e.set(rl)
-        for k, (word, acc) in enumerate(((qh, count), (qh, count), (ql, rh), (ql, rh))):
-            e.get(rl), e.const(16), e.binary("i32.shl"), e.get(word)
-            if k % 2:
-                e.const(0xFFFF), e.binary("i32.and")
-            else:
-                e.const(16), e.binary("i32.shr_u")
-            e.binary("i32.or"), e.tee(t), e.get(dl), e.binary("i32.div_u")
-            if k % 2:
-                e.get(acc), e.binary("i32.or")
-            else:
-                e.const(16), e.binary("i32.shl")
-            e.set(acc), e.get(t), e.get(dl), e.binary("i32.rem_u"), e.set(rl)
-        e.get(rh), e.set(ql), e.get(count), e.set(qh), e.const(0), e.set(rh), e.br(done)
-        e.place(slow)  # restoring division: (r, q) <<= 1; if r >= d: r -= d, q |= 1
-        # (r may need 65 bits when d >= 2^63: the bit shifted out of r forces the subtraction)
-        e.const(0), e.set(rh), e.get(dh), e.br_if(big)
-        e.const(0), e.set(rl), e.const(64), e.set(count), e.br(loop)
-        e.place(big)  # d >= 2^32: q < 2^32, so the first 32 steps only move n's high word to r
-        e.get(qh), e.set(rl), e.get(ql), e.set(qh), e.const(0), e.set(ql), e.const(32)
-        e.set(count)
-        e.place(loop)
-        e.get(rh), e.const(31), e.binary("i32.shr_u"), e.set(t)  # the bit r loses to the shift
-        for dst, high, low in ((rh, rh, rl), (rl, rl, qh), (qh, qh, ql)):
-            e.get(high), e.const(1), e.binary("i32.shl"), e.get(low), e.const(31)
-            e.binary("i32.shr_u"), e.binary("i32.or"), e.set(dst)
-        e.get(ql), e.const(1), e.binary("i32.shl"), e.set(ql)
-        e.get(rl), e.get(dl), e.binary("i32.ge_u"), e.get(rh), e.get(dh), e.binary("i32.gt_u")
-        e.get(rh), e.get(dh), e.binary("i32.eq"), e.select(), e.get(t), e.binary("i32.or")
-        e.br_eqz(keep)
-        e.get(rl), e.get(dl), e.binary("i32.lt_u"), e.set(t)
-        e.get(rl), e.get(dl), e.binary("i32.sub"), e.set(rl)
-        e.get(rh), e.get(dh), e.binary("i32.sub"), e.get(t), e.binary("i32.sub"), e.set(rh)
-        e.get(ql), e.const(1), e.binary("i32.or"), e.set(ql)
-        e.place(keep)
-        e.get(count), e.const(1), e.binary("i32.sub"), e.tee(count), e.br_if(loop)
+        wide, done = Label(), Label()
+        e.get(nh), e.get(dh), e.binary("i32.or"), e.br_if(wide)  # both fit 32 bits
+        e.get(nl), e.get(dl), e.binary("i32.rem_u"), e.set(rl), e.const(0), e.set(rh)
+        e.get(nl), e.get(dl), e.binary("i32.div_u"), e.set(ql), e.const(0), e.set(qh), e.br(done)
+        e.place(wide)
+        _checked_advice(e, nl)
         e.place(done)
         lo, hi = (rl, rh) if remainder else (ql, qh)
         if signed:
             _negate_if(e, lambda: e.get(sign), lo, hi)
         e.get(lo), e.get(hi)
     return emit
+
+
+def _checked_advice(e: Emitter, base: int) -> None:
+    """Unsigned 64-bit division by advice: the prover supplies q and r (advice rows, locals
+    base + 4..7), and rows check q*d + r = n with r < d, n in locals (base, base + 1), d != 0
+    in (base + 2, base + 3); one ``assert_eqz`` pops the or of every failed check, so wrong
+    advice has no proof. The product q*d is taken whole: qh*dh = 0 (one of them is zero),
+    the cross products fit 32 bits (i32.mulhu = 0) and no carry leaves the high word; with
+    r < d, q and r are the quotient and remainder. About 80 rows."""
+    nl, nh, dl, dh, ql, qh, rl, rh = (base + k for k in range(8))
+    cross = base + 9  # scratch slot 9; slot 8 holds a signed division's sign
+    for k, dst in enumerate((ql, qh, rl, rh)):
+        e.row(ADVICE, 1, imm=base << 2 | k), e.set(dst)
+    # r >= d
+    e.get(rl), e.get(dl), e.binary("i32.lt_u"), e.get(rh), e.get(dh), e.binary("i32.lt_u")
+    e.get(rh), e.get(dh), e.binary("i32.eq"), e.select(), e.unary("i32.eqz")
+    # qh != 0 and dh != 0; a cross product past 32 bits
+    e.get(qh), e.const(0), e.get(dh), e.select(), e.binary("i32.or")
+    e.get(ql), e.get(dh), e.binary("i32.mulhu"), e.binary("i32.or")
+    e.get(qh), e.get(dl), e.binary("i32.mulhu"), e.binary("i32.or")
+    # low word: lo(ql*dl) + rl = nl, its carry kept in nl (n's low word is not needed after)
+    e.get(ql), e.get(dl), e.binary("i32.mul"), e.get(rl), e.binary("i32.add"), e.tee(cross)
+    e.get(nl), e.binary("i32.xor"), e.binary("i32.or")
+    e.get(cross), e.get(rl), e.binary("i32.lt_u"), e.set(nl)
+    # high word: hi(ql*dl) + cross + rh + carry = nh, each addition without a carry out
+    e.get(ql), e.get(dh), e.binary("i32.mul"), e.get(qh), e.get(dl), e.binary("i32.mul")
+    e.binary("i32.add"), e.tee(cross)
+    e.get(ql), e.get(dl), e.binary("i32.mulhu"), e.binary("i32.add"), e.tee(dh)
+    e.get(cross), e.binary("i32.lt_u"), e.binary("i32.or")
+    for term in (rh, nl):
+        e.get(dh), e.get(term), e.binary("i32.add"), e.tee(dh), e.get(term), e.binary("i32.lt_u")
+        e.binary("i32.or")
+    e.get(dh), e.get(nh), e.binary("i32.xor"), e.binary("i32.or")
+    e.row(ASSERT_EQZ, -1)
 
 
 # --- memory ---------------------------------------------------------------------------------

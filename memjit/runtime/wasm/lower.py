@@ -16,15 +16,28 @@ from memjit.runtime.wasm import access, int64
 from memjit.runtime.wasm.emit import Emitter, Label, Rom
 from memjit.runtime.wasm.opcodes import BR, BR_ENTRY, BR_EQZ, BR_TABLE, BR_IF, CALL, CALL_INDIRECT, I32, \
     I32_CONST, I64, LOADS, LOCAL_SET, LOCAL_TEE, MEMORY_GROW, MEMORY_SIZE, NOP, NUMERIC, OP, \
-    OP_NAMES, RETURN, SELECT, STORES, TABLE_ENTRY, UNREACHABLE, wasm_fuel
+    OP_NAMES, PRECOMPILES, RETURN, SELECT, STORES, TABLE_ENTRY, UNREACHABLE, wasm_fuel
 from memjit.runtime.wasm.program import BUFFER_GLOBALS, PAGE, Program, Signature
-from memjit.runtime.wasm.validate import FunctionCode, block_results, const_value
+from memjit.runtime.wasm.validate import FunctionCode, block_results, const_value, imported_funcs
 
 _TYPE_NAMES = {I32: "i32", I64: "i64"}
 I32_CONST_CODE = 0x41  # the binary opcode of i32.const in a constant expression
 _SIMPLE = {0x00: (UNREACHABLE, 0), 0x1B: (SELECT, -2), 0x1C: (SELECT, -2), 0x3F: (MEMORY_SIZE, 1),
            0x40: (MEMORY_GROW, 0)}
-_I64_SHIFTS = {code for code, (name, _, _) in NUMERIC.items() if name in int64.SHIFTS}
+_I64_BY_CONST = {code for code, (name, _, _) in NUMERIC.items()
+                 if name in (*int64.SHIFTS, "i64.mul")}
+"""i64 instructions with their own rows for a constant second operand."""
+
+
+def _shift_reads_high(body: list, i: int) -> bool:
+    """Whether the i64 that instruction ``i`` (a local.get or local.tee) leaves on the stack
+    is shifted next by a constant whose expansion only reads its high word (shl, shr_u, shr_s
+    by 1..31): the expansion then reads it from the local, 2 rows fewer."""
+    if i + 2 >= len(body) or not (body[i + 1].live and body[i + 2].live):
+        return False
+    const, shift = body[i + 1].ins, body[i + 2].ins
+    name = NUMERIC.get(shift.code, ("",))[0]
+    return const.code == 0x42 and name in int64.HIGH_READ_SHIFTS and 1 <= const.imm & 63 <= 31
 
 
 def slots(types: tuple[int, ...]) -> int:
@@ -120,6 +133,7 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
 
     body = fc.body
     skip_const = False
+    high: int | None = None  # the local holding the high word of the i64 a shift reads
     for i, a in enumerate(body):
         ins, live = a.ins, a.live
         code, imm, at = ins.code, ins.imm, ins.offset
@@ -195,6 +209,8 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
                 branch(lab, drop, keep)
         elif code == 0x0F:  # return
             ret()
+        elif code == 0x10 and imm < 0:  # a precompile (subset.check_import): one row
+            e.row(PRECOMPILES[imported_funcs(m)[imm].name], -2)
         elif code == 0x10:
             callee = m.types[m.funcs[imm]]
             e.row(CALL, 0, imm=imm, arg2=slots(callee.params), arg3=slots(callee.results))
@@ -205,8 +221,8 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
             e.const(imm)
         elif code == 0x42:
             nxt = body[i + 1] if i + 1 < len(body) else None
-            if nxt is not None and nxt.live and nxt.ins.code in _I64_SHIFTS:
-                skip_const = True  # the shift by a constant emits its own rows
+            if nxt is not None and nxt.live and nxt.ins.code in _I64_BY_CONST:
+                skip_const = True  # the shift or product by a constant emits its own rows
                 continue
             int64.const(e, imm)
         elif code in LOADS or code in STORES:
@@ -220,11 +236,17 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
             slot, wide = local_slot[imm], fc.locals[imm] == I64
             if code == 0x20:
                 e.get(slot)
-                if wide:
+                if wide and _shift_reads_high(body, i):
+                    high = slot + 1
+                elif wide:
                     e.get(slot + 1)
             elif wide:
                 e.set(slot + 1)
-                e.set(slot) if code == 0x21 else (e.tee(slot), e.get(slot + 1))
+                e.set(slot) if code == 0x21 else e.tee(slot)
+                if code == 0x22 and _shift_reads_high(body, i):
+                    high = slot + 1
+                elif code == 0x22:
+                    e.get(slot + 1)
             else:
                 e.row(LOCAL_SET if code == 0x21 else LOCAL_TEE, -1 if code == 0x21 else 0,
                       imm=slot)
@@ -246,7 +268,8 @@ def _lower_function(rom: Rom, m: Module, fc: FunctionCode, canon: list[int],
             name = NUMERIC[code][0]
             if skip_const:
                 e.pop(2)  # the amount was never pushed
-                int64.const_shift(e, name, body[i - 1].ins.imm)
+                int64.by_const(e, name, body[i - 1].ins.imm, high)
+                high = None
             elif name in int64.NUMERIC:
                 int64.NUMERIC[name](e)
             else:

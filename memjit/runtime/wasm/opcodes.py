@@ -48,6 +48,15 @@ UNARY_OPS = (  # (name, operand is i64, result is i64)
     ("i32.extend16_s", False, False), ("i64.extend8_s", True, True),
     ("i64.extend16_s", True, True), ("i64.extend32_s", True, True),
 )
+LOWERING_OPS = ("i32.mulhu", "advice", "assert_eqz")
+"""memjit's own rows for cheaper 64-bit code (no wasm instruction has them): the high word of
+the unsigned 32 x 32 product; a word the prover supplies (the tracer computes it: see
+:data:`ADVICE_KINDS`), range-checked and otherwise free; a check that pops a word the AIR
+requires to be zero (no row proves a non-zero one, so a failed check has no proof)."""
+ADVICE_KINDS = ("i64.div_u quotient low", "i64.div_u quotient high",
+                "i64.div_u remainder low", "i64.div_u remainder high")
+"""An advice row's imm is ``local << 2 | kind``: the word ``kind`` of the unsigned division of
+the i64 in locals (local, local + 1) by the i64 in locals (local + 2, local + 3)."""
 
 OP_NAMES: tuple[str, ...] = (
     CONTROL_OPS
@@ -56,6 +65,8 @@ OP_NAMES: tuple[str, ...] = (
     + tuple("i32." + n for n in BINARY)
     + tuple("i64." + n for n in BINARY)
     + tuple(n for n, *_ in UNARY_OPS)
+    + LOWERING_OPS
+    + tuple(f"memjit.{n}" for n in ("dot_i8i8", "dot_i8u8"))
 )
 """Op id -> name (wasm text names; ``br_eqz``, ``br_entry``, ``table_entry`` are memjit's)."""
 OP: dict[str, int] = {name: i for i, name in enumerate(OP_NAMES)}
@@ -69,7 +80,26 @@ STORE_BASE = LOAD_BASE + len(LOAD_OPS)
 I32_BIN_BASE = STORE_BASE + len(STORE_OPS)
 I64_BIN_BASE = I32_BIN_BASE + len(BINARY)
 UNARY_BASE = I64_BIN_BASE + len(BINARY)
-N_OPS = UNARY_BASE + len(UNARY_OPS)
+I32_MULHU = UNARY_BASE + len(UNARY_OPS)
+ADVICE, ASSERT_EQZ = I32_MULHU + 1, I32_MULHU + 2
+PRECOMPILE_BASE = I32_MULHU + len(LOWERING_OPS)
+DOT_I8I8, DOT_I8U8 = PRECOMPILE_BASE, PRECOMPILE_BASE + 1
+N_OPS = PRECOMPILE_BASE + 2
+
+PRECOMPILE_MODULE = "memjit"
+PRECOMPILES = {"dot_i8i8": DOT_I8I8, "dot_i8u8": DOT_I8U8}
+"""The only functions a worker may import (from the module ``"memjit"``), each of type
+(i32 a, i32 b, i32 n) -> i32: the dot product of the n int8 at address a with the n int8
+(dot_i8i8) or uint8 (dot_i8u8) at address b, accumulated in int32 (wrapping). Each is one row
+of the VM and a run of rows in the AIR's tensor table (circuits/wasm_vm/tensor.py); wasmtime
+charges 1 fuel for the call plus :func:`precompile_fuel`. memjit/workers/memjit.h wraps them."""
+PRECOMPILE_MAX_BYTES = 4096
+"""The longest operand one provable call takes (memjit.h splits longer products)."""
+
+
+def precompile_fuel(n: int) -> int:
+    """Fuel a precompile call adds to its call instruction's 1: one per 4 bytes of operand."""
+    return (max(n, 0) + 3) // 4
 N_COMPARE = 10
 """Binary op k (0-based within its width group) is a comparison iff k < N_COMPARE."""
 

@@ -9,8 +9,8 @@ function index and byte offset. Every refusal is an :class:`UnsupportedModule` (
 from __future__ import annotations
 
 from memjit.errors import UnsupportedModule
-from memjit.runtime.wasm.decode import ConstExpr, Module
-from memjit.runtime.wasm.opcodes import I32, I64, VALTYPE_NAMES
+from memjit.runtime.wasm.decode import ConstExpr, Import, Module
+from memjit.runtime.wasm.opcodes import I32, I64, PRECOMPILE_MODULE, PRECOMPILES, VALTYPE_NAMES
 
 MAX_TABLE = 1 << 16
 """Largest supported table: its entries become rows of the program ROM."""
@@ -33,13 +33,24 @@ def check_const_expr(e: ConstExpr, where: str) -> None:
             f"unsupported constant expression in {where} at offset {hex(e.offset)}")
 
 
+def check_import(m: Module, imp: Import) -> None:
+    """A worker may import memjit's precompiles (opcodes.PRECOMPILES), with their type, and
+    nothing else."""
+    if imp.kind == "function" and imp.module == PRECOMPILE_MODULE and imp.name in PRECOMPILES:
+        t = m.types[imp.type_index] if imp.type_index < len(m.types) else None
+        if t is not None and t.params == (I32, I32, I32) and t.results == (I32,):
+            return
+        raise UnsupportedModule(f"module imports {imp.module}.{imp.name} (at offset "
+                                f"{hex(imp.offset)}) with a type other than (i32, i32, i32) -> i32")
+    raise UnsupportedModule(
+        f"module imports {imp.kind} {imp.module}.{imp.name} (at offset {hex(imp.offset)}); "
+        f"workers may import only memjit's precompiles ({', '.join(PRECOMPILES)})")
+
+
 def check_module(m: Module) -> None:
     """Refuse, with a precise message, every module-level feature outside the subset."""
-    if m.imports:
-        imp = m.imports[0]
-        raise UnsupportedModule(
-            f"module imports {imp.kind} {imp.module}.{imp.name} (at offset {hex(imp.offset)}); "
-            "workers may not import anything")
+    for imp in m.imports:
+        check_import(m, imp)
     for i, t in enumerate(m.types):
         for v in t.params + t.results:
             check_value_type(v, f"type {i}")

@@ -52,7 +52,16 @@ def invalid(what: str, at: int) -> BadInput:
 
 
 def func_type(m: Module, func: int) -> FuncType:
+    """The type of function ``func`` (negative: an imported function, see
+    Module.n_imported_funcs)."""
+    if func < 0:
+        return m.types[imported_funcs(m)[func].type_index]
     return m.types[m.funcs[func]]
+
+
+def imported_funcs(m: Module) -> list:
+    """The module's function imports, in index order."""
+    return [i for i in m.imports if i.kind == "function"]
 
 
 def block_results(m: Module, bt: object, at: int) -> tuple[int, ...]:
@@ -282,8 +291,8 @@ def validate_function(m: Module, func: int) -> FunctionCode:
         elif code == 0x00:
             set_unreachable()
         elif code == 0x10:
-            if imm >= len(m.funcs):
-                raise invalid(f"unknown function {imm}", at)
+            if not -m.n_imported_funcs <= imm < len(m.funcs):
+                raise invalid(f"unknown function {imm + m.n_imported_funcs}", at)
             callee = func_type(m, imm)
             pop_all(callee.params)
             vals.extend(callee.results)
