@@ -203,11 +203,13 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         pool.terminate_workers()
         return
     processes = list((pool._processes or {}).values())  # the only handle before 3.14
-    pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join()
+    # The pool's manager thread sees its processes gone and ends; join it here, or it meets
+    # closed pipes at interpreter exit and prints "Exception ignored ... Bad file descriptor".
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)
