@@ -4,6 +4,7 @@ malicious provers that lie at a segment's boundary (each rejected by the walk or
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -12,13 +13,14 @@ from hypothesis import given, settings, strategies as st
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.segment import SegmentAir, State, decode_segment
 from circuits.wasm_vm.statement import StatementFormatError
+from helpers import cli
 from memjit.errors import BadInput
 from memjit.runtime.claims import check_supported, prove_claim, vk_of, vm_program
 from memjit.runtime.sandbox import run
 from memjit.runtime.segments import default_segment_log, run_statement, segment_jobs
 from memjit.runtime.tracer import trace
 from memjit.runtime.wasm import load
-from memjit.workers import load as load_worker
+from memjit.workers import load as load_worker, wasm_path
 from prover import prove
 from prover.composition import ConstraintViolation, check_trace
 from verifier import ProofParams, verify_air
@@ -243,3 +245,19 @@ def test_segmented_claim_decoder_fuzz(fib_claim, cut, junk):
             decode_claim(bad)
         except ClaimFormatError:
             pass
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+def test_prove_segment_rows_cli(capsys, monkeypatch, tmp_path):
+    fib, claim = str(wasm_path("fib")), tmp_path / "fib.claim"
+    code, out, err = cli(capsys, monkeypatch, "prove", fib, "--export", "fib", "--args", "7",
+                         "--out", str(claim), "--segment-rows", "2^8", "--cluster", "serial",
+                         "--json")
+    assert (code, err) == (0, "") and json.loads(out)["segments"] == 3
+    code, out, err = cli(capsys, monkeypatch, "verify", str(claim), "--program", fib, "--json")
+    assert (code, err) == (0, "") and json.loads(out)["segments"] == 3
+    for bad in (["--segment-rows", "300"], ["--segment-rows", "2^3"], ["--cluster", "udp://x"]):
+        code, out, err = cli(capsys, monkeypatch, "prove", fib, "--export", "fib", "--args", "7",
+                             "--out", str(tmp_path / "x.claim"), *bad)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (bad, err)

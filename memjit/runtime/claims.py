@@ -130,7 +130,7 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
             raise BadInput(f"segments of 2^{segment_log} rows: the VM proves 2^{MIN_SEGMENT_LOG} "
                            f"to 2^{MAX_LOG_N}")
         return prove_segmented(tr, vm, input_bytes, length, nonce, segment_log, params,
-                               engine if engine is not None else SerialEngine(stats))
+                               engine if engine is not None else SerialEngine(stats), stats)
     with stats.phase("witness"):
         main, st = witness(tr, vm, input_bytes, length)
     st = replace(st, nonce=bytes(nonce))

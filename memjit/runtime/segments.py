@@ -28,7 +28,7 @@ from memjit.runtime.witness import run_statement, witness
 from prover import ProverStats, prove
 from prover.composition import ConstraintViolation
 from verifier.claims import Claim
-from verifier.params import ProofParams
+from verifier.params import AirShape, ProofParams
 from verifier.segments import run_digest
 
 MIN_SEGMENT_LOG = 6  # the smallest trace the witness builds
@@ -144,9 +144,10 @@ def segment_jobs(tr: Trace, vm: VmProgram, statement: VmStatement, log_rows: int
 
 
 def prove_segmented(tr: Trace, vm: VmProgram, input_bytes: bytes, output_len: int,
-                    nonce: bytes, log_rows: int, params: ProofParams,
-                    engine: Engine) -> Claim:
-    """A version-2 claim of a traced run, proven in segments of at most 2^log_rows rows."""
+                    nonce: bytes, log_rows: int, params: ProofParams, engine: Engine,
+                    stats: ProverStats | None = None) -> Claim:
+    """A version-2 claim of a traced run, proven in segments of at most 2^log_rows rows;
+    ``stats`` gets the weakest segment's conjectured security."""
     statement = replace(run_statement(tr, vm, input_bytes, output_len), log_n=log_rows,
                         nonce=bytes(nonce))
     segments: list[SegmentStatement] = []
@@ -157,4 +158,8 @@ def prove_segmented(tr: Trace, vm: VmProgram, input_bytes: bytes, output_len: in
             yield job
 
     proofs = list(engine.prove_all(jobs()))
+    if stats is not None:  # the largest segment with the most public tuples is the weakest
+        widest = max(segments, key=lambda s: (s.base.log_n, len(s.keys) + len(s.base.mult_index)))
+        security = params.security(AirShape.of(SegmentAir(vm, widest)))
+        stats.security_bits, stats.limited_by = security.bits, security.limited_by
     return Claim(statement, b"", tuple(zip(segments, proofs)))
