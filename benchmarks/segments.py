@@ -59,7 +59,7 @@ def measure(log_steps: int, segment_log: int, workers: int) -> dict:
     from verifier.claims import verify_claim
 
     module = load("crc32")
-    prove_claim(module, "crc32", [600, 1], segment_log=8)  # JIT warm-up (segment kernels)
+    prove_claim(module, "crc32", [4, 1], segment_log=8)  # JIT warm-up (segment kernels)
     n, _ = crc32_steps(log_steps)
     engine = TimedEngine()
     start = time.perf_counter()
@@ -91,7 +91,7 @@ def measure_cluster(module: bytes, n: int, segment_log: int, workers: int,
     from memjit.runtime.claims import prove_claim
 
     with DaskEngine(workers=workers) as engine:
-        prove_claim(module, "crc32", [600, 1], segment_log=8, engine=engine)  # workers warm up
+        prove_claim(module, "crc32", [4, 1], segment_log=8, engine=engine)  # workers warm up
         start = time.perf_counter()
         prove_claim(module, "crc32", [n, 1], segment_log=segment_log, engine=engine)
         cluster_s = time.perf_counter() - start

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import wasmtime
 from hypothesis import given, settings, strategies as st
 
 from circuits.wasm_vm import tables as T
@@ -25,6 +26,7 @@ from prover import prove
 from prover.composition import ConstraintViolation, check_trace
 from verifier import ProofParams, verify_air
 from verifier.claims import Claim, ClaimFormatError, decode_claim, verify_claim
+from verifier.segments import walk
 
 FAST = ProofParams(num_queries=8, grinding_bits=2)  # soundness tests: shape, not security
 CHALLENGES = [np.array([3, 1, 4, 1], np.uint64), np.array([5, 9, 2, 6], np.uint64)]
@@ -109,6 +111,30 @@ def test_linear_memory_crosses_segments():
                for j in jobs]
     read_later = [np.intersect1d(w, j.segment.keys) for w, j in zip(written, jobs[1:])]
     assert any(len(r) for r in read_later)  # a word written in one segment is read in another
+    for job in jobs:
+        constraints_hold(vm, job.segment, job.main)
+
+
+LOOP = "(local.set 1 (i32.const 0)) (block (loop (br_if 1 (i32.ge_u (local.get 1) (local.get 0)))" \
+       " (local.set 1 (i32.add (local.get 1) (i32.const 1))) {body} (br 0)))"
+WIDE = wasmtime.wat2wasm(
+    '(module (memory 1 3) (func (export "f") (param i32) (result i64) (local i32 i64) '
+    '(drop (memory.grow (i32.const 1))) (i32.store (i32.const 70000) (local.get 0))'
+    + LOOP.format(body="(local.set 2 (i64.add (local.get 2) (i64.const 0x100000001)))")
+    + ' (i64.add (local.get 2) (i64.extend_i32_u (i32.load (i32.const 70000))))))')
+TRAPS = wasmtime.wat2wasm(
+    '(module (func (export "f") (param i32) (result i32) (local i32) '
+    + LOOP.format(body="") + ' unreachable))')
+
+
+@pytest.mark.parametrize("module, outcome", [(WIDE, "result"), (TRAPS, "trap")])
+def test_wide_results_traps_and_grown_memory_across_segments(module, outcome):
+    vm, statement, jobs = jobs_of(module, "f", [40], log=6)
+    assert len(jobs) > 2
+    assert walk(vm, statement, tuple(j.segment for j in jobs)) is None
+    assert (statement.trap is not None) == (outcome == "trap")
+    if outcome == "result":  # the grown page and the word stored in it outlive segment 0
+        assert statement.result == 40 * 0x100000001 + 40 and jobs[-1].segment.start.pages == 2
     for job in jobs:
         constraints_hold(vm, job.segment, job.main)
 

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from circuits.air import ConstraintBuilder
+from circuits.field import P
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.air import VmAir, VmInputs, public_init
 from circuits.wasm_vm.control import control_constraints, next_state
@@ -124,9 +125,12 @@ def decode_segment(data: bytes) -> tuple[SegmentStatement, int]:
     fin = np.frombuffer(take(8 * k), "<u8").astype(np.uint64)
     if k and (np.any(np.diff(keys.astype(np.int64)) <= 0) or keys[-1] >= 1 << T.KEY_BITS):
         raise StatementFormatError("memory keys must be increasing and below 2^25")
-    narrow = ~is_frame(keys)
-    if np.any(init[narrow] > _M32) or np.any(fin[narrow] > _M32):
-        raise StatementFormatError("a memory word exceeds 32 bits")
+    frame = is_frame(keys)
+    for v in (init, fin):
+        if np.any(v[~frame] > _M32) or np.any(v[frame] & _M32 >= P) or \
+                np.any(v[frame] >> np.uint64(32) >= P):
+            raise StatementFormatError("a memory value outside its limbs (32-bit word, or two "
+                                       "field elements of a call frame)")
     return SegmentStatement(base, run, index, start, end, keys, init, fin), pos
 
 

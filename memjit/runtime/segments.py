@@ -31,6 +31,9 @@ from verifier.claims import Claim
 from verifier.params import AirShape, ProofParams
 from verifier.segments import run_digest
 
+SENTINELS = [T.STACK, T.STACK + 1, T.MEMORY]
+"""Keys every segment's table holds: the result slots (the last segment's table starts with
+them) and the word that splits the span to the end sentinel."""
 MIN_SEGMENT_LOG = 6  # the smallest trace the witness builds
 DEFAULT_MIN_LOG = 16  # the smallest segment size picked from free memory
 BYTES_PER_ROW = 10_000  # a segment's proving peak per trace row (measured: 2^20 rows ~ 10 GB)
@@ -121,7 +124,7 @@ def segment_jobs(tr: Trace, vm: VmProgram, statement: VmStatement, log_rows: int
             keys_of = {}
 
             def public(accessed: np.ndarray) -> tuple:
-                keys = np.unique(np.concatenate([accessed, [T.STACK, T.MEMORY, end_key]])
+                keys = np.unique(np.concatenate([accessed, SENTINELS, [end_key]])
                                  .astype(np.uint64))
                 keys_of["keys"] = keys
                 return keys, to_limbs(keys, image.read(keys)), keys
