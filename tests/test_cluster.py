@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import Executor
@@ -12,6 +13,7 @@ from concurrent.futures import Executor
 import pytest
 
 from memjit.cluster import DaskEngine
+from memjit.errors import WorkerFault
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.workers import load as load_worker
 from verifier import ProofParams
@@ -70,3 +72,13 @@ def test_cluster_executor_serves_the_market_pool(engine):
     assert isinstance(executor, Executor)
     pid = executor.submit(os.getpid).result(timeout=60)
     assert pid in engine.worker_pids().values() and pid != os.getpid()
+
+
+def test_unreachable_cluster_is_a_worker_fault():
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine = DaskEngine(f"tcp://127.0.0.1:{port}", timeout_s=2)
+    with pytest.raises(WorkerFault, match="cannot reach the Dask cluster"):
+        prove_claim(load_worker("fib"), "fib", [7], FAST, segment_log=8, engine=engine)
+    engine.close()

@@ -15,6 +15,7 @@ its scheduler protocol (tcp://host:8786) is the same for a real cluster.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor
@@ -87,17 +88,20 @@ class DaskEngine:
             yield self._result(*pending.popleft())
 
     def _submit(self, job: SegmentJob):
-        return self.client.submit(prove_segment, job, pure=False)
+        with warnings.catch_warnings():  # a task carries its witness on purpose (see above)
+            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+            return self.client.submit(prove_segment, job, pure=False)
 
     def _result(self, job: SegmentJob, future) -> bytes:
         from distributed import KilledWorker
+        from distributed.client import FutureCancelledError
         from distributed.comm import CommClosedError
 
         lost = 0
         while True:
             try:
                 return future.result()
-            except (KilledWorker, CommClosedError, asyncio.CancelledError) as exc:
+            except (KilledWorker, CommClosedError, FutureCancelledError) as exc:
                 lost += 1
                 if lost > RESUBMITS:
                     raise WorkerFault(f"segment {job.segment.index} was lost {lost} times on "
