@@ -28,7 +28,8 @@ RESUBMITS = 3  # client-side resubmissions of a task the cluster lost
 
 class DaskEngine:
     """A segment engine on a Dask cluster: ``address`` (tcp://HOST:8786) or, without one, a
-    LocalCluster of ``workers`` single-threaded worker processes on 127.0.0.1. Nothing starts
+    LocalCluster of ``workers`` single-threaded worker processes on 127.0.0.1 (one Dask
+    thread and one numba thread each: the workers share the cores, not oversubscribe them). Nothing starts
     until the first segment is submitted (a run that fits one trace never starts a cluster)."""
 
     def __init__(self, address: str | None = None, workers: int = 2,
@@ -51,7 +52,8 @@ class DaskEngine:
             if address is None:
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                             processes=True, host="127.0.0.1", scheduler_port=0,
-                                            dashboard_address=None, memory_limit=0)
+                                            dashboard_address=None, memory_limit=0,
+                                            env={"NUMBA_NUM_THREADS": "1"})
                 self._client = Client(self.cluster, timeout=timeout_s)
             else:
                 self._client = Client(address, timeout=timeout_s)
