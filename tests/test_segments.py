@@ -287,3 +287,17 @@ def test_prove_segment_rows_cli(capsys, monkeypatch, tmp_path):
         code, out, err = cli(capsys, monkeypatch, "prove", fib, "--export", "fib", "--args", "7",
                              "--out", str(tmp_path / "x.claim"), *bad)
         assert code == 2 and len(err.strip().splitlines()) == 1, (bad, err)
+
+
+def test_segments_benchmark_sizes_and_plot(tmp_path, capsys, monkeypatch):
+    from benchmarks.segments import crc32_steps, plot
+
+    n, steps = crc32_steps(12)
+    assert steps < 1 << 12 and trace(load_worker("crc32"), "crc32", [n, 1]).steps == steps
+    rows = [{"segment_log": s, "steps": 1 << k, "prove_s": k * s, "peak_rss_mb": 100 * k,
+             "verify_s": 0.1 * k} for s in (16, 18) for k in (18, 20)]
+    plot(rows, tmp_path / "segments.png")
+    assert (tmp_path / "segments.png").stat().st_size > 10_000
+    code, _, err = cli(capsys, monkeypatch, "bench", "sweep", "--series", "vm_segments",
+                       "--max-log", "25", "--out", str(tmp_path / "out"))
+    assert code == 2 and "vm_segments needs" in err
