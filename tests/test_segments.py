@@ -105,7 +105,7 @@ def test_a_run_that_fits_one_segment_gives_todays_claim():
 
 
 def test_linear_memory_crosses_segments():
-    vm, _, jobs = jobs_of(load_worker("sort"), "sort", [12, 5], log=7)
+    vm, _, jobs = jobs_of(load_worker("sort"), "sort", [12, 5], log=9)
     assert len(jobs) > 2
     written = [j.segment.keys[(j.segment.keys > T.MEMORY) & (j.segment.init != j.segment.fin)]
                for j in jobs]

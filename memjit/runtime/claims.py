@@ -103,9 +103,10 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
     against wasmtime) and prove it, binding ``output_len`` output bytes (a count, ``"result"``
     for the call's result, None for none; see memjit.runtime.tensor_io) and the ``nonce`` it
     answers (a request's 32 bytes). A run of 2^``segment_log`` steps or more is proven in
-    segments of at most 2^``segment_log`` rows (memjit.runtime.segments) by ``engine`` (default:
-    serially, here), giving a version-2 claim. UnsupportedModule (one line) for a module or a call outside
-    what the VM AIR proves; InternalError if the prover's own check fails."""
+    segments of at most 2^``segment_log`` rows (memjit.runtime.segments) by ``engine``
+    (default: serially, here), giving a version-2 claim. UnsupportedModule (one line) for a
+    module or a call outside what the VM AIR proves; InternalError if the prover's own check
+    fails."""
     if len(nonce) != NONCE_BYTES:
         raise BadInput(f"a nonce is {NONCE_BYTES} bytes, got {len(nonce)}")
     prog = load(module_bytes)
