@@ -15,6 +15,7 @@ its scheduler protocol (tcp://host:8786) is the same for a real cluster.
 from __future__ import annotations
 
 import asyncio
+import logging
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -53,7 +54,8 @@ class DaskEngine:
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                             processes=True, host="127.0.0.1", scheduler_port=0,
                                             dashboard_address=None, memory_limit=0,
-                                            env={"NUMBA_NUM_THREADS": "1"})
+                                            env={"NUMBA_NUM_THREADS": "1"},
+                                            silence_logs=logging.ERROR)
                 self._client = Client(self.cluster, timeout=timeout_s)
             else:
                 self._client = Client(address, timeout=timeout_s)
