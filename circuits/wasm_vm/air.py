@@ -139,8 +139,7 @@ class VmAir(Air):
         exp = prog.exports.get(st.export)
         if exp is None:
             raise ValueError(f"program has no export {st.export!r}")
-        returned = st.trap is None
-        if len(st.args) != exp.nparams or len(st.result_words) != (exp.nresults if returned else 0):
+        if len(st.args) != exp.nparams or len(st.result_words) != self.results_of(exp, st):
             raise ValueError("arguments or result do not match the export's signature")
         if any(a >= 1 << 32 for a in st.args) or (st.result or 0) >= 1 << (32 * (1 + st.wide)):
             raise ValueError("arguments and result words must be 32-bit")
@@ -178,11 +177,22 @@ class VmAir(Air):
     def public_inputs_bytes(self) -> bytes:
         return self.statement.encode()
 
+    def results_of(self, exp, st: VmStatement) -> int:
+        """How many result words the statement must carry (none after a trap)."""
+        return exp.nresults if st.trap is None else 0
+
     # --- public side of the LogUp sum ----------------------------------------------------------
 
     @cached_property
     def public_init(self) -> tuple[np.ndarray, np.ndarray]:
         return public_init(self.program, self.statement.args, self.statement.input)
+
+    @cached_property
+    def public_memory(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Keys and limbs (m, 8) of the public initial memory, and of the bound final words."""
+        keys, vals = self.public_init
+        return (keys, T.nibbles(vals), output_keys(self.program, len(self.statement.output_words)),
+                T.nibbles(self.statement.output_words))
 
     @cached_property
     def public_lookups(self) -> tuple[np.ndarray, np.ndarray]:
@@ -196,16 +206,15 @@ class VmAir(Air):
         table = np.empty((len(idx), T.TUPLE_LEN), dtype=np.uint64)
         table[idx < L] = rom[idx[idx < L]]
         table[idx >= L] = T.FIXED[idx[idx >= L] - L]
-        keys, vals = self.public_init
+        keys, limbs, out_keys, out_limbs = self.public_memory
         mem = np.zeros((len(keys), T.TUPLE_LEN), dtype=np.uint64)
         mem[:, 0], mem[:, 1] = T.MEM, keys
-        mem[:, 2:10] = T.nibbles(vals)
+        mem[:, 2:10] = limbs
         pub = np.zeros((len(keys), T.TUPLE_LEN), dtype=np.uint64)
         pub[:, 0], pub[:, 1] = T.PUBKEY, keys
-        out_keys = output_keys(self.program, len(self.statement.output_words))
         out = np.zeros((len(out_keys), T.TUPLE_LEN), dtype=np.uint64)
         out[:, 0], out[:, 1] = T.PUBOUT, out_keys
-        out[:, 2:10] = T.nibbles(self.statement.output_words)
+        out[:, 2:10] = out_limbs
         ones = np.ones(2 * len(keys) + len(out_keys), dtype=np.uint64)
         return (np.concatenate([table, mem, pub, out]),
                 np.concatenate([self.statement.mult_count.astype(np.uint64), ones]))
@@ -228,8 +237,7 @@ class VmAir(Air):
 
     def eval(self, b: ConstraintBuilder) -> None:
         c, nx = View(b.main_cur), View(b.main_nxt)
-        control_constraints(b, c, nx, self.entry, self.statement.steps, self.fp_limit,
-                            self.statement.trap, self.program.mem_pages)
+        self.control(b, c, nx)
         value_constraints(b, c, self.program.max_pages, self.program.end_pages)
         memory_table_constraints(b, c, nx, self.statement.result_words, self.end_key)
         alpha, beta = b.challenges
@@ -238,3 +246,9 @@ class VmAir(Air):
             cpu_constraints(b, c)
             table_constraints(b, TensorRow(b.main_cur), TensorRow(b.main_nxt))
         logup_constraints(b, c, public, self.tensor)
+
+    def control(self, b: ConstraintBuilder, c: View, nx: View) -> None:
+        """Control flow from the export's entry to the halt the statement names (a segment of
+        a longer run, circuits.wasm_vm.segment, starts and ends elsewhere)."""
+        control_constraints(b, c, nx, self.entry, self.statement.steps, self.fp_limit,
+                            self.statement.trap, self.program.mem_pages)

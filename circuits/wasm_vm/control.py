@@ -24,7 +24,8 @@ STRAIGHT = ("nop", "i32.const", "advice", "assert_eqz", "select", "i32.eqz", "me
 
 
 def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, steps: int,
-                        fp_limit: int, trap: str | None, mem_pages: int) -> None:
+                        fp_limit: int, trap: str | None, mem_pages: int, *, start_fp: int = 0,
+                        start_depth: int = 0, halts: bool = True) -> None:
     """Selectors, slot keys and activity, pc/fp/depth/pages flow, start (``mem_pages``
     initial pages), padding and halt: the last
     row is a return at depth 0, or, when the statement says the run trapped with ``trap``, a
@@ -33,7 +34,11 @@ def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, ste
 
     A call's new frame pointer is at most ``fp_limit`` (its distance below it is two 12-bit
     limbs, borrowed from the product engine's carry columns, free on call rows), so every
-    stack address fp + sh stays inside the stack's key space."""
+    stack address fp + sh stays inside the stack's key space.
+
+    A segment of a longer run (circuits.wasm_vm.segment) starts at ``start_fp`` and
+    ``start_depth`` and, when it does not halt (``halts`` False), leaves its end to the
+    segment's boundary constraints."""
     sels = [b.main_cur[COL["s_" + s]] for s in SELECTORS]
     for s in sels:
         b.every_row(s * (s - 1))
@@ -97,11 +102,8 @@ def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, ste
     b.every_row(c.s("br_eqz") * (c.npc - c.pc - 1 - taken_eqz * (c.a1 - c.pc - 1)))
     b.every_row(c.s("return") * (c.npc - Y[0]))
     live_n = 1 - pad_n
-    new_fp = c.s("call") * (c.sh - c.a2) + c.s("call_indirect") * (c.sh - 1 - drop_t)
-    b.transition(live_n * (nx.pc - c.npc))
-    b.transition(live_n * (nx.fp - c.fp - new_fp - c.s("return") * (Y[1] - c.fp)))
-    b.transition(live_n * (nx.depth - c.depth - c.s("call", "call_indirect") + c.s("return")))
-    b.transition(live_n * (nx.pages - c.pages - c.s("memory.grow") * c.w))  # w: pages grown
+    for now, then in zip((nx.pc, nx.fp, nx.depth, nx.pages), next_state(c)):
+        b.transition(live_n * (now - then))
     room = c.cm0 + 4096 * c.cm1 - fp_limit + c.fp
     b.every_row(c.s("call") * (room + c.sh - c.a2))
     b.every_row(c.s("call_indirect") * (room + c.sh - 1 - drop_t))
@@ -109,18 +111,29 @@ def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, ste
     b.first_row(c.clk)
     b.transition(nx.clk - c.clk - 1)
     b.first_row(c.pc - entry)
-    b.first_row(c.fp)
-    b.first_row(c.depth)
+    b.first_row(c.fp - start_fp)
+    b.first_row(c.depth - start_depth)
     b.first_row(c.pages - mem_pages)
     b.first_row(pad)
     b.last_row(pad - 1)
     b.transition(pad * (1 - pad_n))
     switch = pad_n - pad
     b.transition(switch * (c.clk + 1 - steps))
-    if trap is not None:
+    if halts and trap is not None:
         b.transition(switch * (1 - c.s(*trap_selectors(trap))))
-    else:
+    elif halts:
         b.transition(switch * (1 - c.s("return")))
         b.transition(switch * c.depth)
     b.transition(c.s("return") * dz * live_n)
     b.transition(c.s("unreachable", *TRAP_ROWS) * live_n)
+
+
+def next_state(c: View) -> tuple:
+    """The (pc, fp, depth, pages) of the row after ``c``, as ``c``'s instruction computes them
+    (br_table and call_indirect: npc is the looked-up entry's target; memory.grow: w is the
+    pages grown)."""
+    drop_t = c.row[COL["u2"]]
+    new_fp = c.s("call") * (c.sh - c.a2) + c.s("call_indirect") * (c.sh - 1 - drop_t)
+    return (c.npc, c.fp + new_fp + c.s("return") * (c.r("Y")[1] - c.fp),
+            c.depth + c.s("call", "call_indirect") - c.s("return"),
+            c.pages + c.s("memory.grow") * c.w)

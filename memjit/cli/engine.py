@@ -29,6 +29,13 @@ OUTPUT_LEN_HELP = ("Output bytes to read from the worker's memjit_output buffer 
 
 OUTPUT_HELP = "Save the output bytes here (otherwise they are printed in hex)."
 
+SEGMENT_HELP = ("Prove a longer run in segments of at most this many trace rows (2^K, K from "
+                "6 to 22; default: the largest that fits the memory available now).")
+
+CLUSTER_HELP = ("Where segments are proven: 'local' (a Dask LocalCluster of --workers processes, "
+                "started only for a run of several segments), 'serial' (in this process), or a "
+                "Dask scheduler tcp://HOST:8786.")
+
 CAP_HELP = ("Memory cap in MiB (default 64): the key of a module that grows its memory binds "
             "it, so vk, prove and verify --program must agree on it.")
 
@@ -207,9 +214,16 @@ def prove_cmd(
     input_file: Optional[Path] = typer.Option(None, "--input", help=INPUT_HELP),
     output_len: Optional[str] = typer.Option(None, "--output-len", help=OUTPUT_LEN_HELP),
     memory_mb: int = typer.Option(64, "--memory-mb", help=CAP_HELP),
+    segment_rows: Optional[str] = typer.Option(None, "--segment-rows", help=SEGMENT_HELP),
+    cluster: str = typer.Option("local", "--cluster", help=CLUSTER_HELP),
+    workers: int = typer.Option(2, "--workers", min=1, max=64,
+                                help="Worker processes of the local cluster."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (with phase times)."),
 ) -> None:
     """Run one call and prove it: writes a claim file that `memjit verify` checks.
+
+    A run longer than a segment (--segment-rows) is proven in segments (continuations), in
+    parallel on a Dask cluster (--cluster), and written as one claim.
 
     Input and output bytes (--input, --output-len) are part of the proven statement.
     A run that traps with a provable trap (unreachable, divide by zero, overflow, indirect-call
@@ -222,6 +236,8 @@ def prove_cmd(
     from prover import ProverStats
 
     check_output(out, "claim")
+    engine = _engine(cluster, workers)
+    segment_log = _segment_log(segment_rows, 1 if engine is None else workers)
     parsed_len = _parse_output_len(output_len)
     input_bytes = read_file(input_file) if input_file is not None else b""
     start = time.perf_counter()
@@ -230,9 +246,14 @@ def prove_cmd(
             as status:
         stats = ProverStats(on_phase=None if status is None else
                             lambda phase: status.update(f"proving: {phase.replace('_', ' ')}"))
-        claim = prove_claim(read_file(wasm), export, list(args or ()), input_bytes=input_bytes,
-                            output_len=parsed_len, stats=stats,
-                            limits=Limits(memory_mb=memory_mb))
+        try:
+            claim = prove_claim(read_file(wasm), export, list(args or ()),
+                                input_bytes=input_bytes, output_len=parsed_len, stats=stats,
+                                limits=Limits(memory_mb=memory_mb), segment_log=segment_log,
+                                engine=engine)
+        finally:
+            if engine is not None:
+                engine.close()
     seconds = time.perf_counter() - start
     data = claim.encode()
     write_output(out, data, "claim")
@@ -241,13 +262,16 @@ def prove_cmd(
     if json_out:
         emit_json({"export": st.export, "args": list(args or ()),
                    "result": result, "trap": st.trap, "steps": st.steps, "log_rows": st.log_n,
+                   "segments": max(len(claim.segments), 1),
                    "claim": str(out), "claim_bytes": len(data), "prove_s": round(seconds, 3),
                    "security_bits": stats.security_bits, "limited_by": stats.limited_by,
                    "phases_s": {k: round(v, 3) for k, v in stats.phases.items()},
                    **io_fields(st.input, st.output, output_len is not None)})
         return
     outcome = f"trap: {st.trap}" if st.trap else "result: " + ("(none)" if result is None else str(result))
-    typer.echo(f"{outcome}\nsteps: {st.steps} (trace of 2^{st.log_n} rows)")
+    shape = f"{len(claim.segments)} segments of at most 2^{st.log_n} rows" if claim.segments \
+        else f"trace of 2^{st.log_n} rows"
+    typer.echo(f"{outcome}\nsteps: {st.steps} ({shape})")
     echo_io(st.input, st.output, output_len is not None, None)
     typer.echo(f"claim: {out} ({len(data)} bytes, proved in {seconds:.2f} s, "
                f"{stats.security_bits}-bit security)")
@@ -261,6 +285,37 @@ def verify_cmd(ctx: typer.Context) -> None:
     from memjit.cli.verify import verify_command
 
     verify_command(ctx.args)
+
+
+def _segment_log(text: str | None, workers: int) -> int:
+    """--segment-rows as log2 (2^K or a power of two); default: the largest segment whose
+    proof fits the memory available now, shared by ``workers`` local provers."""
+    from memjit.errors import BadInput
+    from memjit.runtime.segments import available_memory, default_segment_log
+
+    if text is None:
+        return default_segment_log(available_memory() // workers)
+    base, _, exp = text.strip().partition("^")
+    try:
+        log = int(exp) if exp and base == "2" else int(base).bit_length() - 1
+        if not exp and int(base) != 1 << log:
+            raise ValueError
+    except ValueError:
+        raise BadInput(f"--segment-rows must be 2^K or a power of two, not {text!r}") from None
+    return log
+
+
+def _engine(cluster: str, workers: int):
+    """The segment engine of --cluster: None (serial, here), a LocalCluster, or a scheduler."""
+    from memjit.errors import BadInput
+
+    if cluster == "serial":
+        return None
+    if cluster != "local" and not cluster.startswith(("tcp://", "tls://")):
+        raise BadInput(f"--cluster must be local, serial or tcp://HOST:PORT, not {cluster!r}")
+    from memjit.cluster import DaskEngine
+
+    return DaskEngine(None if cluster == "local" else cluster, workers)
 
 
 def _memory_cap(memory_mb: int) -> int:

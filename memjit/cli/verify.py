@@ -63,7 +63,8 @@ def verify_command(argv: list[str]) -> None:
             raise BadInput(f"malformed verification key {vk}: {exc}") from None
     data = read_file(proof)
     try:
-        st = decode_claim(data).statement
+        claim = decode_claim(data)
+        st = claim.statement
     except ClaimFormatError as exc:
         raise BadInput(f"malformed claim {proof}: {exc}") from None
     verdict = verify_claim(data, key)
@@ -71,7 +72,8 @@ def verify_command(argv: list[str]) -> None:
     if opts.json_out:
         emit_json({"valid": verdict.valid, "reason": verdict.reason, "export": st.export,
                    "args": _statement_args(st.args, module, st.export), "result": result,
-                   "trap": st.trap, "steps": st.steps, "security_bits": verdict.security_bits,
+                   "trap": st.trap, "steps": st.steps, "segments": max(len(claim.segments), 1),
+                   "security_bits": verdict.security_bits,
                    "limited_by": verdict.limited_by, "nonce": st.nonce.hex(),
                    **io_fields(st.input, st.output, st.output_len > 0)})
     elif verdict.valid:

@@ -13,12 +13,14 @@ from dataclasses import replace
 import numpy as np
 
 from circuits.wasm_vm import VmAir, VmInputs, VmProgram
+from circuits.wasm_vm.air import MAX_LOG_N
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.isa import OP_IDS
 from circuits.wasm_vm.program import Export
 from circuits.wasm_vm.statement import NO_NONCE, NONCE_BYTES, TRAPS
 from memjit.errors import BadInput, InternalError, Trap, UnsupportedModule
 from memjit.runtime.sandbox import Limits
+from memjit.runtime.segments import MIN_SEGMENT_LOG, Engine, SerialEngine, prove_segmented
 from memjit.runtime.tracer import trace_checked
 from memjit.runtime.wasm import Program, load
 from memjit.runtime.wasm.opcodes import BR_ENTRY, DOT_I8I8, MEMORY_GROW, OP_NAMES, TABLE_ENTRY
@@ -98,12 +100,16 @@ def vk_of(module_bytes: bytes, memory_mb: int = Limits.memory_mb) -> bytes:
 def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, ...] = (),
                 params: ProofParams = DEFAULT_PARAMS, stats: ProverStats | None = None, *,
                 input_bytes: bytes = b"", output_len: int | str | None = None,
-                limits: Limits = Limits(), nonce: bytes = NO_NONCE) -> Claim:
+                limits: Limits = Limits(), nonce: bytes = NO_NONCE,
+                segment_log: int | None = None, engine: Engine | None = None) -> Claim:
     """Trace ``export(*args)`` on ``input_bytes`` under the sandbox ``limits`` (cross-checked
     against wasmtime) and prove it, binding ``output_len`` output bytes (a count, ``"result"``
     for the call's result, None for none; see memjit.runtime.tensor_io) and the ``nonce`` it
-    answers (a request's 32 bytes). UnsupportedModule (one line) for a module or a call outside
-    what the VM AIR proves; InternalError if the prover's own check fails."""
+    answers (a request's 32 bytes). A run of 2^``segment_log`` steps or more is proven in
+    segments of at most 2^``segment_log`` rows (memjit.runtime.segments) by ``engine``
+    (default: serially, here), giving a version-2 claim. UnsupportedModule (one line) for a
+    module or a call outside what the VM AIR proves; InternalError if the prover's own check
+    fails."""
     if len(nonce) != NONCE_BYTES:
         raise BadInput(f"a nonce is {NONCE_BYTES} bytes, got {len(nonce)}")
     prog = load(module_bytes)
@@ -123,6 +129,12 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
     length = output_length(output_len, tr.results)
     if length:
         buffer_address(prog, OUTPUT_GLOBAL, length)  # BadInput unless inside the initial memory
+    if segment_log is not None and tr.steps >= 1 << segment_log:
+        if not MIN_SEGMENT_LOG <= segment_log <= MAX_LOG_N:
+            raise BadInput(f"segments of 2^{segment_log} rows: the VM proves 2^{MIN_SEGMENT_LOG} "
+                           f"to 2^{MAX_LOG_N}")
+        return prove_segmented(tr, vm, input_bytes, length, nonce, segment_log, params,
+                               engine if engine is not None else SerialEngine(stats), stats)
     with stats.phase("witness"):
         main, st = witness(tr, vm, input_bytes, length)
     st = replace(st, nonce=bytes(nonce))

@@ -8,6 +8,9 @@ public-table lookup.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Callable
+
 import numpy as np
 
 from circuits.field import P, inv
@@ -326,17 +329,16 @@ def _memory_argument(keys: np.ndarray, acts: np.ndarray, vals: np.ndarray,
             "fin_vals": fvals[order][last], "read_prev": prev_all[len(flat):]}
 
 
-def _memory_table(vm: VmProgram, args: tuple[int, ...], input_bytes: bytes, out_keys: np.ndarray,
-                  acc: dict) -> dict:
+def _memory_table(vm: VmProgram, pub_keys: np.ndarray, pub_limbs: np.ndarray,
+                  out_keys: np.ndarray, acc: dict) -> dict:
     """Keys (increasing: accessed, public, output, stack slot 0, memory word 0, end sentinel),
     flags, finals, limbs. Word 0 splits the span from the globals to the sentinel, so that
     every gap stays below 2^24."""
-    pub_keys, pub_vals = public_init(vm, args, input_bytes)
     end = T.MEMORY + vm.end_pages * T.PAGE_WORDS
     keys = np.unique(np.concatenate([acc["keys"], pub_keys, out_keys, [T.STACK, T.MEMORY, end]])
                      .astype(np.uint64))
     fin = np.zeros((len(keys), NIBBLES), np.uint64)
-    fin[np.searchsorted(keys, pub_keys)] = T.nibbles(pub_vals)
+    fin[np.searchsorted(keys, pub_keys)] = pub_limbs
     fts = np.zeros(len(keys), np.uint64)
     pos = np.searchsorted(keys, acc["keys"])
     fin[pos], fts[pos] = acc["fin_vals"], acc["fin_ts"]
@@ -356,11 +358,14 @@ def _output(vm: VmProgram, tr: Trace, output_len: int) -> tuple[int, np.ndarray]
     return vm.output_addr % 4, words
 
 
-def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
-            output_len: int = 0) -> tuple[np.ndarray, VmStatement]:
+def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"", output_len: int = 0,
+            public_memory: Callable[[np.ndarray], tuple] | None = None
+            ) -> tuple[np.ndarray, VmStatement]:
     """The main trace (WIDTH, n) of a call (returned, or trapped with a provable trap) and its
     statement; ``input_bytes`` is the input the trace was run on, ``output_len`` the number
-    of output bytes to bind. Long on purpose: it fills the column families in the order their
+    of output bytes to bind. A segment of a run (memjit.runtime.segments) gives
+    ``public_memory``: from the keys it accesses, its public keys, their limbs, and the keys
+    whose final values it binds. Long on purpose: it fills the column families in the order their
     values depend on each other, over whole columns, sharing the row masks between them."""
     rows_ = _Rows(tr, vm.max_pages)
     steps, sel = tr.steps, rows_.sel
@@ -401,10 +406,13 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
     dot_calls = tensor_calls(tr) if tensor else None
     acc = _memory_argument(keys, acts, np.stack([regs["X"], regs["Y"], regs["R"]]),
                            memory_reads(dot_calls) if tensor else None)
-    sig = tr.program.signature(tr.export)
-    args = tuple(int(x) for x in convert_args(sig, tr.export, tr.args))  # slot words
-    out_offset, out_words = _output(vm, tr, output_len)
-    table = _memory_table(vm, args, input_bytes, output_keys(vm, len(out_words)), acc)
+    st = run_statement(tr, vm, input_bytes, output_len)
+    if public_memory is None:
+        pub_keys, pub_vals = public_init(vm, st.args, input_bytes)
+        public = pub_keys, T.nibbles(pub_vals), output_keys(vm, len(st.output_words))
+    else:
+        public = public_memory(acc["keys"])
+    table = _memory_table(vm, *public, acc)
     M = len(table["mkey"])
     table_rows = len(dot_calls["clk"]) if tensor else 0
     n = 1 << max(MIN_LOG_N, int(steps).bit_length(), int(M).bit_length(),
@@ -544,11 +552,21 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
         idx += [L + i for i in fill_tensor(m, dot_calls, acc["read_prev"])]
     counts = np.bincount(np.concatenate(idx), minlength=L + T.N_FIXED)
     used = np.flatnonzero(counts)
+    return m, replace(st, log_n=n.bit_length() - 1, mult_index=used.astype(np.uint64),
+                      mult_count=counts[used].astype(np.uint64))
+
+
+def run_statement(tr: Trace, vm: VmProgram, input_bytes: bytes = b"",
+                  output_len: int = 0) -> VmStatement:
+    """What the traced call did (export, argument words, outcome, steps, input, output words),
+    without a trace length or multiplicities: the statement of a segmented claim."""
+    sig = tr.program.signature(tr.export)
+    args = tuple(int(x) for x in convert_args(sig, tr.export, tr.args))  # slot words
+    out_offset, out_words = _output(vm, tr, output_len)
     wide = sig.results == ("i64",)
     result = None if not tr.results else int(tr.results[0]) & ((1 << (32 << wide)) - 1)
-    st = VmStatement(vm.digest(), tr.export, args, result, steps, n.bit_length() - 1,
-                     used.astype(np.uint64), counts[used].astype(np.uint64), tr.trap,
-                     bytes(input_bytes), output_len, out_offset, out_words, wide)
-    return m, st
+    none = np.zeros(0, np.uint64)
+    return VmStatement(vm.digest(), tr.export, args, result, tr.steps, 0, none, none, tr.trap,
+                       bytes(input_bytes), output_len, out_offset, out_words, wide)
 
 
