@@ -1,6 +1,8 @@
 """A market network of real node processes on 127.0.0.1 (free ports): a sequencer, three
 operators (the honest one; the liar's owner running digits_liar's dishonest operator; one that
-stalls, to be killed mid-request) and a gateway. Requests go through HTTP, hostile messages are
+stalls, to be killed mid-request) and a gateway; every node but the sequencer is started with
+the sequencer's libp2p multiaddr only (--bootstrap) and finds the sequencer and the operators
+in the DHT. Requests go through HTTP, hostile messages are
 refused, a killed operator is a fault, a killed sequencer loses nothing. Every process is
 stopped by its PID at the end (the fixture's teardown)."""
 
@@ -30,7 +32,7 @@ def network(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("net")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", f"{TESTS}:{TESTS.parent}")
-        net = LocalNetwork(root, job_timeout_s=60)
+        net = LocalNetwork(root, job_timeout_s=600)
         try:
             net.start("seq")
             net.start_all({"honest": None, "liar": "memjit.workers.digits_liar",
@@ -80,6 +82,24 @@ def test_a_round_through_the_network(network, tmp_path_factory, capsys, monkeypa
     assert code == 0 and json.loads(out)["bonded"] == 1000
 
 
+def test_nodes_found_each_other_through_the_dht(network, capsys, monkeypatch,
+                                                tmp_path_factory) -> None:
+    home = tmp_path_factory.getbasetemp() / "client"
+    seq = node(network, "seq")
+    code, out, err = run(capsys, monkeypatch, home, "node", "status", "--json",
+                         "--node", node(network, "gw").url)
+    assert code == 0, err
+    status = json.loads(out)
+    assert status["sequencer"] == seq.url and status["p2p"] == node(network, "gw").p2p
+    assert all(a.startswith("/ip4/127.0.0.1/tcp/") and a.endswith(f"/p2p/{status['peer_id']}")
+               for a in status["p2p"]) and status["p2p"]
+    assert "--bootstrap" in node(network, "gw").process.args \
+        and "--sequencer" not in node(network, "gw").process.args
+    # the round above: the gateway found all three operators through the DHT
+    assert "operators of 3/3 digits workers found via the DHT" in \
+        node(network, "gw").log.read_text()
+
+
 def test_an_operator_killed_mid_request_is_a_fault(network, tmp_path_factory) -> None:
     home = tmp_path_factory.getbasetemp() / "client"
     requester = load_or_create(home, "requester")
@@ -87,12 +107,12 @@ def test_an_operator_killed_mid_request_is_a_fault(network, tmp_path_factory) ->
     (home / "request.json").write_text(json.dumps(message))
     answers: list[httpx.Response] = []
     asking = threading.Thread(target=lambda: answers.append(httpx.post(
-        node(network, "gw").url + "/v1/requests", json=message, timeout=120)))
+        node(network, "gw").url + "/v1/requests", json=message, timeout=900)))
     asking.start()
     stall = node(network, "stall")
     assert wait_until(lambda: "received" in stall.log.read_text(), 60)
     stall.kill()
-    asking.join(120)
+    asking.join(900)
     assert answers and answers[0].status_code == 200, answers
     answer = answers[0].json()
     verdicts = {c["verdict"] for c in answer["calls"]}

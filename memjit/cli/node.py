@@ -16,7 +16,9 @@ app = typer.Typer(no_args_is_help=True, help="Run a market node, or ask one how 
 def start(
     ctx: typer.Context,
     listen: str = typer.Option("127.0.0.1:7700", "--listen", help="HOST:PORT to serve the API on (port 0: a free one)."),
-    sequencer: Optional[str] = typer.Option(None, "--sequencer", help="URL of the network's sequencer; without it, this node is the sequencer of a new network."),
+    sequencer: Optional[str] = typer.Option(None, "--sequencer", help="URL of the network's sequencer (default: learnt from the DHT through --bootstrap)."),
+    bootstrap: list[str] = typer.Option([], "--bootstrap", help="Multiaddr (…/p2p/PEER_ID) of a node of the network to join (repeatable); with neither this nor --sequencer, this node is the sequencer of a new network."),
+    p2p_port: int = typer.Option(0, "--p2p-port", min=0, max=65535, help="TCP port of the libp2p host on 127.0.0.1 (0: a free one)."),
     name: str = typer.Option("node", "--name", help="The node's name (in logs and status)."),
     faucet: int = typer.Option(10_000, "--faucet", min=0, max=2**53 - 1, help="Sequencer: SWT granted once to each new key (0: no faucet)."),
     batch_interval: float = typer.Option(30.0, "--batch-interval", min=0.1, help="Sequencer: seconds between batch commits."),
@@ -24,7 +26,7 @@ def start(
     actors: Optional[str] = typer.Option(None, "--actors", hidden=True, help="A Python module whose operators() replaces the honest operator for some workers (demos, tests)."),
 ) -> None:
     """Run a node in the foreground (operator and gateway; the sequencer too without
-    --sequencer), one log line per event on stderr; SIGTERM or Ctrl-C stops it (exit 0)."""
+    --sequencer or --bootstrap), one log line per event on stderr; SIGTERM or Ctrl-C stops it (exit 0)."""
     import importlib
 
     from memjit.node.client import node_url
@@ -35,7 +37,8 @@ def start(
     config = NodeConfig(home=home, name=name,
                         sequencer=None if sequencer is None else node_url(sequencer),
                         faucet=faucet, batch_interval_s=batch_interval,
-                        job_timeout_s=job_timeout,
+                        job_timeout_s=job_timeout, bootstrap=tuple(bootstrap),
+                        p2p_port=p2p_port,
                         actors={} if actors is None else importlib.import_module(actors).operators())
     serve(config, listen)
 
@@ -45,7 +48,8 @@ def status(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """A node's name, URL, key, roles and sequencer (--node URL, or MEMJIT_NODE)."""
+    """A node's name, URL, key, roles, sequencer, libp2p peer ID and multiaddrs (--node URL,
+    or MEMJIT_NODE)."""
     from memjit.errors import BadInput
 
     client = remote(ctx)

@@ -121,8 +121,7 @@ def create_app(node: Node) -> FastAPI:
         module = hex_field(body, "module", None, "worker upload")
         if len(module) > MAX_MODULE_BYTES:
             raise Oversized(f"module of {len(module)} bytes: at most {MAX_MODULE_BYTES}")
-        message = node.operator.accept(module, body.get("registration"), node.url)
-        return node.register(message.to_json())
+        return node.accept(module, body.get("registration"))
 
     @app.post("/v1/registrations", summary="Admit a registration (sequencer)")
     def registrations(body: dict[str, Any]) -> dict:

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from memjit.errors import InternalError
 
 START_TIMEOUT_S = 60.0
@@ -26,7 +28,7 @@ STOP_TIMEOUT_S = 15.0
 
 @dataclass
 class LocalNode:
-    """A node process: its name, home, URL and process."""
+    """A node process: its name, home, URL, process and libp2p multiaddrs."""
 
     name: str
     home: Path
@@ -34,6 +36,7 @@ class LocalNode:
     process: subprocess.Popen
     log: Path
     actors: str | None = None
+    p2p: list[str] = field(default_factory=list)
     _pump: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -80,8 +83,8 @@ class LocalNetwork:
 
     def start(self, name: str, *extra: str, actors: str | None = None,
               listen: str = "127.0.0.1:0") -> LocalNode:
-        """Start node `name` (the first one is the sequencer; later ones join it) and wait
-        until it listens."""
+        """Start node `name` (the first one is the sequencer; later ones join the network
+        through the sequencer's multiaddr only) and wait until it listens."""
         node = self.launch(name, *extra, actors=actors, listen=listen)
         self.ready(node)
         return node
@@ -94,9 +97,10 @@ class LocalNetwork:
         return nodes
 
     def restart(self, node: LocalNode) -> LocalNode:
-        """Start a stopped or killed node again, on its home and at its address."""
+        """Start a stopped or killed node again, on its home and at its addresses."""
         index = self.nodes.index(node)
-        fresh = self.launch(node.name, actors=node.actors,
+        fresh = self.launch(node.name, "--p2p-port", node.p2p[0].split("/")[4],
+                            actors=node.actors,
                             listen=f"127.0.0.1:{node.url.rsplit(':', 1)[1]}",
                             sequencer=index > 0)
         self.nodes.pop()
@@ -113,7 +117,7 @@ class LocalNetwork:
                 "--listen", listen, "--name", name, *extra]
         joins = bool(self.nodes) if sequencer is None else sequencer
         if joins:
-            argv += ["--sequencer", self.sequencer.url]
+            argv += ["--bootstrap", self.sequencer.p2p[0]]
         elif self.faucet is not None:
             argv += ["--faucet", str(self.faucet)]
         if self.job_timeout_s is not None:
@@ -131,10 +135,12 @@ class LocalNetwork:
         return node
 
     def ready(self, node: LocalNode) -> None:
-        """Wait (bounded) until `node` listens; then keep its output in its log."""
+        """Wait (bounded) until `node` listens; then keep its output in its log and read its
+        multiaddrs from its status."""
         node.url = self._await_url(node)
         node._pump = threading.Thread(target=_pump, args=(node.process, node.log), daemon=True)
         node._pump.start()
+        node.p2p = list(httpx.get(f"{node.url}/v1/status", timeout=30).json()["p2p"])
 
     def _await_url(self, node: LocalNode) -> str:
         """The node's URL from its first stdout line (bounded wait)."""

@@ -2,8 +2,9 @@
 
 Every node serves its store by CID, verifies claims (the embedded verifier), reads the market
 view, operates the workers its owners registered with it and serves requests as a gateway. A
-node started without a sequencer URL is the sequencer of a new network (the ledger's single
-writer); every other node forwards registrations, unbonds and deliveries to its sequencer.
+node started with neither a sequencer URL nor bootstrap addresses is the sequencer of a new
+network (the ledger's single writer); every other node forwards registrations, unbonds and
+deliveries to its sequencer, which it learns from the DHT's network record (membership.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from memjit.discovery.host import NetworkUnavailable
 from memjit.market.identity import load_or_create
 from memjit.market.pool import MarketConfig
 from memjit.market.pool import Operator as ProveFn
@@ -22,7 +24,8 @@ from memjit.node.content import Fetcher
 from memjit.node.gateway import Gateway
 from memjit.node.operator import OperatorRole
 from memjit.node.replay import ReplayCache
-from memjit.node.sequencer import Sequencer, result_json
+from memjit.node.membership import Membership
+from memjit.node.sequencer import Sequencer, registration_of, result_json
 from memjit.node.state import MarketView, worker_json
 from memjit.runtime.store import Store
 
@@ -32,8 +35,9 @@ SETTLE_TIMEOUT_S = 120.0
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """A node's configuration: state directory, name, sequencer (None: this node is it),
-    faucet grant (sequencer), batch interval, job deadline (gateway), dishonest actors."""
+    """A node's configuration: state directory, name, sequencer URL, faucet grant (sequencer),
+    batch interval, job deadline (gateway), dishonest actors, DHT bootstrap multiaddrs and
+    libp2p port (0: a free one)."""
 
     home: Path
     name: str = "node"
@@ -42,6 +46,13 @@ class NodeConfig:
     batch_interval_s: float = 30.0
     job_timeout_s: float = 120.0
     actors: Mapping[str, ProveFn] = field(default_factory=dict)
+    bootstrap: tuple[str, ...] = ()
+    p2p_port: int = 0
+
+    @property
+    def is_sequencer(self) -> bool:
+        """A node given neither a sequencer URL nor bootstrap addresses starts a network."""
+        return self.sequencer is None and not self.bootstrap
 
 
 class Node:
@@ -57,11 +68,14 @@ class Node:
         self.replay = ReplayCache(home)
         self.fetcher = Fetcher(self.store)
         self.market = MarketConfig(rewards=replace(RewardConfig(), faucet=config.faucet))
-        self.sequencer = None if config.sequencer is not None else Sequencer(
+        self.sequencer = None if not config.is_sequencer else Sequencer(
             home, self.store, self.fetcher, self.replay, self.market, config.batch_interval_s)
         self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
+        self.membership = Membership(home, self.identity, port=config.p2p_port,
+                                     role="sequencer" if self.sequencer else "operator")
         self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors)
-        self.gateway = Gateway(self.identity, self.store, self.replay, self.view, self.deliver,
+        self.gateway = Gateway(self.identity, self.store, self.replay,
+                               self.membership.located_view(self.view), self.deliver,
                                self.market, config.job_timeout_s)
 
     @property
@@ -70,12 +84,30 @@ class Node:
         return ["operator", "gateway"] + (["sequencer"] if self.sequencer else [])
 
     def start(self) -> None:
-        """Start background work (the sequencer's batch commits)."""
+        """Join the DHT (publish this node's records, provide its workers' modules), learn the
+        sequencer from the network record when only bootstrap addresses were given, and start
+        background work (the sequencer's batch commits)."""
+        self.membership.start(self.url, self.config.bootstrap,
+                              [w["cid"] for w in self.operator.served.values()])
+        if self.upstream is None and self.sequencer is None:
+            record = self.membership.sequencer()
+            if record is None:
+                raise NetworkUnavailable("no sequencer record in the DHT: is the bootstrap "
+                                         "node part of a running network?")
+            self.upstream = NodeClient(record.endpoint)
         if self.sequencer is not None:
             self.sequencer.start()
 
+    def accept(self, module: bytes, message: object) -> dict:
+        """Operate a worker (its owner's signed registration), provide its module in the DHT
+        and have the sequencer admit it; the registered worker."""
+        envelope = self.operator.accept(module, message, self.url)
+        self.membership.provide(registration_of(envelope.body)[0].cid)
+        return self.register(envelope.to_json())
+
     def close(self) -> None:
-        """Stop background work and close the databases."""
+        """Leave the DHT, stop background work and close the databases."""
+        self.membership.close()
         self.operator.close()
         if self.sequencer is not None:
             self.sequencer.close()
@@ -86,7 +118,9 @@ class Node:
         fields: dict[str, Any] = {"name": self.config.name, "url": self.url,
                                   "key": self.identity.public_key.hex(), "roles": self.roles,
                                   "sequencer": self.url if self.sequencer else self.upstream.url,
-                                  "operated": sorted(self.operator.served)}
+                                  "operated": sorted(self.operator.served),
+                                  "peer_id": self.membership.peer_id,
+                                  "p2p": self.membership.addrs}
         if self.sequencer is not None:
             fields.update(self.sequencer.run(lambda: {
                 "workers": len(self.sequencer.ledger.workers()),

@@ -62,11 +62,15 @@ def serve(config: NodeConfig, listen: str) -> None:
     node = Node(config, url)
     server = _Server(uvicorn.Config(create_app(node), log_level="warning", access_log=False,
                                     timeout_graceful_shutdown=5))
-    node.start()
+    try:
+        node.start()
+    except BaseException:
+        node.close()
+        raise
     sys.stdout.write(f"listening on {url}\n")
     sys.stdout.flush()
     log(f"node {config.name} ({', '.join(node.roles)}) at {url}, key "
-        f"{node.identity.public_key.hex()[:16]}"
+        f"{node.identity.public_key.hex()[:16]}, p2p {' '.join(node.membership.addrs)}"
         + ("" if node.sequencer else f", sequencer {node.upstream.url}"))
     try:
         server.run(sockets=[sock])
