@@ -80,6 +80,34 @@ def test_a_round_through_the_network(network, tmp_path_factory, capsys, monkeypa
     assert code == 0 and json.loads(out)["bonded"] == 1000
 
 
+def test_every_node_serves_the_explorer_at_its_root(network) -> None:
+    seq, gw = node(network, "seq").url, node(network, "gw").url
+    registered = {w["id"] for w in httpx.get(seq + "/v1/workers").json()["workers"]}
+    board = httpx.get(seq + "/api/explorer/tasks/digits/leaderboard").json()
+    assert {row["id"] for row in board} == registered and len(registered) == 3
+    keys = [(-row["usefulness"], -row["stake"]) for row in board]
+    assert keys == sorted(keys) and sum(row["slashed"] for row in board) == 100
+    assert httpx.get(gw + "/api/explorer/tasks/digits/leaderboard").json() == board
+    for url in (seq, gw):  # the leaderboard at /, in its order, on the sequencer and elsewhere
+        page = httpx.get(url + "/", timeout=30)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        at = [page.text.index(row["id"]) for row in board]
+        assert at == sorted(at)
+    here = httpx.get(gw + "/api/explorer/network").json()
+    assert here["role"] == "gateway, operator" and here["peers"][0]["role"] == "sequencer"
+    assert here["peers"][0]["address"] == seq
+    assert {p["address"] for p in here["peers"][1:]} == {
+        node(network, name).url for name in ("honest", "liar", "stall")}
+    call = httpx.get(gw + f"/api/explorer/workers/{board[0]['id']}/calls").json()
+    assert httpx.get(gw + "/api/explorer/workers/" + "ab" * 32).status_code == 404
+    claims = [c["claim"] for row in board for c in httpx.get(
+        gw + f"/api/explorer/workers/{row['id']}/calls").json() if c["claim"]]
+    assert call is not None and claims
+    verdicts = [httpx.get(gw + f"/api/explorer/claims/{cid}", timeout=60).json()["valid"]
+                for cid in claims]
+    assert sorted(verdicts) == [False, True]  # the liar's claim is invalid, the honest valid
+
+
 def test_an_operator_killed_mid_request_is_a_fault(network, tmp_path_factory) -> None:
     home = tmp_path_factory.getbasetemp() / "client"
     requester = load_or_create(home, "requester")
