@@ -159,6 +159,20 @@ def test_hostile_messages_between_nodes(network, tmp_path_factory) -> None:
     assert "refused POST /v1/jobs" in node(network, "honest").log.read_text()
 
 
+def test_the_explorer_sends_a_request_through_the_nodes_gateway(network) -> None:
+    gw = node(network, "gw").url
+    answer = httpx.post(gw + f"/api/explorer/tasks/digits/request?label={int(LABELS[3])}",
+                        content=IMAGES[3].tobytes(), timeout=300)
+    assert answer.status_code == 200, answer.text
+    events = [json.loads(line) for line in answer.text.splitlines()]
+    assert [e["event"] for e in events[:-1]] == ["answer"] * (len(events) - 1)
+    settled = events[-1]
+    assert settled["event"] == "settled" and settled["request"] == 3
+    assert sorted(e["worker"] for e in events[:-1]) == sorted(c["worker"]
+                                                              for c in settled["calls"])
+    assert any(e["fault"] and "unreachable" in e["fault"] for e in events[:-1])  # stall died
+
+
 def test_a_killed_sequencer_loses_nothing(network, tmp_path_factory) -> None:
     home = tmp_path_factory.getbasetemp() / "client"
     seq = node(network, "seq")
@@ -167,7 +181,7 @@ def test_a_killed_sequencer_loses_nothing(network, tmp_path_factory) -> None:
     seq = network.restart(seq)
     after = httpx.get(seq.url + "/v1/status").json()
     assert (after["workers"], after["requests"]) == (before["workers"], before["requests"]) \
-        == (3, 2)
+        == (3, 3)
     seen = json.loads((home / "request.json").read_text())
     delivery = seal(load_or_create(home, "intruder"), "delivery",
                     {"request": seen, "nonce": "44" * 32, "workers": [], "claims": {}})
