@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from helpers import cli
+from test_explorer_browser import browser, page  # noqa: F401 (the Playwright fixtures)
 from memjit.market.identity import load_or_create
 from memjit.market.tasks import read_test_set
 from memjit.node import client as messages
@@ -106,6 +107,18 @@ def test_every_node_serves_the_explorer_at_its_root(network) -> None:
     verdicts = [httpx.get(gw + f"/api/explorer/claims/{cid}", timeout=60).json()["valid"]
                 for cid in claims]
     assert sorted(verdicts) == [False, True]  # the liar's claim is invalid, the honest valid
+
+
+def test_a_browser_shows_a_nodes_leaderboard(network, page) -> None:
+    gw = node(network, "gw").url
+    board = httpx.get(gw + "/api/explorer/tasks/digits/leaderboard").json()
+    page.goto(gw + "/")
+    rows = page.locator("#leaderboard-digits tbody tr")
+    assert [rows.nth(i).get_attribute("data-worker") for i in range(rows.count())] == [
+        row["id"] for row in board]
+    page.goto(gw + "/network")
+    assert page.locator("#role").inner_text() == "gateway, operator"
+    assert node(network, "seq").url in page.locator("#peers").inner_text()
 
 
 def test_an_operator_killed_mid_request_is_a_fault(network, tmp_path_factory) -> None:
