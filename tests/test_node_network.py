@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from helpers import cli
+from test_explorer_browser import browser, page  # noqa: F401 (the Playwright fixtures)
 from memjit.market.identity import load_or_create
 from memjit.market.tasks import read_test_set
 from memjit.node import client as messages
@@ -100,6 +101,46 @@ def test_nodes_found_each_other_through_the_dht(network, capsys, monkeypatch,
         node(network, "gw").log.read_text()
 
 
+def test_every_node_serves_the_explorer_at_its_root(network) -> None:
+    seq, gw = node(network, "seq").url, node(network, "gw").url
+    registered = {w["id"] for w in httpx.get(seq + "/v1/workers").json()["workers"]}
+    board = httpx.get(seq + "/api/explorer/tasks/digits/leaderboard").json()
+    assert {row["id"] for row in board} == registered and len(registered) == 3
+    keys = [(-row["usefulness"], -row["stake"]) for row in board]
+    assert keys == sorted(keys) and sum(row["slashed"] for row in board) == 100
+    assert httpx.get(gw + "/api/explorer/tasks/digits/leaderboard").json() == board
+    for url in (seq, gw):  # the leaderboard at /, in its order, on the sequencer and elsewhere
+        page = httpx.get(url + "/", timeout=30)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        at = [page.text.index(row["id"]) for row in board]
+        assert at == sorted(at)
+    here = httpx.get(gw + "/api/explorer/network").json()
+    assert here["role"] == "gateway, operator" and here["peers"][0]["role"] == "sequencer"
+    assert here["peers"][0]["address"] == seq
+    assert {p["address"] for p in here["peers"][1:]} == {
+        node(network, name).url for name in ("honest", "liar", "stall")}
+    call = httpx.get(gw + f"/api/explorer/workers/{board[0]['id']}/calls").json()
+    assert httpx.get(gw + "/api/explorer/workers/" + "ab" * 32).status_code == 404
+    claims = [c["claim"] for row in board for c in httpx.get(
+        gw + f"/api/explorer/workers/{row['id']}/calls").json() if c["claim"]]
+    assert call is not None and claims
+    verdicts = [httpx.get(gw + f"/api/explorer/claims/{cid}", timeout=60).json()["valid"]
+                for cid in claims]
+    assert sorted(verdicts) == [False, True]  # the liar's claim is invalid, the honest valid
+
+
+def test_a_browser_shows_a_nodes_leaderboard(network, page) -> None:
+    gw = node(network, "gw").url
+    board = httpx.get(gw + "/api/explorer/tasks/digits/leaderboard").json()
+    page.goto(gw + "/")
+    rows = page.locator("#leaderboard-digits tbody tr")
+    assert [rows.nth(i).get_attribute("data-worker") for i in range(rows.count())] == [
+        row["id"] for row in board]
+    page.goto(gw + "/network")
+    assert page.locator("#role").inner_text() == "gateway, operator"
+    assert node(network, "seq").url in page.locator("#peers").inner_text()
+
+
 def test_an_operator_killed_mid_request_is_a_fault(network, tmp_path_factory) -> None:
     home = tmp_path_factory.getbasetemp() / "client"
     requester = load_or_create(home, "requester")
@@ -151,6 +192,20 @@ def test_hostile_messages_between_nodes(network, tmp_path_factory) -> None:
     assert "refused POST /v1/jobs" in node(network, "honest").log.read_text()
 
 
+def test_the_explorer_sends_a_request_through_the_nodes_gateway(network) -> None:
+    gw = node(network, "gw").url
+    answer = httpx.post(gw + f"/api/explorer/tasks/digits/request?label={int(LABELS[3])}",
+                        content=IMAGES[3].tobytes(), timeout=300)
+    assert answer.status_code == 200, answer.text
+    events = [json.loads(line) for line in answer.text.splitlines()]
+    assert [e["event"] for e in events[:-1]] == ["answer"] * (len(events) - 1)
+    settled = events[-1]
+    assert settled["event"] == "settled" and settled["request"] == 3
+    assert sorted(e["worker"] for e in events[:-1]) == sorted(c["worker"]
+                                                              for c in settled["calls"])
+    assert any(e["fault"] and "unreachable" in e["fault"] for e in events[:-1])  # stall died
+
+
 def test_a_killed_sequencer_loses_nothing(network, tmp_path_factory) -> None:
     home = tmp_path_factory.getbasetemp() / "client"
     seq = node(network, "seq")
@@ -159,7 +214,7 @@ def test_a_killed_sequencer_loses_nothing(network, tmp_path_factory) -> None:
     seq = network.restart(seq)
     after = httpx.get(seq.url + "/v1/status").json()
     assert (after["workers"], after["requests"]) == (before["workers"], before["requests"]) \
-        == (3, 2)
+        == (3, 3)
     seen = json.loads((home / "request.json").read_text())
     delivery = seal(load_or_create(home, "intruder"), "delivery",
                     {"request": seen, "nonce": "44" * 32, "workers": [], "claims": {}})

@@ -9,13 +9,16 @@ epoch (the pages show them as UTC dates), owners by name where the source knows 
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from memjit.errors import BadInput
 
 PPM = 1_000_000
+V = TypeVar("V")
 
 
 class NotFound(BadInput):
@@ -261,3 +264,25 @@ class ExplorerSource(Protocol):
                 on_answer: Callable[[Answer], None] | None = None) -> RequestOutcome:
         """Send a request through this node; `on_answer` sees each answer as it arrives,
         before the oracle judges them all and the request settles."""
+
+
+def view_from_json(cls: type[V], obj: Any) -> V:
+    """The view `cls` from its JSON (`dataclasses.asdict`, as the API answers it): the inverse
+    that lets a source read the views another node's explorer serves (BadInput if malformed)."""
+    try:
+        return _decode(cls, obj)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInput(f"malformed {cls.__name__}: {exc}") from None
+
+
+def _decode(kind: Any, obj: Any) -> Any:
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(obj, dict):
+            raise TypeError(f"expected an object for {kind.__name__}")
+        hints = typing.get_type_hints(kind)
+        return kind(**{f.name: _decode(hints[f.name], obj[f.name])
+                       for f in dataclasses.fields(kind)})
+    if typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        return tuple(_decode(item, x) for x in obj)
+    return obj

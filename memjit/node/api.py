@@ -1,7 +1,7 @@
 """The node's HTTP API (FastAPI; OpenAPI at /docs). JSON bodies, bounded in size.
 
-`create_app(node)` builds the application, so that other packages (an explorer) can mount
-theirs on it. Every error is one JSON object {"error", "type"} with a status by its kind
+`create_app(node)` builds the application: the node's API under /v1/, and the explorer
+(memjit.explorer over memjit.node.explorer_source.NodeSource) at / and /api/explorer/. Every error is one JSON object {"error", "type"} with a status by its kind
 (400 bad input, 403 refused message, 409 rejected by the market rules, 413 too large, 422
 worker fault, 500 internal) and one line in the node's log.
 """
@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memjit.errors import BadInput, MemjitError, Rejected, WorkerFault
+from memjit.explorer.web import router as explorer_router
+from memjit.node.explorer_source import NodeSource
 from memjit.node.log import log
 from memjit.node.messages import Oversized, Refused, hex_field
 from memjit.node.node import Node
@@ -147,5 +149,7 @@ def create_app(node: Node) -> FastAPI:
     def deliveries(body: dict[str, Any]) -> dict:
         return node.deliver(body)
 
+    # The explorer at / (its pages and /api/explorer/; the node's own routes are under /v1).
+    app.include_router(explorer_router(NodeSource(node)))
     return app
 

@@ -62,8 +62,11 @@ class Gateway:
         self.config = config
         self.job_timeout_s = job_timeout_s
 
-    def serve(self, message: object) -> dict:
-        """Serve one signed request; the best verified answer, every verdict, the settlement."""
+    def serve(self, message: object,
+              on_delivery: Callable[[str, dict], None] | None = None) -> dict:
+        """Serve one signed request; the best verified answer, every verdict, the settlement.
+        `on_delivery(worker id, {"claim": message} or {"fault": why})` sees each worker's
+        answer as it arrives, before any is verified."""
         start = time.perf_counter()
         timings = Timings()
         t = time.perf_counter()
@@ -87,8 +90,9 @@ class Gateway:
         deadline = int(time.time() + self.job_timeout_s)
         with ThreadPoolExecutor(len(picked)) as pool:
             gathered = dict(zip((w.id for w in picked), pool.map(
-                lambda w: self._job(w, view.operators.get(w.id), task.name, input_bytes, nonce,
-                                    deadline, timings), picked)))
+                lambda w: _seen(w.id, self._job(w, view.operators.get(w.id), task.name,
+                                                input_bytes, nonce, deadline, timings),
+                                on_delivery), picked)))
         t = time.perf_counter()
         deliveries = {wid: claim_delivery(entry, wid, nonce, view.operators.get(wid))
                       for wid, entry in gathered.items()}
@@ -151,6 +155,14 @@ class Gateway:
             return {"claim": response.json()}
         except ValueError:
             return {"fault": "operator answered no JSON"}
+
+
+def _seen(worker_id: str, entry: dict, on_delivery: Callable[[str, dict], None] | None
+          ) -> dict:
+    """Report a worker's delivery entry as it arrives; the entry."""
+    if on_delivery is not None:
+        on_delivery(worker_id, entry)
+    return entry
 
 
 def _best(picked: list[Worker], checks: dict, scores: dict, settlement: dict | None

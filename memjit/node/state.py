@@ -57,6 +57,12 @@ class Directory:
                                    (worker_id,)).fetchone()
         return None if row is None else OperatorRef(row[0], bytes(row[1]))
 
+    def operators(self) -> list[OperatorRef]:
+        """Every operator node a worker names, once each."""
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT url, key FROM operators ORDER BY url")
+            return [OperatorRef(url, bytes(key)) for url, key in rows]
+
 
 def worker_json(worker: Worker, *, vk: bool = False) -> dict:
     """A worker as JSON (binary fields in hex; the full VK only with `vk`)."""
