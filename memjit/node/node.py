@@ -33,7 +33,8 @@ SETTLE_TIMEOUT_S = 120.0
 @dataclass(frozen=True)
 class NodeConfig:
     """A node's configuration: state directory, name, sequencer (None: this node is it),
-    faucet grant (sequencer), batch interval, job deadline (gateway), dishonest actors."""
+    faucet grant (sequencer), batch interval, job deadline (gateway), prover processes
+    (operator: the jobs it proves at once), dishonest actors."""
 
     home: Path
     name: str = "node"
@@ -41,6 +42,7 @@ class NodeConfig:
     faucet: int = RewardConfig().faucet
     batch_interval_s: float = 30.0
     job_timeout_s: float = 120.0
+    provers: int = 2
     actors: Mapping[str, ProveFn] = field(default_factory=dict)
 
 
@@ -60,9 +62,10 @@ class Node:
         self.sequencer = None if config.sequencer is not None else Sequencer(
             home, self.store, self.fetcher, self.replay, self.market, config.batch_interval_s)
         self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
-        self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors)
+        self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors,
+                                     config.provers)
         self.gateway = Gateway(self.identity, self.store, self.replay, self.view, self.deliver,
-                               self.market, config.job_timeout_s)
+                               self.market, config.job_timeout_s, home / "deliveries")
 
     @property
     def roles(self) -> list[str]:
@@ -70,13 +73,17 @@ class Node:
         return ["operator", "gateway"] + (["sequencer"] if self.sequencer else [])
 
     def start(self) -> None:
-        """Start background work (the sequencer's batch commits)."""
+        """Start background work (the sequencer's batch commits, the operator's prover
+        processes, the hand-over of deliveries a stopped gateway left)."""
         if self.sequencer is not None:
             self.sequencer.start()
+        self.operator.warm()
+        self.gateway.resume()
 
     def close(self) -> None:
         """Stop background work and close the databases."""
         self.operator.close()
+        self.gateway.close()
         if self.sequencer is not None:
             self.sequencer.close()
         self.replay.close()
