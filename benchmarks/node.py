@@ -92,6 +92,8 @@ def _bench_network(root: Path, modules: list[bytes], inputs: list[bytes],
             "gateway_verifications_per_s": verified / verify_s if verify_s else None,
             "signing_share": sum(t["sign_s"] for t in timings) / sum(t["total_s"]
                                                                       for t in timings),
+            "jobs_share": sum(t["jobs_s"] for t in timings) / sum(t["total_s"] for t in timings),
+            "verify_share": verify_s / sum(t["total_s"] for t in timings),
             "answered": sum(d[1]["answer"] is not None for d in done)}
 
 
@@ -122,5 +124,7 @@ def print_report(result: dict) -> None:
         if path == "network":
             rate = r["gateway_verifications_per_s"]
             line += (f", gateway {rate:.1f} claim checks/s" if rate else "") + \
-                f", signing {100 * r['signing_share']:.1f} % of the gateway's time"
+                f", signing {100 * r['signing_share']:.1f} %, waiting for the claims " \
+                f"{100 * r['jobs_share']:.0f} %, verifying {100 * r['verify_share']:.0f} % " \
+                "of the gateway's time"
         print(line)

@@ -49,10 +49,12 @@ KEPT_SETTLEMENTS = 4096
 
 @dataclass
 class Timings:
-    """Where a request's time went: signing and checking messages, verifying the claims (and
-    scoring them), the whole request."""
+    """Where a request's time went: signing and checking messages, waiting for the operators'
+    claims (their proofs and the HTTP hops), verifying the claims (and scoring them), the whole
+    request."""
 
     sign_s: float = 0.0
+    jobs_s: float = 0.0
     verify_s: float = 0.0
     total_s: float = 0.0
 
@@ -155,10 +157,12 @@ class Gateway:
                            f"worker(s) may cost {quote}")
         nonce = secrets.token_bytes(NONCE_BYTES)
         deadline = int(time.time() + self.job_timeout_s)
+        t = time.perf_counter()
         with ThreadPoolExecutor(len(picked)) as pool:
             gathered = dict(zip((w.id for w in picked), pool.map(
                 lambda w: self._job(w, view.operators.get(w.id), task.name, input_bytes, nonce,
                                     deadline, timings), picked)))
+        timings.jobs_s = time.perf_counter() - t
         t = time.perf_counter()
         deliveries = {wid: claim_delivery(entry, wid, nonce, view.operators.get(wid))
                       for wid, entry in gathered.items()}
