@@ -110,8 +110,8 @@ def run_network(root: Path, console: Console, requests: int = 2) -> None:
     with LocalNetwork(root) as net, Progress(console=console, transient=True) as progress:
         progress.add_task("starting the nodes", total=None)
         sequencer = net.start("sequencer")
-        operators = dict(zip(("honest", "liar"), net.start_all(
-            {node: actors for node, actors in NETWORK.values()})))
+        operators = dict(zip(("honest", "liar"), net.start_all(  # one request at a time
+            {node: actors for node, actors in NETWORK.values()}, "--provers", "1")))
         gateway = net.start("gateway")
         console.print(f"A network on loopback: sequencer {sequencer.url}, operators "
                       + ", ".join(f"{name} {node.url}" for name, node in operators.items())
