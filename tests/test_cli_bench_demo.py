@@ -58,6 +58,6 @@ def test_demo_runs_on_a_fresh_home(tmp_path):
         assert fragment in proc.stdout
     # the network round ends with today's period closed and its facts committed in batches
     network = proc.stdout[proc.stdout.index("A network on loopback"):]
-    assert re.search(r"[1-9]\d* batch\(es\) committed by the sequencer", network), network
+    assert re.search(r"[1-9]\d* batch\(es\)\s+committed\s+by\s+the\s+sequencer", network), network
     # modules, the scorer, every claim and every batch's data block stay in the content store
     assert len(list((tmp_path / "home" / "blocks").iterdir())) > 4
