@@ -23,8 +23,9 @@ operator of digits_small's owner, the liar's owner running digits_liar's dishone
 a gateway, each a `memjit node start` process the demo starts and stops. The owners register
 through their operators' nodes (signed messages), the requester bonds validator stake and its
 signed, labelled requests go through the gateway, which verifies every claim before it answers;
-the sequencer judges again and settles; once the network is stopped, the demo commits what is
-due (today's emission period is still open: its scored calls become facts when it closes).
+the sequencer judges again and settles (after the gateway answered). Once the network is
+stopped, the sequencer's operator closes today's emission period early (what `memjit batch
+commit --force` does) and commits its facts in batches.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ def run_network(root: Path, console: Console, requests: int = 2) -> None:
     with LocalNetwork(root) as net, Progress(console=console, transient=True) as progress:
         progress.add_task("starting the nodes", total=None)
         sequencer = net.start("sequencer")
-        operators = dict(zip(("honest", "liar"), net.start_all(
-            {node: actors for node, actors in NETWORK.values()})))
+        operators = dict(zip(("honest", "liar"), net.start_all(  # one request at a time
+            {node: actors for node, actors in NETWORK.values()}, "--provers", "1")))
         gateway = net.start("gateway")
         console.print(f"A network on loopback: sequencer {sequencer.url}, operators "
                       + ", ".join(f"{name} {node.url}" for name, node in operators.items())
@@ -131,22 +132,27 @@ def run_network(root: Path, console: Console, requests: int = 2) -> None:
             out = gw.post("/v1/requests", messages.request(
                 requester, "digits", images[i].tobytes(), int(labels[i]),
                 len(NETWORK)).to_json(), 600.0)
+            settled = gw.settlement(out["nonce"])
             console.print(f"via the gateway, label {labels[i]}: "
                           + ("no verified answer" if out["answer"] is None else
                              f"{out['answer']} from {names[out['worker']]} (verified)")
                           + "  " + ", ".join(f"{names[c['worker']]} {c['verdict']}"
                                              for c in out["calls"])
-                          + ("" if out["settlement"] else f"  [red]{out['settlement_error']}"))
+                          + ("" if settled["status"] == "settled" else
+                             f"  [red]not settled: {settled['error']}"))
     with Ledger(root / "sequencer") as ledger:
+        # the sequencer's operator closes today's period early, as `memjit --home SEQUENCER
+        # batch commit --force` does: its scored calls become facts, the next period opens
+        closed = advance(ledger, close_now=True).closed
         console.print(_leaderboard(ledger, names))
         store = Store(root / "sequencer")
         headers = commit_pending(ledger, store, root / "sequencer")
         console.print(batches_table(ledger, store, root / "sequencer"))
     console.print(f"{requests} labelled requests (the requester bonded {VALIDATOR_STAKE} SWT of "
                   f"validator stake through the gateway) in {time.perf_counter() - start:.0f} s, "
-                  f"nodes started and stopped; {len(headers)} batch(es) committed by the "
-                  "sequencer" + ("" if headers else ": today's emission period is still open, "
-                                 "and its scored calls become facts for a batch when it closes"))
+                  f"nodes started and stopped; today's emission period closed early "
+                  f"({sum(p.paid for p in closed)} SWT assigned), {len(headers)} batch(es) "
+                  f"committed by the sequencer")
 
 
 def run_tour(home: Path, console: Console) -> None:

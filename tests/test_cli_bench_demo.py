@@ -1,6 +1,7 @@
 """`memjit bench stark`, `memjit bench vm` and `memjit demo` end to end, as a user runs them."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -55,5 +56,8 @@ def test_demo_runs_on_a_fresh_home(tmp_path):
         assert fragment in proc.stdout
     for fragment in ("Leaderboard", "large", "committed batch", "SWT minted"):
         assert fragment in proc.stdout
+    # the network round ends with today's period closed and its facts committed in batches
+    network = proc.stdout[proc.stdout.index("A network on loopback"):]
+    assert re.search(r"[1-9]\d* batch\(es\)\s+committed\s+by\s+the\s+sequencer", network), network
     # modules, the scorer, every claim and every batch's data block stay in the content store
     assert len(list((tmp_path / "home" / "blocks").iterdir())) > 4

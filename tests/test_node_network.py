@@ -160,7 +160,10 @@ def test_an_operator_killed_mid_request_is_a_fault(network, tmp_path_factory) ->
     assert verdicts == {"valid", "invalid", "fault"} and answer["answer"] is not None
     fault = next(c for c in answer["calls"] if c["verdict"] == "fault")
     assert "unreachable" in fault["reason"]
-    settled = answer["settlement"]
+    assert answer["settlement"] == "pending"  # settled after the answer, in the background
+    status = messages.NodeClient(node(network, "gw").url).settlement(answer["nonce"])
+    assert status["status"] == "settled", status
+    settled = status["settlement"]
     assert settled["seq"] == 2 and {c["outcome"] for c in settled["calls"]} == {
         "unscored", "invalid", "fault"}
 

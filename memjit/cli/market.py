@@ -370,14 +370,15 @@ def _remote_request(client, home: Path, requester: str, task: str, input_bytes: 
 
     message = messages.request(load_or_create(home, requester), task, input_bytes, label, top_k)
     out = client.post("/v1/requests", message.to_json(), 600.0)
+    settled = client.settlement(out["nonce"])  # the gateway settles after answering
+    out["settlement"], out["settlement_error"] = settled["settlement"], settled["error"]
     if json_out:
         emit_json(out)
     else:
-        settled = out["settlement"]
         if out["answer"] is not None:
             typer.echo(f"result: {out['answer']} (worker {out['worker'][:16]}, verified)")
-        typer.echo(f"request {settled['seq']} settled" if settled else
-                   f"not settled: {out['settlement_error']}")
+        typer.echo(f"request {out['settlement']['seq']} settled" if out["settlement"] else
+                   f"not settled ({settled['status']}): {settled['error']}")
         table = Table()
         for column in ("worker", "verdict", "result", "score", "reason"):
             table.add_column(column)

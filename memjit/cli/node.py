@@ -23,6 +23,7 @@ def start(
     faucet: int = typer.Option(10_000, "--faucet", min=0, max=2**53 - 1, help="Sequencer: SWT granted once to each new key (0: no faucet)."),
     batch_interval: float = typer.Option(30.0, "--batch-interval", min=0.1, help="Sequencer: seconds between batch commits."),
     job_timeout: float = typer.Option(120.0, "--job-timeout", min=1.0, help="Gateway: seconds an operator has to answer a job."),
+    provers: int = typer.Option(2, "--provers", min=1, max=64, help="Operator: prover processes (jobs proven at once)."),
     actors: Optional[str] = typer.Option(None, "--actors", hidden=True, help="A Python module whose operators() replaces the honest operator for some workers (demos, tests)."),
 ) -> None:
     """Run a node in the foreground (operator and gateway; the sequencer too without
@@ -38,7 +39,7 @@ def start(
                         sequencer=None if sequencer is None else node_url(sequencer),
                         faucet=faucet, batch_interval_s=batch_interval,
                         job_timeout_s=job_timeout, bootstrap=tuple(bootstrap),
-                        p2p_port=p2p_port,
+                        p2p_port=p2p_port, provers=provers,
                         actors={} if actors is None else importlib.import_module(actors).operators())
     serve(config, listen)
 

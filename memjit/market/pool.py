@@ -62,6 +62,7 @@ from memjit.market.tasks import Task, get_task
 from memjit.runtime.claims import prove_claim
 from memjit.runtime.sandbox import Limits, run
 from memjit.runtime.store import Store
+from memjit.workers import WORKERS_DIR
 
 Operator = Callable[[bytes, str, bytes, bytes, Limits], bytes]
 """(module, export, input, nonce, limits) -> claim bytes; raises a MemjitError on a fault."""
@@ -132,11 +133,27 @@ def _one_thread() -> None:
     numba.set_num_threads(1)
 
 
-def prover_pool(processes: int | None = None) -> ProcessPoolExecutor:
+def _warm_process() -> None:
+    """Initializer of a long-lived pool's processes: one numba thread, then one tiny proof
+    (fib.wasm), so that the prover's kernels are loaded before the first job."""
+    _one_thread()
+    prove_claim((WORKERS_DIR / "fib.wasm").read_bytes(), "fib", (3,))
+
+
+def prover_pool(processes: int | None = None, warm: bool = False) -> ProcessPoolExecutor:
     """A pool of spawned processes to answer requests (one per core by default); reuse it
-    across requests to pay the process start-up once."""
+    across requests to pay the process start-up once (`warm`: each process proves once as it
+    starts, see warm_pool)."""
     return ProcessPoolExecutor(processes or os.cpu_count() or 1, mp_context=get_context("spawn"),
-                               initializer=_one_thread)
+                               initializer=_warm_process if warm else _one_thread)
+
+
+def warm_pool(pool: ProcessPoolExecutor, processes: int) -> None:
+    """Start all `processes` of `pool` now (a pool starts its processes on demand, and a
+    spawned process imports the prover and numba, then loads its kernels on its first proof:
+    seconds) and wait until they take jobs."""
+    for future in [pool.submit(os.getpid) for _ in range(processes)]:
+        future.result()
 
 
 def rank(active: Sequence[Worker], calls: Mapping[str, int], top_k: int,

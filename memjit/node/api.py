@@ -145,6 +145,10 @@ def create_app(node: Node) -> FastAPI:
     def requests(body: dict[str, Any]) -> dict:
         return node.gateway.serve(body)
 
+    @app.get("/v1/settlements/{nonce}", summary="How a served request's delivery settled (gateway)")
+    def settlement(nonce: str) -> dict:
+        return node.gateway.settlement(nonce)
+
     @app.post("/v1/deliveries", summary="Settle a gateway-signed delivery (sequencer)")
     def deliveries(body: dict[str, Any]) -> dict:
         return node.deliver(body)

@@ -8,6 +8,7 @@ as it would on a local home.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -53,6 +54,17 @@ class NodeClient:
     def post(self, path: str, body: Any, timeout_s: float | None = None) -> Any:
         """POST a JSON body; the JSON answer."""
         return self._call("POST", path, json=body, timeout=timeout_s or self.timeout_s)
+
+    def settlement(self, nonce: str, timeout_s: float = 120.0, step_s: float = 0.1) -> dict:
+        """Wait (bounded) until the gateway's delivery of the request answered with `nonce`
+        is settled or refused; its status, settlement and error (status pending if it is not
+        done after `timeout_s`)."""
+        give_up = time.monotonic() + timeout_s
+        while True:
+            out = self.get(f"/v1/settlements/{nonce}")
+            if out["status"] != "pending" or time.monotonic() > give_up:
+                return out
+            time.sleep(step_s)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self.timeout_s)

@@ -166,10 +166,11 @@ class NodeSource:
         identity = load_or_create(self.node.config.home, self.requester)
         message = client.request(identity, task, input_bytes, label, self.top_k).to_json()
         served = self.node.gateway.serve(message, on_delivery=delivered)
-        settlement = served["settlement"]
+        settled = self.node.gateway.wait_settlement(served["nonce"])
+        settlement = settled["settlement"]
         if settlement is None:
             raise Rejected(f"the sequencer did not settle the request: "
-                           f"{served['settlement_error']}")
+                           f"{settled['error'] or settled['status']}")
         calls = tuple(CallOutcome(c["worker"], owners.get(c["worker"], ""), c["outcome"],
                                   c["result"], c["score"] / PPM, c["fee"], c["slashed"],
                                   c["claim_cid"], c["reason"]) for c in settlement["calls"])

@@ -6,18 +6,27 @@ selection rules: memjit.market.pool.rank), checks that the requester can pay, dr
 that comes back must be signed by that worker's operator and about this job; the gateway then
 verifies every claim itself under the worker's registered VK (memjit.market.pool.judge, the
 oracle's checks), returns the best *verified* answer with every claim's verdict, and hands the
-delivery to the sequencer, which judges again and settles. An operator that is unreachable,
+delivery to the sequencer, which judges again and settles. Settlement is off the answer's
+latency path: the signed delivery is spooled to disk and handed over by a background thread
+(one, so deliveries reach the sequencer in order); `settlement(nonce)` tells how it went. A
+gateway restarted with deliveries still spooled hands them over again (`resume`): the
+sequencer's replay cache refuses a delivery it already settled, so nothing is lost or counted
+twice. An operator that is unreachable,
 dies or misses the deadline (the job's deadline plus `MARGIN_S`) is a fault by the market's
 rules. A gateway never returns an answer it has not verified.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import httpx
 
@@ -35,25 +44,30 @@ from memjit.node.state import MarketView, OperatorRef
 from memjit.runtime.store import Store
 
 MARGIN_S = 3.0
+KEPT_SETTLEMENTS = 4096
 
 
 @dataclass
 class Timings:
-    """Where a request's time went: signing and checking messages, verifying the claims (and
-    scoring them), the whole request."""
+    """Where a request's time went: signing and checking messages, waiting for the operators'
+    claims (their proofs and the HTTP hops), verifying the claims (and scoring them), the whole
+    request."""
 
     sign_s: float = 0.0
+    jobs_s: float = 0.0
     verify_s: float = 0.0
     total_s: float = 0.0
 
 
 class Gateway:
     """Serves requests (see the module doc); `view` reads the market view, `deliver` hands a
-    signed delivery to the sequencer and returns its settlement."""
+    signed delivery to the sequencer and returns its settlement; `spool` is the directory of
+    the deliveries not yet handed over."""
 
     def __init__(self, identity: Identity, store: Store, replay: ReplayCache,
                  view: Callable[[str, bytes], MarketView], deliver: Callable[[dict], dict],
-                 config: MarketConfig, job_timeout_s: float = 120.0) -> None:
+                 config: MarketConfig, job_timeout_s: float = 120.0,
+                 spool: Path | None = None) -> None:
         self.identity = identity
         self.store = store
         self.replay = replay
@@ -61,10 +75,78 @@ class Gateway:
         self.deliver = deliver
         self.config = config
         self.job_timeout_s = job_timeout_s
+        self.spool = spool
+        self._settling = ThreadPoolExecutor(1, thread_name_prefix="deliveries")
+        self._settlements: OrderedDict[str, dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def resume(self) -> int:
+        """Hand the spooled deliveries (left by a stopped gateway) to the sequencer again;
+        how many."""
+        pending = sorted(self.spool.glob("*.json")) if self.spool is not None else []
+        for path in pending:
+            self._hand_over(path.stem, json.loads(path.read_text()))
+        return len(pending)
+
+    def settlement(self, nonce: str) -> dict:
+        """How the delivery of the request answered with `nonce` went: its status (pending,
+        settled, refused), the settlement or the sequencer's error."""
+        with self._lock:
+            found = self._settlements.get(nonce)
+        if found is None:
+            raise Rejected(f"this gateway holds no delivery of request {nonce[:16]}")
+        return dict(found)
+
+    def wait_settlement(self, nonce: str, timeout_s: float = 120.0, step_s: float = 0.05
+                        ) -> dict:
+        """`settlement(nonce)` once it is no longer pending, or pending after `timeout_s`."""
+        give_up = time.monotonic() + timeout_s
+        while True:
+            found = self.settlement(nonce)
+            if found["status"] != "pending" or time.monotonic() > give_up:
+                return found
+            time.sleep(step_s)
+
+    def close(self) -> None:
+        """Finish handing over the deliveries under way."""
+        self._settling.shutdown(wait=True)
+
+    def _hand_over(self, nonce: str, delivery: dict) -> None:
+        """Spool `delivery` (durable before the answer leaves) and deliver it in the
+        background."""
+        if self.spool is not None:
+            self.spool.mkdir(parents=True, exist_ok=True)
+            tmp = self.spool / f"{nonce}.tmp"
+            tmp.write_text(json.dumps(delivery))
+            tmp.replace(self.spool / f"{nonce}.json")
+        self._record(nonce, {"status": "pending", "settlement": None, "error": None})
+        self._settling.submit(self._settle, nonce, delivery)
+
+    def _settle(self, nonce: str, delivery: dict) -> None:
+        try:
+            outcome = {"status": "settled", "settlement": self.deliver(delivery), "error": None}
+        except MemjitError as exc:
+            outcome = {"status": "refused", "settlement": None, "error": str(exc)}
+            log(f"settlement of {nonce[:8]} refused: {exc}")
+        except Exception as exc:  # a background thread: log it, the spool keeps the delivery
+            log(f"settlement of {nonce[:8]} failed: {type(exc).__name__}: {exc}")
+            self._record(nonce, {"status": "pending", "settlement": None, "error": str(exc)})
+            return
+        if self.spool is not None:
+            (self.spool / f"{nonce}.json").unlink(missing_ok=True)
+        self._record(nonce, outcome)
+
+    def _record(self, nonce: str, outcome: dict) -> None:
+        with self._lock:
+            self._settlements[nonce] = outcome
+            self._settlements.move_to_end(nonce)
+            while len(self._settlements) > KEPT_SETTLEMENTS:
+                self._settlements.popitem(last=False)
 
     def serve(self, message: object,
               on_delivery: Callable[[str, dict], None] | None = None) -> dict:
-        """Serve one signed request; the best verified answer, every verdict, the settlement.
+        """Serve one signed request; the best verified answer and every verdict (the
+        delivery is settled in the background: `settlement(nonce)`).
         `on_delivery(worker id, {"claim": message} or {"fault": why})` sees each worker's
         answer as it arrives, before any is verified."""
         start = time.perf_counter()
@@ -88,11 +170,13 @@ class Gateway:
                            f"worker(s) may cost {quote}")
         nonce = secrets.token_bytes(NONCE_BYTES)
         deadline = int(time.time() + self.job_timeout_s)
+        t = time.perf_counter()
         with ThreadPoolExecutor(len(picked)) as pool:
             gathered = dict(zip((w.id for w in picked), pool.map(
                 lambda w: _seen(w.id, self._job(w, view.operators.get(w.id), task.name,
                                                 input_bytes, nonce, deadline, timings),
                                 on_delivery), picked)))
+        timings.jobs_s = time.perf_counter() - t
         t = time.perf_counter()
         deliveries = {wid: claim_delivery(entry, wid, nonce, view.operators.get(wid))
                       for wid, entry in gathered.items()}
@@ -107,13 +191,8 @@ class Gateway:
                         {"request": message, "nonce": nonce.hex(),
                          "workers": [w.id for w in picked], "claims": gathered}).to_json()
         timings.sign_s += time.perf_counter() - t
-        settlement, error = None, None
-        try:
-            settlement = self.deliver(delivery)
-        except MemjitError as exc:
-            error = str(exc)
-            log(f"settlement refused: {error}")
-        best = _best(picked, judged.checks, judged.scores, settlement)
+        self._hand_over(nonce.hex(), delivery)
+        best = _best(picked, judged.checks, judged.scores)
         timings.total_s = time.perf_counter() - start
         log(f"request {nonce.hex()[:8]} task={task.name}: "
             + ", ".join(f"{w.id[:8]}={judged.checks[w.id].outcome}" for w in picked)
@@ -127,7 +206,7 @@ class Gateway:
                            "reason": judged.checks[w.id].reason,
                            "result": judged.checks[w.id].result,
                            "score": judged.scores.get(w.id)} for w in picked],
-                "settlement": settlement, "settlement_error": error,
+                "settlement": "pending",
                 "timings": asdict(timings)}
 
     def _job(self, worker: Worker, operator: OperatorRef | None, task: str, input_bytes: bytes,
@@ -165,14 +244,10 @@ def _seen(worker_id: str, entry: dict, on_delivery: Callable[[str, dict], None] 
     return entry
 
 
-def _best(picked: list[Worker], checks: dict, scores: dict, settlement: dict | None
-          ) -> str | None:
-    """The answer to return: the settlement's best if this gateway verified it too, else the
-    best this gateway verified (score, then usefulness, stake, id)."""
+def _best(picked: list[Worker], checks: dict, scores: dict) -> str | None:
+    """The answer to return: the best this gateway verified (score, then usefulness, stake,
+    id: the settlement's order)."""
     valid = [w for w in picked if checks[w.id].outcome == "valid"]
-    settled = (settlement or {}).get("best") or {}
-    if settled.get("worker") in {w.id for w in valid}:
-        return settled["worker"]
     if not valid:
         return None
     return max(valid, key=lambda w: (scores.get(w.id, 0), w.usefulness, w.stake, w.id)).id

@@ -89,9 +89,10 @@ class LocalNetwork:
         self.ready(node)
         return node
 
-    def start_all(self, names: dict[str, str | None]) -> list[LocalNode]:
-        """Start several nodes at once (name -> actors module or None); wait for them all."""
-        nodes = [self.launch(name, actors=actors) for name, actors in names.items()]
+    def start_all(self, names: dict[str, str | None], *extra: str) -> list[LocalNode]:
+        """Start several nodes at once (name -> actors module or None; `extra` arguments of
+        `memjit node start` for each); wait for them all."""
+        nodes = [self.launch(name, *extra, actors=actors) for name, actors in names.items()]
         for node in nodes:
             self.ready(node)
         return nodes

@@ -36,8 +36,8 @@ SETTLE_TIMEOUT_S = 120.0
 @dataclass(frozen=True)
 class NodeConfig:
     """A node's configuration: state directory, name, sequencer URL, faucet grant (sequencer),
-    batch interval, job deadline (gateway), dishonest actors, DHT bootstrap multiaddrs and
-    libp2p port (0: a free one)."""
+    batch interval, job deadline (gateway), prover processes (operator: the jobs it proves at
+    once), dishonest actors, DHT bootstrap multiaddrs and libp2p port (0: a free one)."""
 
     home: Path
     name: str = "node"
@@ -45,6 +45,7 @@ class NodeConfig:
     faucet: int = RewardConfig().faucet
     batch_interval_s: float = 30.0
     job_timeout_s: float = 120.0
+    provers: int = 2
     actors: Mapping[str, ProveFn] = field(default_factory=dict)
     bootstrap: tuple[str, ...] = ()
     p2p_port: int = 0
@@ -73,10 +74,11 @@ class Node:
         self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
         self.membership = Membership(home, self.identity, port=config.p2p_port,
                                      role="sequencer" if self.sequencer else "operator")
-        self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors)
+        self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors,
+                                     config.provers)
         self.gateway = Gateway(self.identity, self.store, self.replay,
                                self.membership.located_view(self.view), self.deliver,
-                               self.market, config.job_timeout_s)
+                               self.market, config.job_timeout_s, home / "deliveries")
 
     @property
     def roles(self) -> list[str]:
@@ -86,7 +88,8 @@ class Node:
     def start(self) -> None:
         """Join the DHT (publish this node's records, provide its workers' modules), learn the
         sequencer from the network record when only bootstrap addresses were given, and start
-        background work (the sequencer's batch commits)."""
+        background work (the sequencer's batch commits, the operator's prover processes, the
+        hand-over of deliveries a stopped gateway left)."""
         self.membership.start(self.url, self.config.bootstrap,
                               [w["cid"] for w in self.operator.served.values()])
         if self.upstream is None and self.sequencer is None:
@@ -97,6 +100,8 @@ class Node:
             self.upstream = NodeClient(record.endpoint)
         if self.sequencer is not None:
             self.sequencer.start()
+        self.operator.warm()
+        self.gateway.resume()
 
     def accept(self, module: bytes, message: object) -> dict:
         """Operate a worker (its owner's signed registration), provide its module in the DHT
@@ -109,6 +114,7 @@ class Node:
         """Leave the DHT, stop background work and close the databases."""
         self.membership.close()
         self.operator.close()
+        self.gateway.close()
         if self.sequencer is not None:
             self.sequencer.close()
         self.replay.close()

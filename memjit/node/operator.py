@@ -7,7 +7,8 @@ the registration to the sequencer. A job is a message signed by a gateway: the t
 worker, the input, the 32-byte nonce the proof must answer, and a deadline. The operator runs
 and proves it with the market's own prove stage (memjit.market.pool.answer, in a process of its
 pool) and answers with a claim message it signs: the claim's bytes, or the fault that stopped
-the worker. `actors` maps worker CIDs to another operator function (a dishonest one, in demos
+the worker. Its pool has `processes` prover processes (the jobs proven at once), started when
+the node starts. `actors` maps worker CIDs to another operator function (a dishonest one, in demos
 and tests: memjit.workers.digits_liar).
 """
 
@@ -17,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from pathlib import Path
 
 from circuits.wasm_vm.statement import NONCE_BYTES
@@ -25,7 +26,7 @@ from memjit.errors import BadInput, Rejected
 from memjit.market.identity import Identity
 from memjit.market.ledger import Worker
 from memjit.market.pool import Operator as ProveFn
-from memjit.market.pool import answer, prover_pool, stop_pool
+from memjit.market.pool import answer, prover_pool, stop_pool, warm_pool
 from memjit.market.registry import worker_id
 from memjit.market.tasks import get_task
 from memjit.node.log import log
@@ -50,18 +51,38 @@ class OperatorRole:
         self._processes = processes
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._warming = self._closed = False
         self.served: dict[str, dict] = json.loads(self.path.read_text()) \
             if self.path.exists() else {}
 
     def executor(self) -> ProcessPoolExecutor:
         """The prover pool, started on first use."""
         with self._lock:
+            if self._closed:
+                raise Rejected("this node is stopping")
             if self._executor is None:
-                self._executor = prover_pool(self._processes)
+                self._executor = prover_pool(self._processes, warm=True)
             return self._executor
+
+    def warm(self) -> None:
+        """Start every prover process in the background, once this node operates a worker
+        (a spawned process imports the prover and numba: seconds a job should not wait for)."""
+        with self._lock:
+            if self._warming or not self.served:
+                return
+            self._warming = True
+        threading.Thread(target=self._warm, daemon=True, name="provers").start()
+
+    def _warm(self) -> None:
+        try:
+            warm_pool(self.executor(), self._processes)
+        except (Rejected, RuntimeError, CancelledError):  # stopped while they started
+            pass
 
     def close(self) -> None:
         """Stop the prover pool now (its running proofs too)."""
+        with self._lock:
+            self._closed = True
         if self._executor is not None:
             stop_pool(self._executor)
 
@@ -86,6 +107,7 @@ class OperatorRole:
             tmp.write_text(json.dumps(self.served, sort_keys=True))
             tmp.replace(self.path)
         log(f"operating worker {wid[:16]} ({reg.cid})")
+        self.warm()
         return envelope
 
     def run_job(self, message: object, now: Callable[[], float] = time.time) -> Envelope:

@@ -4,8 +4,9 @@ It admits registrations (the owner-signed message names the worker's operator; t
 fetched by CID from that operator and re-hashed), applies unbonds, and settles deliveries: a
 gateway hands in a request (signed by its requester, who pays) with every claim it gathered
 (each signed by the worker's operator), and the sequencer runs the market's own stages on it
-(memjit.market.pool: plan with the gateway's workers, judge: every claim verified again, settle)
-in one ledger transaction. It commits batches (memjit.rollup.batcher) every `batch_interval_s`.
+(memjit.market.pool: plan with the gateway's workers, judge: every claim verified again, in a
+verifier process of its own, settle) in one ledger transaction. It commits batches
+(memjit.rollup.batcher) every `batch_interval_s`.
 Every ledger access runs on one writer thread (SQLite connections stay on their thread), which
 serializes the writes.
 
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
+from multiprocessing import get_context
 from typing import TypeVar
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from memjit.errors import BadInput, MemjitError
 from memjit.market import validators
 from memjit.market.ledger import Ledger, Validator, Worker
 from memjit.market.oracle import Delivery
-from memjit.market.pool import MarketConfig, RequestResult, judge, plan, settle
+from memjit.market.pool import MarketConfig, RequestResult, judge, plan, settle, stop_pool
 from memjit.market.registry import Registration, admit, unbond_by, worker_id
 from memjit.node.content import Fetcher
 from memjit.node.log import log
@@ -117,19 +119,22 @@ class Sequencer:
         self.replay = replay
         self.directory = Directory(home)
         self.config = config
+        self._verifier = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
         self._stop = threading.Event()
         self._batches = threading.Thread(target=self._commit_loop, args=(batch_interval_s,),
                                          daemon=True, name="batches")
 
     def start(self) -> None:
-        """Start committing batches in the background."""
+        """Start committing batches in the background (and the verifier process)."""
         self._batches.start()
+        self._verifier.submit(int)
 
     def close(self) -> None:
         """Stop the batch thread and close the ledger."""
         self._stop.set()
         if self._batches.is_alive():
             self._batches.join(timeout=30)
+        stop_pool(self._verifier)
         self.run(self.ledger.close)
         self._writer.shutdown()
 
@@ -203,7 +208,10 @@ class Sequencer:
         planned = self.run(lambda: plan(self.ledger, self.store, request.signer, task,
                                         input_bytes, label=label, top_k=top_k,
                                         config=self.config, workers=workers))
-        judged = judge(self.store, planned, nonce, deliveries, self.config)  # off the ledger
+        # off the ledger thread, and in a process of its own: its CPU-bound checks would hold
+        # the GIL the node's API threads (market views, the gateway) need
+        judged = self._verifier.submit(judge, self.store, planned, nonce, deliveries,
+                                       self.config).result()
         result = self.run(lambda: settle(self.ledger, self.store, planned, nonce, judged,
                                          self.config))
         log(f"settled request {result.seq}: " + ", ".join(
