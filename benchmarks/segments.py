@@ -36,18 +36,24 @@ def crc32_steps(log_steps: int) -> tuple[int, int]:
 
 
 class TimedEngine:
-    """The serial engine, timing each segment's proof."""
+    """The serial engine, timing each segment's proof (and logging it to stderr: a long run
+    shows its progress)."""
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
 
     def prove_all(self, jobs):
+        from benchmarks.stark import peak_rss_mb
         from memjit.runtime.segments import prove_segment
 
+        started = time.perf_counter()
         for job in jobs:
             start = time.perf_counter()
             proof = prove_segment(job)
             self.seconds.append(time.perf_counter() - start)
+            print(f"segment {job.segment.index}: {self.seconds[-1]:.1f} s (sum "
+                  f"{sum(self.seconds):.1f} s, wall {time.perf_counter() - started:.1f} s, "
+                  f"peak {peak_rss_mb():.0f} MB)", file=sys.stderr, flush=True)
             yield proof
 
 
