@@ -335,3 +335,19 @@ def test_segments_benchmark_sizes_and_plot(tmp_path, capsys, monkeypatch):
     code, _, err = cli(capsys, monkeypatch, "bench", "sweep", "--series", "vm_segments",
                        "--max-log", "25", "--out", str(tmp_path / "out"))
     assert code == 2 and "vm_segments needs" in err
+
+
+def test_segments_benchmark_points_and_verify_table():
+    """Every segment size up to 2^20 steps, longer runs at one size; the verification table
+    counts a claim's segments and the memory keys they carry."""
+    import wasmtime
+    from benchmarks.segments import TOUCH, points, verify_point
+
+    grid = points(16, 24, (16, 18, 20), long_segment_log=18)
+    assert (20, 20) in grid and (16, 18) not in grid and (22, 16) not in grid
+    assert [p for p in grid if p[0] > 20] == [(k, 18) for k in range(21, 25)]
+    touch = wasmtime.wat2wasm(TOUCH)
+    few, many = (verify_point(touch, "touch", [40, 4 * words - 1], 8, 1, FAST)
+                 for words in (1, 16))
+    assert few["segments"] == many["segments"] > 1 and few["steps"] == many["steps"]
+    assert many["keys"] > few["keys"] and many["keys_per_segment"] > few["keys_per_segment"] + 8
