@@ -80,7 +80,7 @@ MAX_DEPTH = 1 << 16
 STACK_SLOTS = 1 << 22
 """Value-stack size in 32-bit slots; a call whose frame would not fit is a stack overflow."""
 DEFAULT_MAX_STEPS = 1 << 24
-"""Trace length limit (~160 bytes per row): a longer run raises TraceTooLong."""
+"""Trace length limit (171 bytes per recorded row): a longer run raises TraceTooLong."""
 
 COLUMNS = ("pc", "op", "imm", "sp", "fp", "depth", "pages", "a", "b", "c", "res",
            "mem_space", "mem_addr", "mem_value", "mem_prev", "mem_write")
@@ -749,13 +749,9 @@ class TraceStream:
             raise InternalError("the recording run diverged from the counting run")
 
     def whole(self) -> Trace:
-        """Every row, recorded at once (BYTES_PER_ROW bytes a row)."""
+        """Every row, recorded at once (171 bytes a row: the kernel's columns, op and imm)."""
         columns = next(self.chunks(1 << max(self.steps - 1, 0).bit_length()), None)
         return replace(self.head, columns=columns or _columns(self.program, _empty_columns(0)))
-
-
-BYTES_PER_ROW = 171
-"""Memory of one recorded trace row: the kernel's columns (162 bytes) and op, imm (9)."""
 
 
 def trace_stream(module: bytes | Program, export: str, args: Sequence[int] = (),
