@@ -14,7 +14,8 @@ call's weight, its period's total weight and emission), so that the rollup's bat
 the reward from the worker's account (memjit.rollup, docs/rollup.md). Facts recorded before
 the ledger kept these are version 1.
 
-(:func:`claim_digests` gives the three digests of a claim file.) Facts are unique: a claim is
+(:func:`claim_digests` gives the three digests of a claim file; a segmented claim's proof
+digest is of all its segments' statements and proofs, verifier.claims.proof_bytes.) Facts are unique: a claim is
 settled once, so a statement that already has a fact, pending or committed, is refused (the
 statement binds the request's nonce: no claim answers two requests). A fact stays pending in
 the ledger's `batch_facts` table until a committed batch includes it (memjit.rollup.batcher).
@@ -31,7 +32,7 @@ import blake3
 from memjit.errors import BadInput, Rejected
 from memjit.market.ledger import worker_key
 from memjit.runtime.store import digest_of_cid
-from verifier.claims import ClaimFormatError, decode_claim
+from verifier.claims import ClaimFormatError, decode_claim, proof_bytes
 from verifier.claims import vk_digest as digest_of_vk
 
 FACT_MAGIC = b"MJFACT"
@@ -69,13 +70,14 @@ def fact_hash(vk: bytes, statement: bytes, proof: bytes, score: int,
 
 
 def claim_digests(claim_bytes: bytes) -> tuple[bytes, bytes, bytes]:
-    """(VK digest named by the statement, statement digest, proof digest) of a claim file."""
+    """(VK digest named by the statement, statement digest, proof digest) of a claim file;
+    the proof digest of a segmented claim covers every segment's statement and proof."""
     try:
         claim = decode_claim(claim_bytes)
     except ClaimFormatError as exc:
         raise BadInput(f"malformed claim: {exc}") from None
     return (claim.statement.vk, blake3.blake3(claim.statement.encode()).digest(),
-            blake3.blake3(claim.proof).digest())
+            blake3.blake3(proof_bytes(claim)).digest())
 
 
 def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,
