@@ -4,9 +4,12 @@ served in-process (memjit.market.pool.request), on the same workers.
 Both paths serve the same requests at the same concurrency with the same number of warm prover
 processes (one per request in flight), back to back in one run (the machine is shared: only
 numbers of one run compare). Reports requests/s and p50/p95 latency of each path, the claims
-verified per second at the gateway, and where the gateway's time goes (memjit.node.gateway.
-Timings: admitting the request, the market view, waiting for the claims, checking the claim
-messages, verifying, spooling the delivery; `sign` sums the BLS work). The network is
+verified per second at the gateway, and where a request's time goes: at the gateway
+(memjit.node.gateway.Timings: admitting the request, the market view, waiting for the claims,
+of which the operator's proving and handling (its Server-Timing header), checking the claim
+messages, verifying, spooling the delivery; `sign` sums the BLS work), on the job's HTTP hop,
+at the client, and at the sequencer settling it (opening, planning, witnessing, judging,
+settling). The network is
 memjit.node.local's: a sequencer, one operator per worker and a gateway, all on 127.0.0.1,
 stopped at the end. `concurrency` warm-up requests on each path are not counted (on the
 network, their settlements are awaited: the sequencer's verifier process loads its kernels).
@@ -113,18 +116,19 @@ def _bench_network(root: Path, modules: list[bytes], warm: list[bytes], inputs: 
 
         # the warm-up's settlements too (the sequencer's verifier process loads its kernels)
         elapsed, done = _run(ask, warm, inputs, concurrency, settled)
-        for _, answer in done:
-            settled(answer)
+        settlements = [settled(answer)["settlement"]["timings"] for _, answer in done]
     latencies = [d[0] for d in done]
     timings = [d[1]["timings"] for d in done]
-    total = sum(t["total_s"] for t in timings)
     verified = sum(c["verdict"] in ("valid", "invalid") for d in done for c in d[1]["calls"])
     verify_s = sum(t["verify_s"] for t in timings)
+    gateway = {k.removesuffix("_s"): statistics.mean(t[k] for t in timings) for k in timings[0]}
     return {"requests_per_s": len(done) / elapsed, **_percentiles(latencies),
             "gateway_verifications_per_s": verified / verify_s if verify_s else None,
-            "gateway_shares": {k.removesuffix("_s"): sum(t[k] for t in timings) / total
-                               for k in timings[0] if k != "total_s"},
-            "gateway_share": total / sum(latencies),
+            "gateway_s": gateway,
+            "job_hop_s": statistics.mean(t["jobs_s"] - t["operator_s"] for t in timings),
+            "client_s": statistics.mean(d[0] - d[1]["timings"]["total_s"] for d in done),
+            "sequencer_s": {k.removesuffix("_s"): statistics.mean(t[k] for t in settlements)
+                            for k in settlements[0]},
             "answered": sum(d[1]["answer"] is not None for d in done)}
 
 
@@ -174,8 +178,11 @@ def print_report(result: dict) -> None:
             rate = r["gateway_verifications_per_s"]
             line += (f", gateway {rate:.1f} claim checks/s" if rate else "")
         print(line)
-    shares = result["network"]["gateway_shares"]
-    print(f"  network p50 overhead: {100 * result['p50_overhead']:+.0f} % of in-process; "
-          f"the gateway's share of a request's time: "
-          f"{100 * result['network']['gateway_share']:.0f} %, of which "
-          + ", ".join(f"{k} {100 * v:.0f} %" for k, v in shares.items()))
+    net = result["network"]
+    print(f"  network p50 overhead: {100 * result['p50_overhead']:+.0f} % of in-process")
+    print("  gateway, mean s per request: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in net["gateway_s"].items()))
+    print(f"  job HTTP hop (both ways, beside the operator's own time) {net['job_hop_s']:.3f} s,"
+          f" client (signing, request hop) {net['client_s']:.3f} s")
+    print("  sequencer (settling, off the answer's path), mean s: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in net["sequencer_s"].items()))

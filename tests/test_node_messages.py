@@ -248,10 +248,10 @@ def test_a_stalled_operator_is_a_fault_at_the_deadline() -> None:
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)  # accepts the connection, never answers
     try:
-        entry, attachments = send_job(
+        reply = send_job(
             ALICE, OperatorRef(f"http://127.0.0.1:{silent.getsockname()[1]}", BOB.public_key),
             "ab" * 32, "digits", bytes(64), bytes(32), int(time.time()) + 1)
-        assert "DeadlineExceeded" in entry["fault"] and attachments == {}
+        assert "DeadlineExceeded" in reply.entry["fault"] and reply.attachments == {}
     finally:
         silent.close()
 

@@ -259,15 +259,15 @@ def test_a_fault_a_gateway_forges_does_not_count(network, tmp_path_factory) -> N
     never = forged(4, {"fault": "operator unreachable: ConnectError"})
     # the job sent and answered, the claim kept back: "the operator missed the deadline"
     nonce = secrets.token_bytes(32)
-    entry, claim = send_job(rogue, operator, wid, "digits", IMAGES[5].tobytes(), nonce,
-                            int(time.time()) + 300)
-    assert "claim" in entry and claim
+    reply = send_job(rogue, operator, wid, "digits", IMAGES[5].tobytes(), nonce,
+                     int(time.time()) + 300)
+    assert "claim" in reply.entry and reply.attachments and reply.prove_s > 0
     kept = forged(5, {"fault": "DeadlineExceeded: operator missed the job deadline"}, nonce)
     # the operator's claim message with the claim's bytes left out of the frame
     nonce = secrets.token_bytes(32)
-    entry, _ = send_job(rogue, operator, wid, "digits", IMAGES[6].tobytes(), nonce,
-                        int(time.time()) + 300)
-    dropped = forged(6, entry, nonce)
+    reply = send_job(rogue, operator, wid, "digits", IMAGES[6].tobytes(), nonce,
+                     int(time.time()) + 300)
+    dropped = forged(6, reply.entry, nonce)
     for call in (never, kept, dropped):
         assert call["outcome"] in ("scored", "unscored") and call["slashed"] == 0, call
     after = {w["id"]: w["stake"] for w in httpx.get(seq.url + "/v1/workers").json()["workers"]}

@@ -10,6 +10,7 @@ worker fault, 500 internal) and one line in the node's log.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from memjit.errors import BadInput, MemjitError, Rejected, WorkerFault
 from memjit.explorer.web import router as explorer_router
 from memjit.node.explorer_source import NodeSource
+from memjit.node.jobs import server_timing
 from memjit.node.log import log
 from memjit.node.messages import Oversized, Refused, hex_field
 from memjit.node.node import Node
@@ -144,9 +146,11 @@ def create_app(node: Node) -> FastAPI:
     @app.post("/v1/jobs", summary="Run and prove a gateway-signed job (operator); a binary "
                                   "frame: the signed claim message and the claim")
     def jobs(body: dict[str, Any]) -> Response:
-        claim, data = node.operator.run_job(body)
-        return Response(pack(claim.to_json(), [] if data is None else [data]),
-                        media_type=MEDIA_TYPE)
+        start = time.perf_counter()
+        claim, data, prove_s = node.operator.run_job(body)
+        frame = pack(claim.to_json(), [] if data is None else [data])
+        return Response(frame, media_type=MEDIA_TYPE, headers={
+            "server-timing": server_timing(prove_s, time.perf_counter() - start)})
 
     @app.post("/v1/requests", summary="Serve a requester-signed request (gateway)")
     def requests(body: dict[str, Any]) -> dict:

@@ -35,10 +35,10 @@ from memjit.market.identity import Identity
 from memjit.market.ledger import Worker
 from memjit.market.pool import MarketConfig, Plan, judge, rank
 from memjit.market.tasks import get_task
-from memjit.node.log import log
+from memjit.node.log import log, since
 from memjit.node.messages import open_envelope, seal
 from memjit.node.replay import ReplayCache
-from memjit.node.jobs import claim_delivery, send_job
+from memjit.node.jobs import Reply, claim_delivery, send_job
 from memjit.node.sequencer import request_of
 from memjit.node.state import MarketView
 from memjit.node.wire import Frame, pack, unpack
@@ -53,13 +53,17 @@ SPOOLED = ".delivery"
 class Timings:
     """Where a request's time went at the gateway: checking the request and its replay,
     reading the market view (from the sequencer; operators located in the DHT), waiting for
-    the operators' claims (their proofs and the job's HTTP hop), checking the claim messages,
-    verifying the claims (and scoring them), sealing and spooling the delivery, and the whole
-    request. `sign_s` sums the BLS work of these (request, claim messages, delivery)."""
+    the operators' claims (`jobs_s`: the slowest operator's time answering, `prove_s`, and
+    handling the job, `operator_s`, as its Server-Timing header says; the rest is the job's
+    HTTP hop both ways), checking the claim messages, verifying the claims (and scoring
+    them), sealing and spooling the delivery, and the whole request. `sign_s` sums the BLS
+    work of these (request, claim messages, delivery)."""
 
     admit_s: float = 0.0
     view_s: float = 0.0
     jobs_s: float = 0.0
+    prove_s: float = 0.0
+    operator_s: float = 0.0
     claims_s: float = 0.0
     verify_s: float = 0.0
     deliver_s: float = 0.0
@@ -169,7 +173,7 @@ class Gateway:
         if label is not None and not 0 <= label < task.labels:
             raise BadInput(f"label must be in 0..{task.labels - 1}, got {label}")
         self.replay.admit(request)
-        timings.admit_s, t = _since(t)
+        timings.admit_s, t = since(t)
         view = self.view(task.name, request.signer)
         picked = rank(view.workers, view.trials, top_k, self.config)
         if not picked:
@@ -180,31 +184,33 @@ class Gateway:
                            f"worker(s) may cost {quote}")
         nonce = secrets.token_bytes(NONCE_BYTES)
         deadline = int(time.time() + self.job_timeout_s)
-        timings.view_s, t = _since(t)
+        timings.view_s, t = since(t)
         with ThreadPoolExecutor(len(picked)) as pool:
             gathered = dict(zip((w.id for w in picked), pool.map(
                 lambda w: _seen(w.id, send_job(self.identity, view.operators.get(w.id), w.id,
                                                task.name, input_bytes, nonce, deadline),
                                 on_delivery), picked)))
-        timings.jobs_s, t = _since(t)
-        entries = {wid: entry for wid, (entry, _) in gathered.items()}
-        attachments = {k: v for _, blobs in gathered.values() for k, v in blobs.items()}
+        timings.jobs_s, t = since(t)
+        entries = {wid: reply.entry for wid, reply in gathered.items()}
+        attachments = {k: v for reply in gathered.values() for k, v in reply.attachments.items()}
+        slowest = max(gathered.values(), key=lambda reply: reply.operator_s)
+        timings.prove_s, timings.operator_s = slowest.prove_s, slowest.operator_s
         deliveries = {wid: claim_delivery(entry, wid, nonce, view.operators.get(wid),
                                           attachments)[0]
                       for wid, entry in entries.items()}
-        timings.claims_s, t = _since(t)
+        timings.claims_s, t = since(t)
         timings.sign_s += timings.claims_s
         planned = Plan(task, input_bytes, label, request.signer, view.labeller_stake,
                        tuple(picked))
         judged = judge(self.store, planned, nonce, deliveries, self.config)
-        timings.verify_s, t = _since(t)
+        timings.verify_s, t = since(t)
         delivery = seal(self.identity, "delivery",
                         {"request": message, "nonce": nonce.hex(),
                          "workers": [w.id for w in picked], "claims": entries}).to_json()
         timings.sign_s += time.perf_counter() - t
         self._hand_over(nonce.hex(), pack(delivery, [d.claim for d in deliveries.values()
                                                      if d.claim is not None]))
-        timings.deliver_s, t = _since(t)
+        timings.deliver_s, t = since(t)
         best = _best(picked, judged.checks, judged.scores)
         timings.total_s = time.perf_counter() - start
         log(f"request {nonce.hex()[:8]} task={task.name}: "
@@ -224,18 +230,12 @@ class Gateway:
                 "timings": asdict(timings)}
 
 
-def _since(t: float) -> tuple[float, float]:
-    """The seconds since `t`, and now."""
-    now = time.perf_counter()
-    return now - t, now
-
-
-def _seen(worker_id: str, answer: tuple[dict, dict[str, bytes]],
-          on_delivery: Callable[[str, dict], None] | None) -> tuple[dict, dict[str, bytes]]:
-    """Report a worker's delivery entry as it arrives; the entry and its attachments."""
+def _seen(worker_id: str, reply: Reply, on_delivery: Callable[[str, dict], None] | None
+          ) -> Reply:
+    """Report a worker's delivery entry as it arrives; the operator's reply."""
     if on_delivery is not None:
-        on_delivery(worker_id, answer[0])
-    return answer
+        on_delivery(worker_id, reply.entry)
+    return reply
 
 
 def _best(picked: list[Worker], checks: dict, scores: dict) -> str | None:

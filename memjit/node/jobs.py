@@ -10,8 +10,10 @@ attachment) or `{"fault": why}`, the fault it saw.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -25,6 +27,7 @@ from memjit.node.wire import MEDIA_TYPE, digest, unpack
 MARGIN_S = 3.0
 """How long past a job's deadline its sender waits for the answer."""
 
+_METRIC = re.compile(r"([a-z]+);dur=([0-9]{1,9}(?:\.[0-9]{1,3})?)")
 _CLIENT = httpx.Client(headers={"accept": MEDIA_TYPE})
 """One client for every job (its connections are kept alive; httpx clients are thread-safe)."""
 
@@ -39,13 +42,39 @@ def claim_body(worker_id: str, nonce: bytes, claim: bytes | None, fault: str | N
     return body
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An operator's reply to a job: the delivery entry, the attachments (the claim's bytes by
+    digest), and, from its Server-Timing header, the seconds it spent answering (`prove_s`)
+    and handling the job in all (`operator_s`; the rest of the round trip is the HTTP hop)."""
+
+    entry: dict
+    attachments: dict[str, bytes] = field(default_factory=dict)
+    prove_s: float = 0.0
+    operator_s: float = 0.0
+
+
+def server_timing(prove_s: float, total_s: float) -> str:
+    """The Server-Timing header of an operator's reply."""
+    return f"prove;dur={1000 * prove_s:.1f}, operator;dur={1000 * total_s:.1f}"
+
+
+def _timings(header: str) -> dict[str, float]:
+    """The durations (s) of a Server-Timing header; malformed parts are left out."""
+    found = {}
+    for part in header.split(","):
+        match = _METRIC.fullmatch(part.strip())
+        if match:
+            found[match[1]] = float(match[2]) / 1000
+    return found
+
+
 def send_job(identity: Identity, operator: OperatorRef | None, worker_id: str, task: str,
-             input_bytes: bytes, nonce: bytes, deadline: int) -> tuple[dict, dict[str, bytes]]:
+             input_bytes: bytes, nonce: bytes, deadline: int) -> Reply:
     """Sign a job for `worker_id` (prove `input_bytes` to `nonce` by `deadline`), send it to
-    the worker's operator and wait (until the deadline plus MARGIN_S); the delivery entry and
-    the attachments of the answer (the claim's bytes by digest)."""
+    the worker's operator and wait (until the deadline plus MARGIN_S); its reply."""
     if operator is None:
-        return {"fault": "worker has no operator node"}, {}
+        return Reply({"fault": "worker has no operator node"})
     job = seal(identity, "job", {"worker": worker_id, "task": task, "input": input_bytes.hex(),
                                  "nonce": nonce.hex(), "deadline": deadline},
                ttl_s=max(60, deadline - int(time.time()) + 60))
@@ -53,17 +82,19 @@ def send_job(identity: Identity, operator: OperatorRef | None, worker_id: str, t
         response = _CLIENT.post(f"{operator.url.rstrip('/')}/v1/jobs", json=job.to_json(),
                                 timeout=max(1.0, deadline - time.time() + MARGIN_S))
     except httpx.TimeoutException:
-        return {"fault": "DeadlineExceeded: operator missed the job deadline"}, {}
+        return Reply({"fault": "DeadlineExceeded: operator missed the job deadline"})
     except httpx.HTTPError as exc:
-        return {"fault": f"operator unreachable: {type(exc).__name__}"}, {}
+        return Reply({"fault": f"operator unreachable: {type(exc).__name__}"})
     if response.status_code != 200:
-        return {"fault": f"operator refused the job: HTTP {response.status_code} "
-                         f"{response.text[:200]}"}, {}
+        return Reply({"fault": f"operator refused the job: HTTP {response.status_code} "
+                               f"{response.text[:200]}"})
     try:
         frame = unpack(response.content, "claim")
     except BadInput as exc:
-        return {"fault": f"operator answered no claim frame: {exc}"}, {}
-    return {"claim": frame.message}, dict(frame.attachments)
+        return Reply({"fault": f"operator answered no claim frame: {exc}"})
+    spent = _timings(response.headers.get("server-timing", ""))
+    return Reply({"claim": frame.message}, dict(frame.attachments), spent.get("prove", 0.0),
+                 spent.get("operator", 0.0))
 
 
 def open_claim(message: object, worker_id: str, nonce: bytes,

@@ -152,7 +152,8 @@ class Node:
         """Hand a signed delivery (and its claims) to the sequencer; its settlement (which
         may wait for the sequencer's own jobs, memjit.node.witness)."""
         if self.sequencer is not None:
-            return result_json(self.sequencer.settle(delivery))
+            result, spent = self.sequencer.settle(delivery)
+            return {**result_json(result), "timings": spent}
         return self.upstream.post_bytes(
             "/v1/deliveries", pack(delivery.message, list(delivery.attachments.values())),
             SETTLE_TIMEOUT_S + self.config.job_timeout_s)

@@ -123,9 +123,9 @@ class OperatorRole:
         return envelope
 
     def run_job(self, message: object, now: Callable[[], float] = time.time
-                ) -> tuple[Envelope, bytes | None]:
+                ) -> tuple[Envelope, bytes | None, float]:
         """Run and prove one signed job; the signed claim message (naming the claim, or the
-        fault) and the claim's bytes."""
+        fault), the claim's bytes and the seconds spent answering."""
         job = open_envelope(message, "job")
         body = job.body
         wid, task_name, deadline = body.get("worker"), body.get("task"), body.get("deadline")
@@ -149,11 +149,13 @@ class OperatorRole:
                         task=task.name, vk=None, stake=0, usefulness=0, registered_at=0.0,
                         last_used_at=None, unbonding_amount=0, unbonding_at=None,
                         status="active")
+        start = time.perf_counter()
         delivery = self._answer(worker, task, input_bytes, nonce, job.signer,
                                 max(1.0, deadline - now()))
+        spent = time.perf_counter() - start
         return seal(self.identity, "claim", claim_body(wid, nonce, delivery.claim,
                                                        delivery.fault),
-                    ttl_s=max(60, deadline - int(now()) + 60)), delivery.claim
+                    ttl_s=max(60, deadline - int(now()) + 60)), delivery.claim, spent
 
     def _answer(self, worker: Worker, task: Task, input_bytes: bytes, nonce: bytes,
                 sender: bytes, timeout_s: float) -> Delivery:

@@ -21,6 +21,7 @@ serialized; SQLite transactions make each acknowledged change durable.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
@@ -36,7 +37,7 @@ from memjit.market.ledger import Ledger, Validator, Worker
 from memjit.market.pool import MarketConfig, RequestResult, judge, plan, settle, stop_pool
 from memjit.market.registry import Registration, admit, unbond_by, worker_id
 from memjit.node.jobs import claim_delivery
-from memjit.node.log import log
+from memjit.node.log import log, since
 from memjit.node.messages import Envelope, Refused, hex_field, open_envelope
 from memjit.node.providers import Providers
 from memjit.node.replay import ReplayCache
@@ -173,10 +174,13 @@ class Sequencer:
         log(f"validator {who}: {action} {amount}; {bond.stake} SWT bonded")
         return bond
 
-    def settle(self, frame: Frame) -> RequestResult:
+    def settle(self, frame: Frame) -> tuple[RequestResult, dict[str, float]]:
         """Judge again and settle a gateway's delivery (a frame: the signed delivery and the
         claims), a fault counted only if the operator fails the sequencer too (see the module
-        doc)."""
+        doc); the settled request, and the seconds spent opening the messages, planning,
+        witnessing faults, judging and settling."""
+        spent: dict[str, float] = {}
+        t = time.perf_counter()
         delivery = open_envelope(frame.message, "delivery")
         body = delivery.body
         request = open_envelope(body.get("request"), "request")
@@ -190,22 +194,28 @@ class Sequencer:
         self.replay.admit(request)
         checked = {wid: claim_delivery(claims.get(wid), wid, nonce, self.directory.get(wid),
                                        frame.attachments) for wid in workers}
+        spent["open_s"], t = since(t)
         planned = self.run(lambda: plan(self.ledger, self.store, request.signer, task,
                                         input_bytes, label=label, top_k=top_k,
                                         config=self.config, workers=workers))
+        spent["plan_s"], t = since(t)
         deliveries = {wid: found for wid, (found, _) in checked.items()}
         deliveries.update(self.witness.check(
             {wid: found for wid, (found, attested) in checked.items() if not attested},
             planned.task.name, planned.input_bytes, nonce))
+        spent["witness_s"], t = since(t)
         # off the ledger thread, and in a process of its own: its CPU-bound checks would hold
         # the GIL the node's API threads (market views, the gateway) need
         judged = self._verifier.submit(judge, self.store, planned, nonce, deliveries,
                                        self.config).result()
+        spent["judge_s"], t = since(t)
         result = self.run(lambda: settle(self.ledger, self.store, planned, nonce, judged,
                                          self.config))
+        spent["settle_s"], t = since(t)
         log(f"settled request {result.seq}: " + ", ".join(
-            f"{c.worker[:8]}={c.outcome}" for c in result.calls))
-        return result
+            f"{c.worker[:8]}={c.outcome}" for c in result.calls) + "; "
+            + " ".join(f"{k.removesuffix('_s')}={v:.3f}" for k, v in spent.items()))
+        return result, spent
 
     def view(self, task: str, requester: bytes) -> MarketView:
         """The market view a gateway selects from."""

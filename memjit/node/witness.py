@@ -52,9 +52,9 @@ class Witness:
     def _ask(self, worker_id: str, reported: Delivery, task: str, input_bytes: bytes,
              nonce: bytes, deadline: int) -> Delivery:
         operator = self.operator_of(worker_id)
-        entry, attachments = send_job(self.identity, operator, worker_id, task, input_bytes,
-                                      nonce, deadline)
-        delivery, attested = claim_delivery(entry, worker_id, nonce, operator, attachments)
+        reply = send_job(self.identity, operator, worker_id, task, input_bytes, nonce, deadline)
+        delivery, attested = claim_delivery(reply.entry, worker_id, nonce, operator,
+                                            reply.attachments)
         outcome = "a claim" if delivery.claim is not None else \
             "its own fault" if attested else "no answer"
         log(f"witness {nonce.hex()[:8]} {worker_id[:8]}: gateway reported "
