@@ -22,11 +22,14 @@ from memjit.market.rewards import RewardConfig
 from memjit.node.client import NodeClient
 from memjit.node.content import Fetcher
 from memjit.node.gateway import Gateway
+from memjit.node.log import log
 from memjit.node.operator import OperatorRole
 from memjit.node.replay import ReplayCache
 from memjit.node.membership import Membership
+from memjit.node.providers import Providers
 from memjit.node.sequencer import Sequencer, registration_of, result_json
 from memjit.node.state import MarketView, worker_json
+from memjit.node.wire import Frame, pack
 from memjit.runtime.store import Store
 
 NODE_KEY = "node"
@@ -69,11 +72,12 @@ class Node:
         self.replay = ReplayCache(home)
         self.fetcher = Fetcher(self.store)
         self.market = MarketConfig(rewards=replace(RewardConfig(), faucet=config.faucet))
-        self.sequencer = None if not config.is_sequencer else Sequencer(
-            home, self.store, self.fetcher, self.replay, self.market, config.batch_interval_s)
-        self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
         self.membership = Membership(home, self.identity, port=config.p2p_port,
-                                     role="sequencer" if self.sequencer else "operator")
+                                     role="sequencer" if config.is_sequencer else "operator")
+        self.sequencer = None if not config.is_sequencer else Sequencer(
+            home, self.store, Providers(self.fetcher, self.membership.providers), self.replay,
+            self.market, self.identity, config.batch_interval_s, config.job_timeout_s)
+        self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
         self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors,
                                      config.provers)
         self.gateway = Gateway(self.identity, self.store, self.replay,
@@ -93,6 +97,7 @@ class Node:
         self.membership.start(self.url, self.config.bootstrap,
                               [w["cid"] for w in self.operator.served.values()])
         if self.upstream is None and self.sequencer is None:
+            log("joined; reading the sequencer from the network record")
             record = self.membership.sequencer()
             if record is None:
                 raise NetworkUnavailable("no sequencer record in the DHT: is the bootstrap "
@@ -143,11 +148,15 @@ class Node:
         return MarketView.from_json(self.upstream.get("/v1/state/market", task=task,
                                                       requester=requester.hex()))
 
-    def deliver(self, delivery: dict) -> dict:
-        """Hand a signed delivery to the sequencer; its settlement."""
+    def deliver(self, delivery: Frame) -> dict:
+        """Hand a signed delivery (and its claims) to the sequencer; its settlement (which
+        may wait for the sequencer's own jobs, memjit.node.witness)."""
         if self.sequencer is not None:
-            return result_json(self.sequencer.settle(delivery))
-        return self.upstream.post("/v1/deliveries", delivery, SETTLE_TIMEOUT_S)
+            result, spent = self.sequencer.settle(delivery)
+            return {**result_json(result), "timings": spent}
+        return self.upstream.post_bytes(
+            "/v1/deliveries", pack(delivery.message, list(delivery.attachments.values())),
+            SETTLE_TIMEOUT_S + self.config.job_timeout_s)
 
     def register(self, message: dict) -> dict:
         """Have the sequencer admit a registration; the worker."""
