@@ -37,6 +37,7 @@ class LocalNode:
     log: Path
     actors: str | None = None
     p2p: list[str] = field(default_factory=list)
+    extra: tuple[str, ...] = ()
     _pump: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -100,10 +101,11 @@ class LocalNetwork:
     def restart(self, node: LocalNode) -> LocalNode:
         """Start a stopped or killed node again, on its home and at its addresses."""
         index = self.nodes.index(node)
-        fresh = self.launch(node.name, "--p2p-port", node.p2p[0].split("/")[4],
+        fresh = self.launch(node.name, *node.extra, "--p2p-port", node.p2p[0].split("/")[4],
                             actors=node.actors,
                             listen=f"127.0.0.1:{node.url.rsplit(':', 1)[1]}",
                             sequencer=index > 0)
+        fresh.extra = node.extra  # without the --p2p-port added here
         self.nodes.pop()
         self.nodes[index] = fresh
         self.ready(fresh)
@@ -131,7 +133,8 @@ class LocalNetwork:
         with open(log, "ab") as sink:
             process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=sink, env=env,
                                        start_new_session=True)
-        node = LocalNode(name, home, "", process, log, actors)
+        node = LocalNode(name, home, "", process, log, actors,
+                         extra=extra)
         self.nodes.append(node)
         return node
 
