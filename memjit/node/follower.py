@@ -20,6 +20,7 @@ replica's head and catches up from whichever nodes hold the batches.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 
@@ -33,6 +34,7 @@ from memjit.node.membership import Membership
 from memjit.rollup.replica import BadBatch, BatchRef, Replica
 
 POLL_S = 1.0
+MAX_LISTING_BYTES = 64 * 1024
 
 
 class Follower:
@@ -98,14 +100,27 @@ class Follower:
         return value if isinstance(value, int) else None
 
     def _refs(self, peer: str, after: int) -> list[BatchRef]:
+        """The refs `peer` lists after `after` ([] if it cannot be reached; BadInput if the
+        listing is malformed or over MAX_LISTING_BYTES)."""
+        body = bytearray()
         try:
-            response = self.client.get(f"{peer}/v1/batches",
-                                       params={"after": after, "limit": MAX_REFS})
-            if response.status_code != 200:
-                return []
-            return [BatchRef.from_json(r) for r in response.json()["batches"]]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            with self.client.stream("GET", f"{peer}/v1/batches",
+                                    params={"after": after, "limit": MAX_REFS}) as response:
+                if response.status_code != 200:
+                    return []
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_LISTING_BYTES:
+                        raise BadInput(f"a batch listing over {MAX_LISTING_BYTES} bytes")
+        except httpx.HTTPError:
             return []
+        try:
+            refs = json.loads(body)["batches"]
+        except (ValueError, KeyError, TypeError):
+            raise BadInput("a malformed batch listing") from None
+        if not isinstance(refs, list) or len(refs) > MAX_REFS:
+            raise BadInput("a malformed batch listing")
+        return [BatchRef.from_json(r) for r in refs]
 
     def _from(self, peer: str, n: int) -> int:
         """Apply the batches from `n` on that `peer` lists; how many. A bad listing or batch
@@ -128,10 +143,10 @@ class Follower:
                 log(f"batch {ref.number} from {peer} unavailable: {exc}")
                 break
             self.replica.apply(checked)
-            self.membership.provide_all([*checked.blocks, rendezvous(self.network, ref.number)])
             applied += 1
             log(f"applied batch {ref.number} from {peer}: {len(checked.data.facts)} claims "
                 f"re-verified, state root {checked.header.state_root_after.hex()[:16]}")
+            self.membership.provide_all([*checked.blocks, rendezvous(self.network, ref.number)])
         return applied
 
     def fetch(self, peer: str, cid: str) -> bytes:

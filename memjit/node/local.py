@@ -144,7 +144,18 @@ class LocalNetwork:
         node.url = self._await_url(node)
         node._pump = threading.Thread(target=_pump, args=(node.process, node.log), daemon=True)
         node._pump.start()
-        node.p2p = list(httpx.get(f"{node.url}/v1/status", timeout=30).json()["p2p"])
+        status: list[dict] = []
+
+        def answered() -> bool:  # the port is bound before the server accepts on it
+            try:
+                status.append(httpx.get(f"{node.url}/v1/status", timeout=30).json())
+            except httpx.ConnectError:
+                return False
+            return True
+
+        if not wait_until(answered, START_TIMEOUT_S, 0.2):
+            raise InternalError(f"node {node.name} does not answer at {node.url}")
+        node.p2p = list(status[-1]["p2p"])
 
     def _await_url(self, node: LocalNode) -> str:
         """The node's URL from its first stdout line (bounded wait)."""
