@@ -42,11 +42,11 @@ class Follower:
 
     def __init__(self, replica: Replica, fetcher: Fetcher, membership: Membership,
                  sequencer: Callable[[], str | None], url: str, network: str,
-                 poll_s: float = POLL_S) -> None:
+                 poll_s: float = POLL_S, client: httpx.Client | None = None) -> None:
         self.replica, self.fetcher, self.membership = replica, fetcher, membership
         self.sequencer, self.url, self.network, self.poll_s = sequencer, url, network, poll_s
         self.distrusted: set[tuple[str, int]] = set()
-        self.client = httpx.Client(timeout=30)
+        self.client = client or httpx.Client(timeout=30)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="follower")
 
