@@ -1,12 +1,11 @@
-"""`memjit bench batcher`: batch commit throughput, sparse Merkle tree costs, share of BLS.
+"""`memjit bench batcher`: batch commit throughput, Poseidon2 state tree costs, share of BLS.
 
-A fresh ledger (temporary home) gets `accounts` workers; a first batch puts all their accounts
-into the state tree. Then, for each batch size, facts with random digests (no STARK proofs: the
+A fresh ledger (temporary home) gets `accounts` workers and a first batch. Then, for each batch size, facts with random digests (no STARK proofs: the
 oracle verifies those before recording, so they are excluded here) are recorded for random
 workers and one batch is cut and committed; the median of `repeats` batches is reported.
 A commit's time is split into BLS signing (every committee member signs the batch hash), the
-BLS check (one FastAggregateVerify) and the rest (accounts, state diff, tree updates, header,
-data block, SQLite transaction). The tree itself is timed on `accounts` random keys.
+BLS check (one FastAggregateVerify) and the rest (the facts applied to the Poseidon2 tree,
+header, data block, SQLite transaction). The tree itself is timed on `accounts` accounts.
 """
 
 from __future__ import annotations
@@ -22,12 +21,12 @@ from rich.console import Console
 from rich.table import Table
 
 import memjit.rollup.batcher as batcher_module
-from memjit.rollup.committee import add_local
-from memjit.rollup.state import Account
-from memjit.rollup.batcher import BatchConfig, Batcher
+from circuits.rollup.leaf import Leaf, key_hash
 from memjit.market.facts import record_fact
 from memjit.market.ledger import Ledger, Worker
-from memjit.rollup.smt import SparseMerkleTree, verify_proof
+from memjit.rollup.batcher import BatchConfig, Batcher
+from memjit.rollup.committee import add_local
+from memjit.rollup.tree import StateTree, verify_path
 from memjit.runtime.store import Store
 
 OWNERS = 100
@@ -47,39 +46,33 @@ class _Timed:
             self.seconds += time.perf_counter() - start
 
 
-def bench_smt(accounts: int, samples: int = 1000, seed: int = 1) -> dict:
-    """Build a tree of `accounts` account leaves; time updates, inserts, proofs, verification."""
+def bench_tree(accounts: int, samples: int = 1000, seed: int = 1) -> dict:
+    """Build a Poseidon2 state tree of `accounts` leaves; time updates (the witness each fact
+    needs), inserts at fresh indexes, and the reference check of a path."""
     rng = random.Random(seed)
-    leaf = Account(500, 250_000, 1_700_000_000_000, 10**6, 0).encode()
-    items = [(rng.randbytes(32), leaf) for _ in range(accounts)]
+    keys = [tuple(int(x) for x in key_hash(rng.randbytes(32))) for _ in range(accounts + samples)]
     start = time.perf_counter()
-    tree = SparseMerkleTree(items)
-    root = tree.root
+    tree = StateTree()
+    tree.build({i: Leaf(keys[i], 500, 250_000, 20_000, 10**6).limbs() for i in range(accounts)})
     build_s = time.perf_counter() - start
-    keys = [k for k, _ in rng.sample(items, min(samples, accounts))]
+    chosen = rng.sample(range(accounts), min(samples, accounts))
     start = time.perf_counter()
-    for i, k in enumerate(keys):
-        tree.set(k, Account(500, i, 1_700_000_000_000, 10**6, 0).encode())
-        root = tree.root
-    update_us = (time.perf_counter() - start) / len(keys) * 1e6
+    witnesses = [tree.update(i, Leaf(keys[i], 500, n, 20_001, 10**6).limbs())
+                 for n, i in enumerate(chosen)]
+    update_us = (time.perf_counter() - start) / len(chosen) * 1e6
+    root = tree.root
     start = time.perf_counter()
-    proofs = [tree.prove(k) for k in keys]
-    proof_us = (time.perf_counter() - start) / len(keys) * 1e6
+    ok = all(verify_path(root, i, tree.limbs(i), tree.siblings(i)) for i in chosen[:100])
+    verify_us = (time.perf_counter() - start) / min(100, len(chosen)) * 1e6
+    if not ok or not witnesses:
+        raise RuntimeError("a benchmark path did not verify")
     start = time.perf_counter()
-    ok = all(verify_proof(root, k, tree.get(k), p) for k, p in zip(keys, proofs))
-    verify_us = (time.perf_counter() - start) / len(keys) * 1e6
-    if not ok:
-        raise RuntimeError("a benchmark proof did not verify")
-    fresh = [rng.randbytes(32) for _ in keys]
-    start = time.perf_counter()
-    for k in fresh:
-        tree.set(k, leaf)
-        root = tree.root
-    insert_us = (time.perf_counter() - start) / len(fresh) * 1e6
+    for i in range(accounts, accounts + samples):
+        tree.update(i, Leaf(keys[i]).limbs())
+    insert_us = (time.perf_counter() - start) / samples * 1e6
     return {"accounts": accounts, "build_s": round(build_s, 3), "update_us": round(update_us, 1),
-            "insert_us": round(insert_us, 1), "proof_us": round(proof_us, 1),
-            "verify_us": round(verify_us, 1),
-            "proof_bytes": round(statistics.mean(len(p) for p in proofs), 1)}
+            "insert_us": round(insert_us, 1), "verify_us": round(verify_us, 1),
+            "proof_bytes": 16 * 4 + 32 * 32}
 
 
 def _populate(ledger: Ledger, accounts: int, rng: random.Random) -> list[tuple[str, bytes]]:
@@ -105,8 +98,6 @@ def _record(ledger: Ledger, workers: list[tuple[str, bytes]], n: int, rng: rando
                         score=rng.randrange(1_000_001), reward=reward, claim_cid=None,
                         now=ledger.clock())
             ledger.credit(db, owner, pending=reward)
-            db.execute("UPDATE workers SET usefulness = ?, last_used_at = ? WHERE id = ?",
-                       (rng.randrange(1_000_001), ledger.clock(), wid))
 
 
 def bench_commits(accounts: int, sizes: list[int], repeats: int = 3, committee: int = 1,
@@ -122,7 +113,7 @@ def bench_commits(accounts: int, sizes: list[int], repeats: int = 3, committee: 
         batcher = Batcher(ledger, Store(home), home, BatchConfig(max_facts=max(sizes)))
         _record(ledger, workers, 1, rng)
         start = time.perf_counter()
-        batcher.commit_pending(force=True)  # genesis: every account enters the tree
+        batcher.commit_pending(force=True)  # genesis
         genesis_s = time.perf_counter() - start
         batcher_module.sign, batcher_module.verify = sign, verify
         try:
@@ -137,7 +128,8 @@ def bench_commits(accounts: int, sizes: list[int], repeats: int = 3, committee: 
                     if batch is None or not batcher.commit(batch):
                         raise RuntimeError("the benchmark batch was not committed")
                     total = time.perf_counter() - start
-                    runs.append((total, sign.seconds, verify.seconds, len(batch.data.diff)))
+                    runs.append((total, sign.seconds, verify.seconds,
+                                 len({f.worker for f in batch.data.facts})))
                 total, sign_s, verify_s, changed = sorted(runs)[len(runs) // 2]
                 rows.append({"facts": size, "seconds": round(total, 4),
                              "facts_per_s": round(size / total, 1),
@@ -158,7 +150,7 @@ def bench_batcher(accounts: int = 10_000, sizes: list[int] | tuple[int, ...] = (
     batch proofs of `proof_sizes` facts (benchmarks.batch_proof)."""
     from benchmarks.batch_proof import bench_batch_proofs
 
-    return {"accounts": accounts, "committee": committee, "smt": bench_smt(accounts),
+    return {"accounts": accounts, "committee": committee, "tree": bench_tree(accounts),
             **bench_commits(accounts, list(sizes), committee=committee),
             "proofs": bench_batch_proofs(list(proof_sizes)) if proof_sizes else None}
 
@@ -166,12 +158,12 @@ def bench_batcher(accounts: int = 10_000, sizes: list[int] | tuple[int, ...] = (
 def print_report(result: dict) -> None:
     """The human-readable report of bench_batcher."""
     console = Console(highlight=False, width=max(Console().width, 120))
-    smt = result["smt"]
-    console.print(f"sparse Merkle tree, {smt['accounts']} accounts: build {smt['build_s']} s, "
-                  f"update {smt['update_us']} us, insert {smt['insert_us']} us, "
-                  f"proof {smt['proof_us']} us ({smt['proof_bytes']} B), "
-                  f"verify {smt['verify_us']} us")
-    console.print(f"genesis batch (all {result['accounts']} accounts new): {result['genesis_s']} s")
+    tree = result["tree"]
+    console.print(f"Poseidon2 state tree, {tree['accounts']} accounts: build {tree['build_s']} s, "
+                  f"update {tree['update_us']} us, insert {tree['insert_us']} us, "
+                  f"path {tree['proof_bytes']} B, verify (numpy reference) "
+                  f"{tree['verify_us']} us")
+    console.print(f"genesis batch: {result['genesis_s']} s")
     table = Table(title=f"batch commits, {result['accounts']} accounts, committee of "
                         f"{result['committee']} (no STARK verification)")
     for col in ("facts", "s", "facts/s", "accounts changed", "BLS sign s", "BLS check s",

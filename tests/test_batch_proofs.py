@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from circuits.rollup.batch import BatchAir
-from memjit.rollup.header import Header
 from memjit.rollup.proving import check_bundle
-from memjit.rollup.zkstate import root_bytes
+from memjit.rollup.header import Header, root_bytes
 from prover import prove
 from test_batch_air import FAST, build
 from verifier.batch import Bundle, BundleFormatError, decode_bundle, decode_statement
@@ -26,10 +25,11 @@ def proven():
     statement = dataclasses.replace(statement, facts_commitment=b"\x11" * 32,
                                     prev_commitment=b"\x22" * 32)
     proof = prove(BatchAir(statement), main, FAST)
-    header = Header(7, b"\x22" * 32, bytes(32), bytes(32), b"\x11" * 32, 3, bytes(32),
+    header = Header(7, b"\x22" * 32, root_bytes(statement.old_root),
+                    root_bytes(statement.new_root), b"\x11" * 32, 3,
                     sum(f.reward for f in statement.facts), 20_000 * 86_400_000,
                     ((bytes([1] * 32), 1_800_000), (bytes([2] * 32), 0)), (b"k" * 48,),
-                    root_bytes(statement.new_root), b"s" * 96)
+                    b"s" * 96)
     prev = dataclasses.replace(statement, new_root=statement.old_root)
     return header, Bundle(header.hash, statement, proof), prev
 
@@ -48,7 +48,8 @@ def test_bundle_contradicting_its_header_rejected(proven):
         (header, dataclasses.replace(bundle, header_hash=bytes(32)), prev),
         (dataclasses.replace(header, number=8), bundle, prev),
         (dataclasses.replace(header, minted=header.minted + 1), bundle, prev),
-        (dataclasses.replace(header, zk_root=bytes(32)), bundle, prev),
+        (dataclasses.replace(header, state_root_after=bytes(32)), bundle, prev),
+        (dataclasses.replace(header, state_root_before=header.state_root_after), bundle, prev),
         (dataclasses.replace(header, timestamp_ms=header.timestamp_ms + 86_400_000), bundle, prev),
         (dataclasses.replace(header, scores=((bytes([1] * 32), 1),)), bundle, prev),
         (header, bundle, dataclasses.replace(prev, new_root=pi.new_root)),  # broken chain

@@ -9,22 +9,23 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import cli
 
 from memjit import workers
 from memjit.rollup.committee import add_local, add_member, members, sign
-from memjit.rollup.header import BatchFormatError, decode_header
-from memjit.rollup.state import Account
+from memjit.rollup.header import BatchFormatError, decode_header, root_bytes
 from memjit.rollup.batcher import Batch, BatchConfig, Batcher, facts_root
 from memjit.rollup.proving import BatchProver
 from memjit.market.facts import claim_digests, fact_hash, record_fact
+from memjit.market.formulas import RATE_STEP, ema
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.errors import BadInput, Rejected
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, Worker
 from memjit.market.registry import worker_id
-from memjit.rollup.smt import DEFAULTS, DEPTH, verify_proof
+from memjit.rollup.zkstate import FACT_RATE, GENESIS_ROOT, AccountProof, day_of
 from memjit.runtime.store import Store
 
 ALICE = Identity.from_seed("alice", b"\x0a" * 32)  # owns the fib worker
@@ -143,29 +144,38 @@ def test_commit_mints_and_proves_every_account(market: Market, claims: dict[str,
              market.submit(market.fib, claims["fib11"], 100_000, 5)]
     batcher = market.batcher()
     [h1] = batcher.commit_pending(force=True)
-    assert (h1.number, h1.prev_hash, h1.state_root_before) == (1, bytes(32), DEFAULTS[DEPTH])
+    assert (h1.number, h1.prev_hash, h1.state_root_before) == (1, bytes(32), GENESIS_ROOT)
     assert (h1.fact_count, h1.facts_root, h1.minted) == (3, facts_root(facts), 85)
     assert dict(h1.scores) == {bytes.fromhex(market.fib): 700_000,
                                bytes.fromhex(market.crc): 900_000}
     assert decode_header(h1.encode()) == h1
     assert market.balances() == {"alice": (0, 35), "bob": (0, 50)}
     assert batcher.pending() == [] and batcher.commit_pending(force=True) == []
-    for wid, balance in ((market.fib, 35), (market.crc, 50)):
-        p = batcher.prove(wid)
-        assert p.state_root == h1.state_root_after and p.verify()
-        assert verify_proof(h1.state_root_after, bytes.fromhex(wid), p.leaf, p.proof)
-        assert Account.decode(p.leaf) == Account(500, 0, -1, balance, 0)
-    absent = batcher.prove("ab" * 32)
-    assert absent.leaf is None and absent.verify()
-    # a second batch follows the first and carries the market's account changes
-    market.ledger.db.execute("UPDATE workers SET usefulness = 250000, last_used_at = 1000.5 "
-                              "WHERE id = ?", (market.fib,))
+    rate = FACT_RATE * RATE_STEP
+    for index, (wid, minted, useful) in enumerate((
+            (market.fib, 35, ema(ema(0, 600_000, rate), 100_000, rate)),
+            (market.crc, 50, ema(0, 900_000, rate)))):
+        record, p = batcher.prove(wid)
+        assert record.header == h1 and p.state_root == h1.state_root_after and p.verify()
+        assert (p.index, p.leaf.minted, p.leaf.usefulness, p.leaf.last_day) == (
+            index, minted, useful, day_of(h1.timestamp_ms))
+        # a leaf, a sibling or a key that is not the account's does not check
+        for bad in (replace(p, limbs=p.limbs + np.eye(16, dtype=np.uint64)[11]),
+                    replace(p, siblings=p.siblings[::-1].copy()),
+                    replace(p, worker=bytes(32)), replace(p, index=p.index ^ 1),
+                    replace(p, state_root=h1.state_root_before)):
+            assert not bad.verify()
+    _, absent = batcher.prove("ab" * 32)
+    assert absent.leaf is None and absent.index is None and absent.verify()
+    # a second batch follows the first: the account moves by its fact alone
     market.submit(market.fib, claims["fib12"], 600_000, 7)
     [h2] = batcher.commit_pending(force=True)
     assert (h2.number, h2.prev_hash, h2.state_root_before) == (2, h1.hash, h1.state_root_after)
-    assert Account.decode(batcher.prove(market.fib).leaf) == Account(500, 250_000, 1_000_500, 42, 0)
-    old = batcher.prove(market.fib, 1)
-    assert old.state_root == h1.state_root_after and old.verify()
+    leaf = batcher.prove(market.fib)[1].leaf
+    assert (leaf.minted, leaf.usefulness) == (42, ema(ema(ema(0, 600_000, rate), 100_000, rate),
+                                                      600_000, rate))
+    record, old = batcher.prove(market.fib, 1)
+    assert old.state_root == h1.state_root_after and old.verify() and old.leaf.minted == 35
     assert market.balances() == {"alice": (0, 42), "bob": (0, 50)}
     with pytest.raises(BadInput, match="no batch 9"):
         batcher.prove(market.fib, 9)
@@ -188,8 +198,10 @@ def test_commit_rules(market: Market, claims: dict[str, bytes]) -> None:
            "previous hash": Batch(replace(a.header, prev_hash=b"\x01" * 32), a.data, a.seqs),
            "signature": Batch(a.header.signed(b.header.signature), a.data, a.seqs),
            "facts root does not match": Batch(a.header, b.data, b.seqs),
-           "Poseidon2 state root": Batch(_resigned(one, replace(a.header, zk_root=bytes(32))),
-                                         a.data, a.seqs)}
+           "state root after does not follow": Batch(
+               _resigned(one, replace(a.header, state_root_after=bytes(32))), a.data, a.seqs),
+           "state root before": Batch(
+               _resigned(one, replace(a.header, state_root_before=bytes(32))), a.data, a.seqs)}
     for match, batch in bad.items():
         with pytest.raises(Rejected, match=match):
             one.commit(batch)
@@ -224,13 +236,14 @@ def test_revert_restores_the_exact_previous_state(market: Market,
     with pytest.raises(BadInput, match="no batch 3"):
         batcher.revert(3)
     assert batcher.revert(2) == [2]
-    assert batcher.tree().root == h1.state_root_after and batcher.last().header == h1
+    assert root_bytes(batcher.state().root) == h1.state_root_after
+    assert batcher.last().header == h1
     assert len(batcher.pending()) == 2
     assert market.balances() == {"alice": (3, 10), "bob": (20, 0)}
     [again] = batcher.commit_pending(force=True)  # the same facts give the same state again
     assert again.state_root_after == h2.state_root_after and again.number == 2
     assert sorted(batcher.revert(1)) == [1, 2]
-    assert batcher.tree().root == DEFAULTS[DEPTH] and batcher.last() is None
+    assert root_bytes(batcher.state().root) == GENESIS_ROOT and batcher.last() is None
     assert market.balances() == {"alice": (13, 0), "bob": (20, 0)}
     [h1] = batcher.commit_pending(force=True)
     market.clock.now += 100  # the challenge window is over, but no batch is final unproven
@@ -325,9 +338,11 @@ def test_cli_batch_commands(market: Market, claims: dict[str, bytes],
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "proof", market.fib, "--json")
     proof = json.loads(out)
     assert code == 0 and proof["valid"] and proof["included"]
-    assert proof["account"]["balance"] == 10 and proof["state_root"] == committed["state_root_after"]
-    assert verify_proof(bytes.fromhex(proof["state_root"]), bytes.fromhex(proof["key"]),
-                        bytes.fromhex(proof["leaf"]), bytes.fromhex(proof["proof"]))
+    assert proof["account"]["minted"] == 10 and proof["state_root"] == committed["state_root_after"]
+    siblings = np.array([np.frombuffer(bytes.fromhex(s), "<u4") for s in proof["siblings"]],
+                        dtype=np.uint64)
+    assert AccountProof(bytes.fromhex(proof["worker"]), bytes.fromhex(proof["state_root"]),
+                        proof["index"], np.array(proof["leaf"], np.uint64), siblings).verify()
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "proof", "cd" * 32, "--batch", "1",
                        "--json")
     assert code == 0 and json.loads(out)["included"] is False and json.loads(out)["valid"]
@@ -342,7 +357,7 @@ def test_cli_batch_commands(market: Market, claims: dict[str, bytes],
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "revert", "1", "--json")
     reverted = json.loads(out)
     assert code == 0 and reverted["reverted"] == [1] and reverted["pending_facts"] == 2
-    assert reverted["state_root"] == DEFAULTS[DEPTH].hex()
+    assert reverted["state_root"] == GENESIS_ROOT.hex()
     code, out, _ = cli(capsys, monkeypatch, *home, "batch", "commit", "--force",
                        "--challenge-window", "0")
     assert code == 0 and "committed batch 1" in out

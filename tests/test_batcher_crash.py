@@ -16,6 +16,7 @@ import pytest
 
 from memjit.rollup.committee import add_local
 from memjit.rollup.batcher import COMMIT_STEPS, Batcher
+from memjit.rollup.header import root_bytes
 from memjit.market.facts import record_fact
 from memjit.market.ledger import LEDGER_FILE, Ledger, Worker
 from memjit.runtime.store import Store
@@ -61,7 +62,7 @@ def _state(home: Path) -> dict:
         db = ledger.db
         last = batcher.last()
         facts = db.execute("SELECT seq, batch, reward FROM batch_facts ORDER BY seq").fetchall()
-        return {"number": last.header.number, "root": batcher.tree().root,
+        return {"number": last.header.number, "root": root_bytes(batcher.state().root),
                 "header_root": last.header.state_root_after,
                 "facts": [(seq, batch) for seq, batch, _ in facts],
                 "included_rewards": sum(r for _, b, r in facts if b is not None),

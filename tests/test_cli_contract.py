@@ -283,9 +283,9 @@ def test_worker_ids_by_unique_prefix(home: Path, capsys, monkeypatch) -> None:
     code, out, err = cli(capsys, monkeypatch, "--home", str(home), "batch", "proof", wid[:10],
                          "--json")
     assert (code, err) == (0, "")
-    assert json.loads(out)["key"] == wid and json.loads(out)["included"] and json.loads(out)["valid"]
+    assert json.loads(out)["worker"] == wid and json.loads(out)["included"] and json.loads(out)["valid"]
     code, out, _ = cli(capsys, monkeypatch, "--home", str(home), "batch", "proof", twins[1],
-                       "--json")  # a full id: proven absent from the batch's state
+                       "--json")  # a full id: no fact touched it, so it has no leaf
     assert code == 0 and not json.loads(out)["included"] and json.loads(out)["valid"]
     for argv in (["worker", "show", "5eed5e"], ["batch", "proof", "5eed5eed"]):
         code, _, err = cli(capsys, monkeypatch, "--home", str(home), *argv)

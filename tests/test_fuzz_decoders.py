@@ -1,5 +1,5 @@
 """Structured fuzzing of every decoder: claim, proof, verification key, statement, the WASM
-front end, batch header, batch data, state diff and account leaf.
+front end, batch header and batch data.
 
 Each input, up to 1 MB, must end either in a decoded value or in the decoder's own documented
 error (its format error type, or BadInput for the WASM front end); anything else (IndexError,
@@ -33,8 +33,7 @@ from memjit.errors import BadInput
 from memjit.market.facts import Fact
 from memjit.rollup import header as header_format
 from memjit.rollup.batcher import DATA_MAGIC, DATA_VERSION, BatchData, decode_data
-from memjit.rollup.header import BatchFormatError, Header, Reader, decode_header
-from memjit.rollup.state import Account, DiffEntry, encode_diff, read_diff
+from memjit.rollup.header import BatchFormatError, Header, decode_header
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.runtime.wasm import load
 from memjit.workers import WORKERS_DIR
@@ -60,14 +59,6 @@ class Target:
     magic: bytes
 
 
-def _decode_diff(data: bytes) -> object:
-    """A state diff on its own (as batch data carries it after the facts)."""
-    reader = Reader(data, "state diff")
-    diff = read_diff(reader)
-    reader.end()
-    return diff
-
-
 def _magic(fmt: ModuleType) -> bytes:
     """A format's magic and version byte: random bytes after them reach the decoder's body."""
     return fmt.MAGIC + bytes([fmt.VERSION])
@@ -84,14 +75,11 @@ def targets() -> dict[str, Target]:
     dense = _module("dense")
     claim = prove_claim(dense, "dense", [32], input_bytes=bytes(range(32)), output_len="result")
     statement = claim.statement.encode()
-    account = Account(500, 360_000, 1_700_000_000_000, 199, 50).encode()
-    diff = [DiffEntry(bytes([k]) * 32, None if k == 1 else account, account) for k in (1, 7)]
     worker = "ab" * 32
     facts = (Fact(worker, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1_000_000, 199,
                   "bafkr4idnqrq2lcasxqxeawe5e7lhb4b7lyod7qyf2jxa2ernui7tapkfzy"),
              Fact(worker, b"\x04" * 32, b"\x05" * 32, b"\x06" * 32, 0, 0, None))
-    header = Header(3, b"\x11" * 32, b"\x12" * 32, b"\x13" * 32, b"\x14" * 32, 2, b"\x15" * 32,
-                    199, 1_700_000_000_000, ((bytes.fromhex(worker), 1_000_000),),
+    header = Header(3, b"\x11" * 32, b"\x12" * 32, b"\x13" * 32, b"\x14" * 32, 2, 199, 1_700_000_000_000, ((bytes.fromhex(worker), 1_000_000),),
                     (b"\x21" * 48, b"\x22" * 48)).signed(b"\x33" * 96)
     return {
         "claim": Target(decode_claim, ClaimFormatError, [claim.encode()], _magic(claim_format)),
@@ -103,10 +91,7 @@ def targets() -> dict[str, Target]:
                        [_module(n) for n in ("dense", "fnptr", "mix64")], b"\0asm\x01\0\0\0"),
         "header": Target(decode_header, BatchFormatError, [header.encode()], _magic(header_format)),
         "batch data": Target(decode_data, BatchFormatError,
-                             [BatchData(3, facts, tuple(diff)).encode()],
-                             DATA_MAGIC + bytes([DATA_VERSION])),
-        "state diff": Target(_decode_diff, BatchFormatError, [encode_diff(diff)], b""),
-        "account": Target(Account.decode, BatchFormatError, [account], b"\x01"),
+                             [BatchData(3, facts).encode()], DATA_MAGIC + bytes([DATA_VERSION])),
     }
 
 
@@ -177,7 +162,7 @@ def _check(name: str, target: Target, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("name", ["claim", "proof", "vk", "statement", "wasm", "header",
-                                  "batch data", "state diff", "account"])
+                                  "batch data"])
 def test_every_input_ends_in_the_decoders_own_error(name: str, targets: dict[str, Target]) -> None:
     target = targets[name]
     for seed in target.seeds:  # the seeds themselves decode
@@ -205,8 +190,7 @@ def test_huge_declared_lengths_are_refused_before_allocating(targets: dict[str, 
         "batch data": [DATA_MAGIC + bytes([DATA_VERSION]) + struct.pack(">QI", 1, 0xFFFFFFFF),
                        DATA_MAGIC + bytes([DATA_VERSION]) + struct.pack(">QI", 1, 1 << 24)
                        + bytes(200)],
-        "state diff": [struct.pack(">I", 0xFFFFFFFF), struct.pack(">I", 1 << 24) + bytes(100)],
-        "header": [targets["header"].seeds[0][:8 + 8 + 128 + 4 + 32 + 16] + b"\xff" * 4],
+        "header": [targets["header"].seeds[0][:8 + 8 + 128 + 4 + 16] + b"\xff" * 4],
     }
     for name, inputs in cases.items():
         for data in inputs:

@@ -62,7 +62,7 @@ def test_a_version_3_ledger_is_upgraded_and_a_copy_left_inactive(tmp_path: Path)
     db.commit()
     db.close()
     with Ledger(tmp_path) as led:
-        assert led.schema_version() == len(MIGRATIONS) == 5
+        assert led.schema_version() == len(MIGRATIONS) == 6
         assert [(w.id, w.status) for w in led.workers()] == [
             ("first", "active"), ("copy", "inactive"), ("alone", "active")]
         assert led.worker_by_vk(vk_digest(b"vk-ab")).id == "first"
@@ -71,6 +71,40 @@ def test_a_version_3_ledger_is_upgraded_and_a_copy_left_inactive(tmp_path: Path)
                              "FROM calls").fetchone()
         assert row == ("scored", 1_000_000, 10, 7, 0, None, None)  # kept; no period to close
         assert led.holdings(OWNER).bonded == 300
+
+
+def test_a_version_5_ledger_returns_its_header_v2_batches_to_pending(tmp_path: Path) -> None:
+    """Header v3 roots are Poseidon2's: batches signed under v2 cannot be kept, so their facts
+    and the SWT they minted go back to pending, to be committed again."""
+    with Ledger(tmp_path) as led:  # the schema as version 5 left it
+        with led.transaction() as db:
+            led.add_owner(db, OWNER)
+            led.add_worker(db, _worker())
+    db = sqlite3.connect(tmp_path / LEDGER_FILE)
+    db.execute("DROP TABLE batch_proofs")
+    db.execute("CREATE TABLE batch_diffs (batch INTEGER, worker TEXT, old_leaf BLOB, "
+               "new_leaf BLOB NOT NULL)")
+    db.executescript(MIGRATIONS[4])
+    db.execute("UPDATE schema_version SET version = 5")
+    db.execute("INSERT INTO batches VALUES (1, x'01', x'02', 'cid', 0, 0)")
+    db.execute("INSERT INTO batch_proofs VALUES (1, 'cid', x'03', 0)")
+    db.execute("INSERT INTO batch_diffs VALUES (1, 'w1', NULL, x'04')")
+    for n, (reward, batch) in enumerate(((30, 1), (12, 1), (5, None))):
+        db.execute("INSERT INTO batch_facts (hash, worker, vk_digest, statement_digest, "
+                   "proof_digest, score, reward, recorded_at, batch) VALUES (?, 'w1', x'00', "
+                   "?, x'00', 1, ?, 0, ?)", (bytes([n]), bytes([n]), reward, batch))
+    db.execute("UPDATE balances SET pending = 5, minted = 42")
+    db.commit()
+    db.close()
+    with Ledger(tmp_path) as led:
+        assert led.schema_version() == len(MIGRATIONS) == 6
+        assert led.db.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
+        assert led.db.execute("SELECT count(*) FROM batch_proofs").fetchone()[0] == 0
+        assert led.db.execute("SELECT count(*) FROM batch_facts WHERE batch IS NULL"
+                              ).fetchone()[0] == 3
+        assert led.db.execute("SELECT pending, minted FROM balances").fetchone() == (47, 0)
+        assert led.db.execute("SELECT name FROM sqlite_master WHERE name = 'batch_diffs'"
+                              ).fetchone() is None
 
 
 def test_amounts_are_range_checked_before_sqlite_sees_them(ledger: Ledger) -> None:

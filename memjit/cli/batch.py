@@ -37,9 +37,8 @@ def _batch_fields(record: "BatchRecord", now: float) -> dict:
     h = record.header
     return {"number": h.number, "hash": h.hash.hex(), "status": record.status(now),
             "prev_hash": h.prev_hash.hex(), "state_root_before": h.state_root_before.hex(),
-            "state_root_after": h.state_root_after.hex(), "zk_root": h.zk_root.hex(),
-            "facts_root": h.facts_root.hex(),
-            "fact_count": h.fact_count, "diff_digest": h.diff_digest.hex(), "minted": h.minted,
+            "state_root_after": h.state_root_after.hex(), "facts_root": h.facts_root.hex(),
+            "fact_count": h.fact_count, "minted": h.minted,
             "timestamp": h.timestamp_ms / 1000, "committed_at": record.committed_at,
             "final_at": record.final_at, "data_cid": record.data_cid,
             "scores": {w.hex(): s for w, s in h.scores},
@@ -117,7 +116,7 @@ def batch_show(
     number: int = _number("Batch number."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Show one batch header: roots, diff digest, scores per worker, committee, status."""
+    """Show one batch header: roots, scores per worker, committee, status."""
     from memjit.market.ledger import Ledger
 
     home = state_home(ctx, write=False)
@@ -193,7 +192,7 @@ def batch_audit(
                           "valid" if row["ok"] else row["reason"])
         Console(highlight=False, width=200).print(table)
         if report.ok:
-            typer.echo(f"batch {number}: signature, proofs, facts root, diff and state roots "
+            typer.echo(f"batch {number}: signature, proofs, facts root and state roots "
                        f"all check ({report.seconds:.2f} s)")
     if not report.ok:
         raise Rejected(f"batch {number} fails its audit: {report.problems[0]}")
@@ -208,23 +207,35 @@ def batch_proof(
                                          help="Batch number (default: the last)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Prove a worker's account (or its absence) under a batch's state root; the proof checks
-    offline with memjit.rollup.smt.verify_proof(state_root, key, leaf, proof)."""
+    """Show a worker's account under a batch's state root: its Poseidon2 leaf (16 limbs) and the
+    32 siblings of its path, checked offline by memjit.rollup.zkstate.AccountProof.verify (a
+    worker no fact has touched has no index, hence no leaf)."""
     from memjit.market.ledger import Ledger
-    from memjit.rollup.state import Account
+    from memjit.rollup.zkstate import root_bytes
 
     home = state_home(ctx, write=False)
     with Ledger(home, readonly=True) as ledger:
-        p = _batcher(ledger, home).prove(resolve_worker(ledger, worker_id, known=False), number)
-    account = None if p.leaf is None else Account.decode(p.leaf).__dict__
-    fields = {"batch": p.number, "batch_hash": p.batch_hash.hex(), "state_root": p.state_root.hex(),
-              "key": p.key.hex(), "included": p.leaf is not None, "account": account,
-              "leaf": None if p.leaf is None else p.leaf.hex(), "proof": p.proof.hex(),
+        record, p = _batcher(ledger, home).prove(resolve_worker(ledger, worker_id, known=False),
+                                                 number)
+    leaf = p.leaf
+    fields = {"batch": record.header.number, "batch_hash": record.header.hash.hex(),
+              "state_root": p.state_root.hex(), "worker": p.worker.hex(),
+              "included": leaf is not None, "index": p.index,
+              "account": None if leaf is None else {
+                  "stake": leaf.stake, "usefulness": leaf.usefulness, "last_day": leaf.last_day,
+                  "minted": leaf.minted, "slashed": leaf.slashed},
+              "leaf": None if p.limbs is None else [int(x) for x in p.limbs],
+              "siblings": None if p.siblings is None else [root_bytes(s).hex()
+                                                           for s in p.siblings],
               "valid": p.verify()}
     if json_out:
         emit_json(fields)
         return
     for key, value in fields.items():
+        if key == "siblings" and value is not None:
+            value = f"{len(value)} (--json lists them)"
+        elif key == "leaf" and value is not None:
+            value = " ".join(map(str, value))
         typer.echo(f"{key:>10}: {'-' if value is None else value}")
 
 
@@ -236,12 +247,13 @@ def batch_revert(
 ) -> None:
     """Revert batches N..last while still in their challenge window: facts pending again."""
     from memjit.market.ledger import Ledger
+    from memjit.rollup.zkstate import root_bytes
 
     home = state_home(ctx, write=True)
     with Ledger(home) as ledger:
         batcher = _batcher(ledger, home)
         reverted = batcher.revert(number)
-        root = batcher.tree().root.hex()
+        root = root_bytes(batcher.state().root).hex()
         pending = len(batcher.pending())
     if json_out:
         emit_json({"reverted": reverted, "state_root": root, "pending_facts": pending})

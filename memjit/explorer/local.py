@@ -29,8 +29,7 @@ from memjit.market.identity import KEYS_DIR, load, load_or_create
 from memjit.market.ledger import Ledger, Worker
 from memjit.market.tasks import builtin_tasks, get_task
 from memjit.rollup.batcher import Batcher, BatchRecord
-from memjit.rollup.header import ZERO_HASH
-from memjit.rollup.state import Account
+from memjit.rollup.zkstate import GENESIS_ROOT
 from memjit.runtime.store import MissingBlock, Store, cid_of, digest_of_cid
 from verifier.claims import ClaimFormatError, decode_claim, verify_claim, vk_digest
 
@@ -128,7 +127,7 @@ class LocalSource:
             last = self._batcher(ledger).last()
             pending = ledger.db.execute(
                 "SELECT count(*) FROM batch_facts WHERE batch IS NULL").fetchone()[0]
-        root = ZERO_HASH if last is None else last.header.state_root_after
+        root = GENESIS_ROOT if last is None else last.header.state_root_after
         return NetworkInfo("local", 0 if last is None else last.header.number, root.hex(),
                            int(pending))
 
@@ -159,11 +158,11 @@ class LocalSource:
         with self._read() as ledger:
             workers = ledger.workers(task)
             history = {w.id: [(w.registered_at, 0.0)] for w in workers}
-            for wid, leaf, at in ledger.db.execute(
-                    "SELECT d.worker, d.new_leaf, b.committed_at FROM batch_diffs d JOIN batches b "
-                    "ON b.number = d.batch JOIN workers w ON w.id = d.worker WHERE w.task = ? "
-                    "ORDER BY b.number", (task,)):
-                history[wid].append((at, Account.decode(bytes(leaf)).usefulness / PPM))
+            for record, state, facts in self._batcher(ledger).replay():
+                for wid in {f.worker for f in facts} & history.keys():
+                    leaf = state.leaf(wid)
+                    history[wid].append((record.committed_at,
+                                         0.0 if leaf is None else leaf.usefulness / PPM))
             now = ledger.clock()
         for w in workers:
             history[w.id].append((now, w.usefulness / PPM))
@@ -232,7 +231,7 @@ class LocalSource:
                    names: Mapping[bytes, str]) -> BatchRow:
         h = record.header
         return BatchRow(h.number, h.hash.hex(), h.prev_hash.hex(), h.state_root_before.hex(),
-                        h.state_root_after.hex(), h.facts_root.hex(), h.diff_digest.hex(),
+                        h.state_root_after.hex(), h.facts_root.hex(),
                         h.fact_count, h.minted, h.timestamp_ms / 1000, record.committed_at,
                         record.final_at, record.status(now), record.data_cid,
                         tuple(self._owner(names, k) for k in h.committee))

@@ -153,7 +153,6 @@ class BatchRow:
     state_root_before: str
     state_root_after: str
     facts_root: str
-    diff_digest: str
     fact_count: int
     minted: int
     timestamp: float

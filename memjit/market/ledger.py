@@ -219,6 +219,24 @@ MIGRATIONS: tuple[str, ...] = (
         proven_at  REAL NOT NULL
     );
     """,
+    # 6: header v3, whose state roots are the Poseidon2 tree's (memjit.rollup.zkstate): the
+    # state follows from the facts, so the BLAKE3 state diffs go. Batches committed under
+    # header v2 cannot be re-signed here: they are returned to pending (their facts and the SWT
+    # they minted, exactly as a revert does) and the next `memjit batch commit` commits them
+    # again under header v3.
+    """
+    UPDATE balances SET
+        pending = pending + (SELECT coalesce(sum(f.reward), 0) FROM batch_facts f
+                             JOIN workers w ON w.id = f.worker
+                             WHERE f.batch IS NOT NULL AND w.owner = balances.owner),
+        minted = minted - (SELECT coalesce(sum(f.reward), 0) FROM batch_facts f
+                           JOIN workers w ON w.id = f.worker
+                           WHERE f.batch IS NOT NULL AND w.owner = balances.owner);
+    UPDATE batch_facts SET batch = NULL;
+    DELETE FROM batch_proofs;
+    DROP TABLE batch_diffs;
+    DELETE FROM batches;
+    """,
 )
 
 

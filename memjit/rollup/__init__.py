@@ -1,6 +1,7 @@
-"""The rollup: settled facts committed in batches under one state root.
+"""The rollup: settled facts committed in batches under one state root, each proven.
 
-The worker-account state tree (``smt``), batch headers (``header``), state diffs and accounts
-(``state``), the signing committee (``committee``) and the batcher that cuts, commits, audits
-and reverts batches (``batcher``).
+The Poseidon2 state tree of worker accounts (``tree``) and the state the facts define
+(``zkstate``), batch headers (``header``), the signing committee (``committee``), the batcher
+that cuts, commits, audits and reverts batches (``batcher``) and the batch prover
+(``proving``).
 """

@@ -4,19 +4,20 @@ proven and its challenge window is over.
 
 Facts (memjit.market.facts) are what settled claims leave in the ledger; this module commits
 them. A fact stays pending until a committed batch includes it; committing mints its reward:
-the owner's `balances.pending` moves to `balances.minted`, and the worker account's balance in
-the state tree grows by it.
+the owner's `balances.pending` moves to `balances.minted`, and the worker account's minted
+total in the state tree grows by it.
 
 Batches. :meth:`Batcher.cut` takes the oldest pending facts (at most `max_facts`; a batch is
-due once that many are pending or the oldest is `max_age_s` old), computes every worker's new
-account (memjit.rollup.state), applies the diff to the sparse Merkle tree (memjit.rollup.smt), builds
-the header (memjit.rollup.header) and has the committee sign its hash (memjit.rollup.committee).
-The facts root is a binary Merkle tree over the fact hashes in batch order (node =
+due once that many are pending or the oldest is `max_age_s` old), applies them to the Poseidon2
+state tree (memjit.rollup.zkstate), builds the header (memjit.rollup.header) with the tree's
+roots before and after, and has the committee sign its hash (memjit.rollup.committee). The
+facts root is a binary Merkle tree over the fact hashes in batch order (node =
 blake3(left || right), an odd last node carried up, 32 zero bytes for none). The batch's facts
-and state diff go to the content store as its data (data availability)::
+go to the content store as its data (data availability); they determine the state, so no state
+diff is published::
 
-    "MJBDATA" u8 version, u64 number, u32 n, n x (worker id (32), vk digest, statement digest,
-    proof digest (32 each), u64 score, u64 reward, u8 length + claim CID (0: none)), state diff
+    "MJBDATA" u8 version (2), u64 number, u32 n, n x (worker id (32), vk digest, statement
+    digest, proof digest (32 each), u64 score, u64 reward, u8 length + claim CID (0: none))
 
 Rules, as zk-rollups commit: number = last + 1 and the previous hash must match; the same header
 twice is a no-op, another header at a committed number is Rejected; the committee must be the
@@ -26,8 +27,9 @@ never without its proof); only non-final batches can be reverted, which restores
 previous state root exactly and returns their facts to pending (un-minting their rewards).
 
 Crash safety: everything a commit changes in the ledger is one SQLite transaction; the data
-block is written (atomically, idempotently) before it. The committed accounts are derived from
-the stored diffs, so a commit is either entirely there or not at all. `CRASH_HOOK` is called at
+block is written (atomically, idempotently) before it. The committed state is derived from the
+committed facts (replayed over the tree and checked against the last header's root), so a
+commit is either entirely there or not at all. `CRASH_HOOK` is called at
 every step of a commit (see COMMIT_STEPS) so that tests can kill the process there.
 """
 
@@ -37,7 +39,7 @@ import sqlite3
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,10 @@ import blake3
 from rich.table import Table
 
 from memjit.rollup.committee import members, sign, signers, verify
+from memjit.errors import BadInput, MemjitError, Rejected
+from memjit.market.facts import Fact, claim_digests
+from memjit.market.identity import Identity
+from memjit.market.ledger import Ledger, worker_key
 from memjit.rollup.header import (
     HASH_BYTES,
     ZERO_HASH,
@@ -53,31 +59,16 @@ from memjit.rollup.header import (
     Reader,
     decode_header,
 )
-from memjit.rollup.state import (
-    Account,
-    DiffEntry,
-    committed_leaves,
-    diff_digest,
-    encode_diff,
-    next_accounts,
-    read_diff,
-    state_diff,
-)
-from memjit.errors import BadInput, MemjitError, Rejected
-from memjit.market.facts import Fact, claim_digests
-from memjit.market.identity import Identity
-from memjit.market.ledger import Ledger, worker_key
-from memjit.rollup.smt import DEFAULTS, DEPTH, SparseMerkleTree, verify_proof
-from memjit.rollup.zkstate import RollupState, day_of, root_bytes
+from memjit.rollup.zkstate import AccountProof, RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from verifier.claims import ClaimFormatError, decode_claim, verify_claim
 from verifier.claims import vk_digest as digest_of_vk
 
 DATA_MAGIC = b"MJBDATA"
-DATA_VERSION = 1
+DATA_VERSION = 2
 MAX_FACTS = 1 << 24
 
-COMMIT_STEPS = ("cut", "signed", "stored", "batch", "diff", "facts", "minted", "committed")
+COMMIT_STEPS = ("cut", "signed", "stored", "batch", "facts", "minted", "committed")
 CRASH_HOOK: Callable[[str], None] | None = None
 """Called with each name in COMMIT_STEPS as a commit passes it (a test kills the process)."""
 
@@ -102,11 +93,10 @@ def facts_root(hashes: list[bytes]) -> bytes:
 
 @dataclass(frozen=True)
 class BatchData:
-    """What a header commits to: its facts, in order, and the state diff."""
+    """What a header commits to: its facts, in order."""
 
     number: int
     facts: tuple[Fact, ...]
-    diff: tuple[DiffEntry, ...]
 
     def encode(self) -> bytes:
         out = [DATA_MAGIC, bytes([DATA_VERSION]), struct.pack(">QI", self.number, len(self.facts))]
@@ -114,7 +104,6 @@ class BatchData:
             cid = (f.claim_cid or "").encode()
             out += [bytes.fromhex(f.worker), f.vk_digest, f.statement_digest, f.proof_digest,
                     struct.pack(">QQB", f.score, f.reward, len(cid)), cid]
-        out.append(encode_diff(list(self.diff)))
         return b"".join(out)
 
 
@@ -132,9 +121,8 @@ def decode_data(data: bytes) -> BatchData:
         score, reward = r.uint("Q"), r.uint("Q")
         cid = r.take(r.uint("B")).decode("ascii", "replace") or None
         facts.append(Fact(worker.hex(), vk, st, proof, score, reward, cid))
-    diff = read_diff(r)
     r.end()
-    return BatchData(number, tuple(facts), tuple(diff))
+    return BatchData(number, tuple(facts))
 
 
 def _summary(data: BatchData) -> dict:
@@ -143,27 +131,15 @@ def _summary(data: BatchData) -> dict:
     for f in data.facts:
         scores[f.worker] += f.score
     return {"number": data.number, "facts_root": facts_root([f.hash for f in data.facts]),
-            "fact_count": len(data.facts), "diff_digest": diff_digest(list(data.diff)),
-            "minted": sum(f.reward for f in data.facts),
+            "fact_count": len(data.facts), "minted": sum(f.reward for f in data.facts),
             "scores": tuple((bytes.fromhex(w), s) for w, s in sorted(scores.items()))}
 
 
 def check_data(header: Header, data: BatchData) -> list[str]:
-    """Every way `data` contradicts `header`, including balances that do not grow by exactly
-    the worker's minted rewards (state roots are checked against the tree separately)."""
-    problems = [f"{name.replace('_', ' ')} does not match the batch data"
-                for name, value in _summary(data).items() if getattr(header, name) != value]
-    minted: Counter[bytes] = Counter()
-    for f in data.facts:
-        minted[bytes.fromhex(f.worker)] += f.reward
-    try:
-        grown = {e.key: Account.decode(e.new).balance
-                 - (0 if e.old is None else Account.decode(e.old).balance) for e in data.diff}
-    except BatchFormatError as exc:
-        return problems + [f"state diff: {exc}"]
-    if any(grown.get(key, 0) != minted.get(key, 0) for key in set(grown) | set(minted)):
-        problems.append("account balances do not grow by exactly the rewards minted")
-    return problems
+    """Every way `data` contradicts `header`'s number, facts root, fact count, minted total and
+    scores (the state roots follow from the facts: RollupState, or the batch's STARK)."""
+    return [f"{name.replace('_', ' ')} does not match the batch data"
+            for name, value in _summary(data).items() if getattr(header, name) != value]
 
 
 # --- batches ----------------------------------------------------------------------------------
@@ -204,22 +180,6 @@ class BatchRecord:
         return "final" if now >= self.final_at else "proven"
 
 
-@dataclass(frozen=True)
-class AccountProof:
-    """An account's (non-)inclusion proof under the state root after batch `number`."""
-
-    number: int
-    batch_hash: bytes
-    state_root: bytes
-    key: bytes
-    leaf: bytes | None
-    proof: bytes
-
-    def verify(self) -> bool:
-        """Check the proof from the state root alone (memjit.rollup.smt.verify_proof)."""
-        return verify_proof(self.state_root, self.key, self.leaf, self.proof)
-
-
 @dataclass
 class Audit:
     """The outcome of re-checking one batch from its data and claims."""
@@ -237,16 +197,15 @@ class Audit:
 class Batcher:
     """Cuts, commits, reverts, audits and proves batches for one home directory.
 
-    Keeps the sparse Merkle tree of the committed accounts in memory (rebuilt from the ledger's
-    diffs whenever the last batch is not the one it was built for)."""
+    Keeps the Poseidon2 state of the committed batches in memory (replayed from the ledger's
+    committed facts whenever the last batch is not the one it was built for, and checked
+    against that batch's state root)."""
 
     def __init__(self, ledger: Ledger, store: Store, home: Path,
                  config: BatchConfig = BatchConfig()) -> None:
         self.ledger, self.store, self.home, self.config = ledger, store, Path(home), config
-        self._tree: SparseMerkleTree | None = None
-        self._tree_hash: bytes | None = None  # hash of the batch whose state the tree holds
         self._identities: list[Identity] | None = None  # the committee's keys, once loaded
-        self._zk: tuple[bytes, RollupState] | None = None  # Poseidon2 state, its batch's hash
+        self._zk: tuple[bytes, RollupState] | None = None  # the state, its batch's hash
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -272,14 +231,17 @@ class Batcher:
         row = self.ledger.db.execute("SELECT max(number) FROM batches").fetchone()
         return None if row[0] is None else self.record(row[0])
 
-    def pending(self, limit: int | None = None) -> list[tuple[int, Fact]]:
-        """The pending facts, oldest first, with their ledger sequence numbers."""
+    def _facts(self, where: str, params: tuple) -> list[tuple[int, Fact]]:
+        """(ledger sequence number, fact) of the facts `where` selects, in sequence order."""
         rows = self.ledger.db.execute(
             "SELECT seq, worker, vk_digest, statement_digest, proof_digest, score, reward, "
-            "claim_cid FROM batch_facts WHERE batch IS NULL ORDER BY seq LIMIT ?",
-            (-1 if limit is None else limit,)).fetchall()
+            f"claim_cid FROM batch_facts WHERE {where} ORDER BY seq LIMIT ?", params).fetchall()
         return [(seq, Fact(w, bytes(vk), bytes(st), bytes(pr), score, reward, cid))
                 for seq, w, vk, st, pr, score, reward, cid in rows]
+
+    def pending(self, limit: int | None = None) -> list[tuple[int, Fact]]:
+        """The pending facts, oldest first, with their ledger sequence numbers."""
+        return self._facts("batch IS NULL", (-1 if limit is None else limit,))
 
     def due(self) -> bool:
         """Whether a batch should be cut: `max_facts` are pending or the oldest is too old."""
@@ -288,25 +250,47 @@ class Batcher:
         return count >= self.config.max_facts or (
             count > 0 and self.ledger.clock() - oldest >= self.config.max_age_s)
 
-    def tree(self, number: int | None = None) -> SparseMerkleTree:
-        """The state tree after batch `number` (default: the last; 0: the empty genesis)."""
+    def facts(self, number: int) -> list[Fact]:
+        """Committed batch `number`'s facts, in batch order."""
+        return [f for _, f in self._facts("batch = ?", (number, -1))]
+
+    def replay(self, upto: int | None = None) -> Iterator[tuple[BatchRecord, RollupState,
+                                                                 list[Fact]]]:
+        """The state after each committed batch (through `upto`), from the ledger's facts:
+        (record, state, the batch's facts), one state object advanced in place."""
+        state = RollupState.genesis()
+        for rec in self.records():
+            if upto is not None and rec.header.number > upto:
+                break
+            facts = self.facts(rec.header.number)
+            state.apply(facts, day_of(rec.header.timestamp_ms))
+            yield rec, state, facts
+
+    def state(self, number: int | None = None) -> RollupState:
+        """The state after batch `number` (default: the last; 0: the empty genesis), checked
+        against that batch's state root."""
         last = self.last()
         if number is None or (last is not None and number == last.header.number):
-            return self._committed_tree(last)
-        if number != 0:
-            self.record(number)  # BadInput if it does not exist
-        return _tree_of(committed_leaves(self.ledger.db, number))
+            return self._state(last)
+        if number == 0:
+            return RollupState.genesis()
+        record = self.record(number)  # BadInput if it does not exist
+        state = RollupState.genesis()
+        for _, state, _ in self.replay(number):
+            pass
+        if root_bytes(state.root) != record.header.state_root_after:
+            raise Rejected(f"the ledger's facts do not give batch {number}'s state root")
+        return state
 
-    def prove(self, worker_id: str, number: int | None = None) -> AccountProof:
-        """The proof of a worker's account (or of its absence) after batch `number`."""
-        key = worker_key(worker_id)
+    def prove(self, worker_id: str,
+              number: int | None = None) -> tuple[BatchRecord, AccountProof]:
+        """A worker's leaf and Poseidon2 path under the state root after batch `number`."""
+        worker_key(worker_id)
         last = self.last()
         if last is None:
             raise BadInput("no committed batch yet")
         record = self.record(number) if number is not None else last
-        tree = self.tree(record.header.number)
-        return AccountProof(record.header.number, record.header.hash,
-                            record.header.state_root_after, key, tree.get(key), tree.prove(key))
+        return record, self.state(record.header.number).proof(worker_id)
 
     # --- cut and commit -------------------------------------------------------------------
 
@@ -318,30 +302,21 @@ class Batcher:
         _step("cut")
         identities = self._signers()
         last = self.last()
-        tree = self._committed_tree(last)
+        state = self._state(last)
+        self._zk = None
         try:
-            committed = {key.hex(): leaf for key, leaf in tree.items()}
-            minted: Counter[str] = Counter()
-            for _, f in pending:
-                minted[f.worker] += f.reward
-            diff = state_diff(committed, next_accounts(self.ledger.db, committed, minted))
-            before = tree.root
-            for e in diff:
-                tree.set(e.key, e.new)
             data = BatchData(1 if last is None else last.header.number + 1,
-                             tuple(f for _, f in pending), tuple(diff))
+                             tuple(f for _, f in pending))
             timestamp_ms = round(self.ledger.clock() * 1000)
-            zk = self._zk_state(last)
-            self._zk = None
-            zk.apply(data.facts, day_of(timestamp_ms))
+            before = root_bytes(state.root)
+            state.apply(data.facts, day_of(timestamp_ms))
             header = Header(prev_hash=ZERO_HASH if last is None else last.header.hash,
-                            state_root_before=before, state_root_after=tree.root,
-                            timestamp_ms=timestamp_ms, zk_root=root_bytes(zk.root),
+                            state_root_before=before, state_root_after=root_bytes(state.root),
+                            timestamp_ms=timestamp_ms,
                             committee=tuple(i.public_key for i in identities), **_summary(data))
-            self._tree_hash = header.hash
-            self._zk = (header.hash, zk)
+            self._zk = (header.hash, state)
         except BaseException:
-            self._tree = self._zk = None
+            self._zk = None
             raise
         header = header.signed(sign(identities, header.hash))
         _step("signed")
@@ -376,59 +351,42 @@ class Batcher:
         problems = check_data(h, batch.data)
         if problems:
             raise Rejected(f"batch {h.number}: {problems[0]}")
-        self._advance_tree(last, batch)
-        self._advance_zk(last, batch)
+        self._advance(last, batch)
         try:
             self._write(batch, prev)
         except BaseException:
-            self._tree = self._zk = None
+            self._zk = None
             raise
         _step("committed")
         return True
 
-    def _advance_tree(self, last: BatchRecord | None, batch: Batch) -> None:
-        """Bring the tree to the batch's state (unless cut() did), checking both state roots."""
-        h = batch.header
-        if self._tree is not None and self._tree_hash == h.hash:
-            return  # cut() built this header from the committed tree: roots already hold
-        tree = self._committed_tree(last)
-        try:
-            if tree.root != h.state_root_before:
-                raise Rejected(f"batch {h.number}'s state root before is not the current root")
-            for e in batch.data.diff:
-                if tree.get(e.key) != e.old:
-                    raise Rejected(f"batch {h.number}'s state diff does not start from the "
-                                   "committed accounts")
-                tree.set(e.key, e.new)
-            if tree.root != h.state_root_after:
-                raise Rejected(f"batch {h.number}'s state root after does not match its diff")
-        except BaseException:
-            self._tree = None
-            raise
-        self._tree_hash = h.hash
-
-    def _zk_state(self, last: BatchRecord | None) -> RollupState:
-        """The Poseidon2 state after the last batch (replayed from the batches' data if stale)."""
+    def _state(self, last: BatchRecord | None) -> RollupState:
+        """The state after the last batch (replayed from the ledger's facts if stale, and
+        checked against its header's state root)."""
         want = ZERO_HASH if last is None else last.header.hash
         if self._zk is None or self._zk[0] != want:
+            self._zk = None
             state = RollupState.genesis()
-            for rec in self.records():
-                data = decode_data(self.store.get(rec.data_cid))
-                state.apply(data.facts, day_of(rec.header.timestamp_ms))
+            for _, state, _ in self.replay():
+                pass
+            if last is not None and root_bytes(state.root) != last.header.state_root_after:
+                raise Rejected(f"the ledger's facts do not give batch {last.header.number}'s "
+                               "state root")
             self._zk = (want, state)
         return self._zk[1]
 
-    def _advance_zk(self, last: BatchRecord | None, batch: Batch) -> None:
-        """Bring the Poseidon2 state to the batch's (unless cut() did), checking its root."""
+    def _advance(self, last: BatchRecord | None, batch: Batch) -> None:
+        """Bring the state to the batch's (unless cut() did), checking both state roots."""
         h = batch.header
         if self._zk is not None and self._zk[0] == h.hash:
-            return
-        state = self._zk_state(last)
+            return  # cut() built this header from the committed state: roots already hold
+        state = self._state(last)
+        if root_bytes(state.root) != h.state_root_before:
+            raise Rejected(f"batch {h.number}'s state root before is not the current root")
         self._zk = None
         state.apply(batch.data.facts, day_of(h.timestamp_ms))
-        if root_bytes(state.root) != h.zk_root:
-            raise Rejected(f"batch {h.number}'s Poseidon2 state root does not follow from its "
-                           "facts")
+        if root_bytes(state.root) != h.state_root_after:
+            raise Rejected(f"batch {h.number}'s state root after does not follow from its facts")
         self._zk = (h.hash, state)
 
     def _write(self, batch: Batch, prev: bytes) -> None:
@@ -447,9 +405,6 @@ class Batcher:
                        (h.number, h.hash, h.encode(), data_cid, now,
                         now + self.config.challenge_window_s))
             _step("batch")
-            db.executemany("INSERT INTO batch_diffs VALUES (?, ?, ?, ?)",
-                           [(h.number, e.key.hex(), e.old, e.new) for e in batch.data.diff])
-            _step("diff")
             cur = db.executemany(
                 "UPDATE batch_facts SET batch = ? WHERE seq = ? AND hash = ? AND batch IS NULL",
                 [(h.number, seq, f.hash) for seq, f in zip(batch.seqs, batch.data.facts)])
@@ -494,11 +449,10 @@ class Batcher:
                     db.execute("UPDATE balances SET pending = pending + ?, minted = minted - ? "
                                "WHERE owner = ?", (amount, amount, owner))
                 db.execute("UPDATE batch_facts SET batch = NULL WHERE batch = ?", (n,))
-                db.execute("DELETE FROM batch_diffs WHERE batch = ?", (n,))
                 db.execute("DELETE FROM batch_proofs WHERE number = ?", (n,))
                 db.execute("DELETE FROM batches WHERE number = ?", (n,))
-        self._tree = self._zk = None
-        self._committed_tree(self.last())  # checks the restored accounts give the old root
+        self._zk = None
+        self._state(self.last())  # checks the remaining facts give the old root
         return [n for n, _ in rows]
 
     def _signers(self) -> list[Identity]:
@@ -507,19 +461,6 @@ class Batcher:
         if self._identities is None or [i.public_key for i in self._identities] != keys:
             self._identities = signers(self.ledger, self.home)
         return self._identities
-
-    def _committed_tree(self, last: BatchRecord | None) -> SparseMerkleTree:
-        """The tree of the committed accounts, rebuilt if stale and checked against the root."""
-        want = ZERO_HASH if last is None else last.header.hash
-        if self._tree is None or self._tree_hash != want:
-            number = 0 if last is None else last.header.number
-            self._tree = _tree_of(committed_leaves(self.ledger.db, number))
-            self._tree_hash = want
-            root = DEFAULTS[DEPTH] if last is None else last.header.state_root_after
-            if self._tree.root != root:
-                self._tree = None
-                raise Rejected(f"the ledger's accounts do not give batch {number}'s state root")
-        return self._tree
 
     # --- audit ------------------------------------------------------------------------------
 
@@ -541,7 +482,7 @@ class Batcher:
             report.problems.append("the committee's aggregate signature does not verify")
         if set(target.committee) - {m.public_key for m in members(self.ledger)}:
             report.problems.append("signed by a key that is not a committee member")
-        leaves: dict[bytes, bytes] = {}
+        state = RollupState.genesis()
         for rec in records[:number]:
             try:
                 data = decode_data(self.store.get(rec.data_cid))
@@ -549,22 +490,15 @@ class Batcher:
                 report.problems.append(f"data of batch {rec.header.number} unavailable: {exc}")
                 report.seconds = time.perf_counter() - start
                 return report
-            if rec.header is target:
-                tree = SparseMerkleTree(leaves.items())
-                if tree.root != target.state_root_before:
-                    report.problems.append("state root before does not match the earlier diffs")
-            elif diff_digest(list(data.diff)) != rec.header.diff_digest:
-                report.problems.append(f"state diff of batch {rec.header.number} does not match "
-                                       "its header")
-            for e in data.diff:
-                if leaves.get(e.key) != e.old:
-                    report.problems.append(f"batch {rec.header.number}'s diff does not start "
-                                           "from the previous accounts")
-                leaves[e.key] = e.new
-        for e in data.diff:
-            tree.set(e.key, e.new)
-        if tree.root != target.state_root_after:
-            report.problems.append("state root after does not match the diff")
+            if rec.header is target and root_bytes(state.root) != target.state_root_before:
+                report.problems.append("state root before does not follow from the earlier "
+                                       "batches' facts")
+            state.apply(data.facts, day_of(rec.header.timestamp_ms))
+            if rec.header is not target and root_bytes(state.root) != rec.header.state_root_after:
+                report.problems.append(f"batch {rec.header.number}'s state root does not "
+                                       "follow from its facts")
+        if root_bytes(state.root) != target.state_root_after:
+            report.problems.append("state root after does not follow from the facts")
         report.problems += check_data(target, data)
         for f in data.facts:
             report.facts.append(self._audit_fact(f))
@@ -600,10 +534,6 @@ class Batcher:
             return row
         row["ok"] = True
         return row
-
-
-def _tree_of(leaves: dict[str, bytes]) -> SparseMerkleTree:
-    return SparseMerkleTree((bytes.fromhex(wid), leaf) for wid, leaf in leaves.items())
 
 
 def _minted_by_owner(db: sqlite3.Connection, number: int) -> list[tuple[bytes, int]]:

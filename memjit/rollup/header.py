@@ -1,21 +1,19 @@
 """The batch header: what a committed batch of facts claims, in one canonical binary encoding.
 
-Encoding (version 2, big-endian, every length explicit, no trailing bytes)::
+Encoding (version 3, big-endian unless said, every length explicit, no trailing bytes)::
 
     "MJBATCH" u8 version
     u64 number                      1, 2, 3, ...
     prev_hash (32)                  hash of batch number-1; 32 zero bytes for batch 1
-    state_root_before (32)          sparse Merkle root of the worker accounts (memjit.rollup.smt)
-    state_root_after (32)
+    state_root_before (32)          Poseidon2 root of the worker accounts' state tree
+    state_root_after (32)           (memjit.rollup.tree: 8 field elements, little-endian u32,
+                                    each < p: root_bytes), proven by the batch's STARK
     facts_root (32)                 Merkle root of the batch's fact hashes, in order
     u32 fact_count
-    diff_digest (32)                blake3 of the encoded state diff (memjit.rollup.state)
     u64 minted                      SWT minted by this batch (sum of its facts' rewards)
     u64 timestamp_ms                when the batch was cut (ledger clock)
     u32 n + n x (worker id (32), u64 score)   aggregated score per worker, ids increasing
     u8 m + m x public key (48)      the committee that signs, keys increasing
-    zk_root (32)                    the Poseidon2 state root after the batch (8 little-endian
-                                    u32; memjit.rollup.zkstate), proven by the batch's STARK
     ---- the batch hash is blake3 of everything above (the "signed part") ----
     signature (96)                  BLS aggregate (G2ProofOfPossession) over the batch hash
 
@@ -26,20 +24,36 @@ it does cover the committee, so a header names exactly who must have signed it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import blake3
+import numpy as np
 
+from circuits.field import P
 from memjit.errors import BadInput
 from memjit.market.facts import HASH_BYTES
 
 MAGIC = b"MJBATCH"
-VERSION = 2
+VERSION = 3
 PUBLIC_KEY_BYTES = 48
 SIGNATURE_BYTES = 96
 MAX_SCORES = 1 << 24
 ZERO_HASH = bytes(HASH_BYTES)
+
+
+def root_bytes(root: Iterable[int]) -> bytes:
+    """A Poseidon2 root (8 field elements) as the header's 32 bytes (little-endian u32)."""
+    return np.array([int(x) for x in root], dtype="<u4").tobytes()
+
+
+def root_elements(data: bytes) -> tuple[int, ...] | None:
+    """The 8 field elements of a root's 32 bytes (None if not 32 bytes of reduced elements)."""
+    if len(data) != HASH_BYTES:
+        return None
+    out = tuple(int(x) for x in np.frombuffer(data, dtype="<u4"))
+    return out if all(x < P for x in out) else None
 
 
 class BatchFormatError(BadInput):
@@ -77,22 +91,20 @@ class Header:
     state_root_after: bytes
     facts_root: bytes
     fact_count: int
-    diff_digest: bytes
     minted: int
     timestamp_ms: int
     scores: tuple[tuple[bytes, int], ...]
     committee: tuple[bytes, ...]
-    zk_root: bytes = ZERO_HASH
     signature: bytes = b""
 
     def signed_part(self) -> bytes:
         """The canonical encoding of everything but the signature."""
         out = [MAGIC, bytes([VERSION]), struct.pack(">Q", self.number), self.prev_hash,
                self.state_root_before, self.state_root_after, self.facts_root,
-               struct.pack(">I", self.fact_count), self.diff_digest,
-               struct.pack(">QQI", self.minted, self.timestamp_ms, len(self.scores))]
+               struct.pack(">IQQI", self.fact_count, self.minted, self.timestamp_ms,
+                           len(self.scores))]
         out += [worker + struct.pack(">Q", score) for worker, score in self.scores]
-        out += [bytes([len(self.committee)]), *self.committee, self.zk_root]
+        out += [bytes([len(self.committee)]), *self.committee]
         return b"".join(out)
 
     @property
@@ -119,15 +131,16 @@ def decode_header(data: bytes) -> Header:
     number = r.uint("Q")
     prev, before, after, facts = (r.take(HASH_BYTES) for _ in range(4))
     fact_count = r.uint("I")
-    diff = r.take(HASH_BYTES)
     minted, timestamp_ms, n = r.uint("Q"), r.uint("Q"), r.uint("I")
     if n > MAX_SCORES:
         raise BatchFormatError(f"too many scores in batch header ({n})")
     scores = tuple((r.take(HASH_BYTES), r.uint("Q")) for _ in range(n))
     committee = tuple(r.take(PUBLIC_KEY_BYTES) for _ in range(r.uint("B")))
-    header = Header(number, prev, before, after, facts, fact_count, diff, minted, timestamp_ms,
-                    scores, committee, r.take(HASH_BYTES), r.take(SIGNATURE_BYTES))
+    header = Header(number, prev, before, after, facts, fact_count, minted, timestamp_ms,
+                    scores, committee, r.take(SIGNATURE_BYTES))
     r.end()
+    if root_elements(before) is None or root_elements(after) is None:
+        raise BatchFormatError("a state root is not 8 reduced field elements")
     check_order([w for w, _ in scores], "score worker ids")
     check_order(list(committee), "committee keys")
     if number < 1 or not committee:

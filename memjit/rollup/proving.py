@@ -2,12 +2,14 @@
 recorded (as zkSync finalises a committed batch only with its validity proof).
 
 The batch AIR proves the update of the Poseidon2 state (memjit.rollup.zkstate) by batch N,
-from the root proven for batch N-1 to the root in batch N's header.
+from batch N's state root before to its state root after (the header's, and the previous
+proven statement's new root).
 
 A proof bundle (verifier.batch.Bundle: the header's hash, the statement, the STARK) goes to
 the content store and its CID to the ledger's `batch_proofs`. :func:`check_bundle` checks a
 bundle against a header alone (no ledger): the header hash, number, previous hash, facts root,
-Poseidon2 root, the minted total and every worker's score sum, then the STARK (verifier.batch).
+both state roots, the minted total and every worker's score sum, then the STARK
+(verifier.batch).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from collections import Counter
 from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace
 from circuits.rollup.leaf import key_hash
 from memjit.errors import BadInput, Rejected
+from memjit.market.facts import Fact
 from memjit.market.ledger import Ledger
 from memjit.market.rewards import RewardConfig
-from memjit.rollup.batcher import BatchData, Batcher, decode_data
+from memjit.rollup.batcher import Batcher
 from memjit.rollup.header import Header
-from memjit.rollup.zkstate import RollupState, day_of, root_bytes
+from memjit.rollup.zkstate import GENESIS_ROOT, RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from prover import prove
 from verifier.batch import Bundle, BundleFormatError, decode_bundle, verify_batch
@@ -62,19 +65,16 @@ class BatchProver:
         done = self.proven()
         if done >= len(records):
             return []
-        state = RollupState.genesis()
-        for rec in records[:done]:  # replay the proven batches' facts
-            data = decode_data(self.store.get(rec.data_cid))
-            state.apply(data.facts, day_of(rec.header.timestamp_ms))
+        state = self.batcher.state(done)  # done < the last batch: a fresh replay
         out = []
         for rec in records[done:]:
-            self._prove(rec.header, decode_data(self.store.get(rec.data_cid)), state)
+            self._prove(rec.header, self.batcher.facts(rec.header.number), state)
             out.append(rec.header.number)
         return out
 
-    def _prove(self, header: Header, data: BatchData, state: RollupState) -> None:
+    def _prove(self, header: Header, facts: list[Fact], state: RollupState) -> None:
         old_root, day = state.root, day_of(header.timestamp_ms)
-        facts, olds, news, sibs = state.apply(data.facts, day)
+        facts, olds, news, sibs = state.apply(facts, day)
         inputs = BatchInputs(header.number, day, self.emission, old_root, state.root,
                              tuple(facts), header.facts_root, header.prev_hash)
         air = BatchAir(inputs)
@@ -100,8 +100,9 @@ class BatchProver:
 def check_bundle(header: Header, bundle: Bundle, prev: BatchInputs | None,
                  min_security_bits: int) -> Verdict:
     """Whether `bundle` proves batch `header` (no ledger): it names the header, states its
-    number, previous hash, facts root, minted total and per-worker scores, starts from the
-    previous statement's new root (the empty tree's for batch 1), and its STARK verifies."""
+    number, day, previous hash, facts root, both state roots, minted total and per-worker
+    scores, starts from the previous statement's new root (the empty tree's for batch 1), and
+    its STARK verifies."""
     pi = bundle.inputs
     scores: Counter[tuple[int, ...]] = Counter()
     for f in pi.facts:
@@ -109,17 +110,18 @@ def check_bundle(header: Header, bundle: Bundle, prev: BatchInputs | None,
     want = Counter({tuple(int(x) for x in key_hash(w)): s for w, s in header.scores})
     problems = [
         (bundle.header_hash != header.hash, "the bundle names another header"),
-        ((pi.number, pi.day, pi.prev_commitment, pi.facts_commitment, root_bytes(pi.new_root))
-         != (header.number, day_of(header.timestamp_ms), header.prev_hash, header.facts_root,
-             header.zk_root),
-         "the statement's number, day, previous hash, facts root or new root is not the "
-         "header's"),
+        ((pi.number, pi.day, pi.prev_commitment, pi.facts_commitment)
+         != (header.number, day_of(header.timestamp_ms), header.prev_hash, header.facts_root),
+         "the statement's number, day, previous hash or facts root is not the header's"),
+        ((root_bytes(pi.old_root), root_bytes(pi.new_root))
+         != (header.state_root_before, header.state_root_after),
+         "the statement's state roots are not the header's"),
         (len(pi.facts) != header.fact_count or sum(f.reward for f in pi.facts) != header.minted,
          "the statement's fact count or minted total is not the header's"),
         (+scores != +want, "the statement's scores are not the header's"),
         (prev is not None and pi.old_root != prev.new_root,
          "the statement does not start from the previous batch's proven root"),
-        (prev is None and pi.old_root != RollupState.genesis().root,
+        (prev is None and root_bytes(pi.old_root) != GENESIS_ROOT,
          "batch 1 does not start from the empty tree"),
     ]
     for bad, reason in problems:

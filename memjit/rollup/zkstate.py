@@ -1,10 +1,12 @@
-"""The rollup's Poseidon2 state: the tree of memjit.rollup.tree as the facts define it.
+"""The rollup's state: the Poseidon2 tree of memjit.rollup.tree as the facts define it.
 
 Each worker gets the next free index at its first fact (the order of first appearance across
 batches, so the index follows from the published data, as zkSync Lite assigns account ids at
 registration), and each fact updates its account by circuits.rollup.batch.apply_fact
-(usefulness EMA at the fact's rate, last day, reward minted). The batch header carries the
-root after the batch (`zk_root`); the batch's STARK proves the update (memjit.rollup.proving).
+(usefulness EMA at the fact's rate, last day, reward minted). The facts alone determine the
+state, so a batch publishes its facts and no state diff: anyone holding the facts of batches
+1..N recomputes the tree after batch N. The header's state roots are this tree's roots
+(memjit.rollup.header.root_bytes); the batch's STARK proves the update (memjit.rollup.proving).
 """
 
 from __future__ import annotations
@@ -15,15 +17,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuits.rollup.batch import BatchFact, apply_fact
-from circuits.rollup.leaf import key_hash
+from circuits.rollup.leaf import Leaf, key_hash
 from memjit.market.facts import Fact
 from memjit.market.formulas import DAY_S, RATE_STEP
 from memjit.market.oracle import OracleConfig
-from memjit.rollup.tree import StateTree
+from memjit.rollup.header import root_bytes
+from memjit.rollup.tree import DEFAULTS, DEPTH, StateTree, verify_path
 
 FACT_RATE = OracleConfig().ema_ppm // RATE_STEP
 """The EMA rate (thousandths) every fact is applied at: facts do not record their call's rate
 yet, so the consensus rate stands for all (docs/rollup.md)."""
+
+GENESIS_ROOT = root_bytes(DEFAULTS[DEPTH])
+"""The state root before batch 1: the empty tree's."""
+
+__all__ = ["FACT_RATE", "GENESIS_ROOT", "AccountProof", "RollupState", "day_of", "root_bytes"]
 
 
 def day_of(timestamp_ms: int) -> int:
@@ -31,14 +39,34 @@ def day_of(timestamp_ms: int) -> int:
     return timestamp_ms // 1000 // DAY_S
 
 
-def root_bytes(root: Iterable[int]) -> bytes:
-    """A Poseidon2 root (8 elements) as 32 little-endian bytes (the header's encoding)."""
-    return np.array(list(root), dtype="<u4").tobytes()
+@dataclass(frozen=True)
+class AccountProof:
+    """A worker's account under a state root: its index, 16 leaf limbs and the 32 siblings of
+    its path (None for a worker no fact has touched: it has no index, so no leaf to show)."""
+
+    worker: bytes
+    state_root: bytes
+    index: int | None
+    limbs: np.ndarray | None
+    siblings: np.ndarray | None
+
+    @property
+    def leaf(self) -> Leaf | None:
+        return None if self.limbs is None else Leaf.of(self.limbs)
+
+    def verify(self) -> bool:
+        """Whether the leaf holds the worker's key hash and hashes up its path to the root
+        (reference Poseidon2, numpy only); True for an absent account (nothing is claimed)."""
+        if self.index is None or self.limbs is None or self.siblings is None:
+            return self.limbs is None
+        root = np.frombuffer(self.state_root, dtype="<u4").astype(np.uint64)
+        return (tuple(int(x) for x in self.limbs[:7]) == tuple(int(x) for x in key_hash(
+            self.worker)) and verify_path(root, self.index, self.limbs, self.siblings))
 
 
 @dataclass
 class RollupState:
-    """The Poseidon2 state after some batches: the tree and each worker's index."""
+    """The state after some batches: the tree and each worker's index."""
 
     tree: StateTree
     indexes: dict[str, int]
@@ -50,6 +78,18 @@ class RollupState:
     @property
     def root(self) -> tuple[int, ...]:
         return tuple(int(x) for x in self.tree.root)
+
+    def leaf(self, worker: str) -> Leaf | None:
+        """A worker's account (None if no fact has touched it)."""
+        index = self.indexes.get(worker)
+        return None if index is None else Leaf.of(self.tree.limbs(index))
+
+    def proof(self, worker: str) -> AccountProof:
+        """The worker's leaf and path under the current root."""
+        index = self.indexes.get(worker)
+        limbs = None if index is None else self.tree.limbs(index)
+        siblings = None if index is None else self.tree.siblings(index)
+        return AccountProof(bytes.fromhex(worker), root_bytes(self.root), index, limbs, siblings)
 
     def apply(self, facts: Iterable[Fact], day: int):
         """Apply facts in order; returns (batch facts, olds, news, siblings), the AIR witness."""
