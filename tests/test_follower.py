@@ -7,7 +7,6 @@ provides every block of it."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from types import SimpleNamespace
 
 import httpx

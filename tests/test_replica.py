@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memjit.errors import BadInput
-from memjit.market.identity import Identity
+from memjit.market.identity import Identity, load_or_create
 from memjit.node import genesis
 from memjit.node.batches import batch_blocks, ledger_refs
 from memjit.node.messages import Refused
@@ -93,11 +93,15 @@ def test_tampered_batches_are_refused(chain, tmp_path) -> None:
     forged = dataclasses.replace(header, committee=(intruder.public_key,))
     forged = forged.signed(sign([intruder], forged.hash))
     scored = dataclasses.replace(data.facts[0], score=data.facts[0].score + 1)
+    committee = [load_or_create(market.home, "node")]
+    moved = dataclasses.replace(header, state_root_before=b"\x02" * 32)
+    moved = moved.signed(sign(committee, moved.hash))  # the committee itself signs a lie
     cases = {
         "header": (dataclasses.replace(header, signature=bytes(reversed(header.signature))),
                    "signature does not verify"),
         "prev": (dataclasses.replace(header, prev_hash=b"\x01" * 32), "previous hash"),
         "committee": (forged, "genesis committee"),
+        "root": (moved, "state root before is not the replica's"),
     }
     for name, (bad, reason) in cases.items():
         fetch, cid = served(market, bad.encode())

@@ -16,8 +16,8 @@ unless:
    root (`check_bundle`, at `min_security_bits`): the proof replaces recomputing the roots;
 5. every fact's claim has the fact's digests, names the VK the worker always had in this
    replica, and verifies under that VK (the embedded verifier);
-6. as a cheap extra, the Poseidon2 state recomputed from the facts (`RollupState`) has the
-   bundle's proven new root.
+6. as a cheap extra, the Poseidon2 state the replica holds has the header's state root
+   before, and recomputed from the facts (`RollupState`) its state root after.
 
 The replica keeps, in `replica.sqlite` under its home, each applied batch's ref and each
 worker's VK digest; the blocks are in the node's content store, and the Poseidon2 state is
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memjit.errors import BadInput, MemjitError, Rejected
-from memjit.market.facts import Fact, claim_digests
+from memjit.market.facts import Fact, claim_problem
 from memjit.rollup.batcher import BatchData, check_data, decode_data
 from memjit.rollup.committee import verify
 from memjit.rollup.header import ZERO_HASH, Header, decode_header
@@ -43,7 +43,6 @@ from memjit.rollup.proving import check_bundle
 from memjit.rollup.zkstate import RollupState, day_of, root_bytes
 from memjit.runtime.store import Store, cid_of_digest, digest_of_cid
 from verifier.batch import BatchInputs, Bundle, BundleFormatError, decode_bundle
-from verifier.claims import verify_claim
 from verifier.params import DEFAULT_MIN_SECURITY_BITS
 
 DB_FILE = "replica.sqlite"
@@ -169,6 +168,8 @@ class Replica:
             raise BadBatch(f"batch {want} is not signed by the genesis committee")
         if not verify(header.committee, header.hash, header.signature):
             raise BadBatch(f"batch {want}: the committee's aggregate signature does not verify")
+        if header.state_root_before != root_bytes(state.root):
+            raise BadBatch(f"batch {want}'s state root before is not the replica's root")
         data = _decoded(decode_data, fetch(ref.data), "data")
         problems = check_data(header, data)
         if problems:
@@ -182,8 +183,8 @@ class Replica:
                 raise BadBatch(f"batch {want} names another VK for worker {fact.worker[:16]}")
             check_fact(fact, fetch, want)
         state.apply(data.facts, day_of(header.timestamp_ms))
-        if root_bytes(state.root) != root_bytes(bundle.inputs.new_root):
-            raise BadBatch(f"batch {want}'s facts do not lead to its proven state root")
+        if root_bytes(state.root) != header.state_root_after:
+            raise BadBatch(f"batch {want}'s facts do not lead to its state root after")
         return CheckedBatch(ref, header, data, bundle, state, blocks)
 
     def apply(self, batch: CheckedBatch) -> None:
@@ -220,18 +221,9 @@ def check_fact(fact: Fact, fetch: Callable[[str], bytes], number: int) -> None:
     """Re-verify one fact's claim under the VK it names (BadBatch if it fails)."""
     if fact.claim_cid is None:
         raise BadBatch(f"batch {number} has a fact that names no claim")
-    vk_cid = cid_of_digest(fact.vk_digest)
-    claim, vk = fetch(fact.claim_cid), fetch(vk_cid)
-    try:
-        digests = claim_digests(claim)
-    except MemjitError:
-        raise BadBatch(f"batch {number} names a malformed claim {fact.claim_cid}") from None
-    if digests != (fact.vk_digest, fact.statement_digest, fact.proof_digest):
-        raise BadBatch(f"batch {number}: claim {fact.claim_cid}'s digests are not its fact's")
-    verdict = verify_claim(claim, vk)
-    if not verdict.valid:
-        raise BadBatch(f"batch {number}: claim {fact.claim_cid} does not verify: "
-                       f"{verdict.reason}")
+    problem = claim_problem(fact, fetch(fact.claim_cid), fetch(cid_of_digest(fact.vk_digest)))
+    if problem is not None:
+        raise BadBatch(f"batch {number}: claim {fact.claim_cid}: {problem}")
 
 
 def _decoded(decode: Callable[[bytes], object], data: bytes, what: str):
