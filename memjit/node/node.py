@@ -111,9 +111,10 @@ class Node:
 
     def start(self) -> None:
         """Join the DHT (publish this node's records, provide its workers' modules), learn the
-        sequencer from the network record when only bootstrap addresses were given, and start
-        background work (the sequencer's batch commits, the operator's prover processes, the
-        hand-over of deliveries a stopped gateway left)."""
+        sequencer from the network record when only bootstrap addresses were given, pin the
+        network's genesis (memjit.node.genesis), and start background work (the sequencer's
+        batch commits and their proofs, a follower's replica, the operator's prover
+        processes, the hand-over of deliveries a stopped gateway left)."""
         self.membership.start(self.url, self.config.bootstrap,
                               [w["cid"] for w in self.operator.served.values()])
         if self.upstream is None and self.sequencer is None:
