@@ -157,12 +157,28 @@ def bench_network_cmd(
     nodes: int = typer.Option(8, "--nodes", min=2, max=64, help="DHT nodes on 127.0.0.1."),
     lookups: int = typer.Option(32, "--lookups", min=1, max=1000,
                                 help="Provider lookups (blocks provided across the nodes)."),
+    batches: int = typer.Option(4, "--batches", min=0, max=64,
+                                help="Batches a follower catches up (0: DHT numbers only)."),
+    claims: int = typer.Option(2, "--claims", min=1, max=64, help="Claims per batch."),
+    churn: bool = typer.Option(False, "--churn", help="Instead: 8 node processes, 3 non-sequencer nodes stopped mid-run and restarted (requests, catch-up, roots)."),
+    requests: int = typer.Option(6, "--requests", min=3, max=100, help="--churn: labelled requests sent."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """libp2p DHT on loopback: bootstrap time, publish, find_node and find_providers p50/p95."""
+    """libp2p DHT on loopback: bootstrap time, publish, find_node and find_providers p50/p95;
+    then a follower: bytes per batch, claims re-verified per second, catch-up time for N
+    batches over the network. --churn: eight node processes through churn."""
     from benchmarks.network import bench_network
 
-    result = bench_network(nodes, lookups)
+    if churn:
+        from benchmarks.churn import bench_churn
+
+        result = bench_churn(requests)
+    else:
+        result = bench_network(nodes, lookups)
+    if batches and not churn:
+        from benchmarks.followers import bench_followers
+
+        result.update(bench_followers(batches, claims))
     if json_out:
         emit_json(result)
     else:

@@ -24,6 +24,8 @@ def start(
     batch_interval: float = typer.Option(30.0, "--batch-interval", min=0.1, help="Sequencer: seconds between batch commits."),
     job_timeout: float = typer.Option(120.0, "--job-timeout", min=1.0, help="Gateway: seconds an operator has to answer a job."),
     provers: int = typer.Option(2, "--provers", min=1, max=64, help="Operator: prover processes (jobs proven at once)."),
+    follow: bool = typer.Option(False, "--follow", help="Keep a replica of the rollup: fetch every batch from the network, verify it (committee, proof, every claim) and apply it."),
+    period: Optional[int] = typer.Option(None, "--period", min=1, max=2**31, help="Sequencer: seconds in an emission period (its scored calls become facts when it closes; default a day)."),
     actors: Optional[str] = typer.Option(None, "--actors", hidden=True, help="A Python module whose operators() replaces the honest operator for some workers (demos, tests)."),
 ) -> None:
     """Run a node in the foreground (operator and gateway; the sequencer too without
@@ -46,6 +48,7 @@ def start(
                                 faucet=faucet, batch_interval_s=batch_interval,
                                 job_timeout_s=job_timeout, bootstrap=tuple(bootstrap),
                                 p2p_port=p2p_port, provers=provers,
+                                follow=follow, period_s=period,
                                 actors={} if actors is None
                                 else importlib.import_module(actors).operators())
             serve(config, listen)
@@ -58,8 +61,9 @@ def status(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """A node's name, URL, key, roles, sequencer, libp2p peer ID and multiaddrs (--node URL,
-    or MEMJIT_NODE)."""
+    """A node's name, URL, key, roles, sequencer, libp2p peer ID, multiaddrs and DHT peers,
+    and the rollup's height and state root as it knows them (a follower: its own replica's)
+    (--node URL, or MEMJIT_NODE)."""
     from memjit.errors import BadInput
 
     client = remote(ctx)

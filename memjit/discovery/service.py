@@ -116,6 +116,21 @@ class Discovery:
         """The network's sequencer, as its network record names it, or None."""
         return self._get(NETWORK_NAMESPACE, network_key(self.network))
 
+    def pin_sequencers(self, sequencers: Collection[bytes]) -> None:
+        """From now on accept only these owner keys as the network's sequencer (the keys of
+        the genesis a node learnt when it joined)."""
+        self._validators[NETWORK_NAMESPACE].sequencers = frozenset(map(bytes, sequencers))
+
+    def peers(self) -> list[str]:
+        """The peer IDs in this host's routing table."""
+        async def table(dht: KadDHT) -> list[str]:
+            return sorted(str(peer) for peer in dht.routing_table.get_peer_ids())
+
+        try:
+            return self._call(table)
+        except TimeoutError:
+            return []
+
     def provide(self, cid: str) -> bool:
         """Announce that this node serves the block `cid` (a worker module, claim, batch)."""
         key = _content_key(cid)

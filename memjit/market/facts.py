@@ -32,7 +32,7 @@ import blake3
 from memjit.errors import BadInput, Rejected
 from memjit.market.ledger import worker_key
 from memjit.runtime.store import digest_of_cid
-from verifier.claims import ClaimFormatError, decode_claim, proof_bytes
+from verifier.claims import ClaimFormatError, decode_claim, proof_bytes, verify_claim
 from verifier.claims import vk_digest as digest_of_vk
 
 FACT_MAGIC = b"MJFACT"
@@ -78,6 +78,20 @@ def claim_digests(claim_bytes: bytes) -> tuple[bytes, bytes, bytes]:
         raise BadInput(f"malformed claim: {exc}") from None
     return (claim.statement.vk, blake3.blake3(claim.statement.encode()).digest(),
             blake3.blake3(proof_bytes(claim)).digest())
+
+
+def claim_problem(fact: "Fact", claim_bytes: bytes, vk: bytes) -> str | None:
+    """Why `claim_bytes` does not back `fact` under `vk`, or None: the VK's digest and the
+    claim's statement and proof digests must be the fact's, and its proof must verify (the
+    audit and a follower's replica ask this of every fact)."""
+    try:
+        digests = (digest_of_vk(vk), *claim_digests(claim_bytes)[1:])
+    except BadInput as exc:
+        return str(exc)
+    if digests != (fact.vk_digest, fact.statement_digest, fact.proof_digest):
+        return "the claim's digests are not the fact's"
+    verdict = verify_claim(claim_bytes, vk)
+    return None if verdict.valid else f"the proof does not verify: {verdict.reason}"
 
 
 def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,

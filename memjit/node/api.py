@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memjit.errors import BadInput, MemjitError, Rejected, WorkerFault
 from memjit.explorer.web import router as explorer_router
+from memjit.node.batches import MAX_REFS
 from memjit.node.explorer_source import NodeSource
 from memjit.node.jobs import server_timing
 from memjit.node.log import log
@@ -110,6 +111,17 @@ def create_app(node: Node) -> FastAPI:
             return JSONResponse({"error": f"no block {cid}", "type": "MissingBlock"},
                                 status_code=404)
         return Response(data, media_type="application/octet-stream")
+
+    @app.get("/v1/batches", summary="The rollup batches this node holds (refs by CID)")
+    def batches(after: int = Query(0, ge=0, le=2**62),
+                limit: int = Query(16, ge=0, le=MAX_REFS)) -> dict:
+        return node.batches(after, limit)
+
+    @app.get("/v1/genesis", summary="The network's genesis this node pinned")
+    def genesis() -> dict:
+        if node.genesis is None:
+            raise BadInput("this node has no genesis yet")
+        return node.genesis.to_json()
 
     @app.get("/v1/workers", summary="The registered workers (of a task)")
     def workers(task: str | None = Query(None, max_length=255)) -> dict:

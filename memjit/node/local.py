@@ -37,6 +37,7 @@ class LocalNode:
     log: Path
     actors: str | None = None
     p2p: list[str] = field(default_factory=list)
+    extra: tuple[str, ...] = ()
     _pump: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -100,10 +101,11 @@ class LocalNetwork:
     def restart(self, node: LocalNode) -> LocalNode:
         """Start a stopped or killed node again, on its home and at its addresses."""
         index = self.nodes.index(node)
-        fresh = self.launch(node.name, "--p2p-port", node.p2p[0].split("/")[4],
+        fresh = self.launch(node.name, *node.extra, "--p2p-port", node.p2p[0].split("/")[4],
                             actors=node.actors,
                             listen=f"127.0.0.1:{node.url.rsplit(':', 1)[1]}",
                             sequencer=index > 0)
+        fresh.extra = node.extra  # without the --p2p-port added here
         self.nodes.pop()
         self.nodes[index] = fresh
         self.ready(fresh)
@@ -131,7 +133,8 @@ class LocalNetwork:
         with open(log, "ab") as sink:
             process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=sink, env=env,
                                        start_new_session=True)
-        node = LocalNode(name, home, "", process, log, actors)
+        node = LocalNode(name, home, "", process, log, actors,
+                         extra=extra)
         self.nodes.append(node)
         return node
 
@@ -141,7 +144,18 @@ class LocalNetwork:
         node.url = self._await_url(node)
         node._pump = threading.Thread(target=_pump, args=(node.process, node.log), daemon=True)
         node._pump.start()
-        node.p2p = list(httpx.get(f"{node.url}/v1/status", timeout=30).json()["p2p"])
+        status: list[dict] = []
+
+        def answered() -> bool:  # the port is bound before the server accepts on it
+            try:
+                status.append(httpx.get(f"{node.url}/v1/status", timeout=30).json())
+            except httpx.ConnectError:
+                return False
+            return True
+
+        if not wait_until(answered, START_TIMEOUT_S, 0.2):
+            raise InternalError(f"node {node.name} does not answer at {node.url}")
+        node.p2p = list(status[-1]["p2p"])
 
     def _await_url(self, node: LocalNode) -> str:
         """The node's URL from its first stdout line (bounded wait)."""

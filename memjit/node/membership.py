@@ -98,6 +98,24 @@ class Membership:
         if self._thread is not None:
             self.discovery.provide(cid)
 
+    def provide_all(self, cids: Sequence[str]) -> None:
+        """Provide several CIDs at once (each a DHT operation of its own)."""
+        def one(cid: str) -> None:
+            try:
+                self.provide(cid)
+            except (MemjitError, TimeoutError) as exc:  # kept: the republish retries it
+                log(f"providing {cid} failed: {exc}")
+
+        with ThreadPoolExecutor(min(8, max(1, len(cids)))) as pool:
+            list(pool.map(one, cids))
+
+    def peers(self) -> list[str]:
+        """The peer IDs in the host's routing table (none while the host is not running)."""
+        try:
+            return self.discovery.peers()
+        except MemjitError:
+            return []
+
     def sequencer(self, wait_s: float = SEQUENCER_WAIT_S) -> NodeRecord | None:
         """The network record's sequencer, polled (bounded) until it is published."""
         end = time.monotonic() + wait_s

@@ -15,21 +15,27 @@ from pathlib import Path
 from typing import Any
 
 from memjit.discovery.host import NetworkUnavailable
+from memjit.errors import MemjitError
 from memjit.market.identity import load_or_create
 from memjit.market.pool import MarketConfig
 from memjit.market.pool import Operator as ProveFn
 from memjit.market.rewards import RewardConfig
 from memjit.node.client import NodeClient
 from memjit.node.content import Fetcher
+from memjit.node import genesis
+from memjit.node.batches import BatchPublisher, proven_height
+from memjit.node.follower import Follower
 from memjit.node.gateway import Gateway
 from memjit.node.log import log
 from memjit.node.operator import OperatorRole
 from memjit.node.replay import ReplayCache
-from memjit.node.membership import Membership
+from memjit.node.membership import NETWORK, Membership
 from memjit.node.providers import Providers
 from memjit.node.sequencer import Sequencer, registration_of, result_json
 from memjit.node.state import MarketView, worker_json
 from memjit.node.wire import Frame, pack
+from memjit.rollup.batcher import Batcher
+from memjit.rollup.replica import Replica
 from memjit.runtime.store import Store
 
 NODE_KEY = "node"
@@ -39,8 +45,9 @@ SETTLE_TIMEOUT_S = 120.0
 @dataclass(frozen=True)
 class NodeConfig:
     """A node's configuration: state directory, name, sequencer URL, faucet grant (sequencer),
-    batch interval, job deadline (gateway), prover processes (operator: the jobs it proves at
-    once), dishonest actors, DHT bootstrap multiaddrs and libp2p port (0: a free one)."""
+    batch interval, emission period (sequencer; None: a day), job deadline (gateway), prover
+    processes (operator: the jobs it proves at once), dishonest actors, DHT bootstrap
+    multiaddrs, libp2p port (0: a free one) and whether it keeps a replica of the rollup."""
 
     home: Path
     name: str = "node"
@@ -52,6 +59,8 @@ class NodeConfig:
     actors: Mapping[str, ProveFn] = field(default_factory=dict)
     bootstrap: tuple[str, ...] = ()
     p2p_port: int = 0
+    follow: bool = False
+    period_s: int | None = None
 
     @property
     def is_sequencer(self) -> bool:
@@ -71,13 +80,28 @@ class Node:
         self.store = Store(home)
         self.replay = ReplayCache(home)
         self.fetcher = Fetcher(self.store)
-        self.market = MarketConfig(rewards=replace(RewardConfig(), faucet=config.faucet))
-        self.membership = Membership(home, self.identity, port=config.p2p_port,
-                                     role="sequencer" if config.is_sequencer else "operator")
+        rewards = replace(RewardConfig(), faucet=config.faucet)
+        if config.period_s is not None:
+            rewards = replace(rewards, period_s=config.period_s)
+        self.market = MarketConfig(rewards=rewards)
+        role = ("sequencer" if config.is_sequencer else "follower" if config.follow
+                else "operator")
+        self.membership = Membership(home, self.identity, port=config.p2p_port, role=role)
         self.sequencer = None if not config.is_sequencer else Sequencer(
             home, self.store, Providers(self.fetcher, self.membership.providers), self.replay,
             self.market, self.identity, config.batch_interval_s, config.job_timeout_s)
         self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
+        self.genesis = genesis.load(home)
+        if self.sequencer is not None:
+            self.genesis = genesis.pin(home, self.sequencer.run(lambda: genesis.founding(
+                self.sequencer.ledger, home, self.identity, NETWORK)))
+            self.publisher = BatchPublisher(
+                home, self.sequencer.run, lambda: self.sequencer.ledger, self.store,
+                self.membership.provide_all, NETWORK, config.batch_interval_s)
+        if self.genesis is not None:  # refuse any other sequencer's network record
+            self.membership.discovery.pin_sequencers([self.genesis.sequencer])
+        self.replica: Replica | None = None
+        self.follower: Follower | None = None
         self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors,
                                      config.provers)
         self.gateway = Gateway(self.identity, self.store, self.replay,
@@ -87,13 +111,15 @@ class Node:
     @property
     def roles(self) -> list[str]:
         """The roles this node plays."""
-        return ["operator", "gateway"] + (["sequencer"] if self.sequencer else [])
+        return ["operator", "gateway"] + (["sequencer"] if self.sequencer else []) + (
+            ["follower"] if self.config.follow else [])
 
     def start(self) -> None:
         """Join the DHT (publish this node's records, provide its workers' modules), learn the
-        sequencer from the network record when only bootstrap addresses were given, and start
-        background work (the sequencer's batch commits, the operator's prover processes, the
-        hand-over of deliveries a stopped gateway left)."""
+        sequencer from the network record when only bootstrap addresses were given, pin the
+        network's genesis (memjit.node.genesis), and start background work (the sequencer's
+        batch commits and their proofs, a follower's replica, the operator's prover
+        processes, the hand-over of deliveries a stopped gateway left)."""
         self.membership.start(self.url, self.config.bootstrap,
                               [w["cid"] for w in self.operator.served.values()])
         if self.upstream is None and self.sequencer is None:
@@ -103,8 +129,20 @@ class Node:
                 raise NetworkUnavailable("no sequencer record in the DHT: is the bootstrap "
                                          "node part of a running network?")
             self.upstream = NodeClient(record.endpoint)
+            if self.genesis is None:
+                self.genesis = genesis.learn(self.config.home, record.endpoint, NETWORK,
+                                             record.owner)
+        if self.genesis is None:  # --sequencer URL on a fresh home: trust on first use
+            self.genesis = genesis.learn(self.config.home, self.upstream.url, NETWORK, None)
+        self.membership.discovery.pin_sequencers([self.genesis.sequencer])
         if self.sequencer is not None:
             self.sequencer.start()
+            self.publisher.start()
+        if self.config.follow:
+            self.replica = Replica(self.config.home, self.store, self.genesis.committee)
+            self.follower = Follower(self.replica, self.fetcher, self.membership,
+                                     lambda: self.upstream.url, self.url, NETWORK)
+            self.follower.start()
         self.operator.warm()
         self.gateway.resume()
 
@@ -117,11 +155,17 @@ class Node:
 
     def close(self) -> None:
         """Leave the DHT, stop background work and close the databases."""
+        if self.follower is not None:
+            self.follower.close()
+        if self.sequencer is not None:
+            self.publisher.close()
         self.membership.close()
         self.operator.close()
         self.gateway.close()
         if self.sequencer is not None:
             self.sequencer.close()
+        if self.replica is not None:
+            self.replica.close()
         self.replay.close()
 
     def status(self) -> dict:
@@ -131,7 +175,8 @@ class Node:
                                   "sequencer": self.url if self.sequencer else self.upstream.url,
                                   "operated": sorted(self.operator.served),
                                   "peer_id": self.membership.peer_id,
-                                  "p2p": self.membership.addrs}
+                                  "p2p": self.membership.addrs,
+                                  "peers": self.membership.peers(), **self.chain()}
         if self.sequencer is not None:
             fields.update(self.sequencer.run(lambda: {
                 "workers": len(self.sequencer.ledger.workers()),
@@ -140,6 +185,40 @@ class Node:
                 "batches": self.sequencer.ledger.db.execute(
                     "SELECT count(*) FROM batches").fetchone()[0]}))
         return fields
+
+    def chain(self) -> dict:
+        """The height and state root of the rollup as this node knows it: the sequencer's
+        last committed batch (and the last proven), a follower's replica, else what the
+        sequencer says (None if it cannot be reached)."""
+        if self.sequencer is not None:
+            def read() -> dict:
+                last = Batcher(self.sequencer.ledger, self.store, self.config.home).last()
+                return {"height": 0 if last is None else last.header.number,
+                        "proven": proven_height(self.sequencer.ledger),
+                        "state_root": None if last is None
+                        else last.header.state_root_after.hex()}
+            return self.sequencer.run(read)
+        if self.replica is not None:
+            head = self.replica.head
+            return {"height": self.replica.height,
+                    "state_root": None if head is None else head.state_root_after.hex()}
+        try:
+            there = self.upstream.get("/v1/status")
+        except MemjitError:
+            return {"height": None, "state_root": None}
+        return {"height": there.get("height"), "state_root": there.get("state_root")}
+
+    def batches(self, after: int, limit: int) -> dict:
+        """The batches this node holds above `after` (at most `limit`) and its proven height:
+        the sequencer's committed ones (a bundle once proven), a follower's applied ones."""
+        if self.sequencer is not None:
+            refs = self.publisher.refs(after, limit) if limit else []
+            height = self.sequencer.run(lambda: proven_height(self.sequencer.ledger))
+        elif self.replica is not None:
+            refs, height = self.replica.refs(after, limit), self.replica.height
+        else:
+            refs, height = [], 0
+        return {"height": height, "batches": [r.to_json() for r in refs]}
 
     def view(self, task: str, requester: bytes) -> MarketView:
         """The market view of `task` for `requester` (the sequencer's, read over HTTP)."""

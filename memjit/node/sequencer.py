@@ -8,7 +8,7 @@ operator), and the sequencer runs the market's own stages on it (memjit.market.p
 with the gateway's workers, judge: every claim verified again, in a verifier process of its
 own, settle) in one ledger transaction. A fault the gateway reports, rather than the
 operator, counts only if the operator fails the sequencer's own job too (memjit.node.witness). It commits batches
-(memjit.rollup.batcher) every `batch_interval_s`.
+(memjit.rollup.batcher) every `batch_interval_s`; memjit.node.batches proves and publishes them.
 Every ledger access runs on one writer thread (SQLite connections stay on their thread), which
 serializes the writes.
 
@@ -33,6 +33,7 @@ from circuits.wasm_vm.statement import NONCE_BYTES
 from memjit.errors import BadInput, MemjitError
 from memjit.market import validators
 from memjit.market.identity import Identity
+from memjit.market.epoch import advance
 from memjit.market.ledger import Ledger, Validator, Worker
 from memjit.market.pool import MarketConfig, RequestResult, judge, plan, settle, stop_pool
 from memjit.market.registry import Registration, admit, unbond_by, worker_id
@@ -223,8 +224,13 @@ class Sequencer:
                                             self.config))
 
     def commit(self) -> int:
-        """Commit the batches that are due; how many."""
-        headers = self.run(lambda: Batcher(self.ledger, self.store, self.home).commit_pending())
+        """Close the emission periods that are over (their scored calls become facts), then
+        commit every pending fact in batches; how many."""
+        def due() -> list:
+            advance(self.ledger, self.config.rewards)
+            return Batcher(self.ledger, self.store, self.home).commit_pending(force=True)
+
+        headers = self.run(due)
         for h in headers:
             log(f"committed batch {h.number}: {h.fact_count} facts, state root "
                 f"{h.state_root_after.hex()[:16]}")

@@ -50,7 +50,7 @@ from rich.table import Table
 
 from memjit.rollup.committee import members, sign, signers, verify
 from memjit.errors import BadInput, MemjitError, Rejected
-from memjit.market.facts import Fact, Weighing, claim_digests
+from memjit.market.facts import Fact, Weighing, claim_problem
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, worker_key
 from memjit.rollup.header import (
@@ -63,8 +63,7 @@ from memjit.rollup.header import (
 )
 from memjit.rollup.zkstate import AccountProof, RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
-from verifier.claims import ClaimFormatError, decode_claim, verify_claim
-from verifier.claims import vk_digest as digest_of_vk
+from verifier.claims import ClaimFormatError, decode_claim
 
 DATA_MAGIC = b"MJBDATA"
 DATA_VERSION = 3
@@ -532,12 +531,9 @@ class Batcher:
             st = decode_claim(claim_bytes).statement
             row["call"] = f"{st.export}({', '.join(str(a) for a in st.args)}) = " + (
                 f"trap {st.trap}" if st.trap else str(st.result))
-            if (digest_of_vk(vk), *claim_digests(claim_bytes)[1:]) != (
-                    f.vk_digest, f.statement_digest, f.proof_digest):
-                raise Rejected("the claim's digests are not the fact's")
-            verdict = verify_claim(claim_bytes, vk)
-            if not verdict.valid:
-                raise Rejected(f"the proof does not verify: {verdict.reason}")
+            problem = claim_problem(f, claim_bytes, vk)
+            if problem is not None:
+                raise Rejected(problem)
         except (MemjitError, ClaimFormatError) as exc:
             row["reason"] = str(exc)
             return row

@@ -34,8 +34,12 @@ class CorruptBlock(BadInput):
 
 def cid_of(data: bytes) -> str:
     """The CID of `data`: CIDv1, raw codec, blake3-256 multihash, base32."""
-    digest = multihash.wrap(blake3.blake3(data).digest(), "blake3")
-    return str(CID("base32", 1, "raw", digest))
+    return cid_of_digest(blake3.blake3(data).digest())
+
+
+def cid_of_digest(digest: bytes) -> str:
+    """The CID of the block whose blake3-256 digest is `digest` (e.g. a VK named by a fact)."""
+    return str(CID("base32", 1, "raw", multihash.wrap(bytes(digest), "blake3")))
 
 
 def digest_of_cid(cid: str) -> bytes:
