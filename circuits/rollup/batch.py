@@ -344,9 +344,10 @@ class BatchAir(Air):
 
 
 def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
-                siblings: np.ndarray) -> np.ndarray:
+                siblings: np.ndarray, columns=p2.columns) -> np.ndarray:
     """The main trace (923, n) of a batch: per fact its old and new limbs (16 each) and the 32
-    siblings of its path (32, 8) before the update, in fact order."""
+    siblings of its path (32, 8) before the update, in fact order. `columns` computes the
+    Poseidon2 columns (the prover passes its compiled prover.poseidon2.air_columns)."""
     facts = inputs.facts
     n_rows = trace_length(len(facts))
     segs = -(-n_rows // SEGMENT)
@@ -360,14 +361,14 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
     bits = (index[:, None] >> np.arange(DEPTH)) & 1  # (segs, 32)
     t = np.zeros((segs, SEGMENT, WIDTH_ALL), dtype=np.uint64)
     for lane, leaf in ((A, leaf_a), (B, leaf_b)):
-        cols = p2.columns(leaf)
+        cols = columns(leaf)
         t[:, 0, lane:lane + p2.COLUMNS] = cols
         for k in range(1, SEGMENT):
             node = cols[:, p2.OUTPUT:p2.OUTPUT + DIGEST]
             s = sib[:, k - 1]
             right = bits[:, k - 1, None].astype(bool)
             state = np.concatenate([np.where(right, s, node), np.where(right, node, s)], axis=1)
-            cols = p2.columns(state)
+            cols = columns(state)
             t[:, k, lane:lane + p2.COLUMNS] = cols
     ks = np.arange(SEGMENT, dtype=np.uint64)
     t[:, :, K] = ks
