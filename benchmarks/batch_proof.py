@@ -31,9 +31,10 @@ def _fit(xs: list[float], ys: list[float]) -> float | None:
 def one_point(facts: int, accounts: int = 1000, seed: int = 3) -> dict:
     """Prove and verify one batch of `facts` random facts (in this process)."""
     from circuits.rollup.batch import BatchAir, BatchFact, BatchInputs, apply_fact, batch_trace
-    from circuits.rollup.leaf import key_hash
+    from circuits.rollup.leaf import USEFULNESS, key_hash
     from memjit.rollup.tree import StateTree
     from prover import prove
+    from prover.poseidon2 import air_columns
     from prover.stark import ProverStats
     from verifier.batch import verify_batch
 
@@ -48,12 +49,13 @@ def one_point(facts: int, accounts: int = 1000, seed: int = 3) -> dict:
     for _ in range(facts):
         i = rng.randrange(accounts)
         score = rng.randrange(1_000_001)
-        fact = BatchFact(i, keys[i], score, 200, rng.randrange(1, 1000) if score else 0)
+        fact = BatchFact(i, keys[i], score, 200, rng.randrange(1, 1000) if score else 0,
+                         prior=int(tree.limbs(i)[USEFULNESS]))
         w = tree.update(i, apply_fact(tree.limbs(i), fact, 2))
         chosen.append(fact), olds.append(w.old), news.append(w.new), sibs.append(w.siblings)
     inputs = BatchInputs(1, 2, 10_000, old_root, tuple(int(x) for x in tree.root),
                          tuple(chosen), bytes(32), bytes(32))
-    main = batch_trace(inputs, np.stack(olds), np.stack(news), np.stack(sibs))
+    main = batch_trace(inputs, np.stack(olds), np.stack(news), np.stack(sibs), air_columns)
     witness_s = time.perf_counter() - start
     air = BatchAir(inputs)
     stats = ProverStats()

@@ -245,3 +245,72 @@ def fold_path(leaf: np.ndarray, siblings: np.ndarray, index: int) -> np.ndarray:
     _fold_path(np.ascontiguousarray(leaf, dtype=np.uint64), siblings, index, out,
                _RC_INIT, _RC_INT, _RC_FINAL, _DIAG)
     return out
+
+
+_RC_FULL_PLAIN = np.array([[int(c) for c in rc] for rc in (*RC_EXTERNAL_INITIAL,
+                                                           *RC_EXTERNAL_FINAL)], dtype=np.uint64)
+_RC_INT_PLAIN = np.array([int(c) for c in RC_INTERNAL], dtype=np.uint64)
+_DIAG_PLAIN = np.array([int(c) for c in INTERNAL_DIAG], dtype=np.uint64)
+_M4 = np.array([[2, 3, 1, 1], [1, 2, 3, 1], [1, 1, 2, 3], [3, 1, 1, 2]], dtype=np.uint64)
+
+
+@njit(inline="always")
+def _ext_plain(x, y):  # pragma: no cover
+    """The external layer of x (16) into y (16), plain residues."""
+    for b in range(4):
+        for i in range(4):
+            acc = np.uint64(0)
+            for j in range(4):
+                acc += _M4[i, j] * x[4 * b + j]
+            y[4 * b + i] = acc % _P
+    for i in range(4):
+        s = (y[i] + y[4 + i] + y[8 + i] + y[12 + i]) % _P
+        for b in range(4):
+            y[4 * b + i] = (y[4 * b + i] + s) % _P
+
+
+@njit(parallel=True, cache=True)
+def _air_columns(states, out, rc_full, rc_int, diag):  # pragma: no cover
+    n = states.shape[0]
+    for k in prange(n):
+        x = np.empty(16, np.uint64)
+        y = np.empty(16, np.uint64)
+        for i in range(16):
+            x[i] = states[k, i] % _P
+            out[k, i] = x[i]
+        _ext_plain(x, y)
+        pos = 16
+        for r in range(8):
+            if r == 4:
+                for rc in rc_int:
+                    t = (y[0] + rc) % _P
+                    x3 = t * t % _P * t % _P
+                    x7 = x3 * x3 % _P * t % _P
+                    out[k, pos], out[k, pos + 1] = x3, x7
+                    pos += 2
+                    y[0] = x7
+                    total = np.uint64(0)
+                    for i in range(16):
+                        total += y[i]
+                    total %= _P
+                    for i in range(16):
+                        y[i] = (total + diag[i] * y[i]) % _P
+            for i in range(16):
+                t = (y[i] + rc_full[r, i]) % _P
+                x3 = t * t % _P * t % _P
+                out[k, pos + i] = x3
+                x[i] = x3 * x3 % _P * t % _P
+            _ext_plain(x, y)
+            for i in range(16):
+                out[k, pos + 16 + i] = y[i]
+            pos += 32
+
+
+def air_columns(states: np.ndarray) -> np.ndarray:
+    """circuits.rollup.poseidon2_air.columns, compiled: the 298 AIR columns (n, 298) of the
+    permutations of states (n, 16) (the batch prover's witness; tests check they agree)."""
+    states = np.ascontiguousarray(states, dtype=np.uint64).reshape(-1, WIDTH)
+    out = np.empty((states.shape[0], 16 + 8 * 32 + 13 * 2), dtype=np.uint64)
+    with one_thread_if_small(len(states), _SMALL):
+        _air_columns(states, out, _RC_FULL_PLAIN, _RC_INT_PLAIN, _DIAG_PLAIN)
+    return out

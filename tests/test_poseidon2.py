@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from circuits import poseidon2 as ref
 from circuits.field import P
+from circuits.rollup.poseidon2_air import columns
 from prover import poseidon2 as fast
 
 # Plonky3 baby-bear/src/poseidon2.rs, test_default_babybear_poseidon2_width_16
@@ -57,3 +58,5 @@ def test_compiled_agrees_with_reference(states):
     x = np.array(states, dtype=np.uint64)
     assert np.array_equal(fast.permute(x), ref.permute(x))
     assert np.array_equal(fast.compress(x[:, :8], x[:, 8:]), ref.compress(x[:, :8], x[:, 8:]))
+    # the batch AIR's witness columns (every S-box cube and round state), compiled
+    assert np.array_equal(fast.air_columns(x), columns(x))

@@ -8,12 +8,14 @@ two paths' nodes with the level's sibling; row k = 32 outputs the two roots. Eve
 Poseidon2 permutations (circuits.rollup.poseidon2_air): lane A the old path, lane B the new.
 Rows after the last fact (at least one) are inactive segments hashing zeros.
 
-Columns (701): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
+Columns (923): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
 witness, is_top + its inverse witness, active, fact = is_leaf * active, top = is_top * active,
 the current root (8), seq, index, the index accumulated from the path bits, 2^(k), score, rate
 (thousandths of a million), reward, the EMA remainder, fresh (the old slot is empty), the
-minted limb's carry, and 70 range-check bits (remainder < 1000: 10 + 10, new usefulness < 2^20:
-20, new minted low limb < 2^30: 30).
+minted limb's carry, 70 range-check bits (remainder < 1000: 10 + 10, new usefulness < 2^20:
+20, new minted low limb < 2^30: 30), and the reward formula's 15 columns (weight rate, seconds
+since last use, weight, the two-limb quotients, remainders and carries, the prior usefulness)
+with their 207 range-check bits (BatchAir._formula).
 
 Constraints (degree <= 3):
 
@@ -29,11 +31,14 @@ Constraints (degree <= 3):
   the next root is lane B's output; it ends at the public new root;
 - the leaf update, on a fact row: key hash and version unchanged unless the slot was empty
   (fresh: old limbs all 0); stake and slashed unchanged; usefulness' = (rate score +
-  (1000 - rate) usefulness) // 1000 with a remainder < 1000; last day = the batch's day;
-  minted' = minted + reward in 30-bit limbs with a boolean carry;
+  (1000 - rate) prior) // 1000 with a remainder < 1000, the prior usefulness at most the old
+  one (a failure's decay happens outside facts: it may only lower it); last day = the batch's
+  day; minted' = minted + reward in 30-bit limbs with a boolean carry;
+- the weight (version-2 facts): weight = seed(usefulness', B, since) * wrate // e, the market's
+  formula, in three floor divisions with quotient and remainder witnesses (BatchAir._formula);
 - the facts: seq starts at 0 and counts segments; an auxiliary column accumulates, on every
-  fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 12 fields (seq,
-  index, score, rate, reward, key hash), from 0 to the value the verifier computes from the
+  fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 16 fields (seq,
+  index, score, rate, reward, weight rate, since, weight, prior, key hash), from 0 to the value the verifier computes from the
   public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
   after the main trace is committed). The verifier itself checks the public facts' ranges.
 """
@@ -339,9 +344,10 @@ class BatchAir(Air):
 
 
 def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
-                siblings: np.ndarray) -> np.ndarray:
-    """The main trace (701, n) of a batch: per fact its old and new limbs (16 each) and the 32
-    siblings of its path (32, 8) before the update, in fact order."""
+                siblings: np.ndarray, columns=p2.columns) -> np.ndarray:
+    """The main trace (923, n) of a batch: per fact its old and new limbs (16 each) and the 32
+    siblings of its path (32, 8) before the update, in fact order. `columns` computes the
+    Poseidon2 columns (the prover passes its compiled prover.poseidon2.air_columns)."""
     facts = inputs.facts
     n_rows = trace_length(len(facts))
     segs = -(-n_rows // SEGMENT)
@@ -355,14 +361,14 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
     bits = (index[:, None] >> np.arange(DEPTH)) & 1  # (segs, 32)
     t = np.zeros((segs, SEGMENT, WIDTH_ALL), dtype=np.uint64)
     for lane, leaf in ((A, leaf_a), (B, leaf_b)):
-        cols = p2.columns(leaf)
+        cols = columns(leaf)
         t[:, 0, lane:lane + p2.COLUMNS] = cols
         for k in range(1, SEGMENT):
             node = cols[:, p2.OUTPUT:p2.OUTPUT + DIGEST]
             s = sib[:, k - 1]
             right = bits[:, k - 1, None].astype(bool)
             state = np.concatenate([np.where(right, s, node), np.where(right, node, s)], axis=1)
-            cols = p2.columns(state)
+            cols = columns(state)
             t[:, k, lane:lane + p2.COLUMNS] = cols
     ks = np.arange(SEGMENT, dtype=np.uint64)
     t[:, :, K] = ks

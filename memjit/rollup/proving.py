@@ -30,6 +30,7 @@ from memjit.rollup.header import Header
 from memjit.rollup.zkstate import GENESIS_ROOT, RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from prover import prove
+from prover.poseidon2 import air_columns
 from verifier.batch import Bundle, BundleFormatError, decode_bundle, verify_batch
 from verifier.params import DEFAULT_MIN_SECURITY_BITS, DEFAULT_PARAMS, ProofParams
 from verifier.stark import Verdict
@@ -83,7 +84,7 @@ class BatchProver:
                              tuple(facts), header.facts_root, header.prev_hash,
                              self.rules.base_reward, self.rules.ema_rate)
         air = BatchAir(inputs)
-        proof = prove(air, batch_trace(inputs, olds, news, sibs), self.params)
+        proof = prove(air, batch_trace(inputs, olds, news, sibs, air_columns), self.params)
         bundle = Bundle(header.hash, inputs, proof)
         prev = self.bundle(header.number - 1).inputs if header.number > 1 else None
         verdict = check_bundle(header, bundle, prev, min_security_bits=0, rules=self.rules)
