@@ -109,11 +109,14 @@ class Node:
         self.gateway.resume()
 
     def accept(self, module: bytes, message: object) -> dict:
-        """Operate a worker (its owner's signed registration), provide its module in the DHT
-        and have the sequencer admit it; the registered worker."""
+        """Take on a worker (its owner's signed registration): have the sequencer admit it,
+        then operate it and provide its module in the DHT (a worker the sequencer refused is
+        not operated); the registered worker."""
         envelope = self.operator.accept(module, message, self.url)
+        worker = self.register(envelope.to_json())
+        self.operator.operate(envelope)
         self.membership.provide(registration_of(envelope.body)[0].cid)
-        return self.register(envelope.to_json())
+        return worker
 
     def close(self) -> None:
         """Leave the DHT, stop background work and close the databases."""

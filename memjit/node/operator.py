@@ -99,9 +99,10 @@ class OperatorRole:
             stop_pool(self._executor)
 
     def accept(self, module: bytes, message: object, url: str) -> Envelope:
-        """Take on a worker: check its owner's signed registration names this node (its URL
-        and key) and this module; store the module and remember the worker. Returns the
-        checked message, for the caller to forward to the sequencer."""
+        """Check a worker's owner-signed registration names this node (its URL and key) and
+        this module, and store the module (the sequencer fetches it from here). Returns the
+        checked message, for the caller to forward to the sequencer; once the sequencer has
+        admitted the worker, `operate` it."""
         envelope = open_envelope(message, "registration")
         reg, operator = registration_of(envelope.body)
         if envelope.signer != reg.public_key:
@@ -112,6 +113,12 @@ class OperatorRole:
             raise Refused(f"registration is for {reg.cid}, not for this module")
         get_task(self.store, reg.task)
         self.store.put(module)
+        return envelope
+
+    def operate(self, envelope: Envelope) -> None:
+        """Remember a worker the sequencer admitted (its checked registration message) and
+        start the provers."""
+        reg, _ = registration_of(envelope.body)
         wid = worker_id(reg.public_key, reg.cid)
         with self._lock:
             self.served[wid] = {"cid": reg.cid, "task": reg.task, "owner": reg.public_key.hex()}
@@ -120,7 +127,6 @@ class OperatorRole:
             tmp.replace(self.path)
         log(f"operating worker {wid[:16]} ({reg.cid})")
         self.warm()
-        return envelope
 
     def run_job(self, message: object, now: Callable[[], float] = time.time
                 ) -> tuple[Envelope, bytes | None, float]:
