@@ -69,7 +69,7 @@ class Node:
         home.mkdir(parents=True, exist_ok=True)
         self.identity = load_or_create(home, NODE_KEY)
         self.store = Store(home)
-        self.replay = ReplayCache(home)
+        self.replay = ReplayCache(home, durable=config.is_sequencer)
         self.fetcher = Fetcher(self.store)
         self.market = MarketConfig(rewards=replace(RewardConfig(), faucet=config.faucet))
         self.membership = Membership(home, self.identity, port=config.p2p_port,
