@@ -153,7 +153,7 @@ class Node:
 
     def deliver(self, delivery: Frame) -> dict:
         """Hand a signed delivery (and its claims) to the sequencer; its settlement (which
-        may wait for the sequencer's own jobs, memjit.node.witness)."""
+        may wait for the sequencer's own jobs, memjit.node.faults)."""
         if self.sequencer is not None:
             result, spent = self.sequencer.settle(delivery)
             return {**result_json(result), "timings": spent}

@@ -10,9 +10,9 @@ pool) and answers with a claim message it signs, naming the claim by digest (the
 in the same binary frame: memjit.node.wire), or the fault that stopped the worker. A job for a
 worker, input and nonce it has answered (or is answering) already gets the same answer, not a
 second proof: the sequencer, witnessing a fault a gateway reported, asks again
-(memjit.node.witness). Its pool has `processes` prover processes (the jobs proven at once), started when
-the node starts. `actors` maps worker CIDs to another operator function (a dishonest one, in demos
-and tests: memjit.workers.digits_liar).
+(memjit.node.faults). Its pool has `processes` prover processes (the jobs proven at once),
+started when the node starts. `actors` maps worker CIDs to another operator function (a
+dishonest one, in demos and tests: memjit.workers.digits_liar).
 """
 
 from __future__ import annotations
