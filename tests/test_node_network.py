@@ -73,6 +73,7 @@ def test_a_round_through_the_network(network, tmp_path_factory, capsys, monkeypa
                        str(WORKERS_DIR / "digits_small.wasm"), "--stake", "20000", "--owner",
                        "bob", "--node", node(network, "honest").url)
     assert code == 1 and err.count("\n") == 1 and "above the free balance" in err
+    assert len(httpx.get(node(network, "honest").url + "/v1/status").json()["operated"]) == 1
     image = home / "image.bin"
     image.write_bytes(IMAGES[0].tobytes())
     gw = node(network, "gw").url
@@ -240,7 +241,7 @@ def test_a_fault_a_gateway_forges_does_not_count(network, tmp_path_factory) -> N
     the worker's operator itself and settles what the operator signed."""
     home = tmp_path_factory.getbasetemp() / "client"
     seq, honest = node(network, "seq"), node(network, "honest")
-    wid = httpx.get(honest.url + "/v1/status").json()["operated"][0]
+    [wid] = httpx.get(honest.url + "/v1/status").json()["operated"]  # refused ones: not
     stake = {w["id"]: w["stake"] for w in httpx.get(seq.url + "/v1/workers").json()["workers"]}
     rogue, payer = load_or_create(home, "rogue"), load_or_create(home, "payer")
     operator = OperatorRef(honest.url, bytes.fromhex(httpx.get(honest.url + "/v1/status")

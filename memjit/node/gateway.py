@@ -13,7 +13,7 @@ gateway restarted with deliveries still spooled hands them over again (`resume`)
 sequencer's replay cache refuses a delivery it already settled, so nothing is lost or counted
 twice. An operator that is unreachable, dies or misses the deadline (the job's deadline plus
 memjit.node.jobs.MARGIN_S) is a fault the gateway reports; the sequencer counts it only if the
-operator fails its own job too (memjit.node.witness). Claims travel as binary frames
+operator fails its own job too (memjit.node.faults). Claims travel as binary frames
 (memjit.node.wire), from the operator and in the delivery. A gateway never returns an answer
 it has not verified.
 """

@@ -1,6 +1,6 @@
 """Jobs and claims between nodes: sending a signed job to a worker's operator, and checking
 the claim message that comes back (the gateway does both; the sequencer too, as the witness
-of a fault: memjit.node.witness).
+of a fault: memjit.node.faults).
 
 An operator answers a job with a binary frame (memjit.node.wire): its signed claim message,
 which names the claim by BLAKE3 digest and size, and the claim's bytes. A delivery *entry* is
@@ -115,7 +115,7 @@ def claim_delivery(entry: object, worker_id: str, nonce: bytes, operator: Operat
     attested it: an operator-signed claim message about this job with the claim's bytes (or
     the operator's own fault) is attested; a fault the gateway saw, a refused claim message
     or missing bytes are not (the sequencer then asks the operator itself:
-    memjit.node.witness)."""
+    memjit.node.faults)."""
     if not isinstance(entry, dict) or "claim" not in entry:
         why = entry.get("fault") if isinstance(entry, dict) else None
         return Delivery(fault=str(why or "gateway: no delivery")[:300]), False

@@ -78,7 +78,7 @@ class Node:
         home.mkdir(parents=True, exist_ok=True)
         self.identity = load_or_create(home, NODE_KEY)
         self.store = Store(home)
-        self.replay = ReplayCache(home)
+        self.replay = ReplayCache(home, durable=config.is_sequencer)
         self.fetcher = Fetcher(self.store)
         rewards = replace(RewardConfig(), faucet=config.faucet)
         if config.period_s is not None:
@@ -147,11 +147,14 @@ class Node:
         self.gateway.resume()
 
     def accept(self, module: bytes, message: object) -> dict:
-        """Operate a worker (its owner's signed registration), provide its module in the DHT
-        and have the sequencer admit it; the registered worker."""
+        """Take on a worker (its owner's signed registration): have the sequencer admit it,
+        then operate it and provide its module in the DHT (a worker the sequencer refused is
+        not operated); the registered worker."""
         envelope = self.operator.accept(module, message, self.url)
+        worker = self.register(envelope.to_json())
+        self.operator.operate(envelope)
         self.membership.provide(registration_of(envelope.body)[0].cid)
-        return self.register(envelope.to_json())
+        return worker
 
     def close(self) -> None:
         """Leave the DHT, stop background work and close the databases."""
@@ -229,7 +232,7 @@ class Node:
 
     def deliver(self, delivery: Frame) -> dict:
         """Hand a signed delivery (and its claims) to the sequencer; its settlement (which
-        may wait for the sequencer's own jobs, memjit.node.witness)."""
+        may wait for the sequencer's own jobs, memjit.node.faults)."""
         if self.sequencer is not None:
             result, spent = self.sequencer.settle(delivery)
             return {**result_json(result), "timings": spent}

@@ -10,9 +10,9 @@ pool) and answers with a claim message it signs, naming the claim by digest (the
 in the same binary frame: memjit.node.wire), or the fault that stopped the worker. A job for a
 worker, input and nonce it has answered (or is answering) already gets the same answer, not a
 second proof: the sequencer, witnessing a fault a gateway reported, asks again
-(memjit.node.witness). Its pool has `processes` prover processes (the jobs proven at once), started when
-the node starts. `actors` maps worker CIDs to another operator function (a dishonest one, in demos
-and tests: memjit.workers.digits_liar).
+(memjit.node.faults). Its pool has `processes` prover processes (the jobs proven at once),
+started when the node starts. `actors` maps worker CIDs to another operator function (a
+dishonest one, in demos and tests: memjit.workers.digits_liar).
 """
 
 from __future__ import annotations
@@ -99,9 +99,10 @@ class OperatorRole:
             stop_pool(self._executor)
 
     def accept(self, module: bytes, message: object, url: str) -> Envelope:
-        """Take on a worker: check its owner's signed registration names this node (its URL
-        and key) and this module; store the module and remember the worker. Returns the
-        checked message, for the caller to forward to the sequencer."""
+        """Check a worker's owner-signed registration names this node (its URL and key) and
+        this module, and store the module (the sequencer fetches it from here). Returns the
+        checked message, for the caller to forward to the sequencer; once the sequencer has
+        admitted the worker, `operate` it."""
         envelope = open_envelope(message, "registration")
         reg, operator = registration_of(envelope.body)
         if envelope.signer != reg.public_key:
@@ -112,6 +113,12 @@ class OperatorRole:
             raise Refused(f"registration is for {reg.cid}, not for this module")
         get_task(self.store, reg.task)
         self.store.put(module)
+        return envelope
+
+    def operate(self, envelope: Envelope) -> None:
+        """Remember a worker the sequencer admitted (its checked registration message) and
+        start the provers."""
+        reg, _ = registration_of(envelope.body)
         wid = worker_id(reg.public_key, reg.cid)
         with self._lock:
             self.served[wid] = {"cid": reg.cid, "task": reg.task, "owner": reg.public_key.hex()}
@@ -120,7 +127,6 @@ class OperatorRole:
             tmp.replace(self.path)
         log(f"operating worker {wid[:16]} ({reg.cid})")
         self.warm()
-        return envelope
 
     def run_job(self, message: object, now: Callable[[], float] = time.time
                 ) -> tuple[Envelope, bytes | None, float]:

@@ -7,8 +7,9 @@ memjit.node.providers), applies unbonds, and settles deliveries: a gateway hands
 operator), and the sequencer runs the market's own stages on it (memjit.market.pool: plan
 with the gateway's workers, judge: every claim verified again, in a verifier process of its
 own, settle) in one ledger transaction. A fault the gateway reports, rather than the
-operator, counts only if the operator fails the sequencer's own job too (memjit.node.witness). It commits batches
-(memjit.rollup.batcher) every `batch_interval_s`; memjit.node.batches proves and publishes them.
+operator, counts only if the operator fails the sequencer's own job too (memjit.node.faults).
+It commits batches (memjit.rollup.batcher) every `batch_interval_s`; memjit.node.batches proves
+and publishes them.
 Every ledger access runs on one writer thread (SQLite connections stay on their thread), which
 serializes the writes.
 
@@ -43,7 +44,7 @@ from memjit.node.messages import Envelope, Refused, hex_field, open_envelope
 from memjit.node.providers import Providers
 from memjit.node.replay import ReplayCache
 from memjit.node.state import Directory, MarketView, OperatorRef, market_view
-from memjit.node.witness import Witness
+from memjit.node.faults import FaultWitness
 from memjit.node.wire import Frame
 from memjit.rollup.batcher import Batcher
 from memjit.runtime.store import Store
@@ -101,7 +102,7 @@ class Sequencer:
         self.providers = providers
         self.replay = replay
         self.directory = Directory(home)
-        self.witness = Witness(identity, self.directory.get, job_timeout_s)
+        self.witness = FaultWitness(identity, self.directory.get, job_timeout_s)
         self.config = config
         self._verifier = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
         self._stop = threading.Event()

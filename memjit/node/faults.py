@@ -27,7 +27,7 @@ from memjit.node.log import log
 from memjit.node.state import OperatorRef
 
 
-class Witness:
+class FaultWitness:
     """Asks operators directly about the faults gateways report (see the module doc)."""
 
     def __init__(self, identity: Identity, operator_of: Callable[[str], OperatorRef | None],
