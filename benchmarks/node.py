@@ -1,26 +1,39 @@
 """`memjit bench node`: requests through a gateway of a local network vs the same requests
 served in-process (memjit.market.pool.request), on the same workers.
 
-Reports requests/s and p50/p95 latency of each path, the claims verified per second at the
-gateway, and the share of a request's time the gateway spends signing and checking messages
-(BLS on milagro; the target is under 10 %). The network is memjit.node.local's: a sequencer,
-one operator per worker (with a prover process per request in flight) and a gateway, all on
-127.0.0.1, stopped at the end. A first request on each path warms the prover processes up and
-is not counted. The gateway answers before the sequencer settles (in the background): the
-latency is the requester's.
+Both paths serve the same requests at the same concurrency with the same number of warm prover
+processes (one per request in flight), back to back in one run (the machine is shared: only
+numbers of one run compare). Reports requests/s and p50/p95 latency of each path, the claims
+verified per second at the gateway, and where a request's time goes: at the gateway
+(memjit.node.gateway.Timings: admitting the request, the market view, waiting for the claims,
+of which the operator's proving and handling (its Server-Timing header), checking the claim
+messages, verifying, spooling the delivery; `sign` sums the BLS work), on the job's HTTP hop,
+at the client, and at the sequencer settling it (opening, planning, witnessing, judging,
+settling). The network is
+memjit.node.local's: a sequencer, one operator per worker and a gateway, all on 127.0.0.1,
+stopped at the end. `concurrency` warm-up requests on each path are not counted (on the
+network, their settlements are awaited: the sequencer's verifier process loads its kernels).
+The gateway answers before the sequencer settles (in the background): the latency is the
+requester's; the settlements are awaited before the network stops.
 """
 
 from __future__ import annotations
 
+import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
+
+from circuits.wasm_vm.statement import NONCE_BYTES
 
 from memjit.market.identity import load_or_create
 from memjit.market.ledger import Ledger
-from memjit.market.pool import prover_pool, request
+from memjit.market.pool import (RequestResult, answer, judge, plan, prover_pool, settle,
+                                stop_pool, warm_pool)
 from memjit.market.registry import register
 from memjit.market.tasks import read_test_set
 from memjit.node import client as messages
@@ -30,6 +43,7 @@ from memjit.runtime.store import Store
 from memjit.workers import WORKERS_DIR
 
 STAKE = 1_000
+T = TypeVar("T")
 
 
 def _percentiles(latencies: list[float]) -> dict:
@@ -40,20 +54,40 @@ def _percentiles(latencies: list[float]) -> dict:
 
 def bench_node(requests: int = 8, concurrency: int = 2, workers: tuple[str, ...] = ("constant",)
                ) -> dict:
-    """Serve `requests` digits requests (at most `concurrency` at once) through a gateway,
-    then in-process; the numbers of both paths."""
+    """Serve `requests` digits requests (`concurrency` at once) through a gateway, then the
+    same requests in-process at the same concurrency, back to back; the numbers of both."""
     images, _ = read_test_set()
-    inputs = [images[i % len(images)].tobytes() for i in range(requests + 1)]
+    warm = [images[-1 - i].tobytes() for i in range(concurrency)]
+    inputs = [images[i % len(images)].tobytes() for i in range(requests)]
     modules = [(WORKERS_DIR / f"digits_{name}.wasm").read_bytes() for name in workers]
     with tempfile.TemporaryDirectory(prefix="memjit-bench-node-") as tmp:
         root = Path(tmp)
-        network = _bench_network(root, modules, inputs, concurrency)
-        local = _bench_in_process(root / "local", modules, inputs)
+        network = _bench_network(root, modules, warm, inputs, concurrency)
+        local = _bench_in_process(root / "local", modules, warm, inputs, concurrency)
+    overhead = network["p50_s"] / local["p50_s"] - 1
     return {"requests": requests, "concurrency": concurrency, "workers": list(workers),
-            "network": network, "in_process": local}
+            "network": network, "in_process": local, "p50_overhead": overhead}
 
 
-def _bench_network(root: Path, modules: list[bytes], inputs: list[bytes],
+def _run(ask: Callable[[bytes], T], warm: list[bytes], inputs: list[bytes], concurrency: int,
+         warmed: Callable[[T], object] = lambda _: None) -> tuple[float, list[tuple[float, T]]]:
+    """Run `ask` on the warm-up inputs (all at once, not counted; `warmed` sees each result),
+    then on `inputs`, `concurrency` at a time; the wall time and each request's (latency,
+    result)."""
+    def timed(input_bytes: bytes) -> tuple[float, T]:
+        start = time.perf_counter()
+        out = ask(input_bytes)
+        return time.perf_counter() - start, out
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        for out in pool.map(ask, warm):
+            warmed(out)
+        start = time.perf_counter()
+        done = list(pool.map(timed, inputs))
+    return time.perf_counter() - start, done
+
+
+def _bench_network(root: Path, modules: list[bytes], warm: list[bytes], inputs: list[bytes],
                    concurrency: int) -> dict:
     client_home = root / "client"
     with LocalNetwork(root / "net") as net:
@@ -73,44 +107,63 @@ def _bench_network(root: Path, modules: list[bytes], inputs: list[bytes],
         requester = load_or_create(client_home, "requester")
         gw = NodeClient(gateway.url, 600.0)
 
-        def ask(input_bytes: bytes) -> tuple[float, dict]:
-            start = time.perf_counter()
-            out = gw.post("/v1/requests", messages.request(
+        def ask(input_bytes: bytes) -> dict:
+            return gw.post("/v1/requests", messages.request(
                 requester, "digits", input_bytes, None, len(modules)).to_json(), 600.0)
-            return time.perf_counter() - start, out
 
-        ask(inputs[0])  # warm-up: prover processes start, kernels compile
-        start = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            done = list(pool.map(ask, inputs[1:]))
-        elapsed = time.perf_counter() - start
+        def settled(answer: dict) -> dict:
+            return gw.settlement(answer["nonce"], 600.0)
+
+        # the warm-up's settlements too (the sequencer's verifier process loads its kernels)
+        elapsed, done = _run(ask, warm, inputs, concurrency, settled)
+        settlements = [settled(answer)["settlement"]["timings"] for _, answer in done]
     latencies = [d[0] for d in done]
     timings = [d[1]["timings"] for d in done]
     verified = sum(c["verdict"] in ("valid", "invalid") for d in done for c in d[1]["calls"])
     verify_s = sum(t["verify_s"] for t in timings)
+    gateway = {k.removesuffix("_s"): statistics.mean(t[k] for t in timings) for k in timings[0]}
     return {"requests_per_s": len(done) / elapsed, **_percentiles(latencies),
             "gateway_verifications_per_s": verified / verify_s if verify_s else None,
-            "signing_share": sum(t["sign_s"] for t in timings) / sum(t["total_s"]
-                                                                      for t in timings),
-            "jobs_share": sum(t["jobs_s"] for t in timings) / sum(t["total_s"] for t in timings),
-            "verify_share": verify_s / sum(t["total_s"] for t in timings),
+            "gateway_s": gateway,
+            "job_hop_s": statistics.mean(t["jobs_s"] - t["operator_s"] for t in timings),
+            "client_s": statistics.mean(d[0] - d[1]["timings"]["total_s"] for d in done),
+            "sequencer_s": {k.removesuffix("_s"): statistics.mean(t[k] for t in settlements)
+                            for k in settlements[0]},
             "answered": sum(d[1]["answer"] is not None for d in done)}
 
 
-def _bench_in_process(home: Path, modules: list[bytes], inputs: list[bytes]) -> dict:
+def _bench_in_process(home: Path, modules: list[bytes], warm: list[bytes],
+                      inputs: list[bytes], concurrency: int) -> dict:
+    """The in-process market's stages (memjit.market.pool: plan, answer, judge, settle, as
+    `pool.request` runs them), `concurrency` requests at once: the ledger stages on one thread
+    (SQLite connections stay on their thread: the sequencer's rule), proofs on a pool of
+    `concurrency` warm prover processes (the operators' --provers)."""
     store = Store(home)
-    with Ledger(home) as ledger, prover_pool(len(modules)) as executor:
+    ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
+    ledger = ledger_thread.submit(Ledger, home).result()
+    executor = prover_pool(concurrency, warm=True)
+    try:
+        warm_pool(executor, concurrency)
         for i, module in enumerate(modules):
-            register(ledger, store, load_or_create(home, f"owner{i}"), module, STAKE)
-        requester = load_or_create(home, "requester")
-        latencies = []
-        for n, input_bytes in enumerate(inputs):
-            start = time.perf_counter()
-            request(ledger, store, requester, "digits", input_bytes, top_k=len(modules),
-                    executor=executor)
-            if n:  # the first one warms up
-                latencies.append(time.perf_counter() - start)
-    return {"requests_per_s": len(latencies) / sum(latencies), **_percentiles(latencies)}
+            owner = load_or_create(home, f"owner{i}")
+            ledger_thread.submit(register, ledger, store, owner, module, STAKE).result()
+        requester = load_or_create(home, "requester").public_key
+
+        def ask(input_bytes: bytes) -> RequestResult:
+            planned = ledger_thread.submit(plan, ledger, store, requester, "digits",
+                                           input_bytes, top_k=len(modules)).result()
+            nonce = secrets.token_bytes(NONCE_BYTES)
+            judged = judge(store, planned, nonce, answer(
+                store, planned.task, list(planned.picked), input_bytes, nonce, executor))
+            return ledger_thread.submit(settle, ledger, store, planned, nonce, judged).result()
+
+        elapsed, done = _run(ask, warm, inputs, concurrency)
+    finally:
+        stop_pool(executor)
+        ledger_thread.submit(ledger.close).result()
+        ledger_thread.shutdown()
+    latencies = [d[0] for d in done]
+    return {"requests_per_s": len(done) / elapsed, **_percentiles(latencies)}
 
 
 def print_report(result: dict) -> None:
@@ -123,8 +176,13 @@ def print_report(result: dict) -> None:
                 f"p95 {r['p95_s']:.2f} s")
         if path == "network":
             rate = r["gateway_verifications_per_s"]
-            line += (f", gateway {rate:.1f} claim checks/s" if rate else "") + \
-                f", signing {100 * r['signing_share']:.1f} %, waiting for the claims " \
-                f"{100 * r['jobs_share']:.0f} %, verifying {100 * r['verify_share']:.0f} % " \
-                "of the gateway's time"
+            line += (f", gateway {rate:.1f} claim checks/s" if rate else "")
         print(line)
+    net = result["network"]
+    print(f"  network p50 overhead: {100 * result['p50_overhead']:+.0f} % of in-process")
+    print("  gateway, mean s per request: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in net["gateway_s"].items()))
+    print(f"  job HTTP hop (both ways, beside the operator's own time) {net['job_hop_s']:.3f} s,"
+          f" client (signing, request hop) {net['client_s']:.3f} s")
+    print("  sequencer (settling, off the answer's path), mean s: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in net["sequencer_s"].items()))

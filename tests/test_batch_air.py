@@ -1,6 +1,7 @@
 """The batch AIR: an honest batch proves and verifies; one malicious prover per constraint
 family (each lies in one way, skips its own checks, and is rejected by the constraints and by
-the verifier)."""
+the verifier), the reward formula's included (a wrong weight, a wrong quotient or remainder, a
+reward above the payout)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,22 @@ import numpy as np
 import pytest
 
 from circuits.rollup import batch as B
-from circuits.rollup.batch import BatchAir, BatchFact, BatchInputs, apply_fact, batch_trace
+from circuits.rollup.batch import (BatchAir, BatchFact, BatchInputs, apply_fact, batch_trace,
+                                   formula_weight)
 from circuits.rollup.leaf import MINTED, USEFULNESS, key_hash
+from memjit.market import formulas
 from memjit.rollup.tree import StateTree
 from prover import prove
 from prover.composition import ConstraintViolation, check_trace
 from verifier import ProofParams, verify_air
-from verifier.batch import fact_problems, verify_batch
+from verifier.batch import fact_problems, payout, verify_batch
 
 FAST = ProofParams(num_queries=8, grinding_bits=2)
 CHALLENGES = [np.array([3, 1, 4, 1], np.uint64), np.array([5, 9, 2, 6], np.uint64)]
 DAY = 20_000
 KEY1 = tuple(int(x) for x in key_hash(bytes([1] * 32)))
 KEY2 = tuple(int(x) for x in key_hash(bytes([2] * 32)))
-FACTS = (BatchFact(3, KEY1, 800_000, 200, 50), BatchFact(5, KEY2, 0, 200, 0),
-         BatchFact(3, KEY1, 1_000_000, 100, (1 << 30) - 1))
+EMISSION = 10_000_000_000
 
 
 def genesis() -> StateTree:
@@ -35,15 +37,53 @@ def genesis() -> StateTree:
     return tree
 
 
-def build(applied=FACTS, stated=FACTS, *, new_leaf=None, index_of=None, sibling=None):
+def weighed(facts: tuple[BatchFact, ...]) -> tuple[BatchFact, ...]:
+    """The facts with each version-2 fact's weight and reward as the market computes them
+    (memjit.market.formulas) on the account's new usefulness in genesis()."""
+    tree, out = genesis(), []
+    inputs = BatchInputs(7, DAY, EMISSION, (0,) * 8, (0,) * 8, (), bytes(32), bytes(32))
+    for f in facts:
+        f = dataclasses.replace(f, prior=int(tree.limbs(f.index)[USEFULNESS]) - f.prior)
+        new = apply_fact(tree.limbs(f.index), f, DAY)
+        tree.update(f.index, new)
+        if f.version == 2:
+            u = int(new[USEFULNESS])
+            w = formulas.weight(u, 1000, f.since, 1000 * f.wrate, 200_000, f.score)
+            assert w == formula_weight(u, f, inputs)
+            f = dataclasses.replace(f, weight=w, total=f.total + w,
+                                    reward=formulas.payout(w, f.total + w, f.emission))
+        out.append(f)
+    return tuple(out)
+
+
+def v2(index, key, score, rate, since, others, emission, decay=0):
+    """A version-2 fact before weighing: `others` is the rest of its period's weight, `decay`
+    how far usefulness fell outside facts before the call (a failure's decay)."""
+    return BatchFact(index, key, score, rate, 0, 2, rate if score else 0, since, 0, others,
+                     emission, decay)
+
+
+FACTS = weighed((v2(3, KEY1, 800_000, 200, 7_200, 500, 10_000),
+                 BatchFact(5, KEY2, 0, 200, 0),
+                 BatchFact(3, KEY1, 1_000_000, 100, (1 << 30) - 1),
+                 v2(5, KEY2, 600_000, 1000, B.MAX_SINCE - 1, 0, 10_000, decay=60_000),
+                 v2(3, KEY1, 1_000_000, 1000, 0, 3, 1),
+                 v2(5, KEY2, 0, 1000, 86_400, 9, 10_000)))
+
+
+def build(applied=None, stated=None, *, new_leaf=None, index_of=None, sibling=None):
     """(statement, trace) of a batch that states `stated` but applies `applied`; hooks change
     a new leaf (new_leaf(i, limbs)), the path index used (index_of(i, index)) or a sibling
     (sibling(i, siblings))."""
+    applied = FACTS if applied is None else applied
+    stated = FACTS if stated is None else stated
     tree = genesis()
     old_root = tuple(int(x) for x in tree.root)
     olds, news, sibs, used = [], [], [], []
     for i, f in enumerate(applied):
         index = f.index if index_of is None else index_of(i, f.index)
+        if index_of is not None:  # leaves of other accounts: EMAs start from those leaves
+            f = dataclasses.replace(f, prior=min(f.prior, int(tree.limbs(index)[USEFULNESS])))
         new = apply_fact(tree.limbs(index), f, DAY)
         if new_leaf is not None:
             new = new_leaf(i, new)
@@ -53,7 +93,7 @@ def build(applied=FACTS, stated=FACTS, *, new_leaf=None, index_of=None, sibling=
             sibs[-1] = sibling(i, sibs[-1])
         used.append(dataclasses.replace(f, index=index))
     new_root = tuple(int(x) for x in tree.root)
-    statement = BatchInputs(7, DAY, 10_000_000_000, old_root, new_root, tuple(stated),
+    statement = BatchInputs(7, DAY, EMISSION, old_root, new_root, tuple(stated),
                             bytes(32), bytes(32))
     trace_pi = dataclasses.replace(statement, facts=tuple(used))
     return statement, batch_trace(trace_pi, np.stack(olds), np.stack(news), np.stack(sibs))
@@ -76,7 +116,7 @@ def test_honest_batch_proves_and_verifies():
     statement, main = build()
     constraints_hold(statement, main)
     air = BatchAir(statement)
-    assert air.max_degree() == 3 and air.width == 701
+    assert air.max_degree() == 3 and air.width == 923
     proof = prove(air, main, FAST)
     verdict = verify_batch(statement, proof, min_security_bits=0)
     assert verdict.valid, verdict.reason
@@ -124,16 +164,16 @@ def test_wrong_sibling_rejected():
 
 
 def test_skipped_fact_rejected():
-    assert_rejected(*build(applied=FACTS[:2]), prove_it=True)
+    assert_rejected(*build(applied=FACTS[:-1]), prove_it=True)
 
 
 def test_duplicated_fact_rejected():
     assert_rejected(*build(applied=(FACTS[0], FACTS[0], FACTS[1]), stated=FACTS[:2] + FACTS[:1]))
-    assert_rejected(*build(applied=(FACTS[0], FACTS[1], FACTS[1]), stated=FACTS[:2]))
+    assert_rejected(*build(applied=(*FACTS[:3], FACTS[2]), stated=FACTS[:4]))
 
 
 def test_reordered_facts_rejected():
-    assert_rejected(*build(applied=(FACTS[1], FACTS[0], FACTS[2])))
+    assert_rejected(*build(applied=(FACTS[1], FACTS[0], *FACTS[2:])))
 
 
 def test_leaf_of_another_account_rejected():
@@ -158,3 +198,88 @@ def test_public_facts_breaking_market_rules_rejected():
         st = dataclasses.replace(statement, facts=(fact, *FACTS[1:]))
         assert fact_problems(st)
         assert not verify_batch(st, b"", 0).valid
+
+
+def _refill(main: np.ndarray, row: int) -> None:
+    """Recompute a fact row's formula range-check bits from its (possibly lying) columns, so
+    that only the constraint a lie breaks can catch it."""
+    c = {col: int(main[col, row]) for col in range(B.WRATE, B.PRIOR + 1)}
+    signed = {col: v - B.P if v > B.P // 2 else v for col, v in c.items()}
+    t = c[B.T0] + (c[B.T1] << B.LOW)
+    values = [c[B.V0], c[B.V1], c[B.RHO_A], B.PPM_N - 1 - c[B.RHO_A],
+              signed[B.C0] + B.C0_OFFSET, c[B.SEED], c[B.T0], c[B.T1], c[B.R0], c[B.R1],
+              signed[B.C1] + B.C1_OFFSET, t - 1 - c[B.R0] - (c[B.R1] << B.LOW), c[B.RHO_C],
+              200 - 1 - c[B.RHO_C], int(main[B.A + USEFULNESS, row]) - int(main[B.PRIOR, row])]
+    first = B.FORMULA_BITS
+    for value, (_, count) in zip(values, B.FORMULA_RANGES):
+        main[first:first + count, row] = [(value % B.P >> i) & 1 for i in range(count)]
+        first += count
+
+
+def test_wrong_weight_rejected():
+    lying = (dataclasses.replace(FACTS[0], weight=FACTS[0].weight + 1,
+                                 reward=payout(FACTS[0].weight + 1, FACTS[0].total,
+                                               FACTS[0].emission)), *FACTS[1:])
+    statement, main = build(applied=lying, stated=lying)
+    assert not fact_problems(statement)  # the lie is only visible to the STARK
+    assert_rejected(statement, main, prove_it=True)
+
+
+def test_wrong_quotient_or_remainder_rejected():
+    statement, main = build()
+    row = 0  # fact 0's leaf row
+    t = B.DAY_S + FACTS[0].since
+    lies = {
+        "seed one higher": {B.SEED: +1},
+        "seed one lower, remainder one divisor higher": {B.SEED: -1, B.R0: t & 0x3FFF,
+                                                         B.R1: t >> B.LOW},
+        "v one lower, remainder 625 higher": {B.V0: -1, B.RHO_A: B.PPM_N},
+        "weight's remainder one divisor higher, seed unchanged": {B.RHO_C: 200},
+    }
+    for name, changes in lies.items():
+        lie = main.copy()
+        for col, delta in changes.items():
+            lie[col, row] = (int(lie[col, row]) + delta) % B.P
+        _refill(lie, row)
+        with pytest.raises(ConstraintViolation):
+            constraints_hold(statement, lie)
+    lie = main.copy()
+    lie[B.SEED, row] = (int(lie[B.SEED, row]) + 1) % B.P
+    _refill(lie, row)
+    assert_rejected(statement, lie, prove_it=True)
+
+
+def test_reward_above_the_formula_rejected():
+    statement, main = build()
+    proof = prove(BatchAir(statement), main, FAST)
+    for fact in (dataclasses.replace(FACTS[0], reward=FACTS[0].reward + 1),
+                 dataclasses.replace(FACTS[0], total=FACTS[0].weight - 1),
+                 dataclasses.replace(FACTS[0], wrate=0),
+                 dataclasses.replace(FACTS[1], weight=1, total=1),
+                 dataclasses.replace(FACTS[0], since=B.MAX_SINCE)):
+        lying = dataclasses.replace(statement, facts=(fact, *FACTS[1:]))
+        assert fact_problems(lying)
+        assert not verify_batch(lying, proof, 0).valid
+
+
+def test_the_verifiers_formula_is_the_markets():
+    assert (B.DAY_S, B.PPM) == (formulas.DAY_S, formulas.PPM)
+    for weight, total, emission in ((0, 0, 5), (3, 10, 5), (10, 10, 100), (7, 2**53, 2**53 - 1),
+                                    (2**20, 2**21 + 1, 10_000)):
+        assert payout(weight, total, emission) == formulas.payout(weight, total, emission)
+
+
+def test_prior_usefulness_above_the_leaf_rejected():
+    """A fact's EMA may start below the account's usefulness (a failure decayed it outside the
+    facts), never above it."""
+    statement, main = build()
+    row = 3 * B.SEGMENT  # fact 3 started 60,000 below its account
+    lie = main.copy()
+    lie[B.PRIOR, row] = int(lie[B.A + USEFULNESS, row]) + 1
+    _refill(lie, row)
+    with pytest.raises(ConstraintViolation):
+        constraints_hold(statement, lie)
+    higher = tuple(dataclasses.replace(f, prior=f.prior + 60_001) if i == 3 else f
+                   for i, f in enumerate(FACTS))
+    with pytest.raises(ValueError, match="decay only lowers"):
+        build(applied=higher, stated=higher)

@@ -12,10 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from circuits.rollup.batch import BatchAir
-from memjit.rollup.proving import check_bundle
+from memjit.rollup.proving import Rules, check_bundle
 from memjit.rollup.header import Header, root_bytes
 from prover import prove
-from test_batch_air import FAST, build
+from test_batch_air import EMISSION, FAST, KEY1, build
+
+RULES = Rules(EMISSION, 1000, 200)
 from verifier.batch import Bundle, BundleFormatError, decode_bundle, decode_statement
 
 
@@ -25,11 +27,13 @@ def proven():
     statement = dataclasses.replace(statement, facts_commitment=b"\x11" * 32,
                                     prev_commitment=b"\x22" * 32)
     proof = prove(BatchAir(statement), main, FAST)
+    scores = {bytes([1] * 32): 0, bytes([2] * 32): 0}
+    for f in statement.facts:
+        scores[bytes([1 if f.key == KEY1 else 2] * 32)] += f.score
     header = Header(7, b"\x22" * 32, root_bytes(statement.old_root),
-                    root_bytes(statement.new_root), b"\x11" * 32, 3,
+                    root_bytes(statement.new_root), b"\x11" * 32, len(statement.facts),
                     sum(f.reward for f in statement.facts), 20_000 * 86_400_000,
-                    ((bytes([1] * 32), 1_800_000), (bytes([2] * 32), 0)), (b"k" * 48,),
-                    b"s" * 96)
+                    tuple(sorted(scores.items())), (b"k" * 48,), b"s" * 96)
     prev = dataclasses.replace(statement, new_root=statement.old_root)
     return header, Bundle(header.hash, statement, proof), prev
 
@@ -37,7 +41,7 @@ def proven():
 def test_honest_bundle_round_trips_and_checks(proven):
     header, bundle, prev = proven
     assert decode_bundle(bundle.encode()) == bundle
-    verdict = check_bundle(header, bundle, prev, min_security_bits=0)
+    verdict = check_bundle(header, bundle, prev, min_security_bits=0, rules=RULES)
     assert verdict.valid, verdict.reason
 
 
@@ -54,11 +58,13 @@ def test_bundle_contradicting_its_header_rejected(proven):
         (dataclasses.replace(header, scores=((bytes([1] * 32), 1),)), bundle, prev),
         (header, bundle, dataclasses.replace(prev, new_root=pi.new_root)),  # broken chain
         (header, bundle, None),  # batch 1 must start from the empty tree
+        (header, dataclasses.replace(bundle, inputs=dataclasses.replace(pi, base_reward=999)),
+         prev),  # another base reward than the market's
     ]
     for head, bun, before in cases:
         if head is not header:
             bun = dataclasses.replace(bun, header_hash=head.hash)
-        assert not check_bundle(head, bun, before, min_security_bits=0).valid
+        assert not check_bundle(head, bun, before, min_security_bits=0, rules=RULES).valid
 
 
 def test_tampered_stark_rejected(proven):
@@ -66,7 +72,7 @@ def test_tampered_stark_rejected(proven):
     proof = bytearray(bundle.proof)
     proof[len(proof) // 2] ^= 1
     tampered = dataclasses.replace(bundle, proof=bytes(proof))
-    assert not check_bundle(header, tampered, prev, min_security_bits=0).valid
+    assert not check_bundle(header, tampered, prev, min_security_bits=0, rules=RULES).valid
 
 
 @settings(max_examples=200, deadline=None)

@@ -38,12 +38,15 @@ from memjit.market.epoch import advance
 from memjit.market.facts import claim_digests
 from memjit.market.identity import load_or_create
 from memjit.market.ledger import Ledger, Worker
+from memjit.market import formulas
 from memjit.market.rewards import RewardConfig, open_period
 from memjit.rollup.batcher import commit_pending
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.runtime.store import Store
 
 NOW = 1_780_000_000.0  # 2026-05-28 UTC
+EARNED = formulas.weight(formulas.ema(0, 900_000, 200_000), 1000, 540, 200_000, 200_000, 900_000)
+"""good's call: weighed as the market does (the batch proof checks it), below the cap: paid."""
 SQUARE = wasmtime.wat2wasm('(module (func (export "sq") (param i32) (result i32) '
                            '(i32.mul (local.get 0) (local.get 0))))')
 
@@ -79,8 +82,9 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> dict:
             idle = _worker(ledger, db, "idle", bob, b"a third program", 0, 100, "inactive")
             period = open_period(db, NOW, RewardConfig())
             _, statement, proof = claim_digests(claim)
-            add_call(db, bob, good, at=NOW - 60, score=900_000, fee=10, weight=300,
-                     period=period, claim=good_claim, statement=statement, proof=proof)
+            add_call(db, bob, good, at=NOW - 60, score=900_000, fee=10, weight=EARNED,
+                     period=period, claim=good_claim, statement=statement, proof=proof,
+                     rate=200_000, prior=0, since=540)
             add_call(db, alice, weak, at=NOW - 30, outcome="invalid", score=0, slashed=50,
                      claim=bad_claim, reason="invalid claim: the proof does not verify")
         advance(ledger, close_now=True)
@@ -103,7 +107,7 @@ def test_the_leaderboard_in_readable_units_most_useful_first(client, market) -> 
     assert [r["id"] for r in rows] == [market["good"], market["weak"], market["idle"]]
     good = rows[0]
     assert (good["owner"], good["usefulness"], good["stake"], good["calls"], good["fees"],
-            good["earned"], good["status"]) == ("alice", 0.834, 700, 1, 10, 300, "active")
+            good["earned"], good["status"]) == ("alice", 0.834, 700, 1, 10, EARNED, "active")
     assert [r["owner"] for r in rows[1:]] == ["bob", "bob"]
     page = client.get("/").text
     assert "0.834" in page and "834000" not in page and "alice" in page
@@ -117,7 +121,7 @@ def test_a_worker_its_calls_and_its_claims_reverified(client, market) -> None:
     assert worker["row"]["owner"] == "alice" and len(worker["vk_digest"]) == 64
     [call] = client.get(f"/api/explorer/workers/{market['good']}/calls").json()
     assert (call["outcome"], call["score"], call["fee"], call["reward"], call["claim"]) == (
-        "scored", 0.9, 10, 300, market["good_claim"])
+        "scored", 0.9, 10, EARNED, market["good_claim"])
     verdict = client.get(f"/api/explorer/claims/{market['good_claim']}").json()
     assert (verdict["valid"], verdict["worker"], verdict["export"], verdict["result"]) == (
         True, market["good"], "sq", 144)
@@ -131,14 +135,14 @@ def test_a_worker_its_calls_and_its_claims_reverified(client, market) -> None:
 def test_batches_their_roots_and_audit(client, market) -> None:
     [batch] = client.get("/api/explorer/batches").json()
     assert (batch["number"], batch["fact_count"], batch["minted"], batch["status"]) == (
-        1, 1, 300, "final")  # committed in 2026 with a one-hour challenge window
+        1, 1, EARNED, "final")  # committed in 2026 with a one-hour challenge window
     assert "node" in batch["committee"]
     network = client.get("/api/explorer/network").json()
     assert network == {"role": "local", "height": 1, "state_root": batch["state_root_after"],
                        "pending_facts": 0, "peers": []}
     detail = client.get("/api/explorer/batches/1").json()
     assert [(f["worker"], f["owner"], f["reward"]) for f in detail["facts"]] == [
-        (market["good"], "alice", 300)]
+        (market["good"], "alice", EARNED)]
     audit = client.get("/api/explorer/batches/1/audit").json()
     assert (audit["ok"], audit["facts"], audit["problems"]) == (True, 1, [])
     page = client.get("/batches").text

@@ -30,7 +30,7 @@ from circuits.wasm_vm import statement as statement_format
 from circuits.wasm_vm.program import VkFormatError, decode_vk
 from circuits.wasm_vm.statement import StatementFormatError, decode_statement
 from memjit.errors import BadInput
-from memjit.market.facts import Fact
+from memjit.market.facts import Fact, Weighing
 from memjit.rollup import header as header_format
 from memjit.rollup.batcher import DATA_MAGIC, DATA_VERSION, BatchData, decode_data
 from memjit.rollup.header import BatchFormatError, Header, decode_header
@@ -78,7 +78,8 @@ def targets() -> dict[str, Target]:
     worker = "ab" * 32
     facts = (Fact(worker, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 1_000_000, 199,
                   "bafkr4idnqrq2lcasxqxeawe5e7lhb4b7lyod7qyf2jxa2ernui7tapkfzy"),
-             Fact(worker, b"\x04" * 32, b"\x05" * 32, b"\x06" * 32, 0, 0, None))
+             Fact(worker, b"\x04" * 32, b"\x05" * 32, b"\x06" * 32, 0, 0, None,
+                  Weighing(200_000, 5, 86_400, 7, 2**53 - 1, 10_000)))
     header = Header(3, b"\x11" * 32, b"\x12" * 32, b"\x13" * 32, b"\x14" * 32, 2, 199, 1_700_000_000_000, ((bytes.fromhex(worker), 1_000_000),),
                     (b"\x21" * 48, b"\x22" * 48)).signed(b"\x33" * 96)
     return {

@@ -62,7 +62,7 @@ def test_a_version_3_ledger_is_upgraded_and_a_copy_left_inactive(tmp_path: Path)
     db.commit()
     db.close()
     with Ledger(tmp_path) as led:
-        assert led.schema_version() == len(MIGRATIONS) == 6
+        assert led.schema_version() == len(MIGRATIONS) == 7
         assert [(w.id, w.status) for w in led.workers()] == [
             ("first", "active"), ("copy", "inactive"), ("alone", "active")]
         assert led.worker_by_vk(vk_digest(b"vk-ab")).id == "first"
@@ -76,16 +76,16 @@ def test_a_version_3_ledger_is_upgraded_and_a_copy_left_inactive(tmp_path: Path)
 def test_a_version_5_ledger_returns_its_header_v2_batches_to_pending(tmp_path: Path) -> None:
     """Header v3 roots are Poseidon2's: batches signed under v2 cannot be kept, so their facts
     and the SWT they minted go back to pending, to be committed again."""
-    with Ledger(tmp_path) as led:  # the schema as version 5 left it
-        with led.transaction() as db:
-            led.add_owner(db, OWNER)
-            led.add_worker(db, _worker())
-    db = sqlite3.connect(tmp_path / LEDGER_FILE)
-    db.execute("DROP TABLE batch_proofs")
-    db.execute("CREATE TABLE batch_diffs (batch INTEGER, worker TEXT, old_leaf BLOB, "
-               "new_leaf BLOB NOT NULL)")
-    db.executescript(MIGRATIONS[4])
-    db.execute("UPDATE schema_version SET version = 5")
+    db = sqlite3.connect(tmp_path / LEDGER_FILE)  # the schema as version 5 left it
+    db.create_function("blake3", 1, lambda data: None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (5)")
+    for migration in MIGRATIONS[:5]:
+        db.executescript(migration)
+    db.execute("INSERT INTO owners VALUES (?, 0)", (OWNER,))
+    db.execute("INSERT INTO balances (owner) VALUES (?)", (OWNER,))
+    db.execute("INSERT INTO workers (id, owner, cid, task, stake, registered_at, status) "
+               "VALUES ('w1', ?, 'cid-1', 'digits', 500, 1.0, 'active')", (OWNER,))
     db.execute("INSERT INTO batches VALUES (1, x'01', x'02', 'cid', 0, 0)")
     db.execute("INSERT INTO batch_proofs VALUES (1, 'cid', x'03', 0)")
     db.execute("INSERT INTO batch_diffs VALUES (1, 'w1', NULL, x'04')")
@@ -97,7 +97,7 @@ def test_a_version_5_ledger_returns_its_header_v2_batches_to_pending(tmp_path: P
     db.commit()
     db.close()
     with Ledger(tmp_path) as led:
-        assert led.schema_version() == len(MIGRATIONS) == 6
+        assert led.schema_version() == len(MIGRATIONS) == 7
         assert led.db.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
         assert led.db.execute("SELECT count(*) FROM batch_proofs").fetchone()[0] == 0
         assert led.db.execute("SELECT count(*) FROM batch_facts WHERE batch IS NULL"

@@ -16,6 +16,7 @@ from py_ecc.bls import G2ProofOfPossession as PYECC
 
 from memjit.errors import BadInput, MemjitError
 from memjit.market.identity import Identity, aggregate, fast_aggregate_verify, verify
+from memjit.market.oracle import Delivery
 from memjit.node import client as messages
 from memjit.node.api import MAX_BODY_BYTES, create_app
 from memjit.node.content import Fetcher, WrongBlock
@@ -205,47 +206,89 @@ def test_status_and_openapi(api) -> None:
 
 
 def test_a_claim_message_must_come_from_the_operator_and_answer_this_job() -> None:
-    from memjit.node.sequencer import claim_delivery
+    from memjit.node.jobs import claim_body, claim_delivery
     from memjit.node.state import OperatorRef
+    from memjit.node.wire import digest
 
-    wid, nonce = "ab" * 32, bytes(32)
+    wid, nonce, data = "ab" * 32, bytes(32), b"\x00\xff"
     operator = OperatorRef("http://op", BOB.public_key)
-    claim = {"worker": wid, "nonce": nonce.hex(), "claim": "00ff"}
+    claim = claim_body(wid, nonce, data, None)
+    blobs = {digest(data): data}
     assert claim_delivery({"claim": seal(BOB, "claim", claim).to_json()}, wid, nonce,
-                          operator).claim == b"\x00\xff"
-    for entry, why in (
-            ({"claim": seal(ALICE, "claim", claim).to_json()}, "not signed by the worker's"),
-            ({"claim": seal(BOB, "claim", {**claim, "nonce": "11" * 32}).to_json()},
+                          operator, blobs) == (Delivery(claim=data), True)
+    own_fault = seal(BOB, "claim", claim_body(wid, nonce, None, "Trap: out of fuel"))
+    assert claim_delivery({"claim": own_fault.to_json()}, wid, nonce, operator, {}) == (
+        Delivery(fault="Trap: out of fuel"), True)  # the operator's own word: it counts
+    for entry, attached, why in (  # none of these is the operator's word: not attested
+            ({"claim": seal(ALICE, "claim", claim).to_json()}, blobs,
+             "not signed by the worker's"),
+            ({"claim": seal(BOB, "claim", {**claim, "nonce": "11" * 32}).to_json()}, blobs,
              "another job"),
-            ({"claim": seal(BOB, "claim", {**claim, "worker": "cd" * 32}).to_json()},
+            ({"claim": seal(BOB, "claim", {**claim, "worker": "cd" * 32}).to_json()}, blobs,
              "another job"),
-            ({"claim": {**seal(BOB, "claim", claim).to_json(), "signature": "00" * 96}},
+            ({"claim": {**seal(BOB, "claim", claim).to_json(), "signature": "00" * 96}}, blobs,
              "bad signature"),
-            ({"fault": "operator unreachable"}, "unreachable")):
-        delivery = claim_delivery(entry, wid, nonce, operator)
-        assert delivery.claim is None and why in delivery.fault, (why, delivery)
+            ({"claim": seal(BOB, "claim", claim).to_json()}, {digest(b"x"): b"x"},
+             "bytes are missing"),
+            ({"claim": seal(BOB, "claim", claim).to_json()}, {}, "bytes are missing"),
+            ({"fault": "operator unreachable"}, blobs, "unreachable"),
+            (None, blobs, "no delivery")):
+        delivery, attested = claim_delivery(entry, wid, nonce, operator, attached)
+        assert delivery.claim is None and why in delivery.fault and not attested, (why, delivery)
 
 
-def test_a_stalled_operator_is_a_fault_at_the_deadline(tmp_path: Path) -> None:
+def test_a_stalled_operator_is_a_fault_at_the_deadline() -> None:
     import socket
     import time
 
-    from memjit.market.ledger import Worker
-    from memjit.market.pool import MarketConfig
-    from memjit.node.gateway import Gateway, Timings
+    from memjit.node.jobs import send_job
     from memjit.node.state import OperatorRef
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)  # accepts the connection, never answers
     try:
-        gateway = Gateway(ALICE, Store(tmp_path), ReplayCache(None), view=None, deliver=None,
-                          config=MarketConfig(), job_timeout_s=1)
-        worker = Worker("ab" * 32, BOB.public_key, cid_of(CONSTANT), "digits", None, 100, 0,
-                        0.0, None, 0, None, "active")
-        entry = gateway._job(worker, OperatorRef(f"http://127.0.0.1:{silent.getsockname()[1]}",
-                                                 BOB.public_key), "digits", bytes(64),
-                             bytes(32), int(time.time()) + 1, Timings())
-        assert "DeadlineExceeded" in entry["fault"]
+        reply = send_job(
+            ALICE, OperatorRef(f"http://127.0.0.1:{silent.getsockname()[1]}", BOB.public_key),
+            "ab" * 32, "digits", bytes(64), bytes(32), int(time.time()) + 1)
+        assert "DeadlineExceeded" in reply.entry["fault"] and reply.attachments == {}
     finally:
         silent.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=256), st.sampled_from(KINDS))
+def test_unpacking_any_bytes_fails_cleanly(data: bytes, kind: str) -> None:
+    from memjit.node.wire import MAGIC, unpack
+
+    for frame in (data, MAGIC + data):
+        try:
+            unpacked = unpack(frame, kind)
+        except BadInput:
+            continue
+        assert isinstance(unpacked.attachments, dict)
+
+
+def test_frames_round_trip_and_refuse_truncated_oversized_and_trailing_bytes() -> None:
+    from memjit.node.wire import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, digest, pack, unpack
+
+    message = seal(ALICE, "unbond", {"worker": "ab" * 32, "amount": 5}).to_json()
+    frame = pack(message, [b"one", b"two"])
+    out = unpack(frame, "unbond")
+    assert out.message == message and out.attachments == {digest(b"one"): b"one",
+                                                           digest(b"two"): b"two"}
+    assert open_envelope(out.message, "unbond").body["amount"] == 5
+    for bad, why in ((frame[:-1], "truncated"), (frame + b"\x00", "past its end"),
+                     (b"MJW0" + frame[4:], "magic"), (frame[:7], "truncated")):
+        with pytest.raises(BadInput, match=why):
+            unpack(bad, "unbond")
+    with pytest.raises(Oversized):
+        pack(message, [b"x"] * (MAX_ATTACHMENTS + 1))
+    with pytest.raises(Oversized):
+        pack(message, [bytes(MAX_ATTACHMENT_BYTES + 1)])
+    big = b"MJW1" + (MAX_BYTES["unbond"] + 1).to_bytes(4, "big") + bytes(MAX_BYTES["unbond"] + 1)
+    with pytest.raises(Oversized):
+        unpack(big, "unbond")  # a message over its kind's bound
+    declared = pack(message)[:-2] + (1).to_bytes(2, "big") + (2**31).to_bytes(4, "big")
+    with pytest.raises(Oversized):
+        unpack(declared, "unbond")  # an attachment declared over the bound

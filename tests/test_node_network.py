@@ -9,7 +9,11 @@ stopped by its PID at the end (the fixture's teardown)."""
 from __future__ import annotations
 
 import json
+import secrets
 import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,7 +25,12 @@ from memjit.market.identity import load_or_create
 from memjit.market.tasks import read_test_set
 from memjit.node import client as messages
 from memjit.node.local import LocalNetwork, wait_until
+from memjit.node.jobs import send_job
+from memjit.node.membership import Membership
 from memjit.node.messages import seal
+from memjit.node.state import OperatorRef
+from memjit.node.wire import unpack
+from memjit.runtime.store import Store, cid_of
 from memjit.workers import WORKERS_DIR
 
 TESTS = Path(__file__).resolve().parent
@@ -189,7 +198,7 @@ def test_hostile_messages_between_nodes(network, tmp_path_factory) -> None:
                                  "input": IMAGES[2].tobytes().hex(), "nonce": "33" * 32,
                                  "deadline": 2**40}).to_json()
     first = httpx.post(honest + "/v1/jobs", json=job, timeout=120)
-    assert first.status_code == 200 and first.json()["kind"] == "claim"
+    assert first.status_code == 200 and unpack(first.content, "claim").message["kind"] == "claim"
     second = httpx.post(honest + "/v1/jobs", json=job, timeout=30)
     assert second.status_code == 403 and "replayed" in second.json()["error"]
     assert "refused POST /v1/jobs" in node(network, "honest").log.read_text()
@@ -224,3 +233,95 @@ def test_a_killed_sequencer_loses_nothing(network, tmp_path_factory) -> None:
     refused = httpx.post(seq.url + "/v1/deliveries", json=delivery.to_json(), timeout=30)
     assert refused.status_code == 403 and "replayed" in refused.json()["error"]
     assert node(network, "gw").stop() == 0  # SIGTERM: a clean stop
+
+
+def test_a_fault_a_gateway_forges_does_not_count(network, tmp_path_factory) -> None:
+    """A rogue gateway (this test) reports faults of the honest worker; the sequencer asks
+    the worker's operator itself and settles what the operator signed."""
+    home = tmp_path_factory.getbasetemp() / "client"
+    seq, honest = node(network, "seq"), node(network, "honest")
+    wid = httpx.get(honest.url + "/v1/status").json()["operated"][0]
+    stake = {w["id"]: w["stake"] for w in httpx.get(seq.url + "/v1/workers").json()["workers"]}
+    rogue, payer = load_or_create(home, "rogue"), load_or_create(home, "payer")
+    operator = OperatorRef(honest.url, bytes.fromhex(httpx.get(honest.url + "/v1/status")
+                                                     .json()["key"]))
+
+    def forged(image: int, claims: dict, sent: bytes | None = None) -> dict:
+        request = messages.request(payer, "digits", IMAGES[image].tobytes(), None, 1)
+        delivery = seal(rogue, "delivery", {"request": request.to_json(),
+                                            "nonce": (sent or secrets.token_bytes(32)).hex(),
+                                            "workers": [wid], "claims": {wid: claims}})
+        answer = httpx.post(seq.url + "/v1/deliveries", json=delivery.to_json(), timeout=300)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["calls"][0]
+
+    # the job never sent: "the operator was unreachable"
+    never = forged(4, {"fault": "operator unreachable: ConnectError"})
+    # the job sent and answered, the claim kept back: "the operator missed the deadline"
+    nonce = secrets.token_bytes(32)
+    reply = send_job(rogue, operator, wid, "digits", IMAGES[5].tobytes(), nonce,
+                     int(time.time()) + 300)
+    assert "claim" in reply.entry and reply.attachments and reply.prove_s > 0
+    kept = forged(5, {"fault": "DeadlineExceeded: operator missed the job deadline"}, nonce)
+    # the operator's claim message with the claim's bytes left out of the frame
+    nonce = secrets.token_bytes(32)
+    reply = send_job(rogue, operator, wid, "digits", IMAGES[6].tobytes(), nonce,
+                     int(time.time()) + 300)
+    dropped = forged(6, reply.entry, nonce)
+    for call in (never, kept, dropped):
+        assert call["outcome"] in ("scored", "unscored") and call["slashed"] == 0, call
+    after = {w["id"]: w["stake"] for w in httpx.get(seq.url + "/v1/workers").json()["workers"]}
+    assert after[wid] == stake[wid]
+    log = honest.log.read_text()
+    assert log.count("answered already, same answer") >= 2  # proven once, not twice
+    assert "the operator gave the sequencer a claim" in seq.log.read_text()
+
+
+def test_the_sequencer_fetches_a_module_from_any_provider(network, tmp_path_factory) -> None:
+    """The registration's operator is down; the module comes from another provider of its
+    CID in the DHT, re-hashed: a provider serving wrong bytes is refused and banned."""
+    home = tmp_path_factory.getbasetemp() / "client"
+    seq, liar = node(network, "seq"), node(network, "liar")
+    named = httpx.get(liar.url + "/v1/status").json()
+    assert liar.stop() == 0  # the operator the registration names: down
+    module = (WORKERS_DIR / "digits_small_dot.wasm").read_bytes()
+    cid = cid_of(module)
+    assert not Store(seq.home).has(cid)
+    owner = load_or_create(home, "dora")
+    with _mirror(home / "m1", seq.p2p, {cid: module[::-1]}):  # wrong bytes only
+        refused = httpx.post(seq.url + "/v1/registrations", timeout=120, json=messages
+                             .registration(owner, module, "digits", 1000, named).to_json())
+        assert refused.status_code == 409 and "do not hash" in refused.json()["error"]
+        with _mirror(home / "m2", seq.p2p, {cid: module}) as good:
+            admitted = httpx.post(seq.url + "/v1/registrations", timeout=120, json=messages
+                                  .registration(owner, module, "digits", 1000, named).to_json())
+    assert admitted.status_code == 200, admitted.text
+    assert admitted.json()["cid"] == cid and Store(seq.home).get(cid) == module
+    assert f"fetched {cid[:20]} from {good}" in seq.log.read_text()
+
+
+@contextmanager
+def _mirror(home: Path, bootstrap: list[str], blocks: dict[str, bytes]):
+    """A node of this process that serves `blocks` over HTTP and provides them in the DHT."""
+    class Blocks(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = blocks.get(self.path.rsplit("/", 1)[-1])
+            self.send_response(200 if data is not None else 404)
+            self.send_header("content-length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Blocks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    membership = Membership(home, load_or_create(home, "node"), role="operator")
+    try:
+        membership.start(url, bootstrap[:1], list(blocks))
+        yield url
+    finally:
+        membership.close()
+        server.shutdown()
+        server.server_close()

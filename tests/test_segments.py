@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import blake3
 import numpy as np
 import pytest
 import wasmtime
@@ -16,10 +17,11 @@ from circuits.wasm_vm.segment import SegmentAir, State, decode_segment
 from circuits.wasm_vm.statement import StatementFormatError
 from helpers import cli
 from memjit.errors import BadInput
+from memjit.market.facts import claim_digests
 from memjit.runtime.claims import check_supported, prove_claim, vk_of, vm_program
 from memjit.runtime.sandbox import run
 from memjit.runtime.segments import default_segment_log, run_statement, segment_jobs
-from memjit.runtime.tracer import trace
+from memjit.runtime.tracer import trace, trace_stream
 from memjit.runtime.wasm import load
 from memjit.workers import load as load_worker, wasm_path
 from prover import prove
@@ -97,6 +99,25 @@ def test_segmented_claim_verifies_and_reencodes(fib_claim):
     assert result.valid, result.reason
 
 
+def test_a_segmented_claims_fact_commits_to_every_segments_proof(fib_claim):
+    """A market fact's proof digest is of the proof bytes: for a segmented claim, every
+    segment's statement and proof (not the empty version-1 proof field)."""
+    _, _, claim = fib_claim
+    _, statement, proof = claim_digests(claim.encode())
+    assert proof != blake3.blake3(b"").digest()
+    segments = list(claim.segments)
+    for i in range(len(segments)):
+        seg, body = segments[i]
+        forged = bytearray(body)
+        forged[len(forged) // 2] ^= 1
+        other = Claim(claim.statement, b"", tuple(segments[:i] + [(seg, bytes(forged))]
+                                                  + segments[i + 1:]))
+        _, other_statement, other_proof = claim_digests(other.encode())
+        assert other_statement == statement and other_proof != proof
+    dropped = Claim(claim.statement, b"", tuple(segments[:-1]))
+    assert claim_digests(dropped.encode())[2] != proof
+
+
 def test_a_run_that_fits_one_segment_gives_todays_claim():
     module = load_worker("fib")
     claim = prove_claim(module, "fib", [3], FAST, segment_log=LOG)
@@ -113,6 +134,19 @@ def test_linear_memory_crosses_segments():
     assert any(len(r) for r in read_later)  # a word written in one segment is read in another
     for job in jobs:
         constraints_hold(vm, job.segment, job.main)
+
+
+@pytest.mark.parametrize("module, export, args, log", [
+    (load_worker("fib"), "fib", [7], LOG), (load_worker("sort"), "sort", [12, 5], 9)])
+def test_segments_of_a_streamed_trace_are_those_of_the_whole_trace(module, export, args, log):
+    """The client records a long run chunk by chunk as the segments reach it (never the whole
+    trace at once); chunks and segments do not line up (2^K rows against 2^K - 1 steps, slices
+    halved where the memory table overflows), and the jobs are those of the whole trace."""
+    vm, statement, jobs = jobs_of(module, export, args, log)
+    streamed = list(segment_jobs(trace_stream(module, export, args), vm, statement, log, FAST))
+    assert len(streamed) == len(jobs) > 2
+    for a, b in zip(jobs, streamed):
+        assert a.segment.encode() == b.segment.encode() and np.array_equal(a.main, b.main)
 
 
 LOOP = "(local.set 1 (i32.const 0)) (block (loop (br_if 1 (i32.ge_u (local.get 1) (local.get 0)))" \
@@ -301,3 +335,19 @@ def test_segments_benchmark_sizes_and_plot(tmp_path, capsys, monkeypatch):
     code, _, err = cli(capsys, monkeypatch, "bench", "sweep", "--series", "vm_segments",
                        "--max-log", "25", "--out", str(tmp_path / "out"))
     assert code == 2 and "vm_segments needs" in err
+
+
+def test_segments_benchmark_points_and_verify_table():
+    """Every segment size up to 2^20 steps, longer runs at one size; the verification table
+    counts a claim's segments and the memory keys they carry."""
+    import wasmtime
+    from benchmarks.segments import TOUCH, points, verify_point
+
+    grid = points(16, 24, (16, 18, 20), long_segment_log=18)
+    assert (20, 20) in grid and (16, 18) not in grid and (22, 16) not in grid
+    assert [p for p in grid if p[0] > 20] == [(k, 18) for k in range(21, 25)]
+    touch = wasmtime.wat2wasm(TOUCH)
+    few, many = (verify_point(touch, "touch", [40, 4 * words - 1], 8, 1, FAST)
+                 for words in (1, 16))
+    assert few["segments"] == many["segments"] > 1 and few["steps"] == many["steps"]
+    assert many["keys"] > few["keys"] and many["keys_per_segment"] > few["keys_per_segment"] + 8

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from memjit.errors import BadInput, MemoryCapExceeded, OutOfFuel, Trap
 from memjit.runtime.sandbox import Limits, RunResult, run
 from memjit.runtime.tracer import COLUMNS, NSLOTS, SPACE_FRAME, SPACE_GLOBAL, SPACE_MEMORY, \
-    SPACE_STACK, Trace, TraceMismatch, TraceTooLong, trace, trace_checked
+    SPACE_STACK, Trace, TraceMismatch, TraceStream, TraceTooLong, instruction_mix_fuel, trace, \
+    trace_checked, trace_stream
 from memjit.runtime.wasm import load
 from memjit.runtime.wasm.opcodes import BINARY, I32_BIN_BASE, I64_BIN_BASE, OP
 from memjit.runtime.wasm.program import PAGE, convert_args
@@ -419,6 +420,34 @@ def test_trace_api_and_save(tmp_path) -> None:
         assert np.array_equal(saved[name], tr.columns[name])
     assert np.array_equal(saved["rom"], prog.to_rows())
     assert np.array_equal(saved["final_memory"], tr.final_memory)
+
+
+@pytest.mark.parametrize("rows", [1, 64, 1024, 1 << 16])
+def test_streamed_chunks_are_the_whole_trace(rows: int) -> None:
+    """A stream's chunks, recorded by re-executing the call a few rows at a time, concatenate
+    to the whole trace; its outcome is the whole trace's, and so is its fuel."""
+    data = load_worker("fib")
+    whole, stream = trace(data, "fib", [7]), trace_stream(data, "fib", [7])
+    assert (stream.steps, stream.results, stream.trap, stream.fuel) == \
+        (whole.steps, whole.results, whole.trap, whole.fuel)
+    assert np.array_equal(stream.final_memory, whole.final_memory)
+    chunks = list(stream.chunks(rows))
+    assert [len(c["pc"]) for c in chunks[:-1]] == [rows] * (len(chunks) - 1)
+    for name in COLUMNS:
+        assert np.array_equal(np.concatenate([c[name] for c in chunks]), whole.columns[name])
+    assert instruction_mix_fuel(stream) == instruction_mix_fuel(whole) == whole.fuel
+    with pytest.raises(AttributeError):
+        stream.pc  # the stream holds no columns
+    with pytest.raises(ValueError):
+        next(stream.chunks(3))
+
+
+def test_trace_checked_streams_and_checks_chunk_by_chunk() -> None:
+    streamed = trace_checked(load_worker("crc32"), "crc32", [64, 3], stream=True)
+    assert isinstance(streamed, TraceStream)
+    assert streamed.results == trace_checked(load_worker("crc32"), "crc32", [64, 3]).results
+    trapped = trace_stream(wat('(module (func (export "f") unreachable))'), "f")
+    assert trapped.trap == "unreachable" and trapped.whole().steps == 1
 
 
 def test_bad_calls_are_bad_input() -> None:

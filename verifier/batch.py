@@ -4,8 +4,12 @@ The statement (circuits.rollup.batch.BatchInputs) carries the public facts; the 
 that applying them in order to the tree with the old root gives the new root
 (circuits.rollup.batch says how). Before the STARK, the facts themselves are checked against
 the market's rules that need no state: a score is at most 10^6 ppm, a rate at most 1000
-thousandths, an index below 2^30, a reward below 2^30 and at most the emission, and a fact
-scored 0 is paid nothing. Light: numpy and the verifier only.
+thousandths, an index below 2^30, a reward below 2^30, and a fact scored 0 is paid nothing.
+A version-2 fact's weight is proven by the STARK from the account's usefulness; its reward
+must be exactly the market's payout of that weight, weight * min(E, W) // W over its
+period's total weight W and emission E (memjit.market.formulas.payout), its weight rate the
+EMA rate if it was scored above 0 (else 0). A version-1 fact's reward is only bounded by the
+statement's emission. Light: numpy and the verifier only.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import struct
 from dataclasses import dataclass
 
 from circuits.field import P
-from circuits.rollup.batch import EMA_SCALE, BatchAir, BatchFact, BatchInputs
+from circuits.rollup.batch import (DAY_N, EMA_SCALE, MAX_SCALE, MAX_SINCE, BatchAir, BatchFact,
+                                   BatchInputs)
 from circuits.rollup.leaf import LIMB
 from verifier.params import DEFAULT_MIN_SECURITY_BITS
 from verifier.stark import Verdict, verify
@@ -23,18 +28,42 @@ MAX_SCORE = 1_000_000
 MAX_INDEX = 1 << 30
 
 
+def payout(weight: int, total: int, emission: int) -> int:
+    """A call's reward when its period closes: memjit.market.formulas.payout (the verifier may
+    not import the market; tests/test_batch_air.py pins the two together)."""
+    return weight * min(emission, total) // total if total > 0 else 0
+
+
 def fact_problems(inputs: BatchInputs) -> list[str]:
     """Every public fact that breaks a stateless market rule (empty: all well-formed)."""
     out = []
+    if not 1 <= inputs.ema_rate <= EMA_SCALE or not 0 <= DAY_N * inputs.base_reward < MAX_SCALE:
+        out.append("the statement's EMA rate or base reward is out of range")
     for i, f in enumerate(inputs.facts):
         if not 0 <= f.index < MAX_INDEX or len(f.key) != 7:
             out.append(f"fact {i}: index or key hash out of range")
-        if not 0 <= f.score <= MAX_SCORE or not 0 <= f.rate <= EMA_SCALE:
-            out.append(f"fact {i}: score or rate out of range")
-        if not 0 <= f.reward < LIMB or f.reward > inputs.emission:
-            out.append(f"fact {i}: reward {f.reward} above the emission or the limb")
+        if not 0 <= f.score <= MAX_SCORE or not 0 <= f.rate <= EMA_SCALE \
+                or not 0 <= f.prior <= MAX_SCORE:
+            out.append(f"fact {i}: score, rate or prior usefulness out of range")
         if f.score == 0 and f.reward:
             out.append(f"fact {i}: a call scored 0 is paid nothing")
+        if not 0 <= f.reward < LIMB:
+            out.append(f"fact {i}: reward {f.reward} above the limb")
+        if f.version == 1:
+            if f.reward > inputs.emission or (f.wrate, f.since, f.weight, f.total,
+                                              f.emission) != (0, 0, 0, 0, 0):
+                out.append(f"fact {i}: a version-1 fact is weighed 0 and paid at most the "
+                           "emission")
+        elif f.version == 2:
+            if f.wrate != (f.rate if f.score > 0 else 0) or not 0 <= f.since < MAX_SINCE \
+                    or not 0 <= f.weight * inputs.ema_rate < 1 << 21 or f.weight > f.total:
+                out.append(f"fact {i}: weight rate, seconds since last use or weight out of "
+                           "range")
+            elif f.reward != payout(f.weight, f.total, f.emission):
+                out.append(f"fact {i}: reward {f.reward} is not the payout of weight "
+                           f"{f.weight} ({payout(f.weight, f.total, f.emission)})")
+        else:
+            out.append(f"fact {i}: unknown fact version {f.version}")
     return out
 
 
@@ -48,9 +77,9 @@ def verify_batch(inputs: BatchInputs, proof: bytes,
 
 
 BUNDLE_MAGIC = b"MJBPROOF"
-BUNDLE_VERSION = 1
-_FACT = struct.Struct("<IIIIQ7I")
-_HEAD = struct.Struct("<QQQI16I")
+BUNDLE_VERSION = 2
+_FACT = struct.Struct("<IIIIQ7IIIIQQQ")
+_HEAD = struct.Struct("<QQQIII16I")
 MAX_FACTS = 1 << 24
 
 
@@ -76,7 +105,7 @@ def decode_statement(data: bytes) -> BatchInputs:
     """Parse BatchInputs.encode() (BundleFormatError on anything malformed or trailing)."""
     if len(data) < _HEAD.size + 64:
         raise BundleFormatError("truncated batch statement")
-    number, day, emission, n, *roots = _HEAD.unpack_from(data)
+    number, day, emission, base_reward, ema_rate, n, *roots = _HEAD.unpack_from(data)
     if n > MAX_FACTS or len(data) != _HEAD.size + 64 + n * _FACT.size:
         raise BundleFormatError("batch statement length does not match its fact count")
     if any(r >= P for r in roots):
@@ -85,12 +114,15 @@ def decode_statement(data: bytes) -> BatchInputs:
     commitment, prev = data[pos:pos + 32], data[pos + 32:pos + 64]
     facts = []
     for i in range(n):
-        index, score, rate, pad, reward, *key = _FACT.unpack_from(data, pos + 64 + i * _FACT.size)
-        if pad or any(k >= P for k in key):
+        (index, score, rate, version, reward, *rest) = _FACT.unpack_from(
+            data, pos + 64 + i * _FACT.size)
+        key, (wrate, since, prior, weight, total, emission_f) = rest[:7], rest[7:]
+        if any(k >= P for k in key) or max(wrate, since, weight, prior) >= P:
             raise BundleFormatError("malformed fact in batch statement")
-        facts.append(BatchFact(index, tuple(key), score, rate, reward))
+        facts.append(BatchFact(index, tuple(key), score, rate, reward, version, wrate, since,
+                               weight, total, emission_f, prior))
     return BatchInputs(number, day, emission, tuple(roots[:8]), tuple(roots[8:]), tuple(facts),
-                       commitment, prev)
+                       commitment, prev, base_reward, ema_rate)
 
 
 def decode_bundle(data: bytes) -> Bundle:

@@ -57,8 +57,17 @@ def encode_claim(claim: Claim) -> bytes:
     if not claim.segments:
         return b"".join([MAGIC, bytes([VERSION]), struct.pack("<I", len(st)), st,
                          struct.pack("<I", len(claim.proof)), claim.proof])
-    out = [MAGIC, bytes([SEGMENTED]), struct.pack("<I", len(st)), st,
-           struct.pack("<I", len(claim.segments))]
+    return b"".join([MAGIC, bytes([SEGMENTED]), struct.pack("<I", len(st)), st,
+                     proof_bytes(claim)])
+
+
+def proof_bytes(claim: Claim) -> bytes:
+    """What proves a claim's statement: its proof (version 1), or (version 2) its segments
+    as encoded: u32 S, then every segment's statement and proof. A digest of a claim's proof
+    (a market fact's) is of these bytes."""
+    if not claim.segments:
+        return claim.proof
+    out = [struct.pack("<I", len(claim.segments))]
     for seg, proof in claim.segments:
         body = seg.encode()
         out += [struct.pack("<I", len(body)), body, struct.pack("<I", len(proof)), proof]

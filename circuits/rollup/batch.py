@@ -55,7 +55,14 @@ DEPTH = 32
 SEGMENT = DEPTH + 1
 EMA_SCALE = 1000  # rates are whole thousandths of a million (memjit.market.formulas.RATE_STEP)
 MAX_USEFULNESS_BITS = 20
-FACT_FIELDS = 5 + L.KEY_LIMBS
+FACT_FIELDS = 9 + L.KEY_LIMBS
+DAY_S, PPM = 86_400, 1_000_000  # memjit.market.formulas' (a test pins them)
+# seed = u B DAY // (PPM (DAY + s)) = (u B DAY_N // PPM_N) // (DAY + s): the common factor
+# gcd(DAY, PPM) = 1600 cancels, and nested floors of positive integers compose.
+DAY_N, PPM_N = DAY_S // 1600, PPM // 1600  # 54, 625
+MAX_SCALE = 64_000  # DAY_N * base reward stays below this (a carry then fits 16 bits)
+MAX_SINCE = (1 << 26) - DAY_S  # seconds since last use, so that DAY + s < 2^26
+LOW = 14  # limb width of the reward formula's two-limb products
 
 A, B = 0, p2.COLUMNS
 SIB = 2 * p2.COLUMNS
@@ -66,8 +73,17 @@ REM_BITS = ROOT + 18
 REM_UP_BITS = REM_BITS + 10
 USE_BITS = REM_UP_BITS + 10
 MINT_BITS = USE_BITS + MAX_USEFULNESS_BITS
-WIDTH_ALL = MINT_BITS + L.LIMB_BITS
-_BOOLS = [BIT, ACTIVE, FRESH, CARRY, *range(REM_BITS, WIDTH_ALL)]
+(WRATE, SINCE, WEIGHT, V0, V1, RHO_A, C0, SEED, T0, T1, R0, R1, C1, RHO_C, PRIOR) = range(
+    MINT_BITS + L.LIMB_BITS, MINT_BITS + L.LIMB_BITS + 15)
+# The reward formula's range checks: (name, bits) in column order after RHO_C.
+FORMULA_RANGES = (("v0", LOW), ("v1", 13), ("rho_a", 10), ("rho_a_up", 10), ("c0", 16),
+                  ("seed", 11), ("t0", LOW), ("t1", 13), ("r0", LOW), ("r1", 13), ("c1", 12),
+                  ("rho_b_up", 27), ("rho_c", 10), ("rho_c_up", 10), ("decay", 20))
+FORMULA_BITS = PRIOR + 1
+WIDTH_ALL = FORMULA_BITS + sum(bits for _, bits in FORMULA_RANGES)
+C0_OFFSET, C1_OFFSET = 640, 1  # the carries may be negative: range-checked with an offset
+_BOOLS = [BIT, ACTIVE, FRESH, CARRY, *range(REM_BITS, MINT_BITS + L.LIMB_BITS),
+          *range(FORMULA_BITS, WIDTH_ALL)]
 _UNCHANGED = [L.STAKE, L.STAKE + 1, L.SLASHED, L.SLASHED + 1]
 _KEPT_UNLESS_FRESH = list(range(L.KEY, L.KEY + L.KEY_LIMBS))
 
@@ -75,16 +91,31 @@ _KEPT_UNLESS_FRESH = list(range(L.KEY, L.KEY + L.KEY_LIMBS))
 @dataclass(frozen=True)
 class BatchFact:
     """A fact as the batch AIR applies it: the account's index and key hash (7 limbs), the
-    score (ppm), the EMA rate in thousandths of a million, and the reward (SWT)."""
+    score (ppm), the EMA rate in thousandths of a million, and the reward (SWT).
+
+    Version 2 (the market's reward formula) also carries the rate the call's weight used
+    (`wrate`, thousandths: the EMA rate for a call scored above 0, else 0), the seconds since
+    the account's last use, the weight the AIR proves from the account's new usefulness, and
+    the period's total weight and emission, from which the verifier checks the reward
+    (memjit.market.formulas.payout). A version-1 fact (recorded before the formula was
+    carried) has a weight of 0 and a reward bounded by the statement's emission only."""
 
     index: int
     key: tuple[int, ...]
     score: int
     rate: int
     reward: int
+    version: int = 1
+    wrate: int = 0
+    since: int = 0
+    weight: int = 0
+    total: int = 0
+    emission: int = 0
+    prior: int = 0  # the usefulness the call's EMA started from (<= the leaf's: decay only)
 
     def fields(self, seq: int) -> list[int]:
-        return [seq, self.index, self.score, self.rate, self.reward, *self.key]
+        return [seq, self.index, self.score, self.rate, self.reward, self.wrate, self.since,
+                self.weight, self.prior, *self.key]
 
 
 @dataclass(frozen=True)
@@ -93,18 +124,22 @@ class BatchInputs:
 
     number: int
     day: int
-    emission: int  # the most SWT a fact may be paid (the period's emission)
+    emission: int  # the most SWT a version-1 fact may be paid (the period's emission)
     old_root: tuple[int, ...]
     new_root: tuple[int, ...]
     facts: tuple[BatchFact, ...]
     facts_commitment: bytes  # the header's commitment to the published facts
     prev_commitment: bytes  # the previous batch's commitment (32 zero bytes for batch 1)
+    base_reward: int = 1000  # B of the seed formula (SWT)
+    ema_rate: int = 200  # the consensus EMA rate (thousandths), the weight's denominator
 
     def encode(self) -> bytes:
-        out = [struct.pack("<QQQI", self.number, self.day, self.emission, len(self.facts)),
+        out = [struct.pack("<QQQIII", self.number, self.day, self.emission, self.base_reward,
+                           self.ema_rate, len(self.facts)),
                struct.pack("<16I", *self.old_root, *self.new_root),
                self.facts_commitment, self.prev_commitment]
-        out += [struct.pack("<IIII Q7I", f.index, f.score, f.rate, 0, f.reward, *f.key)
+        out += [struct.pack("<IIIIQ7IIIIQQQ", f.index, f.score, f.rate, f.version, f.reward,
+                            *f.key, f.wrate, f.since, f.prior, f.weight, f.total, f.emission)
                 for f in self.facts]
         return b"".join(out)
 
@@ -217,7 +252,7 @@ class BatchAir(Air):
         b.every_row(fact * (new[L.VERSION] - L.LEAF_VERSION))
         rate, score = c[RATE], c[SCORE]
         b.every_row(fact * (new[L.USEFULNESS] * EMA_SCALE + c[REM] - rate * score
-                            - (EMA_SCALE - rate) * old[L.USEFULNESS]))
+                            - (EMA_SCALE - rate) * c[PRIOR]))
         b.every_row(fact * (new[L.LAST_DAY] - pi.day))
         b.every_row(fact * (new[L.MINTED] + c[CARRY] * L.LIMB - old[L.MINTED] - c[REWARD]))
         b.every_row(fact * (new[L.MINTED + 1] - old[L.MINTED + 1] - c[CARRY]))
@@ -229,10 +264,12 @@ class BatchAir(Air):
             for i in range(1, count):
                 total = total + (1 << i) * c[first + i]
             b.every_row(fact * (value - total))
+        self._formula(b, c, fact)
         # The facts, in order: seq counts segments; the accumulator binds the public facts.
         b.first_row(c[SEQ])
         b.transition(n[SEQ] - c[SEQ] - is_top)
-        fields = [c[SEQ], c[INDEX], score, rate, c[REWARD], *new[L.KEY:L.KEY + L.KEY_LIMBS]]
+        fields = [c[SEQ], c[INDEX], score, rate, c[REWARD], c[WRATE], c[SINCE], c[WEIGHT],
+                  c[PRIOR], *new[L.KEY:L.KEY + L.KEY_LIMBS]]
         term = 1 + beta * fields[0]
         power = beta
         for f in fields[1:]:
@@ -245,13 +282,51 @@ class BatchAir(Air):
         else:
             b.last_row(acc - type(gamma)(self._fingerprint(gamma.v, beta.v)))
 
+    def _formula(self, b: ConstraintBuilder, c, fact) -> None:
+        """The weight from the account's new usefulness u (its 20 range-checked bits): with
+        C = DAY_N B and T = DAY + s,
+
+            v    = u C // PPM_N        u C = PPM_N v + rho_a,      0 <= rho_a < PPM_N
+            seed = v // T              v = seed T + rho_b,         0 <= rho_b < T
+            w    = seed wrate // e     seed wrate = w e + rho_c,   0 <= rho_c < e
+
+        the first two as two-limb identities (limbs of LOW bits, one carry each) so that no
+        product reaches p; every limb, remainder and carry is range-checked by bits."""
+        pi = self.public_inputs
+        scale = DAY_N * pi.base_reward
+        bits = USE_BITS
+        u0 = c[bits]
+        for i in range(1, LOW):
+            u0 = u0 + (1 << i) * c[bits + i]
+        u1 = c[bits + LOW]
+        for i in range(1, MAX_USEFULNESS_BITS - LOW):
+            u1 = u1 + (1 << i) * c[bits + LOW + i]
+        b.every_row(fact * (u0 * scale - PPM_N * c[V0] - c[RHO_A] - (1 << LOW) * c[C0]))
+        b.every_row(fact * (u1 * scale - PPM_N * c[V1] + c[C0]))
+        b.every_row(fact * (c[T0] + (1 << LOW) * c[T1] - DAY_S - c[SINCE]))
+        b.every_row(fact * (c[SEED] * c[T0] + c[R0] - c[V0] - (1 << LOW) * c[C1]))
+        b.every_row(fact * (c[SEED] * c[T1] + c[R1] + c[C1] - c[V1]))
+        b.every_row(fact * (c[WEIGHT] * pi.ema_rate + c[RHO_C] - c[SEED] * c[WRATE]))
+        values = [c[V0], c[V1], c[RHO_A], PPM_N - 1 - c[RHO_A], c[C0] + C0_OFFSET, c[SEED],
+                  c[T0], c[T1], c[R0], c[R1], c[C1] + C1_OFFSET,
+                  c[T0] + (1 << LOW) * c[T1] - 1 - c[R0] - (1 << LOW) * c[R1], c[RHO_C],
+                  pi.ema_rate - 1 - c[RHO_C], c[A + L.USEFULNESS] - c[PRIOR]]
+        first = FORMULA_BITS
+        for value, (_, count) in zip(values, FORMULA_RANGES):
+            total = c[first]
+            for i in range(1, count):
+                total = total + (1 << i) * c[first + i]
+            b.every_row(fact * (value - total))
+            first += count
+
     def build_aux_trace(self, main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
         gamma, beta = challenges
         n = self.trace_length
         acc = np.zeros((n, 4), dtype=np.uint64)
         betas = ext_powers(beta, FACT_FIELDS + 1)[1:]
         rows = np.flatnonzero(main[FACT])
-        cols = [SEQ, INDEX, SCORE, RATE, REWARD, *range(B + L.KEY, B + L.KEY + L.KEY_LIMBS)]
+        cols = [SEQ, INDEX, SCORE, RATE, REWARD, WRATE, SINCE, WEIGHT, PRIOR,
+                *range(B + L.KEY, B + L.KEY + L.KEY_LIMBS)]
         terms = (lincomb(main[cols][:, rows].copy(), betas) + ext_from_base(np.uint64(1))) % P
         value = np.zeros(4, dtype=np.uint64)
         start = 0
@@ -312,8 +387,7 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
     for s, f in enumerate(facts):
         row = t[s, 0]
         row[SCORE], row[RATE], row[REWARD] = f.score, f.rate, f.reward
-        old_u = int(leaf_a[s, L.USEFULNESS])
-        row[REM] = (f.rate * f.score + (EMA_SCALE - f.rate) * old_u) % EMA_SCALE
+        row[REM] = (f.rate * f.score + (EMA_SCALE - f.rate) * f.prior) % EMA_SCALE
         row[FRESH] = int(not leaf_a[s].any())
         row[CARRY] = (int(leaf_a[s, L.MINTED]) + f.reward) >> L.LIMB_BITS
         for first, value, count in ((REM_BITS, int(row[REM]), 10),
@@ -321,7 +395,43 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
                                     (USE_BITS, int(leaf_b[s, L.USEFULNESS]), MAX_USEFULNESS_BITS),
                                     (MINT_BITS, int(leaf_b[s, L.MINTED]), L.LIMB_BITS)):
             row[first:first + count] = [(value >> i) & 1 for i in range(count)]
+        _formula_witness(row, int(leaf_b[s, L.USEFULNESS]), int(leaf_a[s, L.USEFULNESS]), f,
+                         inputs)
     return np.ascontiguousarray(t.reshape(segs * SEGMENT, WIDTH_ALL)[:n_rows].T)
+
+
+def formula_weight(usefulness: int, fact: BatchFact, inputs: BatchInputs) -> int:
+    """The weight the AIR proves for a fact whose account's new usefulness is `usefulness`
+    (memjit.market.formulas.weight, in the AIR's steps)."""
+    v = usefulness * DAY_N * inputs.base_reward // PPM_N
+    return v // (DAY_S + fact.since) * fact.wrate // inputs.ema_rate
+
+
+def _formula_witness(row: np.ndarray, usefulness: int, old_usefulness: int, fact: BatchFact,
+                     inputs: BatchInputs) -> None:
+    """Fill a fact row's reward-formula columns (see BatchAir._formula)."""
+    mask = (1 << LOW) - 1
+    x = usefulness * DAY_N * inputs.base_reward
+    v, rho_a = divmod(x, PPM_N)
+    t = DAY_S + fact.since
+    seed, rho_b = divmod(v, t)
+    rho_c = seed * fact.wrate % inputs.ema_rate
+    u0 = usefulness & mask
+    v0, v1, t0, t1, r0, r1 = v & mask, v >> LOW, t & mask, t >> LOW, rho_b & mask, rho_b >> LOW
+    c0 = (u0 * DAY_N * inputs.base_reward - PPM_N * v0 - rho_a) >> LOW
+    c1 = (seed * t0 + r0 - v0) >> LOW
+    named = {WRATE: fact.wrate, SINCE: fact.since, WEIGHT: fact.weight, V0: v0, V1: v1,
+             RHO_A: rho_a, C0: c0, SEED: seed, T0: t0, T1: t1, R0: r0, R1: r1, C1: c1,
+             RHO_C: rho_c, PRIOR: fact.prior}
+    for col, value in named.items():
+        row[col] = value % P
+    values = [v0, v1, rho_a, PPM_N - 1 - rho_a, c0 + C0_OFFSET, seed, t0, t1, r0, r1,
+              c1 + C1_OFFSET, t - 1 - rho_b, rho_c, inputs.ema_rate - 1 - rho_c,
+              old_usefulness - fact.prior]
+    first = FORMULA_BITS
+    for value, (_, count) in zip(values, FORMULA_RANGES):
+        row[first:first + count] = [(value >> i) & 1 for i in range(count)]
+        first += count
 
 
 def apply_fact(old: np.ndarray, fact: BatchFact, day: int) -> np.ndarray:
@@ -330,8 +440,10 @@ def apply_fact(old: np.ndarray, fact: BatchFact, day: int) -> np.ndarray:
     new = np.array(old, dtype=np.uint64)
     if not new.any():
         new[L.KEY:L.KEY + L.KEY_LIMBS] = fact.key
-    u = int(new[L.USEFULNESS])
-    new[L.USEFULNESS] = (fact.rate * fact.score + (EMA_SCALE - fact.rate) * u) // EMA_SCALE
+    if fact.prior > int(new[L.USEFULNESS]):
+        raise ValueError("a fact's prior usefulness is above its account's (decay only lowers)")
+    new[L.USEFULNESS] = (fact.rate * fact.score + (EMA_SCALE - fact.rate) * fact.prior) \
+        // EMA_SCALE
     new[L.LAST_DAY] = day
     minted = int(new[L.MINTED]) + (int(new[L.MINTED + 1]) << L.LIMB_BITS) + fact.reward
     new[L.MINTED], new[L.MINTED + 1] = minted % L.LIMB, minted >> L.LIMB_BITS

@@ -38,7 +38,7 @@ def bench_stark(
 @app.command("sweep")
 def bench_sweep(
     out: Path = typer.Option(Path("bench-out"), "--out", help="Directory for CSV, JSON and PNG plots."),
-    series: str = typer.Option("fibonacci,range_check,vm_crc32", help="Comma-separated series: fibonacci, range_check, vm_crc32 (the VM AIR proving crc32(n), up to 2^20 rows), vm_segments (crc32 proven in segments, up to 2^24 steps)."),
+    series: str = typer.Option("fibonacci,range_check,vm_crc32", help="Comma-separated series: fibonacci, range_check, vm_crc32 (the VM AIR proving crc32(n), up to 2^20 rows), vm_segments (crc32 proven in segments, up to 2^24 steps), vm_segments_verify (verification of segmented claims against segments and memory touched)."),
     min_log: int = typer.Option(10, "--min-log", help="Smallest trace: 2^min-log rows."),
     max_log: int = typer.Option(20, "--max-log", help="Largest trace: 2^max-log rows."),
     repeats: int = typer.Option(3, "--repeats", help="Runs per point (medians are reported)."),
@@ -46,14 +46,24 @@ def bench_sweep(
     params_series: str = typer.Option("fibonacci", "--params-series", help="Series of the blowup/queries experiment."),
     segment_logs: str = typer.Option("16,18,20", "--segment-logs", help="vm_segments: segment sizes 2^K, comma-separated K."),
     cluster_workers: int = typer.Option(0, "--cluster-workers", min=0, max=16, help="vm_segments: also prove on a Dask LocalCluster of this many single-threaded workers (0: serial only)."),
+    long_segment_log: int = typer.Option(18, "--long-segment-log", min=6, max=22, help="vm_segments: runs longer than 2^20 steps use this segment size only (the whole grid costs hours)."),
 ) -> None:
     """Trace-size experiments: per-phase prove time, verify time, proof size, peak memory.
     Series vm_segments proves crc32 filling 2^min-log .. 2^max-log steps (up to 2^24) in
-    segments (segments.csv/json/png)."""
+    segments (segments.csv/json/png): every segment size up to 2^20 steps, longer runs at
+    --long-segment-log only. Series vm_segments_verify tables the verification of segmented
+    claims (segments_verify.csv/json)."""
     from benchmarks.sweep import run_sweep
 
     output_dir(out, "sweep")
     names = [s.strip() for s in series.split(",") if s.strip()]
+    if "vm_segments_verify" in names:
+        from benchmarks.segments import verify_growth
+
+        verify_growth(out)
+        names.remove("vm_segments_verify")
+        if not names:
+            return
     if "vm_segments" in names:
         from benchmarks.segments import MAX_LOG_STEPS, run_segments
         from memjit.errors import BadInput
@@ -65,7 +75,8 @@ def bench_sweep(
         if not 6 <= min_log <= max_log <= MAX_LOG_STEPS or not all(6 <= k <= 22 for k in logs):
             raise BadInput(f"vm_segments needs 6 <= --min-log <= --max-log <= {MAX_LOG_STEPS} "
                            f"and segment sizes 2^6 .. 2^22")
-        run_segments(out, min_log, max_log, logs, repeats, cluster_workers)
+        run_segments(out, min_log, max_log, logs, repeats, cluster_workers,
+                     long_segment_log=long_segment_log)
         names.remove("vm_segments")
         if not names:
             return

@@ -29,21 +29,31 @@ def start(
     actors: Optional[str] = typer.Option(None, "--actors", hidden=True, help="A Python module whose operators() replaces the honest operator for some workers (demos, tests)."),
 ) -> None:
     """Run a node in the foreground (operator and gateway; the sequencer too without
-    --sequencer or --bootstrap), one log line per event on stderr; SIGTERM or Ctrl-C stops it (exit 0)."""
+    --sequencer or --bootstrap), one log line per event on stderr; SIGTERM or Ctrl-C stops it
+    (exit 0), while it starts too."""
     import importlib
 
-    from memjit.node.client import node_url
-    from memjit.node.node import NodeConfig
-    from memjit.node.server import serve
+    from memjit.node.log import log
+    from memjit.node.signals import Stopped, stopping
 
-    home = state_home(ctx, write=True)
-    config = NodeConfig(home=home, name=name,
-                        sequencer=None if sequencer is None else node_url(sequencer),
-                        faucet=faucet, batch_interval_s=batch_interval,
-                        job_timeout_s=job_timeout, bootstrap=tuple(bootstrap),
-                        p2p_port=p2p_port, provers=provers, follow=follow, period_s=period,
-                        actors={} if actors is None else importlib.import_module(actors).operators())
-    serve(config, listen)
+    with stopping():  # from here on, before the heavy imports below
+        try:
+            from memjit.node.client import node_url
+            from memjit.node.node import NodeConfig
+            from memjit.node.server import serve
+
+            home = state_home(ctx, write=True)
+            config = NodeConfig(home=home, name=name,
+                                sequencer=None if sequencer is None else node_url(sequencer),
+                                faucet=faucet, batch_interval_s=batch_interval,
+                                job_timeout_s=job_timeout, bootstrap=tuple(bootstrap),
+                                p2p_port=p2p_port, provers=provers,
+                                follow=follow, period_s=period,
+                                actors={} if actors is None
+                                else importlib.import_module(actors).operators())
+            serve(config, listen)
+        except Stopped:
+            log("stopped while starting")
 
 
 @app.command("status")

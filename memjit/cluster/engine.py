@@ -18,7 +18,7 @@ import asyncio
 import logging
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 
 from memjit.errors import WorkerFault
@@ -33,9 +33,10 @@ class DaskEngine:
     thread and one numba thread each: the workers share the cores, not oversubscribe them). Nothing starts
     until the first segment is submitted (a run that fits one trace never starts a cluster)."""
 
-    def __init__(self, address: str | None = None, workers: int = 2,
-                 timeout_s: float = 30.0) -> None:
+    def __init__(self, address: str | None = None, workers: int = 2, timeout_s: float = 30.0,
+                 task: Callable[[SegmentJob], bytes] = prove_segment) -> None:
         self.address, self.workers, self.timeout_s = address, workers, timeout_s
+        self.task = task  # what a worker runs on a job (tests wrap it to stop mid-segment)
         self.cluster = self._client = None
 
     @property
@@ -94,7 +95,7 @@ class DaskEngine:
     def _submit(self, job: SegmentJob):
         with warnings.catch_warnings():  # a task carries its witness on purpose (see above)
             warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-            return self.client.submit(prove_segment, job, pure=False)
+            return self.client.submit(self.task, job, pure=False)
 
     def _result(self, job: SegmentJob, future) -> bytes:
         from distributed import KilledWorker

@@ -4,9 +4,18 @@ Every verified, scored call becomes a fact when its emission period closes
 (memjit.market.rewards.close_periods calls :func:`record_fact` and adds the reward to the owner's
 `balances.pending` in the same transaction)::
 
-    fact = blake3("MJFACT" 0x01 || vk digest || statement digest || proof digest || u64 score)
+    fact v1 = blake3("MJFACT" 0x01 || vk digest || statement digest || proof digest || u64 score)
+    fact v2 = blake3("MJFACT" 0x02 || the same || u64 rate || u64 prior || u64 since
+                     || u64 weight || u64 total weight || u64 emission)
 
-(:func:`claim_digests` gives the three digests of a claim file.) Facts are unique: a claim is
+A version-2 fact carries how its reward was computed (:class:`Weighing`: the EMA rate the call
+moved usefulness at, the usefulness before it, the seconds since the worker's last use, the
+call's weight, its period's total weight and emission), so that the rollup's batch AIR proves
+the reward from the worker's account (memjit.rollup, docs/rollup.md). Facts recorded before
+the ledger kept these are version 1.
+
+(:func:`claim_digests` gives the three digests of a claim file; a segmented claim's proof
+digest is of all its segments' statements and proofs, verifier.claims.proof_bytes.) Facts are unique: a claim is
 settled once, so a statement that already has a fact, pending or committed, is refused (the
 statement binds the request's nonce: no claim answers two requests). A fact stays pending in
 the ledger's `batch_facts` table until a committed batch includes it (memjit.rollup.batcher).
@@ -23,27 +32,52 @@ import blake3
 from memjit.errors import BadInput, Rejected
 from memjit.market.ledger import worker_key
 from memjit.runtime.store import digest_of_cid
-from verifier.claims import ClaimFormatError, decode_claim, verify_claim
+from verifier.claims import ClaimFormatError, decode_claim, proof_bytes, verify_claim
 from verifier.claims import vk_digest as digest_of_vk
 
-FACT_MAGIC = b"MJFACT\x01"
+FACT_MAGIC = b"MJFACT"
 HASH_BYTES = 32
 _U64 = 1 << 64
 
 
-def fact_hash(vk: bytes, statement: bytes, proof: bytes, score: int) -> bytes:
-    """The fact of a verified claim: its VK, statement and proof digests and its score."""
-    return blake3.blake3(FACT_MAGIC + vk + statement + proof + struct.pack(">Q", score)).digest()
+@dataclass(frozen=True)
+class Weighing:
+    """What a scored call's weight and reward were computed from (memjit.market.formulas):
+    the EMA rate applied (ppm; 0 if usefulness did not move), the usefulness before the call,
+    the seconds since the worker's last use, the weight, and its period's total weight and
+    emission."""
+
+    rate: int
+    prior: int
+    since: int
+    weight: int
+    total_weight: int
+    emission: int
+
+    def encode(self) -> bytes:
+        return struct.pack(">6Q", self.rate, self.prior, self.since, self.weight,
+                           self.total_weight, self.emission)
+
+
+def fact_hash(vk: bytes, statement: bytes, proof: bytes, score: int,
+              weighing: Weighing | None = None) -> bytes:
+    """The fact of a verified claim: its VK, statement and proof digests and its score (and,
+    version 2, how its reward was computed)."""
+    head = FACT_MAGIC + bytes([1 if weighing is None else 2])
+    tail = b"" if weighing is None else weighing.encode()
+    return blake3.blake3(head + vk + statement + proof + struct.pack(">Q", score)
+                         + tail).digest()
 
 
 def claim_digests(claim_bytes: bytes) -> tuple[bytes, bytes, bytes]:
-    """(VK digest named by the statement, statement digest, proof digest) of a claim file."""
+    """(VK digest named by the statement, statement digest, proof digest) of a claim file;
+    the proof digest of a segmented claim covers every segment's statement and proof."""
     try:
         claim = decode_claim(claim_bytes)
     except ClaimFormatError as exc:
         raise BadInput(f"malformed claim: {exc}") from None
     return (claim.statement.vk, blake3.blake3(claim.statement.encode()).digest(),
-            blake3.blake3(claim.proof).digest())
+            blake3.blake3(proof_bytes(claim)).digest())
 
 
 def claim_problem(fact: "Fact", claim_bytes: bytes, vk: bytes) -> str | None:
@@ -62,7 +96,7 @@ def claim_problem(fact: "Fact", claim_bytes: bytes, vk: bytes) -> str | None:
 
 def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,
                 statement_digest: bytes, proof_digest: bytes, score: int, reward: int,
-                claim_cid: str | None, now: float) -> bytes:
+                claim_cid: str | None, now: float, weighing: Weighing | None = None) -> bytes:
     """Record a pending fact inside the caller's open transaction `db`; returns its hash.
 
     `reward` (integer SWT) is minted when a committed batch includes the fact; the caller adds it
@@ -75,7 +109,11 @@ def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,
     for name, value in digests.items():
         if not isinstance(value, bytes) or len(value) != HASH_BYTES:
             raise BadInput(f"fact {name} digest must be {HASH_BYTES} bytes")
-    for name, value in (("score", score), ("reward", reward)):
+    numbers = [("score", score), ("reward", reward)]
+    if weighing is not None:
+        numbers += [(name, getattr(weighing, name)) for name in
+                    ("rate", "prior", "since", "weight", "total_weight", "emission")]
+    for name, value in numbers:
         if type(value) is not int or not 0 <= value < _U64:
             raise BadInput(f"fact {name} must be an integer in 0..2^64-1, got {value!r}")
     if claim_cid is not None:
@@ -89,11 +127,15 @@ def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,
                   (statement_digest,)).fetchone() is not None:
         raise Rejected("this claim already has a fact (pending or committed): a claim is "
                        "settled once")
-    digest = fact_hash(vk_digest, statement_digest, proof_digest, score)
+    digest = fact_hash(vk_digest, statement_digest, proof_digest, score, weighing)
+    w = (None,) * 6 if weighing is None else (weighing.rate, weighing.prior, weighing.since,
+                                              weighing.weight, weighing.total_weight,
+                                              weighing.emission)
     db.execute("INSERT INTO batch_facts (hash, worker, vk_digest, statement_digest, proof_digest, "
-               "score, reward, claim_cid, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               "score, reward, claim_cid, recorded_at, rate, prior, since, weight, "
+               "total_weight, emission) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                (digest, worker_id, vk_digest, statement_digest, proof_digest, score, reward,
-                claim_cid, now))
+                claim_cid, now, *w))
     return digest
 
 
@@ -108,7 +150,9 @@ class Fact:
     score: int
     reward: int
     claim_cid: str | None
+    weighing: Weighing | None = None  # version 2: how the reward was computed
 
     @property
     def hash(self) -> bytes:
-        return fact_hash(self.vk_digest, self.statement_digest, self.proof_digest, self.score)
+        return fact_hash(self.vk_digest, self.statement_digest, self.proof_digest, self.score,
+                         self.weighing)

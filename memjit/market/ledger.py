@@ -237,6 +237,21 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE batch_diffs;
     DELETE FROM batches;
     """,
+    # 7: the reward formula proven (issue 17): a scored call keeps what its weight was computed
+    # from (the EMA rate applied, its usefulness before, the seconds since the worker's last
+    # use), and its fact carries them with its period's total weight and emission (fact v2).
+    # Facts recorded earlier stay version 1 (NULLs).
+    """
+    ALTER TABLE calls ADD COLUMN rate INTEGER NOT NULL DEFAULT 0 CHECK (rate >= 0);
+    ALTER TABLE calls ADD COLUMN prior INTEGER NOT NULL DEFAULT 0 CHECK (prior >= 0);
+    ALTER TABLE calls ADD COLUMN since INTEGER NOT NULL DEFAULT 0 CHECK (since >= 0);
+    ALTER TABLE batch_facts ADD COLUMN rate INTEGER;
+    ALTER TABLE batch_facts ADD COLUMN prior INTEGER;
+    ALTER TABLE batch_facts ADD COLUMN since INTEGER;
+    ALTER TABLE batch_facts ADD COLUMN weight INTEGER;
+    ALTER TABLE batch_facts ADD COLUMN total_weight INTEGER;
+    ALTER TABLE batch_facts ADD COLUMN emission INTEGER;
+    """,
 )
 
 

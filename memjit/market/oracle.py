@@ -112,6 +112,9 @@ class Settlement:
 
     slashed: int
     weight: int
+    rate: int = 0  # the EMA rate (ppm) the call moved usefulness at (0: it did not)
+    prior: int = 0  # the worker's usefulness before the call
+    since: int = 0  # seconds since the worker's last use, as the weight read them
 
 
 def verify_on_input(claim_bytes: bytes, vk: bytes, export: str, input_bytes: bytes,
@@ -223,7 +226,7 @@ def settle(ledger: Ledger, db: sqlite3.Connection, worker: Worker, judged: Check
     wash trading); slashing applies all the same."""
     now = ledger.clock()
     fields: dict[str, object] = {"last_used_at": now}
-    slashed = earned = 0
+    slashed = earned = applied = since = 0
     if judged.outcome != "valid":
         burned = bonds.slash(ledger, db, bonds.WORKER, worker.id, config.slash_ppm)
         slashed = burned.burned
@@ -235,8 +238,10 @@ def settle(ledger: Ledger, db: sqlite3.Connection, worker: Worker, judged: Check
         usefulness = formulas.ema(worker.usefulness, awarded, rate)
         last_use = worker.last_used_at if worker.last_used_at is not None \
             else worker.registered_at
-        earned = formulas.weight(usefulness, rewards.base_reward, int(now) - int(last_use), rate,
-                                 config.ema_ppm, awarded)
+        since = max(0, int(now) - int(last_use))
+        earned = formulas.weight(usefulness, rewards.base_reward, since, rate, config.ema_ppm,
+                                 awarded)
         fields["usefulness"] = usefulness
+        applied = rate
     ledger.update_worker(db, worker.id, **fields)
-    return Settlement(slashed, earned)
+    return Settlement(slashed, earned, applied, worker.usefulness, since)

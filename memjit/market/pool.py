@@ -400,9 +400,10 @@ def _settle(ledger: Ledger, db: sqlite3.Connection, seq: int, worker: Worker, ju
     if outcome == "scored":
         period = open_period(db, ledger.clock(), config.rewards)
     db.execute("INSERT INTO calls (request, worker, outcome, result, score, fee, reward, slashed, "
-               "claim, reason, at, weight, period, statement, proof) "
-               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+               "claim, reason, at, weight, period, statement, proof, rate, prior, since) "
+               "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                (seq, worker.id, outcome, judged.result, awarded or 0, price, done.slashed,
-                claim_cid, judged.reason, ledger.clock(), done.weight, period, statement, proof))
+                claim_cid, judged.reason, ledger.clock(), done.weight, period, statement, proof,
+                done.rate, done.prior, done.since))
     return Call(worker.id, outcome, judged.reason, judged.result, awarded or 0, price,
                 done.weight, done.slashed, claim_cid)

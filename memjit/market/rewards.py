@@ -29,7 +29,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from memjit.market import formulas
-from memjit.market.facts import record_fact
+from memjit.market.facts import Weighing, record_fact
 from memjit.market.ledger import Ledger, check_amount
 from verifier.claims import vk_digest
 
@@ -120,16 +120,19 @@ def close_periods(ledger: Ledger, db: sqlite3.Connection, config: RewardConfig,
     for number in due:
         calls = db.execute(
             "SELECT c.request, c.worker, c.weight, c.score, c.statement, c.proof, c.claim, "
-            "w.vk, w.owner FROM calls c JOIN workers w ON w.id = c.worker WHERE c.period = ? "
-            "ORDER BY c.request, c.worker", (number,)).fetchall()
+            "w.vk, w.owner, c.rate, c.prior, c.since FROM calls c JOIN workers w "
+            "ON w.id = c.worker WHERE c.period = ? ORDER BY c.request, c.worker",
+            (number,)).fetchall()
         total = sum(row[2] for row in calls)
         paid = 0
-        for request, wid, weight, score, statement, proof, claim, vk, owner in calls:
+        for (request, wid, weight, score, statement, proof, claim, vk, owner, rate, prior,
+             since) in calls:
             reward = formulas.payout(weight, total, config.emission)
             db.execute("UPDATE calls SET reward = ? WHERE request = ? AND worker = ?",
                        (reward, request, wid))
             record_fact(db, worker_id=wid, vk_digest=vk_digest(vk), statement_digest=statement,
-                        proof_digest=proof, score=score, reward=reward, claim_cid=claim, now=now)
+                        proof_digest=proof, score=score, reward=reward, claim_cid=claim, now=now,
+                        weighing=Weighing(rate, prior, since, weight, total, config.emission))
             ledger.credit(db, owner, pending=reward)
             paid += reward
         db.execute("INSERT INTO periods VALUES (?, ?, ?, ?, ?)",

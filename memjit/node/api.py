@@ -1,4 +1,5 @@
-"""The node's HTTP API (FastAPI; OpenAPI at /docs). JSON bodies, bounded in size.
+"""The node's HTTP API (FastAPI; OpenAPI at /docs). JSON bodies, but claims and deliveries travel
+as binary frames (memjit.node.wire); every body bounded in size.
 
 `create_app(node)` builds the application: the node's API under /v1/, and the explorer
 (memjit.explorer over memjit.node.explorer_source.NodeSource) at / and /api/explorer/. Every error is one JSON object {"error", "type"} with a status by its kind
@@ -8,20 +9,25 @@ worker fault, 500 internal) and one line in the node's log.
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memjit.errors import BadInput, MemjitError, Rejected, WorkerFault
 from memjit.explorer.web import router as explorer_router
 from memjit.node.batches import MAX_REFS
 from memjit.node.explorer_source import NodeSource
+from memjit.node.jobs import server_timing
 from memjit.node.log import log
 from memjit.node.messages import Oversized, Refused, hex_field
 from memjit.node.node import Node
+from memjit.node.wire import MEDIA_TYPE, Frame, pack, unpack
 from memjit.runtime.store import MissingBlock
 
 MAX_BODY_BYTES = 24 * 1024 * 1024
@@ -149,9 +155,14 @@ def create_app(node: Node) -> FastAPI:
     def stakes(body: dict[str, Any]) -> dict:
         return node.stake(body)
 
-    @app.post("/v1/jobs", summary="Run and prove a gateway-signed job (operator)")
-    def jobs(body: dict[str, Any]) -> dict:
-        return node.operator.run_job(body).to_json()
+    @app.post("/v1/jobs", summary="Run and prove a gateway-signed job (operator); a binary "
+                                  "frame: the signed claim message and the claim")
+    def jobs(body: dict[str, Any]) -> Response:
+        start = time.perf_counter()
+        claim, data, prove_s = node.operator.run_job(body)
+        frame = pack(claim.to_json(), [] if data is None else [data])
+        return Response(frame, media_type=MEDIA_TYPE, headers={
+            "server-timing": server_timing(prove_s, time.perf_counter() - start)})
 
     @app.post("/v1/requests", summary="Serve a requester-signed request (gateway)")
     def requests(body: dict[str, Any]) -> dict:
@@ -161,9 +172,20 @@ def create_app(node: Node) -> FastAPI:
     def settlement(nonce: str) -> dict:
         return node.gateway.settlement(nonce)
 
-    @app.post("/v1/deliveries", summary="Settle a gateway-signed delivery (sequencer)")
-    def deliveries(body: dict[str, Any]) -> dict:
-        return node.deliver(body)
+    @app.post("/v1/deliveries", summary="Settle a gateway-signed delivery (sequencer): a "
+                                        "binary frame with the claims, or JSON without")
+    async def deliveries(request: Request) -> dict:
+        data = await request.body()
+        if request.headers.get("content-type", "").startswith(MEDIA_TYPE):
+            frame = unpack(data, "delivery")
+        else:
+            try:
+                frame = Frame(json.loads(data), {})
+            except ValueError:
+                frame = Frame(None, {})
+            if not isinstance(frame.message, dict):
+                raise BadInput("malformed request body: expected a JSON object")
+        return await run_in_threadpool(node.deliver, frame)
 
     # The explorer at / (its pages and /api/explorer/; the node's own routes are under /v1).
     app.include_router(explorer_router(NodeSource(node)))

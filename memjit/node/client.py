@@ -17,6 +17,7 @@ from memjit.errors import BadInput, InternalError, MemjitError, Rejected, Worker
 from memjit.market.identity import Identity
 from memjit.market.registry import sign_registration
 from memjit.node.messages import Envelope, seal
+from memjit.node.wire import MEDIA_TYPE
 from memjit.runtime.store import cid_of
 
 ERRORS: dict[str, type[MemjitError]] = {"BadInput": BadInput, "Oversized": BadInput,
@@ -45,6 +46,7 @@ class NodeClient:
     def __init__(self, url: str, timeout_s: float = 30.0) -> None:
         self.url = node_url(url)
         self.timeout_s = timeout_s
+        self._client = httpx.Client()  # kept: its connections stay open between calls
 
     def get(self, path: str, **params: Any) -> Any:
         """GET a JSON answer."""
@@ -54,6 +56,11 @@ class NodeClient:
     def post(self, path: str, body: Any, timeout_s: float | None = None) -> Any:
         """POST a JSON body; the JSON answer."""
         return self._call("POST", path, json=body, timeout=timeout_s or self.timeout_s)
+
+    def post_bytes(self, path: str, body: bytes, timeout_s: float | None = None) -> Any:
+        """POST a binary body (a frame: memjit.node.wire); the JSON answer."""
+        return self._call("POST", path, content=body, timeout=timeout_s or self.timeout_s,
+                          headers={"content-type": MEDIA_TYPE})
 
     def settlement(self, nonce: str, timeout_s: float = 120.0, step_s: float = 0.1) -> dict:
         """Wait (bounded) until the gateway's delivery of the request answered with `nonce`
@@ -69,7 +76,7 @@ class NodeClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self.timeout_s)
         try:
-            response = httpx.request(method, self.url + path, **kwargs)
+            response = self._client.request(method, self.url + path, **kwargs)
         except httpx.TimeoutException:
             raise Rejected(f"node {self.url} did not answer {path} in time") from None
         except httpx.HTTPError as exc:

@@ -11,14 +11,15 @@ latency path: the signed delivery is spooled to disk and handed over by a backgr
 (one, so deliveries reach the sequencer in order); `settlement(nonce)` tells how it went. A
 gateway restarted with deliveries still spooled hands them over again (`resume`): the
 sequencer's replay cache refuses a delivery it already settled, so nothing is lost or counted
-twice. An operator that is unreachable,
-dies or misses the deadline (the job's deadline plus `MARGIN_S`) is a fault by the market's
-rules. A gateway never returns an answer it has not verified.
+twice. An operator that is unreachable, dies or misses the deadline (the job's deadline plus
+memjit.node.jobs.MARGIN_S) is a fault the gateway reports; the sequencer counts it only if the
+operator fails its own job too (memjit.node.witness). Claims travel as binary frames
+(memjit.node.wire), from the operator and in the delivery. A gateway never returns an answer
+it has not verified.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -28,34 +29,45 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
-
 from circuits.wasm_vm.statement import NONCE_BYTES
 from memjit.errors import BadInput, MemjitError, Rejected
 from memjit.market.identity import Identity
 from memjit.market.ledger import Worker
 from memjit.market.pool import MarketConfig, Plan, judge, rank
 from memjit.market.tasks import get_task
-from memjit.node.log import log
+from memjit.node.log import log, since
 from memjit.node.messages import open_envelope, seal
 from memjit.node.replay import ReplayCache
-from memjit.node.sequencer import claim_delivery, request_of
-from memjit.node.state import MarketView, OperatorRef
+from memjit.node.jobs import Reply, claim_delivery, send_job
+from memjit.node.sequencer import request_of
+from memjit.node.state import MarketView
+from memjit.node.wire import Frame, pack, unpack
 from memjit.runtime.store import Store
 
-MARGIN_S = 3.0
 KEPT_SETTLEMENTS = 4096
+SPOOLED = ".delivery"
+"""The suffix of a spooled delivery (a frame: memjit.node.wire)."""
 
 
 @dataclass
 class Timings:
-    """Where a request's time went: signing and checking messages, waiting for the operators'
-    claims (their proofs and the HTTP hops), verifying the claims (and scoring them), the whole
-    request."""
+    """Where a request's time went at the gateway: checking the request and its replay,
+    reading the market view (from the sequencer; operators located in the DHT), waiting for
+    the operators' claims (`jobs_s`: the slowest operator's time answering, `prove_s`, and
+    handling the job, `operator_s`, as its Server-Timing header says; the rest is the job's
+    HTTP hop both ways), checking the claim messages, verifying the claims (and scoring
+    them), sealing and spooling the delivery, and the whole request. `sign_s` sums the BLS
+    work of these (request, claim messages, delivery)."""
 
-    sign_s: float = 0.0
+    admit_s: float = 0.0
+    view_s: float = 0.0
     jobs_s: float = 0.0
+    prove_s: float = 0.0
+    operator_s: float = 0.0
+    claims_s: float = 0.0
     verify_s: float = 0.0
+    deliver_s: float = 0.0
+    sign_s: float = 0.0
     total_s: float = 0.0
 
 
@@ -65,7 +77,7 @@ class Gateway:
     the deliveries not yet handed over."""
 
     def __init__(self, identity: Identity, store: Store, replay: ReplayCache,
-                 view: Callable[[str, bytes], MarketView], deliver: Callable[[dict], dict],
+                 view: Callable[[str, bytes], MarketView], deliver: Callable[[Frame], dict],
                  config: MarketConfig, job_timeout_s: float = 120.0,
                  spool: Path | None = None) -> None:
         self.identity = identity
@@ -83,9 +95,9 @@ class Gateway:
     def resume(self) -> int:
         """Hand the spooled deliveries (left by a stopped gateway) to the sequencer again;
         how many."""
-        pending = sorted(self.spool.glob("*.json")) if self.spool is not None else []
+        pending = sorted(self.spool.glob(f"*{SPOOLED}")) if self.spool is not None else []
         for path in pending:
-            self._hand_over(path.stem, json.loads(path.read_text()))
+            self._hand_over(path.name.removesuffix(SPOOLED), path.read_bytes())
         return len(pending)
 
     def settlement(self, nonce: str) -> dict:
@@ -111,20 +123,22 @@ class Gateway:
         """Finish handing over the deliveries under way."""
         self._settling.shutdown(wait=True)
 
-    def _hand_over(self, nonce: str, delivery: dict) -> None:
-        """Spool `delivery` (durable before the answer leaves) and deliver it in the
+    def _hand_over(self, nonce: str, delivery: bytes) -> None:
+        """Spool `delivery` (a frame: durable before the answer leaves) and deliver it in the
         background."""
         if self.spool is not None:
             self.spool.mkdir(parents=True, exist_ok=True)
             tmp = self.spool / f"{nonce}.tmp"
-            tmp.write_text(json.dumps(delivery))
-            tmp.replace(self.spool / f"{nonce}.json")
+            tmp.write_bytes(delivery)
+            tmp.replace(self.spool / f"{nonce}{SPOOLED}")
         self._record(nonce, {"status": "pending", "settlement": None, "error": None})
         self._settling.submit(self._settle, nonce, delivery)
 
-    def _settle(self, nonce: str, delivery: dict) -> None:
+    def _settle(self, nonce: str, delivery: bytes) -> None:
         try:
-            outcome = {"status": "settled", "settlement": self.deliver(delivery), "error": None}
+            outcome = {"status": "settled", "settlement": self.deliver(unpack(delivery,
+                                                                              "delivery")),
+                       "error": None}
         except MemjitError as exc:
             outcome = {"status": "refused", "settlement": None, "error": str(exc)}
             log(f"settlement of {nonce[:8]} refused: {exc}")
@@ -133,7 +147,7 @@ class Gateway:
             self._record(nonce, {"status": "pending", "settlement": None, "error": str(exc)})
             return
         if self.spool is not None:
-            (self.spool / f"{nonce}.json").unlink(missing_ok=True)
+            (self.spool / f"{nonce}{SPOOLED}").unlink(missing_ok=True)
         self._record(nonce, outcome)
 
     def _record(self, nonce: str, outcome: dict) -> None:
@@ -149,9 +163,8 @@ class Gateway:
         delivery is settled in the background: `settlement(nonce)`).
         `on_delivery(worker id, {"claim": message} or {"fault": why})` sees each worker's
         answer as it arrives, before any is verified."""
-        start = time.perf_counter()
+        start = t = time.perf_counter()
         timings = Timings()
-        t = time.perf_counter()
         request = open_envelope(message, "request")
         timings.sign_s += time.perf_counter() - t
         task_name, input_bytes, label, top_k = request_of(request)
@@ -160,6 +173,7 @@ class Gateway:
         if label is not None and not 0 <= label < task.labels:
             raise BadInput(f"label must be in 0..{task.labels - 1}, got {label}")
         self.replay.admit(request)
+        timings.admit_s, t = since(t)
         view = self.view(task.name, request.signer)
         picked = rank(view.workers, view.trials, top_k, self.config)
         if not picked:
@@ -170,33 +184,39 @@ class Gateway:
                            f"worker(s) may cost {quote}")
         nonce = secrets.token_bytes(NONCE_BYTES)
         deadline = int(time.time() + self.job_timeout_s)
-        t = time.perf_counter()
+        timings.view_s, t = since(t)
         with ThreadPoolExecutor(len(picked)) as pool:
             gathered = dict(zip((w.id for w in picked), pool.map(
-                lambda w: _seen(w.id, self._job(w, view.operators.get(w.id), task.name,
-                                                input_bytes, nonce, deadline, timings),
+                lambda w: _seen(w.id, send_job(self.identity, view.operators.get(w.id), w.id,
+                                               task.name, input_bytes, nonce, deadline),
                                 on_delivery), picked)))
-        timings.jobs_s = time.perf_counter() - t
-        t = time.perf_counter()
-        deliveries = {wid: claim_delivery(entry, wid, nonce, view.operators.get(wid))
-                      for wid, entry in gathered.items()}
-        timings.sign_s += time.perf_counter() - t
+        timings.jobs_s, t = since(t)
+        entries = {wid: reply.entry for wid, reply in gathered.items()}
+        attachments = {k: v for reply in gathered.values() for k, v in reply.attachments.items()}
+        slowest = max(gathered.values(), key=lambda reply: reply.operator_s)
+        timings.prove_s, timings.operator_s = slowest.prove_s, slowest.operator_s
+        deliveries = {wid: claim_delivery(entry, wid, nonce, view.operators.get(wid),
+                                          attachments)[0]
+                      for wid, entry in entries.items()}
+        timings.claims_s, t = since(t)
+        timings.sign_s += timings.claims_s
         planned = Plan(task, input_bytes, label, request.signer, view.labeller_stake,
                        tuple(picked))
-        t = time.perf_counter()
         judged = judge(self.store, planned, nonce, deliveries, self.config)
-        timings.verify_s = time.perf_counter() - t
-        t = time.perf_counter()
+        timings.verify_s, t = since(t)
         delivery = seal(self.identity, "delivery",
                         {"request": message, "nonce": nonce.hex(),
-                         "workers": [w.id for w in picked], "claims": gathered}).to_json()
+                         "workers": [w.id for w in picked], "claims": entries}).to_json()
         timings.sign_s += time.perf_counter() - t
-        self._hand_over(nonce.hex(), delivery)
+        self._hand_over(nonce.hex(), pack(delivery, [d.claim for d in deliveries.values()
+                                                     if d.claim is not None]))
+        timings.deliver_s, t = since(t)
         best = _best(picked, judged.checks, judged.scores)
         timings.total_s = time.perf_counter() - start
         log(f"request {nonce.hex()[:8]} task={task.name}: "
             + ", ".join(f"{w.id[:8]}={judged.checks[w.id].outcome}" for w in picked)
-            + f"; answer {None if best is None else judged.checks[best].result}")
+            + f"; answer {None if best is None else judged.checks[best].result}; "
+            + " ".join(f"{k.removesuffix('_s')}={v:.3f}" for k, v in asdict(timings).items()))
         return {"nonce": nonce.hex(),
                 "answer": None if best is None else judged.checks[best].result,
                 "worker": best,
@@ -209,39 +229,13 @@ class Gateway:
                 "settlement": "pending",
                 "timings": asdict(timings)}
 
-    def _job(self, worker: Worker, operator: OperatorRef | None, task: str, input_bytes: bytes,
-             nonce: bytes, deadline: int, timings: Timings) -> dict:
-        """One worker's delivery entry: its operator's claim message, or the fault seen."""
-        if operator is None:
-            return {"fault": "worker has no operator node"}
-        t = time.perf_counter()
-        job = seal(self.identity, "job", {"worker": worker.id, "task": task,
-                                          "input": input_bytes.hex(), "nonce": nonce.hex(),
-                                          "deadline": deadline},
-                   ttl_s=int(self.job_timeout_s) + 60)
-        timings.sign_s += time.perf_counter() - t
-        try:
-            response = httpx.post(f"{operator.url.rstrip('/')}/v1/jobs", json=job.to_json(),
-                                  timeout=max(1.0, deadline - time.time() + MARGIN_S))
-        except httpx.TimeoutException:
-            return {"fault": "DeadlineExceeded: operator missed the job deadline"}
-        except httpx.HTTPError as exc:
-            return {"fault": f"operator unreachable: {type(exc).__name__}"}
-        if response.status_code != 200:
-            return {"fault": f"operator refused the job: HTTP {response.status_code} "
-                             f"{response.text[:200]}"}
-        try:
-            return {"claim": response.json()}
-        except ValueError:
-            return {"fault": "operator answered no JSON"}
 
-
-def _seen(worker_id: str, entry: dict, on_delivery: Callable[[str, dict], None] | None
-          ) -> dict:
-    """Report a worker's delivery entry as it arrives; the entry."""
+def _seen(worker_id: str, reply: Reply, on_delivery: Callable[[str, dict], None] | None
+          ) -> Reply:
+    """Report a worker's delivery entry as it arrives; the operator's reply."""
     if on_delivery is not None:
-        on_delivery(worker_id, entry)
-    return entry
+        on_delivery(worker_id, reply.entry)
+    return reply
 
 
 def _best(picked: list[Worker], checks: dict, scores: dict) -> str | None:

@@ -141,6 +141,12 @@ class Membership:
             self._located[(cid, key)] = (now, found.endpoint)
         return found.endpoint
 
+    def providers(self, cid: str) -> list[str]:
+        """The HTTP endpoints of the nodes that provide `cid` in the DHT (their signed node
+        records' endpoints; not this node)."""
+        return [r.endpoint for r in self.discovery.find_providers(cid)
+                if r.endpoint.rstrip("/") != self._endpoint.rstrip("/")]
+
     def located_view(self, view: Callable[[str, bytes], MarketView]
                      ) -> Callable[[str, bytes], MarketView]:
         """`view`, its operators replaced by the endpoints found in the DHT (a worker whose

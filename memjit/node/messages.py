@@ -37,8 +37,8 @@ MAX_BYTES = {  # the largest encoded envelope of each kind
     "stake": 4 * 1024,
     "request": 64 * 1024,
     "job": 64 * 1024,
-    "claim": 4 * 1024 * 1024,
-    "delivery": 16 * 1024 * 1024,
+    "claim": 8 * 1024,  # the claim's bytes travel beside it (memjit.node.wire)
+    "delivery": 256 * 1024,  # the request and up to 16 claim messages
 }
 KINDS = tuple(MAX_BYTES)
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")

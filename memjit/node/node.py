@@ -26,11 +26,14 @@ from memjit.node import genesis
 from memjit.node.batches import BatchPublisher, proven_height
 from memjit.node.follower import Follower
 from memjit.node.gateway import Gateway
+from memjit.node.log import log
 from memjit.node.operator import OperatorRole
 from memjit.node.replay import ReplayCache
 from memjit.node.membership import NETWORK, Membership
+from memjit.node.providers import Providers
 from memjit.node.sequencer import Sequencer, registration_of, result_json
 from memjit.node.state import MarketView, worker_json
+from memjit.node.wire import Frame, pack
 from memjit.rollup.batcher import Batcher
 from memjit.rollup.replica import Replica
 from memjit.runtime.store import Store
@@ -81,11 +84,13 @@ class Node:
         if config.period_s is not None:
             rewards = replace(rewards, period_s=config.period_s)
         self.market = MarketConfig(rewards=rewards)
-        self.sequencer = None if not config.is_sequencer else Sequencer(
-            home, self.store, self.fetcher, self.replay, self.market, config.batch_interval_s)
-        self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
-        role = "sequencer" if self.sequencer else "follower" if config.follow else "operator"
+        role = ("sequencer" if config.is_sequencer else "follower" if config.follow
+                else "operator")
         self.membership = Membership(home, self.identity, port=config.p2p_port, role=role)
+        self.sequencer = None if not config.is_sequencer else Sequencer(
+            home, self.store, Providers(self.fetcher, self.membership.providers), self.replay,
+            self.market, self.identity, config.batch_interval_s, config.job_timeout_s)
+        self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
         self.genesis = genesis.load(home)
         if self.sequencer is not None:
             self.genesis = genesis.pin(home, self.sequencer.run(lambda: genesis.founding(
@@ -118,6 +123,7 @@ class Node:
         self.membership.start(self.url, self.config.bootstrap,
                               [w["cid"] for w in self.operator.served.values()])
         if self.upstream is None and self.sequencer is None:
+            log("joined; reading the sequencer from the network record")
             record = self.membership.sequencer()
             if record is None:
                 raise NetworkUnavailable("no sequencer record in the DHT: is the bootstrap "
@@ -221,11 +227,15 @@ class Node:
         return MarketView.from_json(self.upstream.get("/v1/state/market", task=task,
                                                       requester=requester.hex()))
 
-    def deliver(self, delivery: dict) -> dict:
-        """Hand a signed delivery to the sequencer; its settlement."""
+    def deliver(self, delivery: Frame) -> dict:
+        """Hand a signed delivery (and its claims) to the sequencer; its settlement (which
+        may wait for the sequencer's own jobs, memjit.node.witness)."""
         if self.sequencer is not None:
-            return result_json(self.sequencer.settle(delivery))
-        return self.upstream.post("/v1/deliveries", delivery, SETTLE_TIMEOUT_S)
+            result, spent = self.sequencer.settle(delivery)
+            return {**result_json(result), "timings": spent}
+        return self.upstream.post_bytes(
+            "/v1/deliveries", pack(delivery.message, list(delivery.attachments.values())),
+            SETTLE_TIMEOUT_S + self.config.job_timeout_s)
 
     def register(self, message: dict) -> dict:
         """Have the sequencer admit a registration; the worker."""

@@ -6,8 +6,11 @@ module (served by CID: the sequencer fetches it from here), remembers the worker
 the registration to the sequencer. A job is a message signed by a gateway: the task, the
 worker, the input, the 32-byte nonce the proof must answer, and a deadline. The operator runs
 and proves it with the market's own prove stage (memjit.market.pool.answer, in a process of its
-pool) and answers with a claim message it signs: the claim's bytes, or the fault that stopped
-the worker. Its pool has `processes` prover processes (the jobs proven at once), started when
+pool) and answers with a claim message it signs, naming the claim by digest (the bytes follow
+in the same binary frame: memjit.node.wire), or the fault that stopped the worker. A job for a
+worker, input and nonce it has answered (or is answering) already gets the same answer, not a
+second proof: the sequencer, witnessing a fault a gateway reported, asks again
+(memjit.node.witness). Its pool has `processes` prover processes (the jobs proven at once), started when
 the node starts. `actors` maps worker CIDs to another operator function (a dishonest one, in demos
 and tests: memjit.workers.digits_liar).
 """
@@ -17,9 +20,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from concurrent.futures import CancelledError, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from pathlib import Path
+
+import blake3
 
 from circuits.wasm_vm.statement import NONCE_BYTES
 from memjit.errors import BadInput, Rejected
@@ -28,7 +34,9 @@ from memjit.market.ledger import Worker
 from memjit.market.pool import Operator as ProveFn
 from memjit.market.pool import answer, prover_pool, stop_pool, warm_pool
 from memjit.market.registry import worker_id
-from memjit.market.tasks import get_task
+from memjit.market.oracle import Delivery
+from memjit.market.tasks import Task, get_task
+from memjit.node.jobs import claim_body
 from memjit.node.log import log
 from memjit.node.messages import Envelope, Refused, hex_field, open_envelope, seal
 from memjit.node.replay import ReplayCache
@@ -36,6 +44,8 @@ from memjit.node.sequencer import registration_of
 from memjit.runtime.store import Store, cid_of
 
 SERVED_FILE = "operated.json"
+KEPT_ANSWERS = 1024
+"""The recent answers an operator remembers (a job asked again gets the same answer)."""
 
 
 class OperatorRole:
@@ -52,6 +62,7 @@ class OperatorRole:
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._warming = self._closed = False
+        self._answers: OrderedDict[tuple, Future] = OrderedDict()
         self.served: dict[str, dict] = json.loads(self.path.read_text()) \
             if self.path.exists() else {}
 
@@ -71,6 +82,7 @@ class OperatorRole:
             if self._warming or not self.served:
                 return
             self._warming = True
+        log(f"starting {self._processes} prover process(es)")
         threading.Thread(target=self._warm, daemon=True, name="provers").start()
 
     def _warm(self) -> None:
@@ -110,8 +122,10 @@ class OperatorRole:
         self.warm()
         return envelope
 
-    def run_job(self, message: object, now: Callable[[], float] = time.time) -> Envelope:
-        """Run and prove one signed job; the signed claim message (claim or fault)."""
+    def run_job(self, message: object, now: Callable[[], float] = time.time
+                ) -> tuple[Envelope, bytes | None, float]:
+        """Run and prove one signed job; the signed claim message (naming the claim, or the
+        fault), the claim's bytes and the seconds spent answering."""
         job = open_envelope(message, "job")
         body = job.body
         wid, task_name, deadline = body.get("worker"), body.get("task"), body.get("deadline")
@@ -136,14 +150,39 @@ class OperatorRole:
                         last_used_at=None, unbonding_amount=0, unbonding_at=None,
                         status="active")
         start = time.perf_counter()
-        delivery = answer(self.store, task, [worker], input_bytes, nonce, self.executor(),
-                          self.actors)[wid]
-        log(f"job {wid[:8]} for {job.signer.hex()[:8]}: "
-            + (f"claim in {time.perf_counter() - start:.1f} s" if delivery.claim is not None
+        delivery = self._answer(worker, task, input_bytes, nonce, job.signer,
+                                max(1.0, deadline - now()))
+        spent = time.perf_counter() - start
+        return seal(self.identity, "claim", claim_body(wid, nonce, delivery.claim,
+                                                       delivery.fault),
+                    ttl_s=max(60, deadline - int(now()) + 60)), delivery.claim, spent
+
+    def _answer(self, worker: Worker, task: Task, input_bytes: bytes, nonce: bytes,
+                sender: bytes, timeout_s: float) -> Delivery:
+        """The worker's delivery for this input and nonce: proven once, whoever asks (a
+        gateway, then the sequencer as the witness of a fault, get the same answer)."""
+        key = (worker.id, nonce, blake3.blake3(input_bytes).digest())
+        with self._lock:
+            pending = self._answers.get(key)
+            fresh = pending is None
+            if fresh:
+                pending = self._answers[key] = Future()
+                while len(self._answers) > KEPT_ANSWERS:
+                    self._answers.popitem(last=False)
+        if not fresh:
+            log(f"job {worker.id[:8]} for {sender.hex()[:8]}: answered already, same answer")
+            return pending.result(timeout=timeout_s)
+        start = time.perf_counter()
+        try:
+            delivery = answer(self.store, task, [worker], input_bytes, nonce, self.executor(),
+                              self.actors)[worker.id]
+        except BaseException as exc:
+            with self._lock:
+                self._answers.pop(key, None)
+            pending.set_exception(exc)
+            raise
+        pending.set_result(delivery)
+        log(f"job {worker.id[:8]} for {sender.hex()[:8]}: "
+            + (f"claim in {time.perf_counter() - start:.2f} s" if delivery.claim is not None
                else f"fault {delivery.fault}"))
-        out = {"worker": wid, "nonce": nonce.hex()}
-        if delivery.claim is not None:
-            out["claim"] = delivery.claim.hex()
-        else:
-            out["fault"] = delivery.fault or "no claim"
-        return seal(self.identity, "claim", out, ttl_s=max(60, deadline - int(now()) + 60))
+        return delivery

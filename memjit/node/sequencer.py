@@ -1,11 +1,13 @@
 """The sequencer: one per network, the single writer of the ledger.
 
 It admits registrations (the owner-signed message names the worker's operator; the module is
-fetched by CID from that operator and re-hashed), applies unbonds, and settles deliveries: a
-gateway hands in a request (signed by its requester, who pays) with every claim it gathered
-(each signed by the worker's operator), and the sequencer runs the market's own stages on it
-(memjit.market.pool: plan with the gateway's workers, judge: every claim verified again, in a
-verifier process of its own, settle) in one ledger transaction. It commits batches
+fetched by CID from that operator, else from any provider the DHT knows, and re-hashed:
+memjit.node.providers), applies unbonds, and settles deliveries: a gateway hands in a request
+(signed by its requester, who pays) with every claim it gathered (each signed by the worker's
+operator), and the sequencer runs the market's own stages on it (memjit.market.pool: plan
+with the gateway's workers, judge: every claim verified again, in a verifier process of its
+own, settle) in one ledger transaction. A fault the gateway reports, rather than the
+operator, counts only if the operator fails the sequencer's own job too (memjit.node.witness). It commits batches
 (memjit.rollup.batcher) every `batch_interval_s`; memjit.node.batches proves and publishes them.
 Every ledger access runs on one writer thread (SQLite connections stay on their thread), which
 serializes the writes.
@@ -19,6 +21,7 @@ serialized; SQLite transactions make each acknowledged change durable.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
@@ -29,16 +32,19 @@ from pathlib import Path
 from circuits.wasm_vm.statement import NONCE_BYTES
 from memjit.errors import BadInput, MemjitError
 from memjit.market import validators
+from memjit.market.identity import Identity
 from memjit.market.epoch import advance
 from memjit.market.ledger import Ledger, Validator, Worker
-from memjit.market.oracle import Delivery
 from memjit.market.pool import MarketConfig, RequestResult, judge, plan, settle, stop_pool
 from memjit.market.registry import Registration, admit, unbond_by, worker_id
-from memjit.node.content import Fetcher
-from memjit.node.log import log
+from memjit.node.jobs import claim_delivery
+from memjit.node.log import log, since
 from memjit.node.messages import Envelope, Refused, hex_field, open_envelope
+from memjit.node.providers import Providers
 from memjit.node.replay import ReplayCache
 from memjit.node.state import Directory, MarketView, OperatorRef, market_view
+from memjit.node.witness import Witness
+from memjit.node.wire import Frame
 from memjit.rollup.batcher import Batcher
 from memjit.runtime.store import Store
 
@@ -82,43 +88,20 @@ def result_json(result: RequestResult) -> dict:
             "best": None if result.best is None else asdict(result.best)}
 
 
-def claim_delivery(entry: object, wid: str, nonce: bytes,
-                   operator: OperatorRef | None) -> Delivery:
-    """The delivery a gateway reports for one worker: its operator's signed claim, checked to
-    be signed by that operator and about this job, or the fault the gateway saw."""
-    if not isinstance(entry, dict):
-        return Delivery(fault="gateway: no delivery")
-    if "fault" in entry:
-        return Delivery(fault=f"{str(entry['fault'])[:300]}")
-    try:
-        claim = open_envelope(entry.get("claim"), "claim")
-    except MemjitError as exc:
-        return Delivery(fault=f"refused claim message: {exc}")
-    if operator is None or claim.signer != operator.key:
-        return Delivery(fault="claim not signed by the worker's operator")
-    body = claim.body
-    if body.get("worker") != wid or body.get("nonce") != nonce.hex():
-        return Delivery(fault="claim message is about another job")
-    if isinstance(body.get("fault"), str):
-        return Delivery(fault=body["fault"][:300])
-    try:
-        return Delivery(claim=hex_field(body, "claim", None, "claim"))
-    except BadInput as exc:
-        return Delivery(fault=str(exc))
-
-
 class Sequencer:
     """The ledger's single writer (see the module doc)."""
 
-    def __init__(self, home: Path, store: Store, fetcher: Fetcher, replay: ReplayCache,
-                 config: MarketConfig, batch_interval_s: float = 30.0) -> None:
+    def __init__(self, home: Path, store: Store, providers: Providers, replay: ReplayCache,
+                 config: MarketConfig, identity: Identity, batch_interval_s: float = 30.0,
+                 job_timeout_s: float = 120.0) -> None:
         self.home = Path(home)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger")
         self.ledger = self.run(lambda: Ledger(home))
         self.store = store
-        self.fetcher = fetcher
+        self.providers = providers
         self.replay = replay
         self.directory = Directory(home)
+        self.witness = Witness(identity, self.directory.get, job_timeout_s)
         self.config = config
         self._verifier = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
         self._stop = threading.Event()
@@ -144,13 +127,14 @@ class Sequencer:
         return self._writer.submit(fn).result()
 
     def register(self, message: object) -> Worker:
-        """Admit an owner's signed registration (module fetched from its operator)."""
+        """Admit an owner's signed registration (the module fetched by CID: from its
+        operator, else from any provider in the DHT)."""
         envelope = open_envelope(message, "registration")
         reg, operator = registration_of(envelope.body)
         if envelope.signer != reg.public_key:
             raise Refused("registration message not signed by the worker's owner")
         self.replay.admit(envelope)
-        module = self.fetcher.fetch(operator.url, reg.cid)
+        module = self.providers.fetch(reg.cid, [operator.url])
         self.directory.set(worker_id(reg.public_key, reg.cid), operator)
         worker = self.run(lambda: admit(self.ledger, self.store, module, reg,
                                         self.config.registry, self.config.rewards.faucet))
@@ -191,9 +175,14 @@ class Sequencer:
         log(f"validator {who}: {action} {amount}; {bond.stake} SWT bonded")
         return bond
 
-    def settle(self, message: object) -> RequestResult:
-        """Judge again and settle a gateway's delivery (see the module doc)."""
-        delivery = open_envelope(message, "delivery")
+    def settle(self, frame: Frame) -> tuple[RequestResult, dict[str, float]]:
+        """Judge again and settle a gateway's delivery (a frame: the signed delivery and the
+        claims), a fault counted only if the operator fails the sequencer too (see the module
+        doc); the settled request, and the seconds spent opening the messages, planning,
+        witnessing faults, judging and settling."""
+        spent: dict[str, float] = {}
+        t = time.perf_counter()
+        delivery = open_envelope(frame.message, "delivery")
         body = delivery.body
         request = open_envelope(body.get("request"), "request")
         task, input_bytes, label, top_k = request_of(request)
@@ -204,20 +193,30 @@ class Sequencer:
             raise BadInput("delivery: workers must be a list of ids and claims an object")
         self.replay.admit(delivery)
         self.replay.admit(request)
-        deliveries = {wid: claim_delivery(claims.get(wid), wid, nonce, self.directory.get(wid))
-                      for wid in workers}
+        checked = {wid: claim_delivery(claims.get(wid), wid, nonce, self.directory.get(wid),
+                                       frame.attachments) for wid in workers}
+        spent["open_s"], t = since(t)
         planned = self.run(lambda: plan(self.ledger, self.store, request.signer, task,
                                         input_bytes, label=label, top_k=top_k,
                                         config=self.config, workers=workers))
+        spent["plan_s"], t = since(t)
+        deliveries = {wid: found for wid, (found, _) in checked.items()}
+        deliveries.update(self.witness.check(
+            {wid: found for wid, (found, attested) in checked.items() if not attested},
+            planned.task.name, planned.input_bytes, nonce))
+        spent["witness_s"], t = since(t)
         # off the ledger thread, and in a process of its own: its CPU-bound checks would hold
         # the GIL the node's API threads (market views, the gateway) need
         judged = self._verifier.submit(judge, self.store, planned, nonce, deliveries,
                                        self.config).result()
+        spent["judge_s"], t = since(t)
         result = self.run(lambda: settle(self.ledger, self.store, planned, nonce, judged,
                                          self.config))
+        spent["settle_s"], t = since(t)
         log(f"settled request {result.seq}: " + ", ".join(
-            f"{c.worker[:8]}={c.outcome}" for c in result.calls))
-        return result
+            f"{c.worker[:8]}={c.outcome}" for c in result.calls) + "; "
+            + " ".join(f"{k.removesuffix('_s')}={v:.3f}" for k, v in spent.items()))
+        return result, spent
 
     def view(self, task: str, requester: bytes) -> MarketView:
         """The market view a gateway selects from."""

@@ -1,5 +1,5 @@
-"""Run a node in the foreground: bind, serve the API with uvicorn, stop cleanly on SIGTERM or
-SIGINT (exit 0).
+"""Run a node in the foreground: bind, start the node, serve the API with uvicorn; stop cleanly
+on SIGTERM or SIGINT (exit 0), whenever they come: while the node starts as while it serves.
 
 The listening socket is bound before the server starts, so that `--listen 127.0.0.1:0` gets
 a free port and the node can say where it is: its first line on stdout is
@@ -20,6 +20,9 @@ from memjit.errors import BadInput
 from memjit.node.api import create_app
 from memjit.node.log import log
 from memjit.node.node import Node, NodeConfig
+from memjit.node.signals import STOP_SIGNALS, Stopped, only_log, stopping
+
+BACKLOG = 2048
 
 
 class _Server(uvicorn.Server):
@@ -32,7 +35,7 @@ class _Server(uvicorn.Server):
             log(f"{signal.Signals(sig).name}: stopping")
             self.should_exit = True
 
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
         try:
             yield
         finally:
@@ -49,7 +52,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def serve(config: NodeConfig, listen: str) -> None:
-    """Run the node until SIGTERM/SIGINT."""
+    """Run the node until SIGTERM/SIGINT, which stop it cleanly (exit 0) whenever they come:
+    while it starts too (joining the DHT, learning the sequencer, starting its provers)."""
     host, port = parse_listen(listen)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -57,23 +61,44 @@ def serve(config: NodeConfig, listen: str) -> None:
         sock.bind((host, port))
     except OSError as exc:
         raise BadInput(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    sock.listen(BACKLOG)  # connections wait in the backlog until the server accepts them
     bound = sock.getsockname()[1]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
-    node = Node(config, url)
-    server = _Server(uvicorn.Config(create_app(node), log_level="warning", access_log=False,
-                                    timeout_graceful_shutdown=5))
-    try:
-        node.start()
-    except BaseException:
-        node.close()
-        raise
-    sys.stdout.write(f"listening on {url}\n")
-    sys.stdout.flush()
-    log(f"node {config.name} ({', '.join(node.roles)}) at {url}, key "
-        f"{node.identity.public_key.hex()[:16]}, p2p {' '.join(node.membership.addrs)}"
-        + ("" if node.sequencer else f", sequencer {node.upstream.url}"))
-    try:
-        server.run(sockets=[sock])
-    finally:
-        node.close()
-        log("stopped")
+    with stopping():
+        # opening the node's databases, host and app is not interrupted (a signal waits)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            node = Node(config, url)
+            server = _Server(uvicorn.Config(create_app(node), log_level="warning",
+                                            access_log=False, timeout_graceful_shutdown=5))
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            raise
+        try:
+            try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # one that came: now
+                log(f"node {config.name} starting: joining the network"
+                    + (f" through {len(config.bootstrap)} bootstrap peer(s)"
+                       if config.bootstrap else " (a new one)"))
+                node.start()
+            except Stopped:
+                log("stopped while starting")
+                return
+            sys.stdout.write(f"listening on {url}\n")
+            sys.stdout.flush()
+            log(f"node {config.name} ({', '.join(node.roles)}) at {url}, key "
+                f"{node.identity.public_key.hex()[:16]}, p2p {' '.join(node.membership.addrs)}"
+                + ("" if node.sequencer else f", sequencer {node.upstream.url}"))
+            server.run(sockets=[sock])
+        except Stopped:  # after the start, before uvicorn's own handlers
+            pass
+        finally:
+            _close(node)
+            log("stopped")
+
+
+def _close(node: Node) -> None:
+    """Close the node; a SIGTERM/SIGINT meanwhile is only logged (it asks for what is under
+    way)."""
+    only_log()
+    node.close()

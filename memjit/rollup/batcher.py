@@ -16,8 +16,10 @@ blake3(left || right), an odd last node carried up, 32 zero bytes for none). The
 go to the content store as its data (data availability); they determine the state, so no state
 diff is published::
 
-    "MJBDATA" u8 version (2), u64 number, u32 n, n x (worker id (32), vk digest, statement
-    digest, proof digest (32 each), u64 score, u64 reward, u8 length + claim CID (0: none))
+    "MJBDATA" u8 version (3), u64 number, u32 n, n x (worker id (32), vk digest, statement
+    digest, proof digest (32 each), u64 score, u64 reward, u8 length + claim CID (0: none),
+    u8 fact version, and for version 2 the weighing: 6 x u64 (rate, prior usefulness, seconds
+    since last use, weight, total weight, emission; memjit.market.facts.Weighing))
 
 Rules, as zk-rollups commit: number = last + 1 and the previous hash must match; the same header
 twice is a no-op, another header at a committed number is Rejected; the committee must be the
@@ -48,7 +50,7 @@ from rich.table import Table
 
 from memjit.rollup.committee import members, sign, signers, verify
 from memjit.errors import BadInput, MemjitError, Rejected
-from memjit.market.facts import Fact, claim_problem
+from memjit.market.facts import Fact, Weighing, claim_problem
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, worker_key
 from memjit.rollup.header import (
@@ -64,7 +66,7 @@ from memjit.runtime.store import Store
 from verifier.claims import ClaimFormatError, decode_claim
 
 DATA_MAGIC = b"MJBDATA"
-DATA_VERSION = 2
+DATA_VERSION = 3
 MAX_FACTS = 1 << 24
 
 COMMIT_STEPS = ("cut", "signed", "stored", "batch", "facts", "minted", "committed")
@@ -103,6 +105,7 @@ class BatchData:
             cid = (f.claim_cid or "").encode()
             out += [bytes.fromhex(f.worker), f.vk_digest, f.statement_digest, f.proof_digest,
                     struct.pack(">QQB", f.score, f.reward, len(cid)), cid]
+            out += [b"\x01"] if f.weighing is None else [b"\x02", f.weighing.encode()]
         return b"".join(out)
 
 
@@ -119,7 +122,11 @@ def decode_data(data: bytes) -> BatchData:
         worker, vk, st, proof = (r.take(HASH_BYTES) for _ in range(4))
         score, reward = r.uint("Q"), r.uint("Q")
         cid = r.take(r.uint("B")).decode("ascii", "replace") or None
-        facts.append(Fact(worker.hex(), vk, st, proof, score, reward, cid))
+        version = r.uint("B")
+        if version not in (1, 2):
+            raise BatchFormatError(f"unknown fact version {version} in batch data")
+        weighing = None if version == 1 else Weighing(*(r.uint("Q") for _ in range(6)))
+        facts.append(Fact(worker.hex(), vk, st, proof, score, reward, cid, weighing))
     r.end()
     return BatchData(number, tuple(facts))
 
@@ -234,9 +241,11 @@ class Batcher:
         """(ledger sequence number, fact) of the facts `where` selects, in sequence order."""
         rows = self.ledger.db.execute(
             "SELECT seq, worker, vk_digest, statement_digest, proof_digest, score, reward, "
-            f"claim_cid FROM batch_facts WHERE {where} ORDER BY seq LIMIT ?", params).fetchall()
-        return [(seq, Fact(w, bytes(vk), bytes(st), bytes(pr), score, reward, cid))
-                for seq, w, vk, st, pr, score, reward, cid in rows]
+            "claim_cid, rate, prior, since, weight, total_weight, emission FROM batch_facts "
+            f"WHERE {where} ORDER BY seq LIMIT ?", params).fetchall()
+        return [(seq, Fact(w, bytes(vk), bytes(st), bytes(pr), score, reward, cid,
+                           None if weighing[0] is None else Weighing(*weighing)))
+                for seq, w, vk, st, pr, score, reward, cid, *weighing in rows]
 
     def pending(self, limit: int | None = None) -> list[tuple[int, Fact]]:
         """The pending facts, oldest first, with their ledger sequence numbers."""

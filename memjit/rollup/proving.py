@@ -15,12 +15,15 @@ both state roots, the minted total and every worker's score sum, then the STARK
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace
 from circuits.rollup.leaf import key_hash
 from memjit.errors import BadInput, Rejected
 from memjit.market.facts import Fact
 from memjit.market.ledger import Ledger
+from memjit.market.formulas import RATE_STEP
+from memjit.market.oracle import OracleConfig
 from memjit.market.rewards import RewardConfig
 from memjit.rollup.batcher import Batcher
 from memjit.rollup.header import Header
@@ -37,11 +40,12 @@ class BatchProver:
 
     def __init__(self, batcher: Batcher, rewards: RewardConfig = RewardConfig(),
                  params: ProofParams = DEFAULT_PARAMS,
-                 min_security_bits: int = DEFAULT_MIN_SECURITY_BITS) -> None:
+                 min_security_bits: int = DEFAULT_MIN_SECURITY_BITS,
+                 oracle: OracleConfig = OracleConfig()) -> None:
         self.batcher, self.params, self.min_security_bits = batcher, params, min_security_bits
         self.ledger: Ledger = batcher.ledger
         self.store: Store = batcher.store
-        self.emission = rewards.emission
+        self.rules = rules_of(rewards, oracle)
 
     def proven(self) -> int:
         """The last proven batch number (0: none)."""
@@ -75,13 +79,14 @@ class BatchProver:
     def _prove(self, header: Header, facts: list[Fact], state: RollupState) -> None:
         old_root, day = state.root, day_of(header.timestamp_ms)
         facts, olds, news, sibs = state.apply(facts, day)
-        inputs = BatchInputs(header.number, day, self.emission, old_root, state.root,
-                             tuple(facts), header.facts_root, header.prev_hash)
+        inputs = BatchInputs(header.number, day, self.rules.emission, old_root, state.root,
+                             tuple(facts), header.facts_root, header.prev_hash,
+                             self.rules.base_reward, self.rules.ema_rate)
         air = BatchAir(inputs)
         proof = prove(air, batch_trace(inputs, olds, news, sibs), self.params)
         bundle = Bundle(header.hash, inputs, proof)
         prev = self.bundle(header.number - 1).inputs if header.number > 1 else None
-        verdict = check_bundle(header, bundle, prev, min_security_bits=0)
+        verdict = check_bundle(header, bundle, prev, min_security_bits=0, rules=self.rules)
         if not verdict.valid:
             raise Rejected(f"batch {header.number}'s proof does not verify: {verdict.reason}")
         cid = self.store.put(bundle.encode())
@@ -94,16 +99,33 @@ class BatchProver:
         header = self.batcher.record(number).header
         prev = self.bundle(number - 1).inputs if number > 1 else None
         return check_bundle(header, self.bundle(number), prev,
-                            self.min_security_bits)
+                            self.min_security_bits, rules=self.rules)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The market parameters a batch statement must state: the emission (a version-1 fact's
+    bound), the seed formula's base reward and the consensus EMA rate (thousandths)."""
+
+    emission: int
+    base_reward: int
+    ema_rate: int
+
+
+def rules_of(rewards: RewardConfig = RewardConfig(),
+             oracle: OracleConfig = OracleConfig()) -> Rules:
+    """The Rules of a market configuration (the defaults: the network's)."""
+    return Rules(rewards.emission, rewards.base_reward, oracle.ema_ppm // RATE_STEP)
 
 
 def check_bundle(header: Header, bundle: Bundle, prev: BatchInputs | None,
-                 min_security_bits: int) -> Verdict:
+                 min_security_bits: int, rules: Rules | None = None) -> Verdict:
     """Whether `bundle` proves batch `header` (no ledger): it names the header, states its
     number, day, previous hash, facts root, both state roots, minted total and per-worker
     scores, starts from the previous statement's new root (the empty tree's for batch 1), and
     its STARK verifies."""
     pi = bundle.inputs
+    rules = rules_of() if rules is None else rules
     scores: Counter[tuple[int, ...]] = Counter()
     for f in pi.facts:
         scores[f.key] += f.score
@@ -121,6 +143,9 @@ def check_bundle(header: Header, bundle: Bundle, prev: BatchInputs | None,
         (+scores != +want, "the statement's scores are not the header's"),
         (prev is not None and pi.old_root != prev.new_root,
          "the statement does not start from the previous batch's proven root"),
+        ((pi.emission, pi.base_reward, pi.ema_rate)
+         != (rules.emission, rules.base_reward, rules.ema_rate),
+         "the statement's emission, base reward or EMA rate is not the market's"),
         (prev is None and root_bytes(pi.old_root) != GENESIS_ROOT,
          "batch 1 does not start from the empty tree"),
     ]

@@ -3,7 +3,10 @@
 Each worker gets the next free index at its first fact (the order of first appearance across
 batches, so the index follows from the published data, as zkSync Lite assigns account ids at
 registration), and each fact updates its account by circuits.rollup.batch.apply_fact
-(usefulness EMA at the fact's rate, last day, reward minted). The facts alone determine the
+(usefulness EMA at the fact's rate from its prior usefulness, last day, reward minted). A
+version-2 fact (memjit.market.facts.Weighing) carries the rate its call moved usefulness at
+and the usefulness it started from, so the account's usefulness is the ledger's after each
+fact, and the batch AIR proves its weight from it. The facts alone determine the
 state, so a batch publishes its facts and no state diff: anyone holding the facts of batches
 1..N recomputes the tree after batch N. The header's state roots are this tree's roots
 (memjit.rollup.header.root_bytes); the batch's STARK proves the update (memjit.rollup.proving).
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuits.rollup.batch import BatchFact, apply_fact
-from circuits.rollup.leaf import Leaf, key_hash
+from circuits.rollup.leaf import USEFULNESS, Leaf, key_hash
 from memjit.market.facts import Fact
 from memjit.market.formulas import DAY_S, RATE_STEP
 from memjit.market.oracle import OracleConfig
@@ -25,13 +28,26 @@ from memjit.rollup.header import root_bytes
 from memjit.rollup.tree import DEFAULTS, DEPTH, StateTree, verify_path
 
 FACT_RATE = OracleConfig().ema_ppm // RATE_STEP
-"""The EMA rate (thousandths) every fact is applied at: facts do not record their call's rate
-yet, so the consensus rate stands for all (docs/rollup.md)."""
+"""The EMA rate (thousandths) a version-1 fact is applied at: it does not record its call's
+rate, so the consensus rate stands for it (docs/rollup.md)."""
 
 GENESIS_ROOT = root_bytes(DEFAULTS[DEPTH])
 """The state root before batch 1: the empty tree's."""
 
 __all__ = ["FACT_RATE", "GENESIS_ROOT", "AccountProof", "RollupState", "day_of", "root_bytes"]
+
+
+def batch_fact(fact: Fact, index: int, usefulness: int) -> BatchFact:
+    """A fact as the batch AIR applies it to the account at `index` (whose usefulness is
+    `usefulness`): a version-1 fact at the consensus rate from the account's usefulness, a
+    version-2 fact as its call was weighed."""
+    key = tuple(int(x) for x in key_hash(bytes.fromhex(fact.worker)))
+    w = fact.weighing
+    if w is None:
+        return BatchFact(index, key, fact.score, FACT_RATE, fact.reward, prior=usefulness)
+    rate = w.rate // RATE_STEP
+    return BatchFact(index, key, fact.score, rate, fact.reward, 2, rate if fact.score else 0,
+                     w.since, w.weight, w.total_weight, w.emission, w.prior)
 
 
 def day_of(timestamp_ms: int) -> int:
@@ -96,8 +112,7 @@ class RollupState:
         out, olds, news, sibs = [], [], [], []
         for f in facts:
             index = self.indexes.setdefault(f.worker, len(self.indexes))
-            fact = BatchFact(index, tuple(int(x) for x in key_hash(bytes.fromhex(f.worker))),
-                             f.score, FACT_RATE, f.reward)
+            fact = batch_fact(f, index, int(self.tree.limbs(index)[USEFULNESS]))
             w = self.tree.update(index, apply_fact(self.tree.limbs(index), fact, day))
             out.append(fact), olds.append(w.old), news.append(w.new), sibs.append(w.siblings)
         return out, np.stack(olds), np.stack(news), np.stack(sibs)

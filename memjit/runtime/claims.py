@@ -123,7 +123,8 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
                                 f"most 255 bytes, this one has {len(export.encode())}")
     stats = stats if stats is not None else ProverStats()
     with stats.phase("run"):  # wasmtime and the tracer; the trace must agree with wasmtime
-        tr = trace_checked(module_bytes, export, list(args), limits, input_bytes=input_bytes)
+        tr = trace_checked(module_bytes, export, list(args), limits, input_bytes=input_bytes,
+                           stream=segment_log is not None)
     if tr.trap is not None and tr.trap not in TRAPS:
         raise Trap(tr.trap, f"trap: {tr.trap} (only {', '.join(TRAPS)} traps are provable yet)")
     length = output_length(output_len, tr.results)
@@ -135,6 +136,9 @@ def prove_claim(module_bytes: bytes, export: str, args: list[int] | tuple[int, .
                            f"to 2^{MAX_LOG_N}")
         return prove_segmented(tr, vm, input_bytes, length, nonce, segment_log, params,
                                engine if engine is not None else SerialEngine(stats), stats)
+    if segment_log is not None:  # one segment: the whole (short) trace
+        with stats.phase("run"):
+            tr = tr.whole()
     with stats.phase("witness"):
         main, st = witness(tr, vm, input_bytes, length)
     st = replace(st, nonce=bytes(nonce))

@@ -1,6 +1,7 @@
 """Segmented proving (continuations): one traced run cut into segments proven independently.
 
-The client traces the whole call once, then walks it in slices of at most ``2^K - 1`` steps:
+The client traces the call (a counting run, then its rows chunk by chunk as the segments reach
+them: the whole trace is never held), and walks it in slices of at most ``2^K - 1`` steps:
 for each slice it builds the segment's witness (the VM AIR's columns of those rows, every
 memory key public at both ends, read from a running image of the run's memory) and its
 statement (circuits.wasm_vm.segment), and hands the pair to an engine that proves it. The
@@ -23,7 +24,7 @@ from circuits.wasm_vm.columns import COL, reg
 from circuits.wasm_vm.segment import MemoryImage, SegmentAir, SegmentStatement, State, \
     from_limbs, to_limbs
 from memjit.errors import InternalError
-from memjit.runtime.tracer import Trace
+from memjit.runtime.tracer import Trace, TraceStream
 from memjit.runtime.witness import run_statement, witness
 from prover import ProverStats, prove
 from prover.composition import ConstraintViolation
@@ -97,28 +98,54 @@ def available_memory() -> int:
     return 4 << 30
 
 
-def _slice(tr: Trace, t0: int, t1: int) -> Trace:
-    """Rows [t0, t1) of a trace as a trace of their own; only the run's last slice keeps its
-    outcome."""
-    last = t1 == tr.steps
-    return replace(tr, steps=t1 - t0, columns={k: v[t0:t1] for k, v in tr.columns.items()},
-                   results=tr.results if last else (), trap=tr.trap if last else None)
+class _Rows:
+    """Rows of a run from a start that only moves forward: a streamed trace's chunks are
+    recorded as the segments reach them and dropped once behind, so the client holds about
+    two chunks of the trace, never the whole run (a whole :class:`Trace` is one chunk)."""
+
+    def __init__(self, tr: Trace | TraceStream, chunk_rows: int) -> None:
+        self.tr = tr
+        self.chunks = tr.chunks(chunk_rows) if isinstance(tr, TraceStream) else iter([tr.columns])
+        self.held: list[tuple[int, dict[str, np.ndarray]]] = []  # (first row, columns)
+
+    def columns(self, t0: int, t1: int) -> dict[str, np.ndarray]:
+        """Columns of rows [t0, t1); rows before t0 are forgotten."""
+        self.held = [(s, c) for s, c in self.held if s + len(c["pc"]) > t0]
+        while not self.held or self.held[-1][0] + len(self.held[-1][1]["pc"]) < t1:
+            first = self.held[-1][0] + len(self.held[-1][1]["pc"]) if self.held else 0
+            self.held.append((first, next(self.chunks)))
+        parts = [(c, max(t0 - s, 0), min(t1 - s, len(c["pc"]))) for s, c in self.held
+                 if s < t1]
+        return {k: np.concatenate([c[k][a:b] for c, a, b in parts]) if len(parts) > 1
+                else parts[0][0][k][parts[0][1]:parts[0][2]] for k in parts[0][0]}
+
+    def slice(self, t0: int, t1: int) -> Trace:
+        """Rows [t0, t1) as a trace of their own; only the run's last slice keeps its
+        outcome."""
+        last = t1 == self.tr.steps
+        head = self.tr.head if isinstance(self.tr, TraceStream) else self.tr
+        return replace(head, steps=t1 - t0, columns=self.columns(t0, t1),
+                       results=head.results if last else (), trap=head.trap if last else None)
+
+    def state(self, t: int) -> State:
+        """The registers before step t."""
+        c = self.columns(t, t + 1)
+        return State(int(c["pc"][0]), int(c["fp"][0]), int(c["depth"][0]), int(c["pages"][0]))
 
 
-def _state(tr: Trace, t: int) -> State:
-    return State(int(tr.pc[t]), int(tr.fp[t]), int(tr.depth[t]), int(tr.pages[t]))
-
-
-def segment_jobs(tr: Trace, vm: VmProgram, statement: VmStatement, log_rows: int,
-                 params: ProofParams) -> Iterator[SegmentJob]:
+def segment_jobs(tr: Trace | TraceStream, vm: VmProgram, statement: VmStatement,
+                 log_rows: int, params: ProofParams) -> Iterator[SegmentJob]:
     """The run's segments in order, each of at most 2^log_rows rows (a slice whose memory
-    table would not fit is halved). Lazy: one witness is built per job requested."""
+    table would not fit is halved). Lazy: one witness is built per job requested, from the
+    rows of a streamed trace recorded as they are reached."""
     run, image = run_digest(statement), MemoryImage(vm, statement.args, statement.input)
     end_key = T.MEMORY + vm.end_pages * T.PAGE_WORDS
     limit = (1 << log_rows) - 1
+    rows = _Rows(tr, 1 << log_rows)
     t0, index = 0, 0
     while t0 < tr.steps:
         span = min(limit, tr.steps - t0)
+        start = rows.state(t0)
         while True:
             t1 = t0 + span
             keys_of = {}
@@ -129,7 +156,7 @@ def segment_jobs(tr: Trace, vm: VmProgram, statement: VmStatement, log_rows: int
                 keys_of["keys"] = keys
                 return keys, to_limbs(keys, image.read(keys)), keys
 
-            main, base = witness(_slice(tr, t0, t1), vm, public_memory=public)
+            main, base = witness(rows.slice(t0, t1), vm, public_memory=public)
             if base.log_n <= log_rows or span == 1:
                 break
             span //= 2  # the slice touches more keys than rows: cut it shorter
@@ -137,16 +164,17 @@ def segment_jobs(tr: Trace, vm: VmProgram, statement: VmStatement, log_rows: int
         init = image.read(keys)
         fin = from_limbs(keys, main[reg("mfin"), :len(keys)].T)
         last = t1 == tr.steps
+        end = None if last else rows.state(t1)
         if not last:  # the witness of a whole run leaves the last row's next pc 0
-            main[COL["npc"], t1 - t0 - 1] = int(tr.pc[t1])
-        seg = SegmentStatement(replace(base, nonce=statement.nonce), run, index, _state(tr, t0),
-                               None if last else _state(tr, t1), keys, init, fin)
+            main[COL["npc"], t1 - t0 - 1] = end.pc
+        seg = SegmentStatement(replace(base, nonce=statement.nonce), run, index, start, end,
+                               keys, init, fin)
         image.write(keys, fin)
         yield SegmentJob(vm, seg, main, params)
         t0, index = t1, index + 1
 
 
-def prove_segmented(tr: Trace, vm: VmProgram, input_bytes: bytes, output_len: int,
+def prove_segmented(tr: Trace | TraceStream, vm: VmProgram, input_bytes: bytes, output_len: int,
                     nonce: bytes, log_rows: int, params: ProofParams, engine: Engine,
                     stats: ProverStats | None = None) -> Claim:
     """A version-2 claim of a traced run, proven in segments of at most 2^log_rows rows;

@@ -52,7 +52,8 @@ A trapping instruction is the last row (its reads recorded, no writes); ``trap``
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -79,7 +80,7 @@ MAX_DEPTH = 1 << 16
 STACK_SLOTS = 1 << 22
 """Value-stack size in 32-bit slots; a call whose frame would not fit is a stack overflow."""
 DEFAULT_MAX_STEPS = 1 << 24
-"""Trace length limit (~160 bytes per row): a longer run raises TraceTooLong."""
+"""Trace length limit (171 bytes per recorded row): a longer run raises TraceTooLong."""
 
 COLUMNS = ("pc", "op", "imm", "sp", "fp", "depth", "pages", "a", "b", "c", "res",
            "mem_space", "mem_addr", "mem_value", "mem_prev", "mem_write")
@@ -684,17 +685,87 @@ class Trace:
             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
 
 
-def trace(module: bytes | Program, export: str, args: Sequence[int] = (),
-          limits: Limits = Limits(), max_steps: int = DEFAULT_MAX_STEPS,
-          input_bytes: bytes = b"") -> Trace:
+class _Execution:
+    """One execution of a call in the kernel, resumable: :meth:`until` runs it on to a step
+    count, recording each step into the row ``t & rowmask`` of the given columns."""
+
+    def __init__(self, prog: Program, func: int, argv: Sequence[int], limits: Limits,
+                 cap_pages: int, initial_memory: np.ndarray) -> None:
+        self.prog, self.limits, self.cap_pages = prog, limits, cap_pages
+        self.mem = np.zeros(min(prog.mem_max, cap_pages) * (PAGE // 4) if prog.has_memory
+                            else 0, dtype=np.uint32)
+        self.mem.view(np.uint8)[:len(initial_memory)] = initial_memory
+        self.stack = np.zeros(STACK_SLOTS, dtype=np.uint64)
+        self.stack[:len(argv)] = argv
+        self.frames = np.zeros(MAX_DEPTH + 1, np.uint64)
+        self.glob = prog.globals_init.copy()
+        self.state = np.zeros(7, dtype=np.int64)
+        self.state[_PC] = prog.func_entry[func]
+        self.state[_PAGES] = prog.mem_min
+        self.state[_FUEL] = 1
+
+    def until(self, max_steps: int, rowmask: int, bufs: tuple[np.ndarray, ...]) -> int:
+        """Run until done or ``max_steps`` steps in all; the kernel's status."""
+        prog = self.prog
+        return _run(prog.op, prog.imm, prog.arg1, prog.arg2, prog.arg3, prog.sh, prog.fuel,
+                    prog.loop_header, prog.func_frame, self.stack, self.frames, self.glob,
+                    self.mem, self.state, np.int64(self.limits.fuel), np.int64(prog.mem_max),
+                    np.int64(self.cap_pages), np.int64(max_steps), np.int64(rowmask), *bufs)
+
+    @property
+    def steps(self) -> int:
+        return int(self.state[_T])
+
+
+@dataclass(frozen=True, eq=False)
+class TraceStream:
+    """A traced call whose columns are recorded on demand. ``head`` is the call's outcome
+    (steps, results or trap, fuel, final memory and globals) as a :class:`Trace` without
+    columns, known from a counting run; :meth:`chunks` executes the call again, recording a
+    fixed number of rows at a time (a 2^24-step trace is 2.9 GB at once, a 2^16-row chunk
+    11 MB), and :meth:`whole` records every row into one trace."""
+
+    head: Trace
+    start: Callable[[], _Execution]
+
+    def __getattr__(self, name: str):
+        """The outcome's fields (steps, program, results, trap, fuel, memories) are the
+        head's; its columns are not there (AttributeError)."""
+        if name == "head":
+            raise AttributeError(name)
+        return getattr(self.head, name)
+
+    def chunks(self, rows: int) -> Iterator[dict[str, np.ndarray]]:
+        """The columns of rows [0, rows), [rows, 2 rows), ... (``rows`` a power of two; the
+        last chunk may be shorter)."""
+        if rows < 1 or rows & (rows - 1):
+            raise ValueError(f"chunks of {rows} rows: need a power of two")
+        run = self.start() if self.steps else None
+        for t0 in range(0, self.steps, rows):
+            bufs = _empty_columns(min(rows, self.steps - t0))
+            run.until(t0 + len(bufs[0]), rows - 1, bufs)
+            yield _columns(self.program, bufs)
+        if run is not None and run.steps != self.steps:
+            raise InternalError("the recording run diverged from the counting run")
+
+    def whole(self) -> Trace:
+        """Every row, recorded at once (171 bytes a row: the kernel's columns, op and imm)."""
+        columns = next(self.chunks(1 << max(self.steps - 1, 0).bit_length()), None)
+        return replace(self.head, columns=columns or _columns(self.program, _empty_columns(0)))
+
+
+def trace_stream(module: bytes | Program, export: str, args: Sequence[int] = (),
+                 limits: Limits = Limits(), max_steps: int = DEFAULT_MAX_STEPS,
+                 input_bytes: bytes = b"") -> TraceStream:
     """Execute ``export(*args)`` on a fresh instance, ``input_bytes`` written to its input
-    buffer first (memjit.runtime.tensor_io), and record its trace.
+    buffer first (memjit.runtime.tensor_io), counting its steps: the call's outcome, with its
+    rows recorded on demand (:class:`TraceStream`).
 
     A trap ends the trace (``Trace.trap``); running out of fuel, hitting the memory cap or
     exceeding ``max_steps`` raise OutOfFuel, MemoryCapExceeded, TraceTooLong. The wall-clock
     deadline of ``limits`` is the sandbox's alone: the tracer's work is bounded by
-    ``max_steps``. The run is executed twice: once counting its steps (which also settles
-    every fault without allocating a trace), then recording into columns of that length.
+    ``max_steps``. The counting run overwrites one row per step: it settles every fault
+    without allocating a trace.
     """
     prog = module if isinstance(module, Program) else load(module)
     sig = prog.signature(export)
@@ -704,10 +775,12 @@ def trace(module: bytes | Program, export: str, args: Sequence[int] = (),
         raise MemoryCapExceeded(f"memory cap exceeded: instantiation needed more than "
                                 f"{limits.memory_mb} MiB")
     initial_memory = prog.memory_image()
+    args = tuple(int(a) for a in args)
     if prog.init_trap is not None:
         glob = prog.globals_init.copy()
-        return _finish(prog, export, args, 0, _empty_columns(0), (), prog.init_trap, 0,
-                       initial_memory, initial_memory, glob, glob)
+        head = Trace(prog, export, args, 0, {}, (), prog.init_trap, 0, initial_memory,
+                     initial_memory, glob, glob)
+        return TraceStream(head, lambda: None)
     placement = input_placement(prog, input_bytes)
     if placement is not None:
         address, data = placement
@@ -719,24 +792,12 @@ def trace(module: bytes | Program, export: str, args: Sequence[int] = (),
     if limits.fuel < 1:  # the export's entry costs 1 fuel and is a check point
         raise _out_of_fuel(export, limits)
 
-    def execute(rowmask: int, bufs: tuple[np.ndarray, ...]) -> tuple[int, tuple]:
-        mem = np.zeros(min(prog.mem_max, cap_pages) * (PAGE // 4) if prog.has_memory else 0,
-                       dtype=np.uint32)
-        mem.view(np.uint8)[:len(initial_memory)] = initial_memory
-        stack = np.zeros(STACK_SLOTS, dtype=np.uint64)
-        stack[:len(argv)] = argv
-        glob = prog.globals_init.copy()
-        state = np.zeros(7, dtype=np.int64)
-        state[_PC] = prog.func_entry[sig.func]
-        state[_PAGES] = prog.mem_min
-        state[_FUEL] = 1
-        status = _run(prog.op, prog.imm, prog.arg1, prog.arg2, prog.arg3, prog.sh, prog.fuel,
-                      prog.loop_header, prog.func_frame, stack, np.zeros(MAX_DEPTH + 1, np.uint64),
-                      glob, mem, state, np.int64(limits.fuel), np.int64(prog.mem_max),
-                      np.int64(cap_pages), np.int64(max_steps), np.int64(rowmask), *bufs)
-        return status, (state, stack, glob, mem)
+    def start() -> _Execution:
+        return _Execution(prog, sig.func, argv, limits, cap_pages, initial_memory)
 
-    status, (state, *_) = execute(0, _empty_columns(1))
+    run = start()
+    status = run.until(max_steps, 0, _empty_columns(1))
+    state = run.state
     if status == _TOO_LONG:
         raise TraceTooLong(f"trace too long: {export!r} runs more than {max_steps} steps")
     if status == _OUT_OF_FUEL or (status == _DONE and state[_FUEL] > limits.fuel):
@@ -744,15 +805,20 @@ def trace(module: bytes | Program, export: str, args: Sequence[int] = (),
     if status == _MEMORY_CAP:
         raise MemoryCapExceeded(f"memory cap exceeded: {export!r} needed more than "
                                 f"{limits.memory_mb} MiB")
-    steps = int(state[_T])
-    bufs = _empty_columns(steps)
-    status, (state, stack, glob, mem) = execute(-1, bufs)
-    assert state[_T] == steps, "the recording run diverged from the counting run"
     trap = TRAP_CODES[state[_TRAPCODE] - 1] if status == _TRAP else None
-    results = () if trap else typed_results(sig.results, stack)
-    final_memory = mem.view(np.uint8)[:state[_PAGES] * PAGE].copy()
-    return _finish(prog, export, args, steps, bufs, results, trap, int(state[_FUEL]),
-                   initial_memory, final_memory, prog.globals_init.copy(), glob)
+    results = () if trap else typed_results(sig.results, run.stack)
+    final_memory = run.mem.view(np.uint8)[:state[_PAGES] * PAGE].copy()
+    head = Trace(prog, export, args, run.steps, {}, results, trap, int(state[_FUEL]),
+                 initial_memory, final_memory, prog.globals_init.copy(), run.glob)
+    return TraceStream(head, start)
+
+
+def trace(module: bytes | Program, export: str, args: Sequence[int] = (),
+          limits: Limits = Limits(), max_steps: int = DEFAULT_MAX_STEPS,
+          input_bytes: bytes = b"") -> Trace:
+    """Execute ``export(*args)`` and record its whole trace (:func:`trace_stream`, whose
+    faults it raises): a counting run, then a recording run into columns of that length."""
+    return trace_stream(module, export, args, limits, max_steps, input_bytes).whole()
 
 
 def _out_of_fuel(export: str, limits: Limits) -> OutOfFuel:
@@ -767,26 +833,23 @@ def _empty_columns(n: int) -> tuple[np.ndarray, ...]:
             np.zeros((n, NSLOTS), np.uint8))
 
 
-def _finish(prog: Program, export: str, args: Sequence[int], steps: int,
-            bufs: tuple[np.ndarray, ...], results: tuple[int, ...], trap: str | None, fuel: int,
-            initial_memory: np.ndarray, final_memory: np.ndarray, initial_globals: np.ndarray,
-            final_globals: np.ndarray) -> Trace:
+def _columns(prog: Program, bufs: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+    """The trace columns (:data:`COLUMNS`) of the kernel's recorded rows."""
     regs, vals, space, addr, value, prev, write = bufs
     pc = regs[:, 0]
-    columns = {
+    return {
         "pc": pc, "op": prog.op[pc], "imm": prog.imm[pc].view(np.uint64), "sp": regs[:, 1],
         "fp": regs[:, 2], "depth": regs[:, 3], "pages": regs[:, 4], "a": vals[:, 0],
         "b": vals[:, 1], "c": vals[:, 2], "res": vals[:, 3], "mem_space": space,
         "mem_addr": addr, "mem_value": value, "mem_prev": prev, "mem_write": write,
     }
-    return Trace(prog, export, tuple(int(a) for a in args), steps, columns, results, trap, fuel,
-                 initial_memory, final_memory, initial_globals, final_globals)
 
 
 def trace_checked(module: bytes, export: str, args: Sequence[int] = (),
                   limits: Limits = Limits(), max_steps: int = DEFAULT_MAX_STEPS,
-                  input_bytes: bytes = b"") -> Trace:
-    """:func:`trace`, cross-checked against the wasmtime run of the same call.
+                  input_bytes: bytes = b"", *, stream: bool = False) -> Trace | TraceStream:
+    """:func:`trace` (with ``stream``, :func:`trace_stream`, its rows checked chunk by
+    chunk), cross-checked against the wasmtime run of the same call.
 
     Results, trap code, final memory and fuel must agree (the trace's fuel is the sum of the
     executed rows' wasmtime costs plus one per function entry); a disagreement raises
@@ -806,7 +869,7 @@ def trace_checked(module: bytes, export: str, args: Sequence[int] = (),
         expected_trap = exc.code
     except (OutOfFuel, MemoryCapExceeded) as fault:
         try:
-            tr = trace(prog, export, args, limits, max_steps, input_bytes)
+            tr = trace_stream(prog, export, args, limits, max_steps, input_bytes).head
         except TraceTooLong:
             raise fault from None
         except type(fault):
@@ -817,14 +880,17 @@ def trace_checked(module: bytes, export: str, args: Sequence[int] = (),
                             f"{'trapped with ' + tr.trap if tr.trap else 'returned'}") from None
     outcome = f"trapped with {expected_trap}" if expected_trap else f"returned {expected.results}"
     try:
-        tr = trace(prog, export, args, limits, max_steps, input_bytes)
+        tr = trace_stream(prog, export, args, limits, max_steps, input_bytes)
     except (OutOfFuel, MemoryCapExceeded) as exc:
         raise TraceMismatch(f"{call}: wasmtime {outcome}, the tracer raised {exc!r}") from exc
+    if not stream:
+        tr = tr.whole()
     _compare(call, expected, expected_trap, tr)
     return tr
 
 
-def _compare(call: str, expected: RunResult | None, expected_trap: str | None, tr: Trace) -> None:
+def _compare(call: str, expected: RunResult | None, expected_trap: str | None,
+             tr: Trace | TraceStream) -> None:
     """Raise TraceMismatch unless the trace agrees with wasmtime's outcome."""
     if expected_trap != tr.trap:
         got = f"trapped with {tr.trap}" if tr.trap else f"returned {tr.results}"
@@ -853,15 +919,24 @@ def _compare(call: str, expected: RunResult | None, expected_trap: str | None, t
                             f"byte(s), first at address {hex(int(diff[0]))}")
 
 
-def instruction_mix_fuel(tr: Trace) -> int:
+MIX_CHUNK_ROWS = 1 << 16  # rows a streamed trace's fuel is summed over at a time
+
+
+def instruction_mix_fuel(tr: Trace | TraceStream) -> int:
     """Wasmtime's fuel for the trace's executed rows: the original instructions' costs, one
     per function entry, and one per page a successful ``memory.grow`` adds (unless wasmtime
-    folded a constant request into the row's static cost, see lower.static_grow_fuel)."""
-    op = tr.columns["op"]
-    entries = 1 + int(np.count_nonzero((op == CALL) | (op == CALL_INDIRECT)))
+    folded a constant request into the row's static cost, see lower.static_grow_fuel). A
+    stream is summed chunk by chunk."""
+    chunks = tr.chunks(MIX_CHUNK_ROWS) if isinstance(tr, TraceStream) else (tr.columns,)
+    return 1 + sum(_rows_fuel(tr.program, columns) for columns in chunks)
+
+
+def _rows_fuel(prog: Program, columns: dict[str, np.ndarray]) -> int:
+    """The fuel of some rows, but for the export's entry."""
+    op, fuel = columns["op"], prog.fuel[columns["pc"]]
+    entries = int(np.count_nonzero((op == CALL) | (op == CALL_INDIRECT)))
     dots = op >= DOT_I8I8
-    entries += int(((tr.columns["c"][dots] + np.uint64(3)) >> np.uint64(2)).sum(dtype=np.uint64))
-    grown = ((op == MEMORY_GROW) & (tr.columns["res"] != 0xFFFFFFFF)
-             & (tr.program.fuel[tr.columns["pc"]] == 1))
-    pages = int(tr.columns["a"][grown].sum(dtype=np.uint64))
-    return int(tr.program.fuel[tr.columns["pc"]].sum(dtype=np.int64)) + entries + pages
+    entries += int(((columns["c"][dots] + np.uint64(3)) >> np.uint64(2)).sum(dtype=np.uint64))
+    grown = (op == MEMORY_GROW) & (columns["res"] != 0xFFFFFFFF) & (fuel == 1)
+    pages = int(columns["a"][grown].sum(dtype=np.uint64))
+    return int(fuel.sum(dtype=np.int64)) + entries + pages
