@@ -234,3 +234,17 @@ def test_a_stopped_node_rejoins_with_the_same_peer_id(net):
     assert net[4].find_owner(erin.public_key) == after
     # The restarted node starts with an empty store: its lookups go to the network.
     assert restarted.find_node(net[1].peer_id) is not None
+
+
+def test_a_host_pinned_to_its_genesis_sequencer_refuses_a_rogue_one(net):
+    seq, rogue = owner("genesis-seq"), owner("rogue")
+    genuine = net[0].sign_record(seq, role="sequencer", endpoint="http://127.0.0.1:8410")
+    net[0].publish_network(genuine)
+    net[4].pin_sequencers([seq.public_key])  # as a node does once it pinned its genesis
+    impostor = net[3].sign_record(rogue, role="sequencer", endpoint="http://127.0.0.1:8499")
+    net[3].publish_network(impostor)  # newer: unpinned hosts take it
+    assert net[2].sequencer() == impostor
+    assert net[4].sequencer() == genuine
+    with pytest.raises(InvalidRecord):
+        net[4].publish_network(impostor)
+    assert net[4].peers() and all(p in {n.peer_id for n in net[:4]} for p in net[4].peers())
