@@ -16,8 +16,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from memjit.cli.common import Globals, emit_json, home_dir, node_client, read_file
+
+if TYPE_CHECKING:
+    from memjit.node.client import NodeClient
 
 MAX_TOP_K = 1000
 
@@ -136,7 +140,8 @@ def _local(home: Path, opts: argparse.Namespace, input_bytes: bytes) -> None:
                     "failed and was slashed")
 
 
-def _remote(client, home: Path, opts: argparse.Namespace, input_bytes: bytes) -> None:
+def _remote(client: "NodeClient", home: Path, opts: argparse.Namespace,
+            input_bytes: bytes) -> None:
     """`--node URL`: sign the request, have the gateway serve it, print the best verified
     answer (as soon as it is in) and every verdict once the delivery is settled; exit 1 (3 if
     every worker faulted) without an answer."""
