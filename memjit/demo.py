@@ -6,20 +6,20 @@ verifies claims about worker executions with the VM AIR, then STARKs of the exam
 printing what a node operator would look at.
 
 The market runs one simulated day, yesterday (UTC): the ledger's clock is set to each event's
-time in it, then back to real time. It registers the digits workers (two trained models, random
-weights, a constant answer, an endless loop) under their own owners, each bonding its stake from
-its faucet grant; the requester bonds validator stake, so that its labels score the answers
+time in it, then back to real time. It registers the digits workers (three trained models on
+memjit's tensor precompiles: 64-16-10, 64-32-10 and 64-256-10; random weights, a constant answer,
+an endless loop) under their own owners, each bonding its stake from its faucet grant; the requester bonds validator stake, so that its labels score the answers
 (a requester without stake buys answers, not scores); it sends labelled requests from the
 held-out set to the top 3 workers, spread over the day, and registers the liar half-way, when
 the task's slots are full, so that it prunes the weakest worker. Every answer is proven and
-verified; the leaderboard shows the trained models rising and the cheats slashed (the loop
-faults, the liar's claims do not verify) or left behind (random and constant answers verify but
+verified; the leaderboard shows the trained models rising, the largest ahead (it errs least),
+and the cheats slashed (the loop faults, the liar's claims do not verify) or left behind (random and constant answers verify but
 score low, and a wrong answer earns nothing). Back in real time yesterday's emission period is
 over: it closes, sharing its capped emission among the day's scored answers by weight, and the
 batcher commits their facts under a new state root, which mints the rewards.
 
 Then the same market runs as a network on loopback (memjit.node.local): a sequencer, the honest
-operator of digits_small's owner, the liar's owner running digits_liar's dishonest operator, and
+operator of digits_large_dot's owner, the liar's owner running digits_liar's dishonest operator, and
 a gateway, each a `memjit node start` process the demo starts and stops. The owners register
 through their operators' nodes (signed messages), the requester bonds validator stake and its
 signed, labelled requests go through the gateway, which verifies every claim before it answers;
@@ -66,7 +66,10 @@ CALLS = {  # worker -> (export, args)
     "sort": ("sort", (1000, 7)),
     "mlp": ("classify", (3,)),
 }
-MARKET_WORKERS = ("small", "large", "random", "constant", "loop")  # digits_*.wasm, first
+MARKET_WORKERS = ("small_dot", "large_dot", "xl_dot", "random", "constant", "loop")
+"""digits_<name>.wasm, in registration order: the trained models on the precompiles (the plain-C
+builds give the same answers and prove 20x more rows: `memjit bench precompiles`), then the
+weak and the cheats."""
 LATE_WORKER, LATE_AT = "liar", 12  # registers before this request, when the slots are full
 REQUESTS, TOP_K, STAKE = 24, 3, 1_000
 VALIDATOR_STAKE = 5_000  # of the requester's faucet grant: the rest pays the fees
@@ -94,7 +97,7 @@ def run_demo(home: Path, console: Console | None = None) -> None:
     run_network(home / "network", console)
 
 
-NETWORK = {"small": ("honest", None), "liar": ("liar", "memjit.workers.digits_liar")}
+NETWORK = {"large_dot": ("honest", None), "liar": ("liar", "memjit.workers.digits_liar")}
 """The network's workers: digits_<name> -> (its operator node, the actors that node runs)."""
 
 
@@ -230,10 +233,10 @@ def _join(ledger: Ledger, store: Store, name: str) -> str:
 
 
 def run_market(home: Path, console: Console, requests: int = REQUESTS,
-               late_at: int = LATE_AT) -> None:
+               late_at: int = LATE_AT, first: int = 0) -> None:
     """Register the digits workers, serve `requests` labelled requests spread over yesterday
-    (the liar registers before request number `late_at`), close the day's emission period,
-    print the leaderboard and commit the facts."""
+    on the held-out images from number `first` on (the liar registers before request number
+    `late_at`), close the day's emission period, print the leaderboard and commit the facts."""
     start = time.perf_counter()
     images, labels = read_test_set()
     store = Store(home)
@@ -273,8 +276,8 @@ def run_market(home: Path, console: Console, requests: int = REQUESTS,
                     console.print(f"[bold]{LATE_WORKER} registers: the slots are full, "
                                   f"{called(pruned[0])} (lowest usefulness) is pruned")
             progress.reset(answers)
-            result = request(ledger, store, requester, "digits", images[i].tobytes(),
-                             label=int(labels[i]), top_k=TOP_K, config=MARKET,
+            result = request(ledger, store, requester, "digits", images[first + i].tobytes(),
+                             label=int(labels[first + i]), top_k=TOP_K, config=MARKET,
                              executor=executor, operators=digits_liar.operators(),
                              on_delivery=lambda worker, _: progress.advance(answers))
             progress.advance(served)
@@ -282,7 +285,7 @@ def run_market(home: Path, console: Console, requests: int = REQUESTS,
             slashed = ", ".join(f"{called(c.worker)} ({c.reason.split(':')[0]})"
                                 for c in result.calls if c.slashed)
             console.print(f"#{i + 1:02} {time.strftime('%H:%M', time.gmtime(clock.at))} "
-                          f"label {labels[i]}: "
+                          f"label {labels[first + i]}: "
                           + (f"{best.result} from {called(best.worker)}" if best else "no answer")
                           + f"  asked {', '.join(called(c.worker) for c in result.calls)}"
                           + ("" if result.reference.basis == "label"

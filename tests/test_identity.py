@@ -47,3 +47,13 @@ def test_malformed_key_files_are_refused(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(BadInput, match="malformed key file"):
         load_or_create(tmp_path, "eve")
+
+
+def test_the_curve_order_is_py_ecc_s() -> None:
+    """identity keeps BLS12-381's group order as a constant (py-ecc is imported only for KeyGen
+    and proofs of possession): it is py-ecc's."""
+    from py_ecc.optimized_bls12_381 import curve_order
+
+    from memjit.market.identity import CURVE_ORDER
+
+    assert CURVE_ORDER == curve_order

@@ -1,5 +1,6 @@
 """Precompiles: the memjit.dot_* imports in the front end, the sandbox and the tracer, and the
-AIR's tensor table, with malicious provers that break each of its rules."""
+AIR's tensor table, with malicious provers that break each of its rules; a call whose operand
+leaves the memory is a proven trap."""
 
 from __future__ import annotations
 
@@ -9,28 +10,32 @@ import numpy as np
 import pytest
 import wasmtime
 
+from circuits.field import P
 from circuits.wasm_vm.columns import COL, reg
 from circuits.wasm_vm.tensor import TCOL
-from memjit.errors import UnsupportedModule
-from memjit.runtime.claims import vk_of
+from memjit.errors import Trap, UnsupportedModule
+from memjit.runtime.claims import prove_claim, vk_of, vm_program, witness
 from memjit.runtime.sandbox import Limits, run
-from memjit.runtime.tracer import trace_checked
+from memjit.runtime.tracer import trace, trace_checked
 from memjit.runtime.wasm import load
+from memjit.runtime.wasm.opcodes import DOT_I8I8
 from memjit.workers import WORKERS_DIR
+from verifier.claims import verify_claim
 from tests.test_vm_air import assert_rejected, constraints_hold, fast_verdict, honest
 
 A = bytes([1, 2, 3, 0xFD, 5, 0x86, 7, 8, 0x80, 0x7F, 0xFF, 0, 9, 10, 11, 12])
 B = bytes([0xFF, 2, 0x80, 4, 5, 6, 7, 0xF8, 1, 1, 1, 1, 0x90, 0x91, 0x92, 0x93])
 
 
-def module(body: str, imports: str = "") -> bytes:
-    """Operands a at 0 and b at 32 (16 bytes each); f(x, y) runs ``body``."""
+def module(body: str, imports: str = "", pages: int = 1) -> bytes:
+    """Operands a at 0 and b at 32 (16 bytes each) in a memory of ``pages``; f(x, y) runs
+    ``body``."""
     data = "".join(f"\\{x:02x}" for x in A), "".join(f"\\{x:02x}" for x in B)
     return wasmtime.wat2wasm(
         f'(module {imports}'
         f'(import "memjit" "dot_i8i8" (func $dot (param i32 i32 i32) (result i32)))'
         f'(import "memjit" "dot_i8u8" (func $dotu (param i32 i32 i32) (result i32)))'
-        f'(memory (export "memory") 1) (data (i32.const 0) "{data[0]}") '
+        f'(memory (export "memory") {pages}) (data (i32.const 0) "{data[0]}") '
         f'(data (i32.const 32) "{data[1]}") '
         f'(func (export "f") (param i32 i32) (result i32) {body}))')
 
@@ -75,6 +80,90 @@ def test_fuel_is_charged_by_size():
 def test_out_of_bounds_operands_trap_in_both():
     body = "(call $dot (i32.const 65532) (i32.const 0) (local.get 0))"
     assert trace_checked(module(body), "f", [8, 0]).trap == "memory_out_of_bounds"
+    with pytest.raises(Trap, match="memory_out_of_bounds"):
+        run(module(body), "f", [8, 0])
+
+
+OUT_OF_BOUNDS = [  # (body, args): a call whose operand leaves the 64 KiB memory
+    ("(call $dot (i32.const 65532) (i32.const 0) (local.get 0))", [8, 0]),  # a, one word out
+    ("(call $dotu (i32.const 0) (local.get 1) (local.get 0))", [8, 65534]),  # b, unaligned
+    ("(call $dot (local.get 1) (i32.const 0) (local.get 0))", [0, 65537]),  # empty, past the end
+    ("(call $dot (local.get 1) (i32.const 0) (local.get 0))", [4, -4]),  # a = 2^32 - 4
+    ("(drop (call $dotu (i32.const 0) (i32.const 32) (i32.const 8))) "  # after a proven call
+     "(call $dot (i32.const 8) (local.get 1) (local.get 0))", [16, 65536 - 12]),
+]
+
+
+@pytest.mark.parametrize("body, args", OUT_OF_BOUNDS)
+def test_an_out_of_bounds_call_is_a_proven_trap(body, args):
+    """WebAssembly's semantics: the call traps; its row is the run's last, a trap row."""
+    vm, st, main = honest(module(body), "f", args)
+    assert (st.trap, st.result) == ("memory_out_of_bounds", None)
+    name = body.rsplit("(call $", 1)[1].split()[0]
+    op = "memjit.dot_i8u8" if name == "dotu" else "memjit.dot_i8i8"
+    assert main[COL[f"s_{op}/oob"], st.steps - 1] == 1
+    constraints_hold(vm, st, main)
+    assert fast_verdict(vm, st, main).valid
+
+
+def test_a_trapped_claim_verifies_end_to_end():
+    body, args = OUT_OF_BOUNDS[0]
+    wasm = module(body)
+    claim = prove_claim(wasm, "f", args)
+    assert claim.statement.trap == "memory_out_of_bounds"
+    verdict = verify_claim(claim.encode(), vk_of(wasm))
+    assert verdict.valid, verdict.reason
+
+
+def _cut(tr, rows: int, trap: str | None):
+    """A forged trace: ``tr``'s first ``rows`` rows, ending as ``trap`` says."""
+    return dataclasses.replace(tr, steps=rows, trap=trap, results=(),
+                               columns={k: v[:rows] for k, v in tr.columns.items()})
+
+
+def test_a_trap_claimed_for_an_in_bounds_call_rejected():
+    """The run cut at an in-bounds call whose row claims the out-of-bounds trap: its operand's
+    distance past the end is negative, so the cheater's best (both halves balanced in the
+    field) needs a carry no 12-bit limb holds."""
+    wasm = module("(call $dot (i32.const 65528) (local.get 1) (local.get 0))")  # the last word
+    prog = load(wasm)
+    tr = trace(prog, "f", [8, 0])
+    row = int(np.flatnonzero(tr.op >= DOT_I8I8)[0])
+    vm = vm_program(prog)
+    main, st = witness(_cut(tr, row + 1, "memory_out_of_bounds"), vm)
+    assert main[COL["s_memjit.dot_i8i8/oob"], row] == 1
+    half = lambda r, k: sum(int(main[reg(r)[4 * k + i], row]) << (4 * i) for i in range(4))
+    for o0 in (0, 1):  # either operand (a in Q, b in Y) claimed out of bounds
+        forged = main.copy()
+        op = "Y" if o0 else "Q"
+        forged[COL["o0"], row] = o0
+        low = half(op, 0) + half("X", 0) + 65535
+        forged[COL["cm0"], row] = low >> 16
+        forged[reg("Z")[:4], row] = [(low >> (4 * i)) & 15 for i in range(4)]
+        high = half(op, 1) + half("X", 1) + (low >> 16) - 1 - int(main[COL["pages"], row])
+        forged[reg("Z")[4:], row] = 0
+        forged[COL["cm1"], row] = high * pow(65536, -1, P) % P  # negative: no 12-bit limb
+        assert_rejected(vm, st, forged)
+
+
+def test_a_result_claimed_for_an_out_of_bounds_call_rejected():
+    """The call reads a's last word one word past the memory (the memory table's end
+    sentinel holds zero there); the cheater claims the product over those zeros as the
+    result. The call's room in memory is then -1 word: no pair of 12-bit limbs holds it."""
+    body, args = OUT_OF_BOUNDS[0]
+    wide = trace(load(module(body, pages=2)), "f", args)  # in bounds in two pages: returns
+    assert wide.trap is None
+    prog = load(module(body))
+    forged_trace = dataclasses.replace(
+        wide, program=prog, columns={**wide.columns, "pages": np.ones_like(wide.pages)},
+        initial_memory=wide.initial_memory[:65536], final_memory=wide.final_memory[:65536])
+    vm = vm_program(prog)
+    main, st = witness(forged_trace, vm)
+    assert st.trap is None and st.result is not None
+    assert_rejected(vm, st, main)  # no room left: cm0 = cm1 = 0 leave the slack unbalanced
+    row = int(np.flatnonzero(main[COL["s_memjit.dot_i8i8"]] == 1)[0])
+    main[COL["cm0"], row], main[COL["cm1"], row] = P - 1, 0  # 4 (cm0 + 4096 cm1) = -4
+    assert_rejected(vm, st, main)
 
 
 @pytest.mark.parametrize("body", [

@@ -44,8 +44,8 @@ Soundness in brief:
   after exactly ``steps`` rows, and the final value of stack slot 0 is the result; or, for a
   trap statement, ends (at any depth) with a row proving that trap: ``unreachable``, or a
   trap row (isa.TRAP_ROWS: the instruction's op id, its operands proving division by zero,
-  INT_MIN / -1, a table index out of bounds, a null entry, a type mismatch or a memory
-  access out of bounds).
+  INT_MIN / -1, a table index out of bounds, a null entry, a type mismatch, a memory
+  access or a precompile call's operand out of bounds).
 """
 
 from __future__ import annotations

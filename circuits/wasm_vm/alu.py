@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from circuits.air import ConstraintBuilder
 from circuits.wasm_vm.columns import COL, NIBBLES
-from circuits.wasm_vm.isa import CALL_TRAPS, COMPARE, COUNTS, DIVIDE, LOAD_TRAPS, LOW_WORD_IN_Z, \
-    MOVES, PRODUCT, R_CHECKED, ROTATES, STORE_TRAPS
+from circuits.wasm_vm.isa import CALL_TRAPS, COMPARE, COUNTS, DIVIDE, DOT_TRAPS, LOAD_TRAPS, \
+    LOW_WORD_IN_Z, MOVES, PRODUCT, R_CHECKED, ROTATES, STORE_TRAPS
 from circuits.wasm_vm.memory import linear_memory_constraints
 from circuits.wasm_vm.view import View
 
@@ -24,7 +24,7 @@ def value_constraints(b: ConstraintBuilder, c: View, max_pages: int, cap_pages: 
     cmp = c.s(*COMPARE)
     moves = c.s(*MOVES, "br", "return")
     z_free = c.s(*COMPARE, *R_CHECKED, *COUNTS, "br_table", "call_indirect", *CALL_TRAPS,
-                 *LOAD_TRAPS, *STORE_TRAPS)
+                 *LOAD_TRAPS, *STORE_TRAPS, *DOT_TRAPS)
     for i in range(NIBBLES):
         b.every_row(moves * (R[i] - X[i]))
         b.every_row(c.s("br_if", "br_eqz", "br_table") * (R[i] - Y[i]))

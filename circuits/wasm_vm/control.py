@@ -8,9 +8,8 @@ from circuits.air import ConstraintBuilder
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import COL
 from circuits.wasm_vm.isa import BIT_COUNTS, BITWISE, CALL_TRAPS, COMPARE, DIV_TRAPS, DIVIDE, \
-    EXTENDS, LOAD_TRAPS, LOADS, MOVES, ROTATES, SELECTORS, SHIFTS, STORE_TRAPS, STORES, \
-    TRAP_ROWS, trap_selectors
-from circuits.wasm_vm.tensor import DOTS
+    DOT_TRAPS, DOTS, EXTENDS, LOAD_TRAPS, LOADS, MOVES, ROTATES, SELECTORS, SHIFTS, STORE_TRAPS, \
+    STORES, TRAP_ROWS, trap_selectors
 from circuits.wasm_vm.view import View
 
 BINARY = (*COMPARE, "i32.add", "i32.sub", *BITWISE, "i32.mul", *SHIFTS, *ROTATES, "i32.mulhu")
@@ -59,25 +58,25 @@ def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, ste
     pop1 = c.s("local.set", "local.tee", "global.set", "select", "i32.eqz", "assert_eqz", "br_if",
                "br_eqz",
                "memory.grow", "br_table", "call_indirect", *CALL_TRAPS, *DIV_TRAPS, *BINARY,
-               *EXTENDS, *LOADS, *STORES, *LOAD_TRAPS, *STORE_TRAPS, *DOTS)
+               *EXTENDS, *LOADS, *STORES, *LOAD_TRAPS, *STORE_TRAPS, *DOTS, *DOT_TRAPS)
     b.every_row(c.act0 - pop1 - c.s("local.get", "global.get") - c.s("br", "return") * c.a3)
     b.every_row((pop1 + c.s("br", "return")) * (c.k0 - sp + 1))
     b.every_row(c.s("local.get") * (c.k0 - c.fp - imm))
     b.every_row(c.s("global.get") * (c.k0 - T.GLOBAL - imm))
     binsel = c.s(*BINARY)
     b.every_row(c.act1 - binsel - c.s("select", *DIV_TRAPS, *DIVIDE, *UNARY_Y, *LOADS, *STORES,
-                                      *STORE_TRAPS, *DOTS)
+                                      *STORE_TRAPS, *DOTS, *DOT_TRAPS)
                 - c.s("return") * (1 - dz) - c.s("br_if") * taken_if * c.a3
                 - c.s("br_eqz") * taken_eqz * c.a3 - c.s("br_table") * keep_t)
     b.every_row((binsel + c.s("select", "br_if", "br_eqz", "br_table", *DIV_TRAPS, *STORES,
-                              *STORE_TRAPS, *DOTS)) * (c.k1 - sp + 2))
+                              *STORE_TRAPS, *DOTS, *DOT_TRAPS)) * (c.k1 - sp + 2))
     b.every_row(c.s(*DIVIDE, *UNARY_Y) * (c.k1 - sp + 1))
     b.every_row(c.s(*LOADS) * (c.k1 - T.MEMORY - c.w))
     b.every_row(c.s("return") * (c.k1 - T.FRAME - c.depth))
     b.every_row(c.act2 - binsel - c.s("i32.eqz", "i32.const", "advice", "memory.size",
                                       "memory.grow",
                                       "select", "call", "call_indirect", *DIVIDE, *UNARY_Y,
-                                      *EXTENDS, *MOVES, *LOADS, *STORES, *DOTS)
+                                      *EXTENDS, *MOVES, *LOADS, *STORES, *DOTS, *DOT_TRAPS)
                 - c.s("br", "return") * c.a3 - c.s("br_if") * taken_if * c.a3
                 - c.s("br_eqz") * taken_eqz * c.a3 - c.s("br_table") * keep_t)
     b.every_row(c.s(*DIVIDE, *BINARY) * (c.k2 - sp + 2))
@@ -86,7 +85,7 @@ def control_constraints(b: ConstraintBuilder, c: View, nx: View, entry: int, ste
     b.every_row(c.s("i32.const", "advice", "memory.size", "local.get", "global.get") * (c.k2 - sp))
     b.every_row(c.s("local.set", "local.tee") * (c.k2 - c.fp - imm))
     b.every_row(c.s("global.set") * (c.k2 - T.GLOBAL - imm))
-    b.every_row(c.s("select", *DOTS) * (c.k2 - sp + 3))
+    b.every_row(c.s("select", *DOTS, *DOT_TRAPS) * (c.k2 - sp + 3))
     b.every_row(c.s("br", "return") * (c.k2 - sp + 1 + c.a2))
     b.every_row(c.s("br_if", "br_eqz") * (c.k2 - sp + 2 + c.a2))
     b.every_row(c.s("br_table") * (c.k2 - sp + 2 + drop_t))

@@ -33,6 +33,8 @@ BR_ENTRY, TABLE_ENTRY = 6, 10
 
 LOADS = ("i32.load", "i32.load8_s", "i32.load8_u", "i32.load16_s", "i32.load16_u")
 STORES = ("i32.store", "i32.store8", "i32.store16")
+DOTS = ("memjit.dot_i8i8", "memjit.dot_i8u8")
+"""The precompile calls (circuits.wasm_vm.tensor proves them)."""
 
 TRAP_ROWS: dict[str, tuple[str, str]] = {
     "i32.div_s/0": ("i32.div_s", "integer_divide_by_zero"),
@@ -43,7 +45,7 @@ TRAP_ROWS: dict[str, tuple[str, str]] = {
     "call_indirect/bounds": ("call_indirect", "table_out_of_bounds"),
     "call_indirect/null": ("call_indirect", "indirect_call_to_null"),
     "call_indirect/type": ("call_indirect", "indirect_call_type_mismatch"),
-    **{f"{op}/oob": (op, "memory_out_of_bounds") for op in (*LOADS, *STORES)},
+    **{f"{op}/oob": (op, "memory_out_of_bounds") for op in (*LOADS, *STORES, *DOTS)},
 }
 """Trap-row selector -> (the instruction it executes, the trap it proves)."""
 
@@ -74,6 +76,9 @@ CALL_TRAPS = tuple(s for s, (op, _) in TRAP_ROWS.items() if op == "call_indirect
 LOAD_TRAPS = tuple(f"{op}/oob" for op in LOADS)
 STORE_TRAPS = tuple(f"{op}/oob" for op in STORES)
 """Out-of-bounds trap rows: the access's last byte lies at or past the memory's end."""
+DOT_TRAPS = tuple(f"{op}/oob" for op in DOTS)
+"""Out-of-bounds trap rows of precompile calls: an operand's last byte lies at or past the
+memory's end (circuits.wasm_vm.tensor.trap_constraints)."""
 ACCESS_BYTES: dict[str, int] = {op: 4 if op in ("i32.load", "i32.store") else
                                 2 if "16" in op else 1 for op in (*LOADS, *STORES)}
 """Bytes a load or store accesses."""

@@ -23,7 +23,7 @@ from circuits.air import ConstraintBuilder
 from circuits.field import P, Fp4, ext_batch_inv, ext_mul, ext_powers
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH
-from circuits.wasm_vm.isa import BR_ENTRY, DIVIDE, POW_USERS, R_CHECKED, SELECTOR_OP, \
+from circuits.wasm_vm.isa import BR_ENTRY, DIVIDE, DOTS, POW_USERS, R_CHECKED, SELECTOR_OP, \
     TABLE_ENTRY
 from circuits.wasm_vm.tensor import TENSOR_WIDTH, Row as TensorRow, lookup_terms as tensor_terms
 from circuits.wasm_vm.view import View
@@ -103,7 +103,7 @@ def lookup_terms(c: View, tensor: bool = False) -> list[tuple]:
     terms.append((pad - 1, [T.U12, Lin(0, ((X[7], 512), (c.sx, -4096)))]))
     terms += [(pad - 1, [T.U12, c.row[COL[f"cm{k}"]]]) for k in range(3)]
     terms.append((pad - 1, [T.U12, Lin(0, ((c.hn, 512), (c.sb, -4096)))]))
-    terms += [(-c.s(*DIVIDE), [T.U12, c.row[COL[n]]]) for n in ("d0", "d1")]
+    terms += [(-c.s(*DIVIDE, *DOTS), [T.U12, c.row[COL[n]]]) for n in ("d0", "d1")]
     kind = Lin(0, tuple((c.row[COL["s_" + o]], k) for o, k in POW_KIND.items() if k))
     terms.append((-c.s(*POW_USERS), [T.POW, X[0], X[1], kind, *u]))
     fin = c.r("mfin")

@@ -26,6 +26,9 @@ nothing. Soundness:
   result's signed value v = R - 2^32 s (s pinned with R's top two bits equal: 1024 (R7 - 12 s)
   in [0, 4096)) equals it exactly (both lie in (-2^30, 2^30)). n = 4 n_rows and a = 4 word
   make n and the addresses multiples of 4 (a non-multiple has no word index below 2^25).
+* **Bounds.** The CPU row proves a + n and b + n at most the memory's size (range-checked
+  slacks), so every word the table reads is inside the current memory; a call whose operand
+  leaves it is a trap row instead (:func:`trap_constraints`), the run's last.
 """
 
 from __future__ import annotations
@@ -33,10 +36,8 @@ from __future__ import annotations
 from circuits.air import ConstraintBuilder
 from circuits.wasm_vm import tables as T
 from circuits.wasm_vm.columns import NIBBLES, WIDTH
+from circuits.wasm_vm.isa import DOT_TRAPS, DOTS, OP_IDS
 from circuits.wasm_vm.view import View
-
-DOTS = ("memjit.dot_i8i8", "memjit.dot_i8u8")
-"""The precompile selectors (isa.OP_IDS)."""
 DOT = 12
 """Tuple tag of a call on the bus: (DOT, clk, kind, a, b, n, signed result)."""
 NAMES: list[str] = ["t_act", "t_kind", "t_last", "t_clk", "t_a", "t_b", "t_n", "t_acc", "t_m"]
@@ -51,8 +52,6 @@ TENSOR_WIDTH = len(NAMES)
 def uses_tensor(rom) -> bool:
     """Whether a program's ROM (rows of (pc, op, ...)) calls a precompile: then its trace has
     the tensor table's columns."""
-    from circuits.wasm_vm.isa import OP_IDS
-
     ops = {OP_IDS[d] for d in DOTS}
     return bool(len(rom)) and any(int(o) in ops for o in set(rom[:, 1].tolist()))
 
@@ -100,8 +99,14 @@ def word(limbs: list):
 
 
 def cpu_constraints(b: ConstraintBuilder, c: View) -> None:
-    """Precompile rows: operands in the table's ranges (a, b < 2^28, n < 2^12), the result's
-    sign bit boolean (its range: :func:`lookup_terms`)."""
+    """Precompile rows: operands in the table's ranges (a, b < 2^28, n < 2^12) and inside the
+    memory, the result's sign bit boolean (its range: :func:`lookup_terms`); and the calls'
+    trap rows.
+
+    Inside the memory: 65536 pages - a - n = 4 (cm0 + 4096 cm1) and 65536 pages - b - n =
+    4 (d0 + 4096 d1), slacks of two range-checked 12-bit limbs (pages <= 1024, so no side
+    wraps): every word the table reads lies below the current page count. The memory table
+    alone would not do: its end sentinel, one word past the memory, is a key it holds (zero)."""
     dot = c.s(*DOTS)
     X, Y, Q = c.r("X"), c.r("Y"), c.r("Q")
     b.every_row(dot * Q[7])
@@ -109,6 +114,31 @@ def cpu_constraints(b: ConstraintBuilder, c: View) -> None:
     for i in range(3, NIBBLES):
         b.every_row(dot * X[i])
     b.every_row(dot * c.sb * (c.sb - 1))
+    size, n = 65536 * c.pages, word(X)
+    b.every_row(dot * (4 * (c.cm0 + 4096 * c.cm1) - size + word(Q) + n))
+    b.every_row(dot * (4 * (c.d0 + 4096 * c.d1) - size + word(Y) + n))
+    trap_constraints(b, c)
+
+
+def trap_constraints(b: ConstraintBuilder, c: View) -> None:
+    """A call's out-of-bounds trap row (isa.DOT_TRAPS: WebAssembly's trap, as wasmtime's host
+    function raises it): it reads n (X), b (Y) and a (Q, written back unchanged: R = Q) as the
+    call does, and proves that one operand's last byte lies at or past the memory's end,
+    op + n - 1 - 65536 pages = Z + 2^32 cm1 >= 0, with op = a, or b when the bit o0 says so.
+    The sum runs in 16-bit halves (65535 added to the low one, 1 taken from the high one, so
+    that the low carry cm0 is never negative): Z's nibbles are range-checked, cm0 and cm1 are
+    12-bit limbs, so both halves hold over the integers and the distance is non-negative
+    (a negative one would need a carry near p). The operands are full 32-bit words here: the
+    table's size bounds (:func:`cpu_constraints`) are for the calls it proves."""
+    trap, o = c.s(*DOT_TRAPS), c.o0
+    Q, R = c.r("Q"), c.r("R")
+    for i in range(NIBBLES):
+        b.every_row(trap * (R[i] - Q[i]))
+    lo, hi = (lambda v: c.half(v, False)), (lambda v: c.half(v, True))
+    op_lo = lo("Q") + o * (lo("Y") - lo("Q"))
+    op_hi = hi("Q") + o * (hi("Y") - hi("Q"))
+    b.every_row(trap * (op_lo + lo("X") + 65535 - lo("Z") - 65536 * c.cm0))
+    b.every_row(trap * (op_hi + hi("X") + c.cm0 - 1 - c.pages - hi("Z") - 65536 * c.cm1))
 
 
 def table_constraints(b: ConstraintBuilder, t: Row, tn: Row) -> None:

@@ -13,17 +13,26 @@ from __future__ import annotations
 import sys
 
 
+LIGHT_COMMANDS = {"verify": "memjit.cli.verify:verify_command",
+                  "request": "memjit.cli.request:request_command"}
+"""Commands parsed with argparse, without the typer application and its imports (pydantic
+among them, 0.2-0.5 s): nodes and scripts verify claims one process at a time, and a request
+is answered in real time."""
+GLOBAL_OPTIONS = ("--home", "--node")
+
+
 def main() -> None:
     """Console-script entry point: run the command, map every error to one line and its exit
-    code. ``memjit verify ...`` runs without the typer application and its imports (pydantic
-    among them, ~0.2 s): nodes and scripts verify claims one process at a time."""
+    code. A light command (LIGHT_COMMANDS) runs without the typer application."""
     from memjit.errors import Interrupted, MemjitError
 
     try:
-        if sys.argv[1:2] == ["verify"]:
-            from memjit.cli.verify import verify_command
+        light = _light_command(sys.argv[1:])
+        if light is not None:
+            import importlib
 
-            verify_command(sys.argv[2:])
+            module, function = LIGHT_COMMANDS[light[0]].split(":")
+            getattr(importlib.import_module(module), function)(light[1])
         else:
             _run_app()
     except MemjitError as exc:
@@ -32,6 +41,20 @@ def main() -> None:
     except KeyboardInterrupt:  # outside a command (the app maps its own: memjit.cli.app)
         sys.stderr.write("memjit: interrupted\n")
         sys.exit(Interrupted.exit_code)
+
+
+def _light_command(argv: list[str]) -> tuple[str, list[str]] | None:
+    """The light command `argv` runs and its arguments, the global options typed before it
+    first (its parser lets the last of each win, as the app lets the one nearest the command
+    win); None for any other command line."""
+    at, leading = 0, []
+    while at < len(argv) and argv[at].split("=", 1)[0] in GLOBAL_OPTIONS:
+        step = 1 if "=" in argv[at] else 2
+        leading += argv[at:at + step]
+        at += step
+    if at < len(argv) and argv[at] in LIGHT_COMMANDS:
+        return argv[at], leading + argv[at + 1:]
+    return None
 
 
 def _run_app() -> None:

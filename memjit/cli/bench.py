@@ -1,4 +1,5 @@
-"""`memjit bench ...`: the benchmarks (proving system, VM, trace-size sweeps, batcher, node)."""
+"""`memjit bench ...`: the benchmarks (proving system, VM, trace-size sweeps, batcher, node,
+requests from the shell)."""
 
 from __future__ import annotations
 
@@ -203,6 +204,27 @@ def bench_node_cmd(
     if not names or not all((WORKERS_DIR / f"digits_{n}.wasm").is_file() for n in names):
         raise BadInput("--workers: names of digits workers, e.g. constant,small")
     result = bench_node(requests, concurrency, names)
+    if json_out:
+        emit_json(result)
+    else:
+        print_report(result)
+
+
+@app.command("request")
+def bench_request_cmd(
+    runs: int = typer.Option(5, "--runs", min=1, max=100, help="Timed runs per path (after one warm-up); the median is reported."),
+    worker: str = typer.Option("large_dot", "--worker", help="The digits worker asked (digits_NAME.wasm)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """A one-worker `memjit request` timed from the shell (a process per run): through a
+    local network's gateway (--node, a warm prover at the operator) and on a local --home."""
+    from benchmarks.request import bench_request, print_report
+    from memjit.errors import BadInput
+    from memjit.workers import WORKERS_DIR
+
+    if not (WORKERS_DIR / f"digits_{worker}.wasm").is_file():
+        raise BadInput(f"--worker: no digits_{worker}.wasm among the example workers")
+    result = bench_request(runs, worker)
     if json_out:
         emit_json(result)
     else:

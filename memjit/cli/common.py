@@ -43,7 +43,11 @@ def global_options(ctx: typer.Context) -> Globals:
 
 def remote(ctx: typer.Context) -> "NodeClient | None":
     """The client of the node named by --node (or MEMJIT_NODE), or None to work on --home."""
-    options = global_options(ctx)
+    return node_client(global_options(ctx))
+
+
+def node_client(options: Globals) -> "NodeClient | None":
+    """`remote` for a command parsed without typer (memjit.cli.request)."""
     if options.node is None:
         return None
     from memjit.node.client import NodeClient
@@ -56,9 +60,13 @@ def state_home(ctx: typer.Context, *, write: bool, keys_only: bool = False) -> P
     BadInput; `write=True` creates it (a command that only reads creates nothing: see
     `Ledger(readonly=True)`). With --node, a command that has no network form is refused; one
     that has (`keys_only`: it uses the home for its keys alone) gets the home."""
+    return home_dir(global_options(ctx), write=write, keys_only=keys_only)
+
+
+def home_dir(options: Globals, *, write: bool, keys_only: bool = False) -> Path:
+    """`state_home` for a command parsed without typer (memjit.cli.request)."""
     from memjit.errors import BadInput
 
-    options = global_options(ctx)
     if options.node is not None and not keys_only:
         raise BadInput(f"--node {options.node}: this command works on a local --home only")
     home = (options.home or DEFAULT_HOME).expanduser()

@@ -1,9 +1,8 @@
 """The market commands: the worker registry (`memjit worker ...`), validator stake (`memjit
-validator ...`), balances and requests."""
+validator ...`), balances and requests (memjit.cli.request, light on purpose)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -279,114 +278,15 @@ def _holdings_fields(held: "Holdings") -> dict:
     return {**asdict(held), "earned": held.earned}
 
 
-@app.command("request")
-def request_cmd(
-    ctx: typer.Context,
-    task: str = typer.Option(..., "--task", help="Task to serve the request (e.g. digits)."),
-    input_file: Path = typer.Option(..., "--input", help="Input bytes (digits: a 64-byte 8x8 image, pixels 0..16)."),
-    label: Optional[int] = typer.Option(None, "--label", help="The true label, to score the answers against; it counts only in proportion to the requester's validator stake (memjit validator bond); without it, the consensus of independent verified answers."),
-    top_k: int = typer.Option(5, "--top-k", min=1, max=1000, help="How many workers to ask."),
-    requester: str = typer.Option("requester", "--requester", help="Requester identity (created, and funded by the faucet, if new)."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """Ask the top workers of a task; every answer is proven and verified, cheats are slashed.
+@app.command("request", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def request_cmd(ctx: typer.Context) -> None:
+    """Ask the top workers of a task; every answer is proven and verified, cheats are slashed
+    (exit 1 without a verified answer, 3 if every worker faulted). `memjit request --help`
+    for its options."""
+    from memjit.cli.common import global_options
+    from memjit.cli.request import request_command
 
-    Prints the best verified answer; exits 1 (3 if every worker faulted) when none verified."""
-    from dataclasses import asdict
-
-    from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
-
-    from memjit.errors import Interrupted, Rejected, WorkerFault
-    from memjit.market.identity import load_or_create
-    from memjit.market.ledger import Ledger
-    from memjit.market.pool import request
-    from memjit.runtime.store import Store
-    from memjit.workers import digits_liar
-
-    input_bytes = read_file(input_file)
-    client = remote(ctx)
-    if client is not None:
-        _remote_request(client, state_home(ctx, write=True, keys_only=True), requester, task,
-                        input_bytes, label, top_k, json_out)
-        return
-    home = state_home(ctx, write=True)
-    with Ledger(home) as ledger, Progress(console=Console(stderr=True), transient=True,
-                                          disable=not sys.stderr.isatty()) as progress:
-        answers = progress.add_task("proving answers", total=None)
-        identity = load_or_create(home, requester)
-        last = ledger.db.execute("SELECT coalesce(max(seq), 0) FROM requests").fetchone()[0]
-        try:
-            result = request(ledger, Store(home), identity, task, input_bytes, label=label,
-                             top_k=top_k, operators=digits_liar.operators(),
-                             on_delivery=lambda worker, _: progress.advance(answers))
-        except KeyboardInterrupt:  # settlement is one transaction at the very end
-            settled = ledger.db.execute("SELECT max(seq) FROM requests WHERE seq > ? AND "
-                                        "requester = ?", (last, identity.public_key)).fetchone()[0]
-            raise Interrupted("interrupted; nothing recorded" if settled is None else
-                              f"interrupted after request {settled} was settled") from None
-    best, ref = result.best, result.reference
-    if json_out:
-        emit_json({"request": result.seq, "nonce": result.nonce.hex(),
-                   "scored_against": ref.answer, "basis": ref.basis, "rate": ref.rate,
-                   "result": None if best is None else best.result,
-                   "worker": None if best is None else best.worker,
-                   "calls": [asdict(call) for call in result.calls]})
-    else:
-        if best is not None:
-            typer.echo(f"result: {best.result} (worker {best.worker[:16]}"
-                       + (f", score {best.score / 1e6:.3f})" if best.outcome == "scored"
-                          else ", unscored)"))
-        typer.echo(f"request {result.seq}: " + (
-            "not scored (no staked label, and no consensus of independent answers)"
-            if ref.answer is None else f"scored against {ref.answer} ({ref.basis}, "
-                                       f"EMA rate {ref.rate / 1e6:.3f})"))
-        table = Table()
-        for column in ("worker", "outcome", "result", "score", "fee", "weight", "slashed",
-                       "reason"):
-            table.add_column(column)
-        for c in result.calls:
-            table.add_row(c.worker[:16], c.outcome, "-" if c.result is None else str(c.result),
-                          f"{c.score / 1e6:.3f}", str(c.fee), str(c.weight), str(c.slashed),
-                          c.reason)
-        Console(highlight=False, width=200).print(table)
-    if best is None:
-        error = WorkerFault if all(c.outcome == "fault" for c in result.calls) else Rejected
-        raise error(f"no verified answer: {len(result.calls)} worker(s) asked, every one "
-                    "failed and was slashed")
-
-
-def _remote_request(client, home: Path, requester: str, task: str, input_bytes: bytes,
-                    label: Optional[int], top_k: int, json_out: bool) -> None:
-    """`memjit request --node URL`: sign the request, have the gateway serve it, print the
-    best verified answer and every verdict; exit 1 (3 if every worker faulted) without one."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from memjit.errors import Rejected, WorkerFault
-    from memjit.market.identity import load_or_create
-    from memjit.node import client as messages
-
-    message = messages.request(load_or_create(home, requester), task, input_bytes, label, top_k)
-    out = client.post("/v1/requests", message.to_json(), 600.0)
-    settled = client.settlement(out["nonce"])  # the gateway settles after answering
-    out["settlement"], out["settlement_error"] = settled["settlement"], settled["error"]
-    if json_out:
-        emit_json(out)
-    else:
-        if out["answer"] is not None:
-            typer.echo(f"result: {out['answer']} (worker {out['worker'][:16]}, verified)")
-        typer.echo(f"request {out['settlement']['seq']} settled" if out["settlement"] else
-                   f"not settled ({settled['status']}): {settled['error']}")
-        table = Table()
-        for column in ("worker", "verdict", "result", "score", "reason"):
-            table.add_column(column)
-        for c in out["calls"]:
-            table.add_row(c["worker"][:16], c["verdict"],
-                          "-" if c["result"] is None else str(c["result"]),
-                          "-" if c["score"] is None else f"{c['score'] / 1e6:.3f}", c["reason"])
-        Console(highlight=False, width=200).print(table)
-    if out["answer"] is None:
-        error = WorkerFault if all(c["verdict"] == "fault" for c in out["calls"]) else Rejected
-        raise error(f"no verified answer: {len(out['calls'])} worker(s) asked, none verified")
+    options = global_options(ctx)
+    request_command([*(["--home", str(options.home)] if options.home else []),
+                     *(["--node", options.node] if options.node else []), *ctx.args])

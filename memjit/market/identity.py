@@ -10,7 +10,9 @@ is first used.
 Signatures and their checks run on milagro-bls-binding (native, a few milliseconds each);
 py-ecc, pure Python and tens of milliseconds per operation, is the reference the tests check
 milagro's bytes against, and still does what milagro lacks: KeyGen and the proof of
-possession (PopProve, PopVerify), each once per key.
+possession (PopProve, PopVerify), each once per key. It is imported only for those (a
+second under load): signing with a kept key, as `memjit request --node` does, needs milagro
+alone.
 """
 
 from __future__ import annotations
@@ -21,15 +23,25 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
 import milagro_bls_binding as milagro
-from py_ecc.bls import G2ProofOfPossession as BLS
-from py_ecc.optimized_bls12_381 import curve_order
 
 from memjit.errors import BadInput
 
 KEYS_DIR = "keys"
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 SECRET_KEY_BYTES = 32
+CURVE_ORDER = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
+"""r, the order of BLS12-381's groups: a secret key lies in 1..r-1 (py-ecc's curve_order)."""
+
+
+def _py_ecc() -> Any:
+    """py-ecc's proof-of-possession ciphersuite (KeyGen, PopProve, PopVerify), imported on
+    first use."""
+    from py_ecc.bls import G2ProofOfPossession
+
+    return G2ProofOfPossession
 
 
 def sign(secret_key: int, message: bytes) -> bytes:
@@ -67,7 +79,7 @@ def fast_aggregate_verify(public_keys: list[bytes], message: bytes, signature: b
 
 def pop_verify(public_key: bytes, proof: bytes) -> bool:
     """Whether `proof` is a valid proof of possession of `public_key`'s secret key."""
-    return bool(BLS.PopVerify(public_key, proof))
+    return bool(_py_ecc().PopVerify(public_key, proof))
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,7 @@ class Identity:
     @classmethod
     def from_seed(cls, name: str, seed: bytes) -> "Identity":
         """The key pair KeyGen derives from a 32-byte (or longer) seed."""
-        secret_key = BLS.KeyGen(seed)
+        secret_key = _py_ecc().KeyGen(seed)
         return cls(name, secret_key, public_key_of(secret_key))
 
     def sign(self, message: bytes) -> bytes:
@@ -90,7 +102,7 @@ class Identity:
 
     def pop(self) -> bytes:
         """A proof of possession of the secret key (PopProve)."""
-        return BLS.PopProve(self.secret_key)
+        return _py_ecc().PopProve(self.secret_key)
 
 
 def key_path(home: Path, name: str) -> Path:
@@ -134,7 +146,7 @@ def _load(path: Path, name: str) -> Identity:
     if not re.fullmatch(r"[0-9a-f]{%d}" % (2 * SECRET_KEY_BYTES), text):
         raise BadInput(f"malformed key file {path}: expected {SECRET_KEY_BYTES} bytes in hex")
     secret_key = int(text, 16)
-    if not 0 < secret_key < curve_order:
+    if not 0 < secret_key < CURVE_ORDER:
         raise BadInput(f"malformed key file {path}: secret key out of range")
     return Identity(name, secret_key, public_key_of(secret_key))
 

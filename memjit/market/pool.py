@@ -9,12 +9,13 @@ registration order. When either group runs short, the other fills the k places.
 Answering: every request draws a fresh 32-byte nonce, and each selected worker's operator
 proves its answer *to that nonce* (it is part of the proven statement), so no claim can be
 delivered for another request. Operators run in a process of a spawn pool (one numba thread
-per process, as the processes share the cores). The honest operator runs the worker under the
-task's sandbox limits (fuel, deadline, memory cap) and proves the call on the input
-(prove_on_input); a fault becomes a delivery that the oracle slashes. This single node
-plays every operator itself, honestly unless the caller hands in another operator for a worker
-(the demo and `memjit request` hand in the shipped liar's, memjit.workers.digits_liar, which lies
-about its output so that the oracle is exercised for real).
+per process, as the processes share the cores), or in this process when one worker answers.
+The honest operator runs the worker under the task's sandbox limits (fuel, deadline, memory
+cap) and proves the call on the input (prove_on_input); a fault becomes a delivery that the
+oracle slashes. This single node plays every operator itself, honestly unless the caller hands
+in another operator for a worker (the demo and `memjit request` hand in the shipped liar's,
+memjit.workers.digits_liar, which lies about its output so that the oracle is exercised for
+real).
 
 Judging: the oracle verifies every claim, decides the reference (a staked validator's label,
 or the stake-weighted consensus of independent answers, or nothing: memjit.market.oracle) and
@@ -127,7 +128,9 @@ def deliver(operator: Operator, module: bytes, export: str, input_bytes: bytes, 
 
 
 def _one_thread() -> None:
-    """Pool process initializer: one numba thread per process."""
+    """Pool process initializer: one numba thread per process (the processes share the cores;
+    and a proof of a few thousand rows runs 1.5-5x slower on two OpenMP threads than on one
+    on this loaded 2-core machine: the threads spin waiting for each other)."""
     import numba
 
     numba.set_num_threads(1)
@@ -181,12 +184,21 @@ def answer(store: Store, task: Task, picked: list[Worker], input_bytes: bytes, n
            on_delivery: Callable[[Worker, Delivery], None] | None = None
            ) -> dict[str, Delivery]:
     """The prove stage: every picked worker's delivery, its operator (the honest one unless
-    `operators` names another for its CID) run in a pool process.
+    `operators` names another for its CID) run in a pool process; without an `executor`, one
+    worker is answered in this process (a pool would start a process that imports the prover
+    and loads numba's kernels again: seconds, for one job).
 
     The pool's processes start with SIGINT blocked (a spawned process inherits the signal
     mask, as Python's own resource tracker is started): a Ctrl-C at the terminal, which
     reaches the whole process group, interrupts this process alone, and a pool this call
     made is then stopped at once instead of finishing its proofs."""
+    if executor is None and len(picked) == 1:
+        (worker,) = picked
+        delivery = deliver((operators or {}).get(worker.cid, prove_on_input),
+                           store.get(worker.cid), task.export, input_bytes, nonce, task.limits)
+        if on_delivery is not None:
+            on_delivery(worker, delivery)
+        return {worker.id: delivery}
     pool = executor or prover_pool(min(len(picked), os.cpu_count() or 1))
     try:
         modules = {w.id: store.get(w.cid) for w in picked}

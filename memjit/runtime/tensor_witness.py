@@ -3,7 +3,9 @@
 
 A call the table cannot prove (operands not 4-byte aligned, a length that is zero, not a
 multiple of 4 or 4096 bytes or more, overlapping operands) is refused for that call, as an
-unaligned access is: memjit/workers/memjit.h never makes one.
+unaligned access is: memjit/workers/memjit.h never makes one. A call whose operand leaves the
+memory traps: its row is the run's last, a trap row that proves the operand out of bounds
+(circuits.wasm_vm.tensor.trap_constraints), and it has no run in the table.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ def tensor_calls(tr: Trace) -> dict[str, np.ndarray]:
     indices of both operands, the row's count within its call, the last-row flag, and the
     operand words as memory held them at the call."""
     rows = np.flatnonzero(tr.op >= DOT_I8I8)
+    if tr.trap is not None and len(rows) and rows[-1] == tr.steps - 1:
+        rows = rows[:-1]  # the call that trapped: its trap row proves it, the table has no run
     a, b, n = (tr.columns[k][rows] & _M32 for k in ("a", "b", "c"))
     bad = (a % 4 != 0) | (b % 4 != 0) | (n % 4 != 0) | (n == 0) \
         | (n >= PRECOMPILE_MAX_BYTES) | ((a < b + n) & (b < a + n))

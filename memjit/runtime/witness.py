@@ -20,10 +20,10 @@ from circuits.wasm_vm.air import fp_limit, output_keys, public_init
 from circuits.wasm_vm.columns import COL, NIBBLES, WIDTH, reg
 from circuits.wasm_vm.control import BINARY
 from circuits.wasm_vm.isa import ACCESS_BYTES, BIT_COUNTS, CALL_TRAPS, COMPARE, COUNTS, \
-    DIV_TRAPS, DIVIDE, EXTENDS, LOAD_TRAPS, LOADS, LOW_WORD_IN_Z, MOVES, OP_IDS, POW_USERS, \
-    PRODUCT, R_CHECKED, STORE_TRAPS, STORES, TRAP_ROWS
+    DIV_TRAPS, DIVIDE, DOT_TRAPS, DOTS, EXTENDS, LOAD_TRAPS, LOADS, LOW_WORD_IN_Z, MOVES, \
+    OP_IDS, POW_USERS, PRODUCT, R_CHECKED, STORE_TRAPS, STORES, TRAP_ROWS
 from circuits.wasm_vm.logup import POW_KIND
-from circuits.wasm_vm.tensor import DOTS, TENSOR_WIDTH, uses_tensor
+from circuits.wasm_vm.tensor import TENSOR_WIDTH, uses_tensor
 from memjit.errors import UnsupportedModule
 from memjit.runtime.tensor_witness import fill as fill_tensor, memory_reads, tensor_calls
 from memjit.runtime.tracer import Trace
@@ -60,7 +60,7 @@ class _Rows:
         self.load_trap, self.store_trap = self.any(*LOAD_TRAPS), self.any(*STORE_TRAPS)
         self.branch, self.xfer = self.any("br_if", "br_eqz"), self.any("br", "return")
         self.keep = self.a3.astype(bool)
-        self.dots = self.any(*DOTS)
+        self.dots, self.dot_trap = self.any(*DOTS), self.any(*DOT_TRAPS)
         self.ret_live = self.sel["return"] & (self.depth != 0)
         self.entries(tr)
 
@@ -100,7 +100,7 @@ class _Rows:
                      | self.loads
                      | self.extends | self.load_trap, a, x)
         x = np.where(self.binary | self.stores | self.div_trap | self.store_trap, b, x)
-        x = np.where(sel["select"] | self.dots, c, x)
+        x = np.where(sel["select"] | self.dots | self.dot_trap, c, x)
         x = np.where(sel["i32.popcnt"], _nibble_popcounts(a), x)
         x = np.where(self.xfer & ~self.keep, 0, x).astype(np.uint64)
         nz = (x & _M32) != 0
@@ -110,13 +110,15 @@ class _Rows:
         y = np.where(self.divide, b, y)
         y = np.where(sel["memory.grow"], self.max_pages - tr.pages, y)
         y = np.where(self.loads, tr.mem_value[:, 1], y)
-        y = np.where(sel["select"] | self.dots, b, y)
+        y = np.where(sel["select"] | self.dots | self.dot_trap, b, y)
         y = np.where((self.taken & self.keep) | self.ekeep, res, y)
         y = np.where(self.ret_live, tr.mem_value[:, 2], y).astype(np.uint64)  # frame record
         wslot = np.argmax(tr.mem_write, axis=1)  # the row's (first) write
         written = tr.mem_write[rows, wslot] == 1
-        q = np.where(written, tr.mem_prev[rows, wslot], 0).astype(np.uint64)
+        q = np.where(written, tr.mem_prev[rows, wslot], 0)
+        q = np.where(self.dot_trap, a, q).astype(np.uint64)  # a, written back unchanged
         r = np.where(written, tr.mem_value[rows, wslot], 0)
+        r = np.where(self.dot_trap, a, r)
         r = np.where(self.binary | self.divide | sel["i32.eqz"] | sel["select"], res, r)
         r = np.where(any_("call", "call_indirect"), self.pc + 1 | (self.fp << np.uint64(32)), r)
         return {"X": x, "Y": y, "Q": q, "R": r.astype(np.uint64)}
@@ -129,21 +131,23 @@ class _Rows:
         pop1 = any_("local.set", "local.tee", "global.set", "select", "i32.eqz", "assert_eqz",
                     "memory.grow",
                     "br_table", "call_indirect", *CALL_TRAPS) | self.branch | self.binary | mem \
-            | self.extends | self.div_trap | self.load_trap | self.store_trap | self.dots
+            | self.extends | self.div_trap | self.load_trap | self.store_trap | self.dots \
+            | self.dot_trap
         act0 = pop1 | any_("local.get", "global.get") | (self.xfer & keep)
         k0 = np.where(pop1 | self.xfer, sp - 1, 0)
         k0 = np.where(sel["local.get"], fp + imm, k0)
         k0 = np.where(sel["global.get"], T.GLOBAL + imm, k0)
         act1 = self.binary | sel["select"] | self.ret_live | (self.taken & keep) | mem \
-            | self.divide | self.counts | self.div_trap | self.ekeep | self.store_trap | self.dots
+            | self.divide | self.counts | self.div_trap | self.ekeep | self.store_trap | self.dots \
+            | self.dot_trap
         k1 = np.where(self.binary | any_("select", "br_table") | self.branch | self.stores
-                      | self.div_trap | self.store_trap | self.dots, sp - 2, 0)
+                      | self.div_trap | self.store_trap | self.dots | self.dot_trap, sp - 2, 0)
         k1 = np.where(self.divide | self.counts, sp - 1, k1)
         k1 = np.where(self.loads, T.MEMORY + self.word, k1)
         k1 = np.where(sel["return"], T.FRAME + self.depth, k1)
         act2 = self.binary | self.divide | self.counts | self.extends | mem \
             | any_("i32.eqz", "i32.const", "advice", "memory.size", "memory.grow", "select",
-                   "call", *DOTS,
+                   "call", *DOTS, *DOT_TRAPS,
                    "call_indirect", *MOVES) | (self.xfer & keep) | (self.taken & keep) | self.ekeep
         k2 = np.zeros(self.steps, np.uint64)
         for mask, key in ((self.binary | self.divide, sp - 2),
@@ -154,7 +158,7 @@ class _Rows:
                            sp),
                           (any_("local.set", "local.tee"), fp + imm),
                           (sel["global.set"], T.GLOBAL + imm),
-                          (sel["select"] | self.dots, sp - 3),
+                          (sel["select"] | self.dots | self.dot_trap, sp - 3),
                           (self.xfer, sp - 1 - self.a2), (self.branch, sp - 2 - self.a2),
                           (sel["br_table"], sp - 2 - self.edrop),
                           (any_("call", "call_indirect"), T.FRAME + self.depth + 1)):
@@ -358,6 +362,30 @@ def _output(vm: VmProgram, tr: Trace, output_len: int) -> tuple[int, np.ndarray]
     return vm.output_addr % 4, words
 
 
+def _operand_past_end(rows: _Rows, a: np.ndarray, b: np.ndarray, n: np.ndarray,
+                      pages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precompile calls' trap rows (circuits.wasm_vm.tensor.trap_constraints): which operand
+    leaves the memory (1: b, when a fits), its last byte's distance op + n - 1 - 65536 pages
+    past the end (32 bits) and the carries (cm0, cm1) of the distance's halves."""
+    use_b = rows.dot_trap & (a + n <= pages * np.uint64(65536))
+    op = np.where(use_b, b, a)
+    low = (op & _U16) + (n & _U16) + _U16
+    high = (op >> np.uint64(16)) + (n >> np.uint64(16)) + (low >> np.uint64(16))
+    high = np.where(rows.dot_trap, high - np.uint64(1) - pages, 0)  # >= 0 on trap rows
+    distance = (low & _U16) | ((high & _U16) << np.uint64(16))
+    return distance, np.stack([low >> np.uint64(16), high >> np.uint64(16)], axis=1), use_b
+
+
+def _operands_inside(rows: _Rows, a: np.ndarray, b: np.ndarray, n: np.ndarray,
+                     pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precompile calls' rows (circuits.wasm_vm.tensor.cpu_constraints): the words left in
+    memory after each operand, (65536 pages - a - n) / 4 and (65536 pages - b - n) / 4."""
+    size = pages * np.uint64(65536)
+    room = [np.where(rows.dots & (x + n <= size), (size - x - n) >> np.uint64(2), 0)
+            for x in (a, b)]
+    return room[0].astype(np.uint64), room[1].astype(np.uint64)
+
+
 def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"", output_len: int = 0,
             public_memory: Callable[[np.ndarray], tuple] | None = None
             ) -> tuple[np.ndarray, VmStatement]:
@@ -391,9 +419,16 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"", output_len: int 
     oob = rows_.load_trap | rows_.store_trap
     past_end, carries = _past_end(rows_, a, tr.pages.astype(np.uint64))
     prod["carry"][oob, :2] = carries[oob]
+    dot_trap, dots = rows_.dot_trap, rows_.dots
+    operand_past, carries, use_b = _operand_past_end(rows_, a, b, tr.c & _M32,
+                                                     tr.pages.astype(np.uint64))
+    prod["carry"][dot_trap, :2] = carries[dot_trap]
+    inside = _operands_inside(rows_, a, b, tr.c & _M32, tr.pages.astype(np.uint64))
+    prod["carry"][dots, 0], prod["carry"][dots, 1] = (x[dots] for x in _split12(inside[0]))
     z = np.where(cmp, (a - b) & _M32, val["R"])
     z = np.where(sel["memory.grow"], (val["Y"] - a) & _M32, z)
     z = np.where(oob, past_end, z)
+    z = np.where(dot_trap, operand_past, z)
     z = np.where(rows_.any(*LOW_WORD_IN_Z), prod["low"], z)
     z = np.where(divide, div["rm"], z)
     z = np.where(rows_.looked_up, 0, z)
@@ -435,7 +470,8 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"", output_len: int 
                                      np.append(rows_.pc[1:], 0))),
                     ("w", np.where(rows_.looked_up, rows_.entry,  # memory.grow: pages grown
                                    np.where(grow, grown, rows_.word))),
-                    ("o0", np.where(divide, div["e0"], rows_.off & np.uint64(1))),
+                    ("o0", np.where(divide, div["e0"], np.where(dot_trap, use_b,
+                                                                 rows_.off & np.uint64(1)))),
                     ("o1", np.where(divide, div["e1"], rows_.off >> np.uint64(1))),
                     ("fneg", prod["fneg"])):
         put(name, v)
@@ -470,7 +506,7 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"", output_len: int 
     u_cols = np.where(rows_.looked_up[:, None], rows_.entry_u, prod["u"])
     for j in range(5):
         put(f"u{j}", u_cols[:, j])
-    slack = div["slack"]
+    slack = np.where(dots, inside[1], div["slack"])  # division's bound, b's room in memory
     put("d0", slack & np.uint64(4095))
     put("d1", np.where(rows_.any("i32.load8_s", "i32.load8_u", "i32.store8"), rows_.off == 3,
                        (slack >> np.uint64(12)) & np.uint64(4095)))
@@ -543,7 +579,7 @@ def witness(tr: Trace, vm: VmProgram, input_bytes: bytes = b"", output_len: int 
     u12 += [512 * (regs["Y"][:, 7] - 8 * sy), 512 * (regs["X"][:, 7] - 8 * sx),
             512 * (hn - 8 * (hn >> np.uint64(3))), *table["key_limbs"][:2], *table["gap_limbs"]]
     u12 += [prod["carry"][:, k] for k in range(3)]
-    u12 += [m[COL[d], cpu][divide] for d in ("d0", "d1")]
+    u12 += [m[COL[d], cpu][divide | dots] for d in ("d0", "d1")]
     u12 = [np.asarray(v, dtype=np.uint64) for v in u12]  # a value past 12 bits has no entry
     idx += [L + T.U12_BASE + v[v < T.LIMB].astype(np.int64) for v in u12]
     if tensor:  # the result's sign pin, the table's lookups
