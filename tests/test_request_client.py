@@ -122,3 +122,14 @@ def test_an_unreachable_node_is_one_line(tmp_path: Path) -> None:
                                    "--task", "digits", "--input", str(image))
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith("memjit: cannot reach node http://127.0.0.1:1")
+
+
+def test_no_wait_exits_with_the_verified_answer(gateway: str, tmp_path: Path) -> None:
+    load_or_create(tmp_path, "requester")
+    image = tmp_path / "image.bin"
+    image.write_bytes(bytes(64))
+    code, out, err, _ = run_client("request", "--task", "digits", "--input", str(image),
+                                   "--home", str(tmp_path), "--node", gateway, "--no-wait")
+    assert (code, err) == (0, ""), err
+    assert out.startswith(f"result: 4 (worker {WORKER[:16]}, verified)\n"
+                          f"settlement pending (GET /v1/settlements/{NONCE})\n")

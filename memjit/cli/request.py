@@ -58,6 +58,8 @@ PARSER.add_argument("--top-k", type=_top_k, default=5, metavar="K",
 PARSER.add_argument("--requester", default="requester", help="Requester identity (created, "
                     "and funded by the faucet, if new).")
 PARSER.add_argument("--json", action="store_true", dest="json_out", help="Print one JSON object.")
+PARSER.add_argument("--no-wait", action="store_true", dest="no_wait", help="With --node: exit "
+                    "with the verified answer, not waiting for the sequencer to settle it.")
 PARSER.add_argument("--home", type=Path, help="State directory (ledger, content store, keys); "
                     "default ~/.memjit, or MEMJIT_HOME.")
 PARSER.add_argument("--node", help="A memjit node (HOST:PORT or URL) whose gateway serves the "
@@ -154,12 +156,14 @@ def _remote(client: "NodeClient", home: Path, opts: argparse.Namespace,
     out = client.post("/v1/requests", message.to_json(), 600.0)
     if not opts.json_out and out["answer"] is not None:
         print(f"result: {out['answer']} (worker {out['worker'][:16]}, verified)", flush=True)
-    settled = client.settlement(out["nonce"])  # the gateway settles after answering
+    settled = {"status": "pending", "settlement": None, "error": None} if opts.no_wait else \
+        client.settlement(out["nonce"])  # the gateway settles after answering
     out["settlement"], out["settlement_error"] = settled["settlement"], settled["error"]
     if opts.json_out:
         emit_json(out)
     else:
         print(f"request {out['settlement']['seq']} settled" if out["settlement"] else
+              f"settlement pending (GET /v1/settlements/{out['nonce']})" if opts.no_wait else
               f"not settled ({settled['status']}): {settled['error']}")
         rows = [("worker", "verdict", "result", "score", "reason")] + [
             (c["worker"][:16], c["verdict"], "-" if c["result"] is None else str(c["result"]),
