@@ -20,7 +20,7 @@ from memjit.errors import BadInput
 from memjit.node.api import create_app
 from memjit.node.log import log
 from memjit.node.node import Node, NodeConfig
-from memjit.node.signals import STOP_SIGNALS, Stopped, only_log, stopping
+from memjit.node.signals import STOP_SIGNALS, Stopped, handling, only_log, stopping
 
 BACKLOG = 2048
 
@@ -35,12 +35,8 @@ class _Server(uvicorn.Server):
             log(f"{signal.Signals(sig).name}: stopping")
             self.should_exit = True
 
-        previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
-        try:
+        with handling(stop):
             yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 def parse_listen(text: str) -> tuple[str, int]:

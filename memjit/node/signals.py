@@ -10,7 +10,7 @@ later ones are only logged. uvicorn's own handlers take over while the server ru
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from memjit.node.log import log
@@ -20,6 +20,17 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 class Stopped(Exception):
     """A SIGTERM or SIGINT while the node starts."""
+
+
+@contextmanager
+def handling(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Within: `handler` answers SIGTERM and SIGINT; the previous handlers are restored after."""
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @contextmanager
@@ -35,12 +46,8 @@ def stopping() -> Iterator[None]:
             raised = True
             raise Stopped(signal.Signals(sig).name)
 
-    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
-    try:
+    with handling(stop):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def only_log() -> None:
