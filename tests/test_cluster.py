@@ -15,6 +15,14 @@ import pytest
 
 from memjit.cluster import DaskEngine
 from memjit.errors import WorkerFault
+from memjit.market import validators
+from memjit.market.identity import Identity
+from memjit.market.ledger import Ledger
+from memjit.market.pool import request
+from memjit.market.registry import register
+from memjit.market.tasks import read_test_set
+from memjit.runtime.store import Store
+from memjit.workers import WORKERS_DIR
 from memjit.runtime.claims import prove_claim, vk_of
 from memjit.runtime.segments import prove_segment
 from memjit.workers import load as load_worker
@@ -87,13 +95,28 @@ def test_worker_killed_mid_segment_is_reproven_elsewhere(tmp_path):
     assert verify_claim(claim.encode(), vk_of(module), min_security_bits=0).valid
 
 
-def test_cluster_executor_serves_the_market_pool(engine):
-    """The pool takes any concurrent.futures Executor (request(..., executor=...)); the
-    engine's runs a submitted operator on a worker process."""
+def test_cluster_executor_serves_the_market_pool(engine, tmp_path):
+    """The pool takes any concurrent.futures Executor (request(..., executor=...)), and so does
+    an operator node (`node start --cluster`): a market request proven on the cluster's
+    workers settles its verified answers as one proven in local processes would."""
     executor = engine.executor()
     assert isinstance(executor, Executor)
     pid = executor.submit(os.getpid).result(timeout=60)
     assert pid in engine.worker_pids().values() and pid != os.getpid()
+    with Ledger(tmp_path) as ledger:
+        store = Store(tmp_path)
+        ids = {name: register(ledger, store, Identity.from_seed(name, bytes([i + 1]) * 32),
+                              (WORKERS_DIR / f"digits_{name}.wasm").read_bytes(), 100,
+                              faucet_grant=1_000).id
+               for i, name in enumerate(("small_dot", "constant"))}
+        image, label = read_test_set()[0][0].tobytes(), int(read_test_set()[1][0])
+        asker = Identity.from_seed("asker", b"\x09" * 32)
+        validators.bond(ledger, asker, 500, faucet_grant=1_000)  # its label scores the answers
+        result = request(ledger, store, asker, "digits", image, label=label, top_k=2,
+                         executor=executor)
+    outcomes = {c.worker: c.outcome for c in result.calls}
+    assert outcomes == {ids["small_dot"]: "scored", ids["constant"]: "scored"}
+    assert (result.best.worker, result.best.result) == (ids["small_dot"], label)
 
 
 def test_unreachable_cluster_is_a_worker_fault():

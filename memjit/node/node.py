@@ -56,6 +56,7 @@ class NodeConfig:
     batch_interval_s: float = 30.0
     job_timeout_s: float = 120.0
     provers: int = 2
+    cluster: str | None = None
     actors: Mapping[str, ProveFn] = field(default_factory=dict)
     bootstrap: tuple[str, ...] = ()
     p2p_port: int = 0
@@ -103,7 +104,7 @@ class Node:
         self.replica: Replica | None = None
         self.follower: Follower | None = None
         self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors,
-                                     config.provers)
+                                     config.provers, config.cluster)
         self.gateway = Gateway(self.identity, self.store, self.replay,
                                self.membership.located_view(self.view), self.deliver,
                                self.market, config.job_timeout_s, home / "deliveries")

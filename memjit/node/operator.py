@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 
 import blake3
@@ -37,6 +37,7 @@ from memjit.market.registry import worker_id
 from memjit.market.oracle import Delivery
 from memjit.market.tasks import Task, get_task
 from memjit.node.jobs import claim_body
+from memjit.cluster import DaskEngine
 from memjit.node.log import log
 from memjit.node.messages import Envelope, Refused, hex_field, open_envelope, seal
 from memjit.node.replay import ReplayCache
@@ -52,7 +53,8 @@ class OperatorRole:
     """The workers this node operates, and how it answers their jobs."""
 
     def __init__(self, home: Path, store: Store, identity: Identity, replay: ReplayCache,
-                 actors: Mapping[str, ProveFn] | None = None, processes: int = 1) -> None:
+                 actors: Mapping[str, ProveFn] | None = None, processes: int = 1,
+                 cluster: str | None = None) -> None:
         self.path = Path(home) / SERVED_FILE
         self.store = store
         self.identity = identity
@@ -60,17 +62,21 @@ class OperatorRole:
         self.actors = dict(actors or {})
         self._processes = processes
         self._executor: ProcessPoolExecutor | None = None
+        self._engine = None if cluster is None else DaskEngine(cluster)
         self._lock = threading.Lock()
         self._warming = self._closed = False
         self._answers: OrderedDict[tuple, Future] = OrderedDict()
         self.served: dict[str, dict] = json.loads(self.path.read_text()) \
             if self.path.exists() else {}
 
-    def executor(self) -> ProcessPoolExecutor:
-        """The prover pool, started on first use."""
+    def executor(self) -> Executor:
+        """The prover pool, started on first use; with a cluster, the cluster's executor (its
+        workers prove the jobs: memjit.cluster)."""
         with self._lock:
             if self._closed:
                 raise Rejected("this node is stopping")
+            if self._engine is not None:
+                return self._engine.executor()
             if self._executor is None:
                 self._executor = prover_pool(self._processes, warm=True)
             return self._executor
@@ -82,6 +88,9 @@ class OperatorRole:
             if self._warming or not self.served:
                 return
             self._warming = True
+        if self._engine is not None:
+            log(f"proving jobs on the Dask cluster {self._engine.address}")
+            return
         log(f"starting {self._processes} prover process(es)")
         threading.Thread(target=self._warm, daemon=True, name="provers").start()
 
@@ -97,6 +106,8 @@ class OperatorRole:
             self._closed = True
         if self._executor is not None:
             stop_pool(self._executor)
+        if self._engine is not None:
+            self._engine.close()
 
     def accept(self, module: bytes, message: object, url: str) -> Envelope:
         """Check a worker's owner-signed registration names this node (its URL and key) and
