@@ -28,7 +28,7 @@ from memjit.node.follower import Follower
 from memjit.node.gateway import Gateway
 from memjit.node.log import log
 from memjit.node.operator import OperatorRole
-from memjit.node.replay import ReplayCache
+from memjit.node.replay import LOCAL_REPLAY_FILE, REPLAY_FILE, ReplayCache
 from memjit.node.membership import NETWORK, Membership
 from memjit.node.providers import Providers
 from memjit.node.sequencer import Sequencer, registration_of, result_json
@@ -79,7 +79,11 @@ class Node:
         home.mkdir(parents=True, exist_ok=True)
         self.identity = load_or_create(home, NODE_KEY)
         self.store = Store(home)
-        self.replay = ReplayCache(home, durable=config.is_sequencer)
+        # The sequencer's nonces (durable) and the gateway's and operator's are separate scopes:
+        # a sequencer admits again the request its own gateway admitted (memjit.node.replay).
+        self.replay = ReplayCache(home, durable=False,
+                                  name=LOCAL_REPLAY_FILE if config.is_sequencer else REPLAY_FILE)
+        self.sequencer_replay = ReplayCache(home) if config.is_sequencer else None
         self.fetcher = Fetcher(self.store)
         rewards = replace(RewardConfig(), faucet=config.faucet)
         if config.period_s is not None:
@@ -89,7 +93,8 @@ class Node:
                 else "operator")
         self.membership = Membership(home, self.identity, port=config.p2p_port, role=role)
         self.sequencer = None if not config.is_sequencer else Sequencer(
-            home, self.store, Providers(self.fetcher, self.membership.providers), self.replay,
+            home, self.store, Providers(self.fetcher, self.membership.providers),
+            self.sequencer_replay,
             self.market, self.identity, config.batch_interval_s, config.job_timeout_s)
         self.upstream = None if config.sequencer is None else NodeClient(config.sequencer)
         self.genesis = genesis.load(home)
@@ -171,6 +176,8 @@ class Node:
         if self.replica is not None:
             self.replica.close()
         self.replay.close()
+        if self.sequencer_replay is not None:
+            self.sequencer_replay.close()
 
     def status(self) -> dict:
         """Who this node is and what it does."""

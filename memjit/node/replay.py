@@ -21,6 +21,9 @@ from pathlib import Path
 from memjit.node.messages import Envelope, Refused
 
 REPLAY_FILE = "replay.sqlite"
+LOCAL_REPLAY_FILE = "replay-local.sqlite"
+"""A sequencer node's gateway and operator nonces: a scope apart from the sequencer's own, which
+admits again the request a gateway admitted when it settles its delivery."""
 
 
 class ReplayCache:
@@ -28,8 +31,8 @@ class ReplayCache:
     `durable`: on disk before `admit` returns, a machine crash included (see the module doc)."""
 
     def __init__(self, home: Path | None, now: Callable[[], float] = time.time,
-                 durable: bool = True) -> None:
-        path = ":memory:" if home is None else str(Path(home) / REPLAY_FILE)
+                 durable: bool = True, name: str = REPLAY_FILE) -> None:
+        path = ":memory:" if home is None else str(Path(home) / name)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
