@@ -37,6 +37,7 @@ import blake3
 import numpy as np
 
 from circuits.wasm_vm.isa import LOADS, OP_IDS, STORES
+from circuits.wasm_vm.reader import ByteReader
 
 MAGIC = b"MJVK"
 VERSION = 3
@@ -108,30 +109,9 @@ class VmProgram:
         return blake3.blake3(self.encode()).digest()
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise VkFormatError("truncated verification key")
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return chunk
-
-    def unpack(self, fmt: str) -> tuple:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
-
-    def count(self, fmt: str, limit: int, what: str) -> int:
-        (n,) = self.unpack(fmt)
-        if n > limit:
-            raise VkFormatError(f"too many {what}: {n} > {limit}")
-        return n
-
-
 def decode_vk(data: bytes) -> VmProgram:
     """Parse and validate VK bytes (canonical: re-encoding gives the same bytes)."""
-    r = _Reader(bytes(data))
+    r = ByteReader(bytes(data), VkFormatError, "truncated verification key")
     if r.take(4) != MAGIC or r.take(1)[0] != VERSION:
         raise VkFormatError("not a memjit verification key (bad magic or version)")
     n = r.count("<I", MAX_ROM, "ROM rows")

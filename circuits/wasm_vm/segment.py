@@ -40,6 +40,7 @@ from circuits.wasm_vm.air import VmAir, VmInputs, public_init
 from circuits.wasm_vm.control import control_constraints, next_state
 from circuits.wasm_vm.isa import TRAP_ROWS
 from circuits.wasm_vm.program import VmProgram
+from circuits.wasm_vm.reader import ByteReader
 from circuits.wasm_vm.statement import StatementFormatError, VmStatement, decode_statement
 from circuits.wasm_vm.view import View
 
@@ -90,14 +91,8 @@ class SegmentStatement:
 
 def decode_segment(data: bytes) -> tuple[SegmentStatement, int]:
     """Parse a segment statement at the start of ``data``; returns it and the bytes consumed."""
-    pos = 0
-
-    def take(n: int) -> bytes:
-        nonlocal pos
-        if pos + n > len(data):
-            raise StatementFormatError("truncated segment statement")
-        pos += n
-        return data[pos - n:pos]
+    reader = ByteReader(data, StatementFormatError, "truncated segment statement")
+    take = reader.take
 
     if take(4) != MAGIC or take(1)[0] != VERSION:
         raise StatementFormatError("not a memjit segment statement (bad magic or version)")
@@ -131,7 +126,7 @@ def decode_segment(data: bytes) -> tuple[SegmentStatement, int]:
                 np.any(v[frame] >> np.uint64(32) >= P):
             raise StatementFormatError("a memory value outside its limbs (32-bit word, or two "
                                        "field elements of a call frame)")
-    return SegmentStatement(base, run, index, start, end, keys, init, fin), pos
+    return SegmentStatement(base, run, index, start, end, keys, init, fin), reader.pos
 
 
 # --- memory values -------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from circuits.wasm_vm.reader import ByteReader
+
 MAGIC = b"MJST"
 VERSION = 3
 NONCE_BYTES = 32
@@ -122,14 +124,8 @@ class VmStatement:
 
 def decode_statement(data: bytes) -> tuple[VmStatement, int]:
     """Parse a statement at the start of ``data``; returns it and the bytes consumed."""
-    pos = 0
-
-    def take(n: int) -> bytes:
-        nonlocal pos
-        if pos + n > len(data):
-            raise StatementFormatError("truncated statement")
-        pos += n
-        return data[pos - n:pos]
+    reader = ByteReader(data, StatementFormatError, "truncated statement")
+    take = reader.take
 
     if take(4) != MAGIC or take(1)[0] != VERSION:
         raise StatementFormatError("not a memjit statement (bad magic or version)")
@@ -169,4 +165,4 @@ def decode_statement(data: bytes) -> tuple[VmStatement, int]:
         raise StatementFormatError("multiplicities must have increasing indices and be positive")
     st = VmStatement(vk, export, tuple(args), result, steps, log_n, idx, cnt, trap, input_bytes,
                      out_len, out_off, words, outcome == RETURNED_I64, nonce)
-    return st, pos
+    return st, reader.pos
