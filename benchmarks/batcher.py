@@ -178,14 +178,16 @@ def print_report(result: dict) -> None:
     if result.get("proofs"):
         proofs = result["proofs"]
         table = Table(title=f"batch proofs (batch AIR, 100-bit parameters, "
-                            f"{proofs['accounts']} accounts)")
-        for col in ("facts", "rows", "witness s", "prove s", "verify ms", "proof KB",
-                    "bits", "peak RSS MB"):
+                            f"{proofs['accounts']} accounts, segments of at most "
+                            f"{proofs['points'][0]['segment_facts']} facts)")
+        for col in ("facts", "segments", "rows/segment", "witness s", "prove s", "verify ms",
+                    "proof KB", "bits", "peak RSS MB", "load"):
             table.add_column(col, justify="right")
         for p in proofs["points"]:
-            table.add_row(str(p["facts"]), str(p["rows"]), f"{p['witness_s']:.2f}",
-                          f"{p['prove_s']:.2f}", f"{p['verify_ms']:.1f}", f"{p['proof_kb']:.1f}",
-                          str(p["security_bits"]), str(p["peak_rss_mb"]))
+            table.add_row(str(p["facts"]), str(p["segments"]), str(p["rows"]),
+                          f"{p['witness_s']:.2f}", f"{p['prove_s']:.2f}", f"{p['verify_ms']:.1f}",
+                          f"{p['proof_kb']:.1f}", str(p["security_bits"]), str(p["peak_rss_mb"]),
+                          f"{p['load_avg']:.1f}")
         console.print(table)
         g = proofs["growth"]
         console.print(f"growth exponents (facts^k): prove {g['prove_s']}, verify "

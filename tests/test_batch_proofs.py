@@ -1,7 +1,7 @@
-"""Batch proof bundles: the encoding round-trips and its decoder refuses any malformed bytes
-(fuzzed); check_bundle accepts an honest bundle against its header alone and refuses a bundle
-of another header, a statement that contradicts the header, a broken root chain and a tampered
-STARK."""
+"""Batch proof bundles of one segment: the encoding round-trips and its decoder refuses any
+malformed bytes (fuzzed); check_bundle accepts an honest bundle against its header alone and
+refuses a bundle of another header, a statement that contradicts the header, a broken root
+chain and a tampered STARK. Chains of several segments: tests/test_batch_segments.py."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from prover import prove
 from test_batch_air import EMISSION, FAST, KEY1, build
 
 RULES = Rules(EMISSION, 1000, 200)
-from verifier.batch import Bundle, BundleFormatError, decode_bundle, decode_statement
+from verifier.batch import Bundle, BundleFormatError, Segment, decode_bundle, decode_statement
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,7 @@ def proven():
                     root_bytes(statement.new_root), b"\x11" * 32, len(statement.facts),
                     sum(f.reward for f in statement.facts), 20_000 * 86_400_000,
                     tuple(sorted(scores.items())), (b"k" * 48,), b"s" * 96)
-    prev = dataclasses.replace(statement, new_root=statement.old_root)
-    return header, Bundle(header.hash, statement, proof), prev
+    return header, Bundle(header.hash, (Segment(statement, proof),)), statement.old_root
 
 
 def test_honest_bundle_round_trips_and_checks(proven):
@@ -47,7 +46,8 @@ def test_honest_bundle_round_trips_and_checks(proven):
 
 def test_bundle_contradicting_its_header_rejected(proven):
     header, bundle, prev = proven
-    pi = bundle.inputs
+    [seg] = bundle.segments
+    pi = seg.inputs
     cases = [
         (header, dataclasses.replace(bundle, header_hash=bytes(32)), prev),
         (dataclasses.replace(header, number=8), bundle, prev),
@@ -56,9 +56,10 @@ def test_bundle_contradicting_its_header_rejected(proven):
         (dataclasses.replace(header, state_root_before=header.state_root_after), bundle, prev),
         (dataclasses.replace(header, timestamp_ms=header.timestamp_ms + 86_400_000), bundle, prev),
         (dataclasses.replace(header, scores=((bytes([1] * 32), 1),)), bundle, prev),
-        (header, bundle, dataclasses.replace(prev, new_root=pi.new_root)),  # broken chain
+        (header, bundle, pi.new_root),  # broken chain
         (header, bundle, None),  # batch 1 must start from the empty tree
-        (header, dataclasses.replace(bundle, inputs=dataclasses.replace(pi, base_reward=999)),
+        (header, dataclasses.replace(bundle, segments=(
+            Segment(dataclasses.replace(pi, base_reward=999), seg.proof),)),
          prev),  # another base reward than the market's
     ]
     for head, bun, before in cases:
@@ -69,9 +70,10 @@ def test_bundle_contradicting_its_header_rejected(proven):
 
 def test_tampered_stark_rejected(proven):
     header, bundle, prev = proven
-    proof = bytearray(bundle.proof)
+    [seg] = bundle.segments
+    proof = bytearray(seg.proof)
     proof[len(proof) // 2] ^= 1
-    tampered = dataclasses.replace(bundle, proof=bytes(proof))
+    tampered = dataclasses.replace(bundle, segments=(Segment(seg.inputs, bytes(proof)),))
     assert not check_bundle(header, tampered, prev, min_security_bits=0, rules=RULES).valid
 
 
@@ -90,10 +92,11 @@ def test_decoders_refuse_garbage(data):
 def test_decoder_refuses_any_truncation_or_flip(proven, data):
     _, bundle, _ = proven
     encoded = bundle.encode()
-    head = len(encoded) - len(bundle.proof)
+    start = 8 + 1 + 32 + 4 + 4  # magic, version, header hash, segment count, statement length
+    head = start + len(bundle.segments[0].inputs.encode())
     cut = data.draw(st.integers(0, head - 1))
     with pytest.raises(BundleFormatError):
-        decode_statement(encoded[45:cut] if cut > 45 else b"")
+        decode_statement(encoded[start:cut] if cut > start else b"")
     flip = data.draw(st.integers(0, head - 1))
     mutated = bytearray(encoded)
     mutated[flip] ^= 0xFF

@@ -82,7 +82,7 @@ def test_proven_rewards_are_the_ledgers(market) -> None:
     prover = BatchProver(batcher, rewards=CONFIG, params=FAST, min_security_bits=0)
     assert prover.prove_pending() == [1]
     assert prover.verify(1).valid
-    facts = prover.bundle(1).inputs.facts
+    facts = prover.bundle(1).facts
     paid = ledger.db.execute("SELECT weight, reward FROM calls WHERE period IS NOT NULL "
                              "ORDER BY period, request").fetchall()
     assert [(f.version, f.weight, f.reward) for f in facts] == [(2, w, r) for w, r in paid]

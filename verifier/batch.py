@@ -77,10 +77,12 @@ def verify_batch(inputs: BatchInputs, proof: bytes,
 
 
 BUNDLE_MAGIC = b"MJBPROOF"
-BUNDLE_VERSION = 2
+BUNDLE_VERSION = 3
 _FACT = struct.Struct("<IIIIQ7IIIIQQQ")
-_HEAD = struct.Struct("<QQQIII16I")
+_HEAD = struct.Struct("<QQQIIII16I")
+_U32 = struct.Struct("<I")
 MAX_FACTS = 1 << 24
+MAX_SEGMENTS = 1 << 16
 
 
 class BundleFormatError(ValueError):
@@ -88,25 +90,58 @@ class BundleFormatError(ValueError):
 
 
 @dataclass(frozen=True)
-class Bundle:
-    """A batch proof as published: the batch header's hash, the statement and the STARK."""
+class Segment:
+    """One STARK of a batch's chain: the statement of a consecutive range of the batch's facts
+    (from fact `inputs.first`, from the root the previous segment ended at) and its proof."""
 
-    header_hash: bytes
     inputs: BatchInputs
     proof: bytes
 
+
+@dataclass(frozen=True)
+class Bundle:
+    """A batch proof as published: the batch header's hash and the chain of segments whose
+    fact ranges make up the batch, in order (one segment for a batch that fits one STARK).
+
+    Encoding (version 3, little-endian, no trailing bytes)::
+
+        "MJBPROOF" u8 3 | header hash (32) | u32 segments
+        | per segment: u32 length | statement (BatchInputs.encode) | u32 length | STARK
+    """
+
+    header_hash: bytes
+    segments: tuple[Segment, ...]
+
+    @property
+    def facts(self) -> tuple[BatchFact, ...]:
+        """Every segment's facts, in chain order."""
+        return tuple(f for s in self.segments for f in s.inputs.facts)
+
+    @property
+    def new_root(self) -> tuple[int, ...]:
+        """The root the last segment ends at."""
+        return self.segments[-1].inputs.new_root
+
+    @property
+    def old_root(self) -> tuple[int, ...]:
+        """The root the first segment starts from."""
+        return self.segments[0].inputs.old_root
+
     def encode(self) -> bytes:
-        statement = self.inputs.encode()
-        return b"".join([BUNDLE_MAGIC, bytes([BUNDLE_VERSION]), self.header_hash,
-                         struct.pack("<I", len(statement)), statement, self.proof])
+        out = [BUNDLE_MAGIC, bytes([BUNDLE_VERSION]), self.header_hash,
+               _U32.pack(len(self.segments))]
+        for seg in self.segments:
+            statement = seg.inputs.encode()
+            out += [_U32.pack(len(statement)), statement, _U32.pack(len(seg.proof)), seg.proof]
+        return b"".join(out)
 
 
 def decode_statement(data: bytes) -> BatchInputs:
     """Parse BatchInputs.encode() (BundleFormatError on anything malformed or trailing)."""
     if len(data) < _HEAD.size + 64:
         raise BundleFormatError("truncated batch statement")
-    number, day, emission, base_reward, ema_rate, n, *roots = _HEAD.unpack_from(data)
-    if n > MAX_FACTS or len(data) != _HEAD.size + 64 + n * _FACT.size:
+    number, day, emission, base_reward, ema_rate, n, first, *roots = _HEAD.unpack_from(data)
+    if n > MAX_FACTS or first > MAX_FACTS or len(data) != _HEAD.size + 64 + n * _FACT.size:
         raise BundleFormatError("batch statement length does not match its fact count")
     if any(r >= P for r in roots):
         raise BundleFormatError("a root element is not reduced")
@@ -122,17 +157,42 @@ def decode_statement(data: bytes) -> BatchInputs:
         facts.append(BatchFact(index, tuple(key), score, rate, reward, version, wrate, since,
                                weight, total, emission_f, prior))
     return BatchInputs(number, day, emission, tuple(roots[:8]), tuple(roots[8:]), tuple(facts),
-                       commitment, prev, base_reward, ema_rate)
+                       commitment, prev, base_reward, ema_rate, first)
 
 
 def decode_bundle(data: bytes) -> Bundle:
-    """Parse a proof bundle (BundleFormatError on anything malformed)."""
-    head = len(BUNDLE_MAGIC) + 1 + 32 + 4
-    if len(data) < head or data[:len(BUNDLE_MAGIC)] != BUNDLE_MAGIC \
-            or data[len(BUNDLE_MAGIC)] != BUNDLE_VERSION:
-        raise BundleFormatError("not a memjit batch proof bundle (bad magic or version)")
-    header_hash = data[len(BUNDLE_MAGIC) + 1:head - 4]
-    (length,) = struct.unpack_from("<I", data, head - 4)
-    if head + length > len(data):
+    """Parse a proof bundle (BundleFormatError on anything malformed, truncated or trailing;
+    a version-2 bundle, one STARK per batch without fact ranges, is refused: its statement
+    no longer verifies under the batch AIR, so the batch must be proven again)."""
+    head = len(BUNDLE_MAGIC) + 1 + 32 + _U32.size
+    if len(data) < len(BUNDLE_MAGIC) + 1 or data[:len(BUNDLE_MAGIC)] != BUNDLE_MAGIC:
+        raise BundleFormatError("not a memjit batch proof bundle (bad magic)")
+    version = data[len(BUNDLE_MAGIC)]
+    if version != BUNDLE_VERSION:
+        raise BundleFormatError(f"batch proof bundle version {version} is not read (version "
+                                f"{BUNDLE_VERSION}: a chain of segments); prove the batch again")
+    if len(data) < head:
         raise BundleFormatError("truncated batch proof bundle")
-    return Bundle(header_hash, decode_statement(data[head:head + length]), data[head + length:])
+    header_hash = data[len(BUNDLE_MAGIC) + 1:head - _U32.size]
+    (count,) = _U32.unpack_from(data, head - _U32.size)
+    if not 1 <= count <= MAX_SEGMENTS:
+        raise BundleFormatError(f"a bundle holds 1..{MAX_SEGMENTS} segments, not {count}")
+    pos, segments = head, []
+    for _ in range(count):
+        statement, pos = _length_prefixed(data, pos)
+        proof, pos = _length_prefixed(data, pos)
+        segments.append(Segment(decode_statement(statement), proof))
+    if pos != len(data):
+        raise BundleFormatError("trailing bytes after the batch proof bundle")
+    return Bundle(header_hash, tuple(segments))
+
+
+def _length_prefixed(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The u32-length-prefixed bytes at `pos` and the position after them."""
+    if pos + _U32.size > len(data):
+        raise BundleFormatError("truncated batch proof bundle")
+    (length,) = _U32.unpack_from(data, pos)
+    pos += _U32.size
+    if pos + length > len(data):
+        raise BundleFormatError("truncated batch proof bundle")
+    return data[pos:pos + length], pos + length

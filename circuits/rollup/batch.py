@@ -36,7 +36,9 @@ Constraints (degree <= 3):
   day; minted' = minted + reward in 30-bit limbs with a boolean carry;
 - the weight (version-2 facts): weight = seed(usefulness', B, since) * wrate // e, the market's
   formula, in three floor divisions with quotient and remainder witnesses (BatchAir._formula);
-- the facts: seq starts at 0 and counts segments; an auxiliary column accumulates, on every
+- the facts: seq starts at the statement's `first` (the sequence number of its first fact in
+  the batch: a batch proven as a chain of STARKs, memjit.rollup.proving, numbers its facts
+  across them) and counts segments; an auxiliary column accumulates, on every
   fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 16 fields (seq,
   index, score, rate, reward, weight rate, since, weight, prior, key hash), from 0 to the value the verifier computes from the
   public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
@@ -137,10 +139,11 @@ class BatchInputs:
     prev_commitment: bytes  # the previous batch's commitment (32 zero bytes for batch 1)
     base_reward: int = 1000  # B of the seed formula (SWT)
     ema_rate: int = 200  # the consensus EMA rate (thousandths), the weight's denominator
+    first: int = 0  # the batch's sequence number of this statement's first fact
 
     def encode(self) -> bytes:
-        out = [struct.pack("<QQQIII", self.number, self.day, self.emission, self.base_reward,
-                           self.ema_rate, len(self.facts)),
+        out = [struct.pack("<QQQIIII", self.number, self.day, self.emission, self.base_reward,
+                           self.ema_rate, len(self.facts), self.first),
                struct.pack("<16I", *self.old_root, *self.new_root),
                self.facts_commitment, self.prev_commitment]
         out += [struct.pack("<IIIIQ7IIIIQQQ", f.index, f.score, f.rate, f.version, f.reward,
@@ -186,7 +189,8 @@ class BatchAir(Air):
         if self._expected is not None and self._expected[0] == key:
             return self._expected[1]
         facts = self.public_inputs.facts
-        fields = np.array([f.fields(i) for i, f in enumerate(facts)], dtype=np.uint64) % P
+        fields = np.array([f.fields(self.public_inputs.first + i) for i, f in enumerate(facts)],
+                          dtype=np.uint64) % P
         betas = ext_powers(beta, FACT_FIELDS + 1)[1:]
         terms = (lincomb(fields.T.copy(), betas) + ext_from_base(np.uint64(1))) % P
         gammas = ext_powers(gamma, len(facts))[::-1]
@@ -271,7 +275,7 @@ class BatchAir(Air):
             b.every_row(fact * (value - total))
         self._formula(b, c, fact)
         # The facts, in order: seq counts segments; the accumulator binds the public facts.
-        b.first_row(c[SEQ])
+        b.first_row(c[SEQ] - pi.first)
         b.transition(n[SEQ] - c[SEQ] - is_top)
         fields = [c[SEQ], c[INDEX], score, rate, c[REWARD], c[WRATE], c[SINCE], c[WEIGHT],
                   c[PRIOR], *new[L.KEY:L.KEY + L.KEY_LIMBS]]
@@ -381,7 +385,7 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
     t[:m, -1, TOP] = 1
     t[:, 1:, SIB:SIB + DIGEST] = sib
     t[:, 1:, BIT] = bits
-    t[:, :, SEQ] = np.arange(segs, dtype=np.uint64)[:, None]
+    t[:, :, SEQ] = inputs.first + np.arange(segs, dtype=np.uint64)[:, None]
     t[:, :, INDEX] = index[:, None].astype(np.uint64)
     weights = (1 << np.arange(DEPTH, dtype=np.uint64))
     t[:, 1:, IDX_ACC] = np.cumsum(bits * weights, axis=1).astype(np.uint64) % P

@@ -139,8 +139,8 @@ def batch_verify(
     number: int = _number("Batch number."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Check batch N's STARK against its header alone (no re-execution, no ledger state):
-    exit 0 if it proves the state transition, 1 if not."""
+    """Check batch N's STARKs (every segment of its chain) against its header alone (no
+    re-execution, no ledger state): exit 0 if they prove the state transition, 1 if not."""
     from memjit.errors import Rejected
     from memjit.market.ledger import Ledger
     from memjit.rollup.proving import BatchProver
@@ -150,15 +150,17 @@ def batch_verify(
     with Ledger(home, readonly=True) as ledger:
         prover = BatchProver(_batcher(ledger, home))
         verdict = prover.verify(number)
-        pi = prover.bundle(number).inputs
+        bundle = prover.bundle(number)
     fields = {"number": number, "valid": verdict.valid, "reason": verdict.reason,
-              "security_bits": verdict.security_bits, "facts": len(pi.facts),
-              "old_root": root_bytes(pi.old_root).hex(), "new_root": root_bytes(pi.new_root).hex()}
+              "security_bits": verdict.security_bits, "facts": len(bundle.facts),
+              "segments": len(bundle.segments), "old_root": root_bytes(bundle.old_root).hex(),
+              "new_root": root_bytes(bundle.new_root).hex()}
     if json_out:
         emit_json(fields)
     elif verdict.valid:
-        typer.echo(f"batch {number}: valid proof of {len(pi.facts)} fact(s), "
-                   f"{verdict.security_bits} bits, state root {fields['new_root']}")
+        typer.echo(f"batch {number}: valid proof of {len(bundle.facts)} fact(s) in "
+                   f"{len(bundle.segments)} segment(s), {verdict.security_bits} bits, "
+                   f"state root {fields['new_root']}")
     if not verdict.valid:
         raise Rejected(f"batch {number}: invalid proof: {verdict.reason}")
 

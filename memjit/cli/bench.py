@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True, help="Benchmarks: prove/verify timings a
 MAX_BENCH_SIZE = 10_000_000
 """Most accounts, or facts in a batch, a batcher benchmark builds (its state fits in memory)."""
 MAX_PROOF_FACTS = 10_000
-"""Most facts in a benchmark batch proof (2^19 rows of the batch AIR)."""
+"""Most facts in a benchmark batch proof (a chain of segments: memjit.rollup.proving)."""
 
 
 @app.command("stark")

@@ -5,10 +5,19 @@ The batch AIR proves the update of the Poseidon2 state (memjit.rollup.zkstate) b
 from batch N's state root before to its state root after (the header's, and the previous
 proven statement's new root).
 
-A proof bundle (verifier.batch.Bundle: the header's hash, the statement, the STARK) goes to
-the content store and its CID to the ledger's `batch_proofs`. :func:`check_bundle` checks a
-bundle against a header alone (no ledger): the header hash, number, previous hash, facts root,
-both state roots, the minted total and every worker's score sum, then the STARK
+A batch is proven as a chain of segments, as zkVMs split a long execution into continuations:
+its facts in consecutive ranges of at most `segment_facts` (by default as many as one STARK of
+SEGMENT_ROWS rows holds, by the batch AIR's own row count: `segment_capacity`), each proven
+from the root the previous range ended at, one after another, so the prover's memory is that
+of one segment whatever the batch size. A batch that fits one segment is one STARK.
+
+A proof bundle (verifier.batch.Bundle: the header's hash and every segment's statement and
+STARK) goes to the content store and its CID to the ledger's `batch_proofs`.
+:func:`check_bundle` checks a bundle against a header alone (no ledger): the header hash; every
+segment's number, day, previous hash, facts root and market rules; that the fact ranges are
+consecutive from fact 0 and cover the header's fact count exactly; the chain of roots from the
+header's state root before (the previous batch's proven root) to its state root after; the
+minted total and every worker's score sum over all segments; then every segment's STARK
 (verifier.batch).
 """
 
@@ -17,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace
+from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace, trace_length
 from circuits.rollup.leaf import key_hash
 from memjit.errors import BadInput, Rejected
 from memjit.market.facts import Fact
@@ -31,9 +40,40 @@ from memjit.rollup.zkstate import GENESIS_ROOT, RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from prover import prove
 from prover.poseidon2 import air_columns
-from verifier.batch import Bundle, BundleFormatError, decode_bundle, verify_batch
+from verifier.batch import Bundle, BundleFormatError, Segment, decode_bundle, verify_batch
 from verifier.params import DEFAULT_MIN_SECURITY_BITS, DEFAULT_PARAMS, ProofParams
 from verifier.stark import Verdict
+
+SEGMENT_ROWS = 1 << 16
+"""The most rows a segment's STARK has by default: it bounds a prover's memory (2^16 rows of the
+923-column batch AIR peak at ~2.5 GB) whatever the batch size."""
+
+
+def segment_capacity(rows: int = SEGMENT_ROWS) -> int:
+    """The most facts one STARK of at most `rows` rows holds (circuits.rollup.batch's
+    trace_length: per-fact rows, padding, power of two)."""
+    lo, hi = 0, rows
+    while lo < hi:  # trace_length is non-decreasing in the fact count
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if trace_length(mid) <= rows else (lo, mid - 1)
+    if lo == 0:
+        raise ValueError(f"no fact fits a STARK of {rows} rows")
+    return lo
+
+
+def segment_ranges(count: int, per_segment: int) -> list[range]:
+    """The consecutive fact ranges of a batch of `count` facts, at most `per_segment` each."""
+    if per_segment < 1:
+        raise ValueError("a segment holds at least one fact")
+    return [range(lo, min(lo + per_segment, count)) for lo in range(0, count, per_segment)]
+
+
+def prove_segment(inputs: BatchInputs, olds, news, siblings,
+                  params: ProofParams = DEFAULT_PARAMS) -> Segment:
+    """The STARK of one segment's statement, from its facts' witness (circuits.rollup.batch's
+    batch_trace: old and new limbs and siblings, in fact order)."""
+    main = batch_trace(inputs, olds, news, siblings, air_columns)
+    return Segment(inputs, prove(BatchAir(inputs), main, params))
 
 
 class BatchProver:
@@ -42,8 +82,11 @@ class BatchProver:
     def __init__(self, batcher: Batcher, rewards: RewardConfig = RewardConfig(),
                  params: ProofParams = DEFAULT_PARAMS,
                  min_security_bits: int = DEFAULT_MIN_SECURITY_BITS,
-                 oracle: OracleConfig = OracleConfig()) -> None:
+                 oracle: OracleConfig = OracleConfig(), segment_facts: int | None = None) -> None:
         self.batcher, self.params, self.min_security_bits = batcher, params, min_security_bits
+        self.segment_facts = segment_capacity() if segment_facts is None else segment_facts
+        if self.segment_facts < 1:
+            raise BadInput("a batch proof segment holds at least one fact")
         self.ledger: Ledger = batcher.ledger
         self.store: Store = batcher.store
         self.rules = rules_of(rewards, oracle)
@@ -78,27 +121,30 @@ class BatchProver:
         return out
 
     def _prove(self, header: Header, facts: list[Fact], state: RollupState) -> None:
-        old_root, day = state.root, day_of(header.timestamp_ms)
-        facts, olds, news, sibs = state.apply(facts, day)
-        inputs = BatchInputs(header.number, day, self.rules.emission, old_root, state.root,
-                             tuple(facts), header.facts_root, header.prev_hash,
-                             self.rules.base_reward, self.rules.ema_rate)
-        air = BatchAir(inputs)
-        proof = prove(air, batch_trace(inputs, olds, news, sibs, air_columns), self.params)
-        bundle = Bundle(header.hash, inputs, proof)
-        prev = self.bundle(header.number - 1).inputs if header.number > 1 else None
+        """Prove batch `header` segment by segment from `state` (left at its new root)."""
+        day = day_of(header.timestamp_ms)
+        segments = []
+        for part in segment_ranges(len(facts), self.segment_facts):
+            old_root = state.root
+            applied, olds, news, sibs = state.apply(facts[part.start:part.stop], day)
+            inputs = BatchInputs(header.number, day, self.rules.emission, old_root, state.root,
+                                 tuple(applied), header.facts_root, header.prev_hash,
+                                 self.rules.base_reward, self.rules.ema_rate, part.start)
+            segments.append(prove_segment(inputs, olds, news, sibs, self.params))
+        bundle = Bundle(header.hash, tuple(segments))
+        prev = self.bundle(header.number - 1).new_root if header.number > 1 else None
         verdict = check_bundle(header, bundle, prev, min_security_bits=0, rules=self.rules)
         if not verdict.valid:
             raise Rejected(f"batch {header.number}'s proof does not verify: {verdict.reason}")
         cid = self.store.put(bundle.encode())
         with self.ledger.transaction() as db:
             db.execute("INSERT INTO batch_proofs VALUES (?, ?, ?, ?)",
-                       (header.number, cid, root_bytes(inputs.new_root), self.ledger.clock()))
+                       (header.number, cid, root_bytes(bundle.new_root), self.ledger.clock()))
 
     def verify(self, number: int) -> Verdict:
         """Check batch `number`'s bundle against its header (and the previous statement)."""
         header = self.batcher.record(number).header
-        prev = self.bundle(number - 1).inputs if number > 1 else None
+        prev = self.bundle(number - 1).new_root if number > 1 else None
         return check_bundle(header, self.bundle(number), prev,
                             self.min_security_bits, rules=self.rules)
 
@@ -119,38 +165,67 @@ def rules_of(rewards: RewardConfig = RewardConfig(),
     return Rules(rewards.emission, rewards.base_reward, oracle.ema_ppm // RATE_STEP)
 
 
-def check_bundle(header: Header, bundle: Bundle, prev: BatchInputs | None,
+def check_bundle(header: Header, bundle: Bundle, prev_root: tuple[int, ...] | None,
                  min_security_bits: int, rules: Rules | None = None) -> Verdict:
-    """Whether `bundle` proves batch `header` (no ledger): it names the header, states its
-    number, day, previous hash, facts root, both state roots, minted total and per-worker
-    scores, starts from the previous statement's new root (the empty tree's for batch 1), and
-    its STARK verifies."""
-    pi = bundle.inputs
+    """Whether `bundle` proves batch `header` (no ledger) from `prev_root`, the previous batch's
+    proven root (None for batch 1: the empty tree's): see the module doc. The weakest
+    segment's verdict if every check passes."""
     rules = rules_of() if rules is None else rules
+    problem = _chain_problem(header, bundle, prev_root, rules)
+    if problem is not None:
+        return Verdict(False, problem)
+    weakest = None
+    for i, seg in enumerate(bundle.segments):
+        verdict = verify_batch(seg.inputs, seg.proof, min_security_bits)
+        if not verdict.valid:
+            return Verdict(False, f"segment {i}: {verdict.reason}")
+        if weakest is None or verdict.security_bits < weakest.security_bits:
+            weakest = verdict
+    return weakest
+
+
+def _chain_problem(header: Header, bundle: Bundle, prev_root: tuple[int, ...] | None,
+                   rules: Rules) -> str | None:
+    """Why the bundle's segments do not chain into batch `header` (None: they do); no STARK."""
+    if bundle.header_hash != header.hash:
+        return "the bundle names another header"
+    if not bundle.segments:
+        return "the bundle has no segment"
+    if prev_root is None and header.state_root_before != GENESIS_ROOT:
+        return "batch 1 does not start from the empty tree"
+    if prev_root is not None and header.state_root_before != root_bytes(prev_root):
+        return "the batch does not start from the previous batch's proven root"
+    batch = (header.number, day_of(header.timestamp_ms), header.prev_hash, header.facts_root)
+    market = (rules.emission, rules.base_reward, rules.ema_rate)
+    root, covered = header.state_root_before, 0
+    for i, seg in enumerate(bundle.segments):
+        pi = seg.inputs
+        if (pi.number, pi.day, pi.prev_commitment, pi.facts_commitment) != batch:
+            return f"segment {i}: the statement's number, day, previous hash or facts root " \
+                   "is not the header's"
+        if (pi.emission, pi.base_reward, pi.ema_rate) != market:
+            return f"segment {i}: the statement's emission, base reward or EMA rate is not " \
+                   "the market's"
+        if not pi.facts:
+            return f"segment {i} proves no fact"
+        if pi.first != covered:
+            return f"segment {i} proves facts from {pi.first}, the chain is at fact {covered} " \
+                   "(a segment missing, repeated or out of order)"
+        if root_bytes(pi.old_root) != root:
+            return "segment 0 does not start from the header's state root before" if i == 0 \
+                else f"segment {i} does not start from the root segment {i - 1} ended at"
+        root, covered = root_bytes(pi.new_root), covered + len(pi.facts)
+    if covered != header.fact_count:
+        return f"the segments prove {covered} facts, the header has {header.fact_count}"
+    if root != header.state_root_after:
+        return "the last segment does not end at the header's state root after"
+    facts = bundle.facts
+    if sum(f.reward for f in facts) != header.minted:
+        return "the statements' minted total is not the header's"
     scores: Counter[tuple[int, ...]] = Counter()
-    for f in pi.facts:
+    for f in facts:
         scores[f.key] += f.score
     want = Counter({tuple(int(x) for x in key_hash(w)): s for w, s in header.scores})
-    problems = [
-        (bundle.header_hash != header.hash, "the bundle names another header"),
-        ((pi.number, pi.day, pi.prev_commitment, pi.facts_commitment)
-         != (header.number, day_of(header.timestamp_ms), header.prev_hash, header.facts_root),
-         "the statement's number, day, previous hash or facts root is not the header's"),
-        ((root_bytes(pi.old_root), root_bytes(pi.new_root))
-         != (header.state_root_before, header.state_root_after),
-         "the statement's state roots are not the header's"),
-        (len(pi.facts) != header.fact_count or sum(f.reward for f in pi.facts) != header.minted,
-         "the statement's fact count or minted total is not the header's"),
-        (+scores != +want, "the statement's scores are not the header's"),
-        (prev is not None and pi.old_root != prev.new_root,
-         "the statement does not start from the previous batch's proven root"),
-        ((pi.emission, pi.base_reward, pi.ema_rate)
-         != (rules.emission, rules.base_reward, rules.ema_rate),
-         "the statement's emission, base reward or EMA rate is not the market's"),
-        (prev is None and root_bytes(pi.old_root) != GENESIS_ROOT,
-         "batch 1 does not start from the empty tree"),
-    ]
-    for bad, reason in problems:
-        if bad:
-            return Verdict(False, reason)
-    return verify_batch(pi, bundle.proof, min_security_bits)
+    if +scores != +want:
+        return "the statements' scores are not the header's"
+    return None

@@ -42,7 +42,7 @@ from memjit.rollup.header import ZERO_HASH, Header, decode_header
 from memjit.rollup.proving import check_bundle
 from memjit.rollup.zkstate import RollupState, day_of, root_bytes
 from memjit.runtime.store import Store, cid_of_digest, digest_of_cid
-from verifier.batch import BatchInputs, Bundle, BundleFormatError, decode_bundle
+from verifier.batch import Bundle, BundleFormatError, decode_bundle
 from verifier.params import DEFAULT_MIN_SECURITY_BITS
 
 DB_FILE = "replica.sqlite"
@@ -119,14 +119,14 @@ class Replica:
         self.db.executescript(SCHEMA)
         self.state = RollupState.genesis()
         self.head: Header | None = None
-        self._statement: BatchInputs | None = None
+        self._proven_root: tuple[int, ...] | None = None  # the head's, by its bundle
         self._vks = {w: bytes(d) for w, d in self.db.execute("SELECT id, vk_digest FROM workers")}
         for ref in self.refs(0):  # replay the applied batches (their blocks are in the store)
             self.head = decode_header(store.get(ref.header))
             self.state.apply(decode_data(store.get(ref.data)).facts, day_of(self.head.timestamp_ms))
         if self.head is not None:
-            self._statement = decode_bundle(store.get(self.refs(self.height - 1, 1)[0].bundle)
-                                            ).inputs
+            self._proven_root = decode_bundle(
+                store.get(self.refs(self.height - 1, 1)[0].bundle)).new_root
 
     @property
     def height(self) -> int:
@@ -146,7 +146,7 @@ class Replica:
         replica's head (BadBatch on any failure; `source`'s own errors pass through: a block
         that could not be had is not a bad batch)."""
         with self._lock:
-            head, statement, state = self.head, self._statement, copy.deepcopy(self.state)
+            head, proven_root, state = self.head, self._proven_root, copy.deepcopy(self.state)
             vks = dict(self._vks)
         blocks: dict[str, bytes] = {}
 
@@ -175,7 +175,7 @@ class Replica:
         if problems:
             raise BadBatch(f"batch {want}: {problems[0]}")
         bundle = _decoded(decode_bundle, fetch(ref.bundle), "proof bundle")
-        verdict = check_bundle(header, bundle, statement, self.min_security_bits)
+        verdict = check_bundle(header, bundle, proven_root, self.min_security_bits)
         if not verdict.valid:
             raise BadBatch(f"batch {want}'s proof does not verify: {verdict.reason}")
         for fact in data.facts:
@@ -209,7 +209,7 @@ class Replica:
                 raise
             for f in batch.data.facts:
                 self._vks.setdefault(f.worker, f.vk_digest)
-            self.head, self._statement, self.state = batch.header, batch.bundle.inputs, \
+            self.head, self._proven_root, self.state = batch.header, batch.bundle.new_root, \
                 batch.state
 
     def close(self) -> None:
