@@ -97,7 +97,8 @@ def one_point(facts: int, accounts: int = 1000, seed: int = 3,
             "load_avg": round(os.getloadavg()[0], 1),
             "columns": BatchAir.width, "witness_s": round(witness_s, 3),
             "prove_s": round(prove_s, 3), "verify_ms": round(verify_s * 1000, 1),
-            "proof_kb": round(len(bundle.encode()) / 1024, 1),
+            "proof_kb": round(sum(len(s.proof) for s in segments) / 1024, 1),
+            "bundle_kb": round(len(bundle.encode()) / 1024, 1),
             "security_bits": verdict.security_bits,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "phases": {k: round(v, 3) for k, v in stats.phases.items()}}
@@ -117,6 +118,7 @@ def bench_batch_proofs(sizes: list[int], accounts: int = 1000) -> dict:
             "growth": {"prove_s": _fit(xs, [p["prove_s"] for p in points]),
                        "verify_ms": _fit(xs, [p["verify_ms"] for p in points]),
                        "proof_kb": _fit(xs, [p["proof_kb"] for p in points]),
+                       "bundle_kb": _fit(xs, [p["bundle_kb"] for p in points]),
                        "peak_rss_mb": _fit(xs, [p["peak_rss_mb"] for p in points])}}
 
 

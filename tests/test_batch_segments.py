@@ -2,7 +2,7 @@
 segment holds is proven as consecutive fact ranges, each from the root the previous one ended
 at. check_bundle accepts an honest chain and refuses, each with its own reason, a missing,
 swapped or duplicated segment, one that starts from another root, one proven for another fact
-range, and a truncated or old-version bundle; an honest multi-segment batch verifies through
+range, and a truncated (fuzzed), flipped or old-version bundle; an honest multi-segment batch verifies through
 `memjit batch verify N` and through a follower's replica."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from circuits.rollup.batch import BatchInputs, apply_fact, trace_length
 from circuits.rollup.leaf import Leaf
@@ -194,3 +196,20 @@ def test_multi_segment_batch_verifies_by_cli_and_follower(
     assert code == 0 and verified["valid"] and verified["segments"] == 3
     assert verified["facts"] == 3 and verified["security_bits"] >= 100
     assert verified["new_root"] == header.state_root_after.hex()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_chain_decoder_refuses_any_truncation_or_flip(chain, data) -> None:
+    _, bundle, _ = chain
+    encoded = bundle.encode()
+    with pytest.raises(BundleFormatError):
+        decode_bundle(encoded[:data.draw(st.integers(0, len(encoded) - 1))])
+    flip = data.draw(st.integers(0, len(encoded) - 1))
+    mutated = bytearray(encoded)
+    mutated[flip] ^= 0xFF
+    try:
+        decoded = decode_bundle(bytes(mutated))
+    except BundleFormatError:
+        return
+    assert decoded != bundle

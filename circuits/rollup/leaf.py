@@ -15,6 +15,7 @@ digest is Poseidon2(limbs)[0:8], which is Plonky3's compression of limbs 0-7 wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +32,15 @@ MAX_AMOUNT = (1 << 53) - 1
 
 def key_hash(worker_id: bytes) -> np.ndarray:
     """The 7 key-hash limbs of a 32-byte worker id."""
-    if len(worker_id) != 32:
+    return key_hashes([worker_id])[0]
+
+
+def key_hashes(worker_ids: Sequence[bytes]) -> np.ndarray:
+    """The key-hash limbs (n, 7) of n 32-byte worker ids, in one batched permutation."""
+    if any(len(w) != 32 for w in worker_ids):
         raise ValueError("a worker id is 32 bytes")
-    limbs = np.frombuffer(worker_id, dtype="<u2").astype(np.uint64)
-    return permute(limbs)[:KEY_LIMBS]
+    limbs = np.frombuffer(b"".join(worker_ids), dtype="<u2").astype(np.uint64).reshape(-1, 16)
+    return permute(limbs)[:, :KEY_LIMBS]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace, trace_length
-from circuits.rollup.leaf import key_hash
+from circuits.rollup.leaf import key_hashes
 from memjit.errors import BadInput, Rejected
 from memjit.market.facts import Fact
 from memjit.market.ledger import Ledger
@@ -225,7 +225,8 @@ def _chain_problem(header: Header, bundle: Bundle, prev_root: tuple[int, ...] | 
     scores: Counter[tuple[int, ...]] = Counter()
     for f in facts:
         scores[f.key] += f.score
-    want = Counter({tuple(int(x) for x in key_hash(w)): s for w, s in header.scores})
+    keys = key_hashes([w for w, _ in header.scores]) if header.scores else ()
+    want = Counter({tuple(int(x) for x in k): s for k, (_, s) in zip(keys, header.scores)})
     if +scores != +want:
         return "the statements' scores are not the header's"
     return None
