@@ -43,7 +43,7 @@ def one_point(facts: int, accounts: int = 1000, seed: int = 3) -> dict:
     tree = StateTree()
     tree.build({i: apply_fact(np.zeros(16, np.uint64), BatchFact(i, keys[i], 500_000, 1000, 0),
                               1) for i in range(accounts)})
-    old_root = tuple(int(x) for x in tree.root)
+    old_root, old_sub = tuple(int(x) for x in tree.root), tuple(int(x) for x in tree.subroot)
     start = time.perf_counter()
     chosen, olds, news, sibs = [], [], [], []
     for _ in range(facts):
@@ -54,7 +54,8 @@ def one_point(facts: int, accounts: int = 1000, seed: int = 3) -> dict:
         w = tree.update(i, apply_fact(tree.limbs(i), fact, 2))
         chosen.append(fact), olds.append(w.old), news.append(w.new), sibs.append(w.siblings)
     inputs = BatchInputs(1, 2, 10_000, old_root, tuple(int(x) for x in tree.root),
-                         tuple(chosen), bytes(32), bytes(32))
+                         tuple(chosen), bytes(32), bytes(32), old_subroot=old_sub,
+                         new_subroot=tuple(int(x) for x in tree.subroot))
     main = batch_trace(inputs, np.stack(olds), np.stack(news), np.stack(sibs), air_columns)
     witness_s = time.perf_counter() - start
     air = BatchAir(inputs)

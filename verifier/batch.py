@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from circuits.field import P
 from circuits.rollup.batch import (DAY_N, EMA_SCALE, MAX_SCALE, MAX_SINCE, BatchAir, BatchFact,
-                                   BatchInputs)
+                                   BatchInputs, fold_subroot)
 from circuits.rollup.leaf import LIMB
 from verifier.params import DEFAULT_MIN_SECURITY_BITS
 from verifier.stark import Verdict, verify
@@ -37,6 +37,9 @@ def payout(weight: int, total: int, emission: int) -> int:
 def fact_problems(inputs: BatchInputs) -> list[str]:
     """Every public fact that breaks a stateless market rule (empty: all well-formed)."""
     out = []
+    if fold_subroot(inputs.old_subroot) != tuple(inputs.old_root) \
+            or fold_subroot(inputs.new_subroot) != tuple(inputs.new_root):
+        out.append("the statement's depth-30 subroots do not fold to its state roots")
     if not 1 <= inputs.ema_rate <= EMA_SCALE or not 0 <= DAY_N * inputs.base_reward < MAX_SCALE:
         out.append("the statement's EMA rate or base reward is out of range")
     for i, f in enumerate(inputs.facts):
@@ -77,9 +80,9 @@ def verify_batch(inputs: BatchInputs, proof: bytes,
 
 
 BUNDLE_MAGIC = b"MJBPROOF"
-BUNDLE_VERSION = 2
+BUNDLE_VERSION = 3  # 3: the statement carries the depth-30 subroots (rollup_batch_v2)
 _FACT = struct.Struct("<IIIIQ7IIIIQQQ")
-_HEAD = struct.Struct("<QQQIII16I")
+_HEAD = struct.Struct("<QQQIII32I")
 MAX_FACTS = 1 << 24
 
 
@@ -121,16 +124,28 @@ def decode_statement(data: bytes) -> BatchInputs:
             raise BundleFormatError("malformed fact in batch statement")
         facts.append(BatchFact(index, tuple(key), score, rate, reward, version, wrate, since,
                                weight, total, emission_f, prior))
-    return BatchInputs(number, day, emission, tuple(roots[:8]), tuple(roots[8:]), tuple(facts),
-                       commitment, prev, base_reward, ema_rate)
+    return BatchInputs(number, day, emission, tuple(roots[:8]), tuple(roots[8:16]),
+                       tuple(facts), commitment, prev, base_reward, ema_rate,
+                       old_subroot=tuple(roots[16:24]), new_subroot=tuple(roots[24:]))
+
+
+def bundle_version(data: bytes) -> int | None:
+    """The format version of proof bundle bytes (None: not a proof bundle)."""
+    if len(data) <= len(BUNDLE_MAGIC) or data[:len(BUNDLE_MAGIC)] != BUNDLE_MAGIC:
+        return None
+    return data[len(BUNDLE_MAGIC)]
 
 
 def decode_bundle(data: bytes) -> Bundle:
-    """Parse a proof bundle (BundleFormatError on anything malformed)."""
+    """Parse a proof bundle (BundleFormatError on anything malformed or of another version)."""
     head = len(BUNDLE_MAGIC) + 1 + 32 + 4
-    if len(data) < head or data[:len(BUNDLE_MAGIC)] != BUNDLE_MAGIC \
-            or data[len(BUNDLE_MAGIC)] != BUNDLE_VERSION:
-        raise BundleFormatError("not a memjit batch proof bundle (bad magic or version)")
+    version = bundle_version(data)
+    if version is None or len(data) < head:
+        raise BundleFormatError("not a memjit batch proof bundle (bad magic or truncated)")
+    if version != BUNDLE_VERSION:
+        raise BundleFormatError(f"batch proof bundle version {version} is not the version this "
+                                f"memjit reads ({BUNDLE_VERSION}): the batch must be proven "
+                                "again")
     header_hash = data[len(BUNDLE_MAGIC) + 1:head - 4]
     (length,) = struct.unpack_from("<I", data, head - 4)
     if head + length > len(data):

@@ -1,12 +1,17 @@
 """The batch AIR: a batch of facts moves the state tree from one root to the next.
 
 Each fact updates one account: the leaf at its index goes from `old` to `new` limbs
-(circuits.rollup.leaf) by the market's rules, and both leaves hash up the same 32 siblings, the
-old one to the current root and the new one to the next root. A fact takes a segment of 33
-rows: a leaf row (k = 0) hashing both leaves, then a row per tree level (k = 1..32) hashing the
-two paths' nodes with the level's sibling; row k = 32 outputs the two roots. Every row holds two
-Poseidon2 permutations (circuits.rollup.poseidon2_air): lane A the old path, lane B the new.
-Rows after the last fact (at least one) are inactive segments hashing zeros.
+(circuits.rollup.leaf) by the market's rules, and both leaves hash up the same 30 siblings, the
+old one to the current root and the new one to the next root. The roots are the depth-30
+subtree's that holds every account (indexes are < 2^30): the state tree is depth 32, and the
+verifier folds each subroot, twice a left child, with the two empty subtrees' constant digests
+to get the statement's state roots (fold_subroot; collision resistance binds the subroot to the
+root). A fact takes a segment of 31 rows: a leaf row (k = 0) hashing both leaves, then a row per
+level (k = 1..30) hashing the two paths' nodes with the level's sibling; row k = 30 outputs the
+two subroots. Every row holds two Poseidon2 permutations (circuits.rollup.poseidon2_air): lane A
+the old path, lane B the new. Rows after the last fact (at least one: 31 never divides the
+power-of-two length) are inactive segments hashing zeros; they carry the new root and the final
+accumulator to the last row.
 
 Columns (923): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
 witness, is_top + its inverse witness, active, fact = is_leaf * active, top = is_top * active,
@@ -20,15 +25,15 @@ with their 207 range-check bits (BatchAir._formula).
 Constraints (degree <= 3):
 
 - each lane is a Poseidon2 permutation (every row);
-- k counts 0..32 and wraps; is_leaf = [k = 0], is_top = [k = 32] by inverse witnesses; active
+- k counts 0..30 and wraps; is_leaf = [k = 0], is_top = [k = 30] by inverse witnesses; active
   starts at 1, may only drop after a top row and never comes back, ends at 0;
 - outside leaf rows each lane's input is (node, sibling) or (sibling, node) by the row's bit,
   node being the lane's output on the previous row; both lanes share the sibling and the bit;
 - the index: at the leaf row 2^k = 1 and the sum 0, each level adds bit * 2^(k-1); at the top
-  row the sum equals the fact's index (carried unchanged through the segment); the two top
-  bits are 0 (indexes < 2^30 < p, read unambiguously);
-- the root: starts at the public old root; at an active top row lane A's output equals it and
-  the next root is lane B's output; it ends at the public new root;
+  row the sum equals the fact's index (carried unchanged through the segment): 30 bits, so
+  the index is < 2^30 < p, read unambiguously;
+- the root: starts at the public old subroot; at an active top row lane A's output equals it
+  and the next root is lane B's output; it ends at the public new subroot;
 - the leaf update, on a fact row: key hash and version unchanged unless the slot was empty
   (fresh: old limbs all 0); stake and slashed unchanged; usefulness' = (rate score +
   (1000 - rate) prior) // 1000 with a remainder < 1000, the prior usefulness at most the old
@@ -45,18 +50,20 @@ Constraints (degree <= 3):
 
 from __future__ import annotations
 
+import functools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from circuits.air import Air, ConstraintBuilder, Degree
 from circuits.field import P, ext_from_base, ext_mul, ext_powers, lincomb
-from circuits.poseidon2 import DIGEST, WIDTH
+from circuits.poseidon2 import DIGEST, WIDTH, compress, permute
 from circuits.rollup import leaf as L
 from circuits.rollup import poseidon2_air as p2
 
-DEPTH = 32
+TREE_DEPTH = 32  # the state tree's depth (memjit.rollup.tree)
+DEPTH = 30  # the levels the AIR proves: indexes are < 2^30, so the top two always go left
 SEGMENT = DEPTH + 1
 EMA_SCALE = 1000  # rates are whole thousandths of a million (memjit.market.formulas.RATE_STEP)
 MAX_USEFULNESS_BITS = 20
@@ -125,7 +132,10 @@ class BatchFact:
 
 @dataclass(frozen=True)
 class BatchInputs:
-    """The statement of a batch proof (every field is a public input)."""
+    """The statement of a batch proof (every field is a public input). The AIR proves the
+    transition of the depth-30 subtree holding every account (`old_subroot` to `new_subroot`);
+    the state roots are the depth-32 tree's, which the verifier checks are the subroots folded
+    with the two empty subtrees above (:func:`fold_subroot`)."""
 
     number: int
     day: int
@@ -137,11 +147,14 @@ class BatchInputs:
     prev_commitment: bytes  # the previous batch's commitment (32 zero bytes for batch 1)
     base_reward: int = 1000  # B of the seed formula (SWT)
     ema_rate: int = 200  # the consensus EMA rate (thousandths), the weight's denominator
+    old_subroot: tuple[int, ...] = field(kw_only=True)  # the depth-30 subtree's, before
+    new_subroot: tuple[int, ...] = field(kw_only=True)  # ... and after
 
     def encode(self) -> bytes:
         out = [struct.pack("<QQQIII", self.number, self.day, self.emission, self.base_reward,
                            self.ema_rate, len(self.facts)),
-               struct.pack("<16I", *self.old_root, *self.new_root),
+               struct.pack("<32I", *self.old_root, *self.new_root, *self.old_subroot,
+                           *self.new_subroot),
                self.facts_commitment, self.prev_commitment]
         out += [struct.pack("<IIIIQ7IIIIQQQ", f.index, f.score, f.rate, f.version, f.reward,
                             *f.key, f.wrate, f.since, f.prior, f.weight, f.total, f.emission)
@@ -149,13 +162,35 @@ class BatchInputs:
         return b"".join(out)
 
 
+@functools.cache
+def _empty_subtrees() -> tuple[np.ndarray, np.ndarray]:
+    """The roots of the empty subtrees of heights 30 and 31 (reference Poseidon2): the
+    siblings of a depth-30 subroot's path to the depth-32 root."""
+    node = permute(np.zeros(WIDTH, dtype=np.uint64))[:DIGEST]  # an empty slot's digest
+    out = []
+    for height in range(TREE_DEPTH):
+        if height >= DEPTH:
+            out.append(node)
+        node = compress(node, node)
+    return out[0], out[1]
+
+
+def fold_subroot(subroot: tuple[int, ...]) -> tuple[int, ...]:
+    """The depth-32 root of a tree whose accounts all lie in the depth-30 subtree `subroot`
+    (every index < 2^30): the subroot, left child twice, beside the empty subtrees."""
+    empty30, empty31 = _empty_subtrees()
+    node = compress(np.array(subroot, dtype=np.uint64), empty30)
+    return tuple(int(x) for x in compress(node, empty31))
+
+
 def trace_length(n_facts: int) -> int:
-    """Rows for n facts: 33 per fact and at least one inactive row, a power of two >= 64."""
+    """Rows for n facts: 31 per fact and at least one row after them (never 0 rows: 31 does not
+    divide a power of two), a power of two >= 64. 2^15 rows hold up to 1,057 facts."""
     return max(64, 1 << (SEGMENT * n_facts).bit_length())
 
 
 class BatchAir(Air):
-    name = "rollup_batch_v1"
+    name = "rollup_batch_v2"
     width = WIDTH_ALL
     aux_width = 1
     num_challenges = 2
@@ -163,7 +198,8 @@ class BatchAir(Air):
     def __init__(self, public_inputs: BatchInputs) -> None:
         if not public_inputs.facts:
             raise ValueError("a batch proves at least one fact")
-        if len(public_inputs.old_root) != DIGEST or len(public_inputs.new_root) != DIGEST:
+        if any(len(r) != DIGEST for r in (public_inputs.old_root, public_inputs.new_root,
+                                          public_inputs.old_subroot, public_inputs.new_subroot)):
             raise ValueError("roots are 8 field elements")
         super().__init__(public_inputs, trace_length(len(public_inputs.facts)))
         self._expected: tuple[bytes, np.ndarray] | None = None
@@ -227,23 +263,21 @@ class BatchAir(Air):
                 sib = n[SIB + j]
                 b.transition(not_top * (n[lane + j] - out[j] - bit_n * (sib - out[j])))
                 b.transition(not_top * (n[lane + DIGEST + j] - sib - bit_n * (out[j] - sib)))
-        # The index: bits weighted by 2^(level-1) sum to it; the top two bits are 0.
+        # The index: its 30 bits weighted by 2^(level-1) sum to it (so it is < 2^30 < p).
         b.every_row(is_leaf * c[IDX_ACC])
         b.every_row(is_leaf * (c[POW2] - 1))
         b.transition(not_top * (n[IDX_ACC] - c[IDX_ACC] - bit_n * c[POW2]))
         b.transition(not_top * (n[POW2] - 2 * c[POW2]))
         b.transition(not_top * (n[INDEX] - c[INDEX]))
         b.every_row(top * (c[IDX_ACC] - c[INDEX]))
-        b.every_row(is_top * c[BIT])
         b.every_row(is_leaf * c[BIT])
-        b.transition(c[BIT] * n[IS_TOP])
-        # Roots.
+        # Roots: the depth-30 subtree's (the verifier folds them to the state roots).
         for j in range(DIGEST):
             root = c[ROOT + j]
-            b.first_row(root - pi.old_root[j])
+            b.first_row(root - pi.old_subroot[j])
             b.every_row(top * (c[A + p2.OUTPUT + j] - root))
             b.transition(n[ROOT + j] - root - top * (c[B + p2.OUTPUT + j] - root))
-            b.last_row(root - pi.new_root[j])
+            b.last_row(root - pi.new_subroot[j])
         # The leaf update (fact rows).
         old, new = c[A:A + WIDTH], c[B:B + WIDTH]
         fresh = c[FRESH]
@@ -345,8 +379,9 @@ class BatchAir(Air):
 
 def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
                 siblings: np.ndarray, columns=p2.columns) -> np.ndarray:
-    """The main trace (923, n) of a batch: per fact its old and new limbs (16 each) and the 32
-    siblings of its path (32, 8) before the update, in fact order. `columns` computes the
+    """The main trace (width, n) of a batch: per fact its old and new limbs (16 each) and the
+    siblings of its path (32 or 30, 8; the AIR uses the lower 30) before the update, in fact
+    order. `columns` computes the
     Poseidon2 columns (the prover passes its compiled prover.poseidon2.air_columns)."""
     facts = inputs.facts
     n_rows = trace_length(len(facts))
@@ -356,9 +391,9 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
     sib = np.zeros((segs, DEPTH, DIGEST), dtype=np.uint64)
     index = np.zeros(segs, dtype=np.int64)
     m = len(facts)
-    leaf_a[:m], leaf_b[:m], sib[:m] = olds, news, siblings
+    leaf_a[:m], leaf_b[:m], sib[:m] = olds, news, np.asarray(siblings)[:, :DEPTH]
     index[:m] = [f.index for f in facts]
-    bits = (index[:, None] >> np.arange(DEPTH)) & 1  # (segs, 32)
+    bits = (index[:, None] >> np.arange(DEPTH)) & 1  # (segs, 30)
     t = np.zeros((segs, SEGMENT, WIDTH_ALL), dtype=np.uint64)
     for lane, leaf in ((A, leaf_a), (B, leaf_b)):
         cols = columns(leaf)
@@ -386,7 +421,7 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
     weights = (1 << np.arange(DEPTH, dtype=np.uint64))
     t[:, 1:, IDX_ACC] = np.cumsum(bits * weights, axis=1).astype(np.uint64) % P
     t[:, :, POW2] = [pow(2, int(k), P) for k in ks]
-    roots = [inputs.old_root] + [tuple(int(x) for x in t[s, -1, B + p2.OUTPUT:B + p2.OUTPUT + DIGEST])
+    roots = [inputs.old_subroot] + [tuple(int(x) for x in t[s, -1, B + p2.OUTPUT:B + p2.OUTPUT + DIGEST])
                                  for s in range(m)]
     t[:, :, ROOT:ROOT + DIGEST] = np.array(roots + [roots[-1]] * (segs - m),
                                            dtype=np.uint64)[:segs, None, :] % P

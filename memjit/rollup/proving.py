@@ -31,7 +31,8 @@ from memjit.rollup.zkstate import GENESIS_ROOT, RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from prover import prove
 from prover.poseidon2 import air_columns
-from verifier.batch import Bundle, BundleFormatError, decode_bundle, verify_batch
+from verifier.batch import (BUNDLE_VERSION, Bundle, BundleFormatError, bundle_version,
+                            decode_bundle, verify_batch)
 from verifier.params import DEFAULT_MIN_SECURITY_BITS, DEFAULT_PARAMS, ProofParams
 from verifier.stark import Verdict
 
@@ -64,8 +65,22 @@ class BatchProver:
         except BundleFormatError as exc:
             raise Rejected(f"batch {number}'s proof bundle is malformed: {exc}") from None
 
+    def drop_outdated(self) -> int:
+        """Forget the recorded proofs if they are bundles of an older version (an older batch
+        AIR or statement), so that prove_pending proves those batches again; returns how many
+        were dropped. Proofs are recorded in order by one memjit, so the lowest-numbered one
+        tells for all of them."""
+        row = self.ledger.db.execute(
+            "SELECT bundle_cid FROM batch_proofs ORDER BY number LIMIT 1").fetchone()
+        if row is None or bundle_version(self.store.get(row[0])) == BUNDLE_VERSION:
+            return 0
+        with self.ledger.transaction() as db:
+            return db.execute("DELETE FROM batch_proofs").rowcount
+
     def prove_pending(self) -> list[int]:
-        """Prove every committed batch that has no proof yet, in order; returns their numbers."""
+        """Prove every committed batch that has no proof yet (or only an outdated one:
+        drop_outdated), in order; returns their numbers."""
+        self.drop_outdated()
         records = self.batcher.records()
         done = self.proven()
         if done >= len(records):
@@ -78,11 +93,12 @@ class BatchProver:
         return out
 
     def _prove(self, header: Header, facts: list[Fact], state: RollupState) -> None:
-        old_root, day = state.root, day_of(header.timestamp_ms)
+        old_root, old_subroot, day = state.root, state.subroot, day_of(header.timestamp_ms)
         facts, olds, news, sibs = state.apply(facts, day)
         inputs = BatchInputs(header.number, day, self.rules.emission, old_root, state.root,
                              tuple(facts), header.facts_root, header.prev_hash,
-                             self.rules.base_reward, self.rules.ema_rate)
+                             self.rules.base_reward, self.rules.ema_rate,
+                             old_subroot=old_subroot, new_subroot=state.subroot)
         air = BatchAir(inputs)
         proof = prove(air, batch_trace(inputs, olds, news, sibs, air_columns), self.params)
         bundle = Bundle(header.hash, inputs, proof)
