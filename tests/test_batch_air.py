@@ -118,7 +118,7 @@ def test_honest_batch_proves_and_verifies():
     statement, main = build()
     constraints_hold(statement, main)
     air = BatchAir(statement)
-    assert air.max_degree() == 3 and air.width == 923
+    assert air.max_degree() == 3 and air.width == 676  # 20 range checks, 9 selectors
     proof = prove(air, main, FAST)
     verdict = verify_batch(statement, proof, min_security_bits=0)
     assert verdict.valid, verdict.reason
@@ -228,19 +228,11 @@ def test_public_facts_breaking_market_rules_rejected():
 
 
 def _refill(main: np.ndarray, row: int) -> None:
-    """Recompute a fact row's formula range-check bits from its (possibly lying) columns, so
-    that only the constraint a lie breaks can catch it."""
-    c = {col: int(main[col, row]) for col in range(B.WRATE, B.PRIOR + 1)}
-    signed = {col: v - B.P if v > B.P // 2 else v for col, v in c.items()}
-    t = c[B.T0] + (c[B.T1] << B.LOW)
-    values = [c[B.V0], c[B.V1], c[B.RHO_A], B.PPM_N - 1 - c[B.RHO_A],
-              signed[B.C0] + B.C0_OFFSET, c[B.SEED], c[B.T0], c[B.T1], c[B.R0], c[B.R1],
-              signed[B.C1] + B.C1_OFFSET, t - 1 - c[B.R0] - (c[B.R1] << B.LOW), c[B.RHO_C],
-              200 - 1 - c[B.RHO_C], int(main[B.A + USEFULNESS, row]) - int(main[B.PRIOR, row])]
-    first = B.FORMULA_BITS
-    for value, (_, count) in zip(values, B.FORMULA_RANGES):
-        main[first:first + count, row] = [(value % B.P >> i) & 1 for i in range(count)]
-        first += count
+    """Recompute a fact's range-check columns from its row's (possibly lying) columns, so that
+    only the constraint a lie breaks can catch it (a value out of range decomposes as if it
+    were in range: its running sum misses 0)."""
+    segment = main[:, row:row + B.SEGMENT].T[None]  # a view: (1, 31, width)
+    B.CHECKS.fill(segment, np.array([B.range_witness(main[:, row], 200)], dtype=np.int64))
 
 
 def test_wrong_weight_rejected():

@@ -13,14 +13,16 @@ the old path, lane B the new. Rows after the last fact (at least one: 31 never d
 power-of-two length) are inactive segments hashing zeros; they carry the new root and the final
 accumulator to the last row.
 
-Columns (923): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
+Columns (676): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
 witness, is_top + its inverse witness, active, fact = is_leaf * active, top = is_top * active,
 the current root (8), seq, index, the index accumulated from the path bits, 2^(k), score, rate
 (thousandths of a million), reward, the EMA remainder, fresh (the old slot is empty), the
-minted limb's carry, 70 range-check bits (remainder < 1000: 10 + 10, new usefulness < 2^20:
-20, new minted low limb < 2^30: 30), and the reward formula's 15 columns (weight rate, seconds
-since last use, weight, the two-limb quotients, remainders and carries, the prior usefulness)
-with their 207 range-check bits (BatchAir._formula).
+minted limb's carry, the reward formula's 15 columns (weight rate, seconds since last use,
+weight, the two-limb quotients, remainders and carries, the prior usefulness; BatchAir._formula),
+the new usefulness' high limb u1, then the range checks: 20 running-sum columns (RANGES: the
+remainder < 1000 as rem and 999 - rem < 2^10, the new usefulness' limbs u0 < 2^14 and u1 < 2^6,
+the new minted low limb < 2^30, the formula's 15) and 9 selectors [k < B], one per distinct
+width below 30 (circuits.rollup.ranges: a value is checked over its fact's 31 rows).
 
 Constraints (degree <= 3):
 
@@ -39,12 +41,14 @@ Constraints (degree <= 3):
   (1000 - rate) prior) // 1000 with a remainder < 1000, the prior usefulness at most the old
   one (a failure's decay happens outside facts: it may only lower it); last day = the batch's
   day; minted' = minted + reward in 30-bit limbs with a boolean carry;
+- the range checks (RANGES, circuits.rollup.ranges.RangeChecks): each value's running sum
+  starts at it on the fact row, halves by a bit per row and is 0 from row k = B on;
 - the weight (version-2 facts): weight = seed(usefulness', B, since) * wrate // e, the market's
   formula, in three floor divisions with quotient and remainder witnesses (BatchAir._formula);
 - the facts: seq starts at 0 and counts segments; an auxiliary column accumulates, on every
   fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 16 fields (seq,
-  index, score, rate, reward, weight rate, since, weight, prior, key hash), from 0 to the value the verifier computes from the
-  public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
+  index, score, rate, reward, weight rate, since, weight, prior, key hash), from 0 to the
+  value the verifier computes from the public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
   after the main trace is committed). The verifier itself checks the public facts' ranges.
 """
 
@@ -61,6 +65,7 @@ from circuits.field import P, ext_from_base, ext_mul, ext_powers, lincomb
 from circuits.poseidon2 import DIGEST, WIDTH, compress, permute
 from circuits.rollup import leaf as L
 from circuits.rollup import poseidon2_air as p2
+from circuits.rollup.ranges import RangeChecks
 
 TREE_DEPTH = 32  # the state tree's depth (memjit.rollup.tree)
 DEPTH = 30  # the levels the AIR proves: indexes are < 2^30, so the top two always go left
@@ -81,21 +86,18 @@ SIB = 2 * p2.COLUMNS
 (BIT, K, IS_LEAF, INV_LEAF, IS_TOP, INV_TOP, ACTIVE, FACT, TOP) = range(SIB + 8, SIB + 17)
 ROOT = SIB + 17
 (SEQ, INDEX, IDX_ACC, POW2, SCORE, RATE, REWARD, REM, FRESH, CARRY) = range(ROOT + 8, ROOT + 18)
-REM_BITS = ROOT + 18
-REM_UP_BITS = REM_BITS + 10
-USE_BITS = REM_UP_BITS + 10
-MINT_BITS = USE_BITS + MAX_USEFULNESS_BITS
-(WRATE, SINCE, WEIGHT, V0, V1, RHO_A, C0, SEED, T0, T1, R0, R1, C1, RHO_C, PRIOR) = range(
-    MINT_BITS + L.LIMB_BITS, MINT_BITS + L.LIMB_BITS + 15)
-# The reward formula's range checks: (name, bits) in column order after RHO_C.
-FORMULA_RANGES = (("v0", LOW), ("v1", 13), ("rho_a", 10), ("rho_a_up", 10), ("c0", 16),
-                  ("seed", 11), ("t0", LOW), ("t1", 13), ("r0", LOW), ("r1", 13), ("c1", 12),
-                  ("rho_b_up", 27), ("rho_c", 10), ("rho_c_up", 10), ("decay", 20))
-FORMULA_BITS = PRIOR + 1
-WIDTH_ALL = FORMULA_BITS + sum(bits for _, bits in FORMULA_RANGES)
+(WRATE, SINCE, WEIGHT, V0, V1, RHO_A, C0, SEED, T0, T1, R0, R1, C1, RHO_C, PRIOR, U1) = range(
+    ROOT + 18, ROOT + 34)
+# The range checks (name, bits), in the order of _range_values: the leaf update's, then the
+# reward formula's; each is one running-sum column over the fact's segment (RangeChecks).
+RANGES = (("rem", 10), ("rem_up", 10), ("u0", LOW), ("u1", MAX_USEFULNESS_BITS - LOW),
+          ("minted", L.LIMB_BITS), ("v0", LOW), ("v1", 13), ("rho_a", 10), ("rho_a_up", 10),
+          ("c0", 16), ("seed", 11), ("t0", LOW), ("t1", 13), ("r0", LOW), ("r1", 13), ("c1", 12),
+          ("rho_b_up", 27), ("rho_c", 10), ("rho_c_up", 10), ("decay", 20))
+CHECKS = RangeChecks(U1 + 1, [bits for _, bits in RANGES], SEGMENT)
+WIDTH_ALL = CHECKS.first + CHECKS.width
 C0_OFFSET, C1_OFFSET = 640, 1  # the carries may be negative: range-checked with an offset
-_BOOLS = [BIT, ACTIVE, FRESH, CARRY, *range(REM_BITS, MINT_BITS + L.LIMB_BITS),
-          *range(FORMULA_BITS, WIDTH_ALL)]
+_BOOLS = [BIT, ACTIVE, FRESH, CARRY]
 _UNCHANGED = [L.STAKE, L.STAKE + 1, L.SLASHED, L.SLASHED + 1]
 _KEPT_UNLESS_FRESH = list(range(L.KEY, L.KEY + L.KEY_LIMBS))
 
@@ -295,15 +297,8 @@ class BatchAir(Air):
         b.every_row(fact * (new[L.LAST_DAY] - pi.day))
         b.every_row(fact * (new[L.MINTED] + c[CARRY] * L.LIMB - old[L.MINTED] - c[REWARD]))
         b.every_row(fact * (new[L.MINTED + 1] - old[L.MINTED + 1] - c[CARRY]))
-        for value, first, count in ((c[REM], REM_BITS, 10),
-                                    (EMA_SCALE - 1 - c[REM], REM_UP_BITS, 10),
-                                    (new[L.USEFULNESS], USE_BITS, MAX_USEFULNESS_BITS),
-                                    (new[L.MINTED], MINT_BITS, L.LIMB_BITS)):
-            total = c[first]
-            for i in range(1, count):
-                total = total + (1 << i) * c[first + i]
-            b.every_row(fact * (value - total))
         self._formula(b, c, fact)
+        CHECKS.constraints(b, c, n, _range_values(c, pi.ema_rate), fact, is_leaf, is_top, n[K])
         # The facts, in order: seq counts segments; the accumulator binds the public facts.
         b.first_row(c[SEQ])
         b.transition(n[SEQ] - c[SEQ] - is_top)
@@ -322,7 +317,8 @@ class BatchAir(Air):
             b.last_row(acc - type(gamma)(self._fingerprint(gamma.v, beta.v)))
 
     def _formula(self, b: ConstraintBuilder, c, fact) -> None:
-        """The weight from the account's new usefulness u (its 20 range-checked bits): with
+        """The weight from the account's new usefulness u = u0 + 2^14 u1 (u0 < 2^14, u1 < 2^6
+        range-checked, u1 a column): with
         C = DAY_N B and T = DAY + s,
 
             v    = u C // PPM_N        u C = PPM_N v + rho_a,      0 <= rho_a < PPM_N
@@ -330,33 +326,17 @@ class BatchAir(Air):
             w    = seed wrate // e     seed wrate = w e + rho_c,   0 <= rho_c < e
 
         the first two as two-limb identities (limbs of LOW bits, one carry each) so that no
-        product reaches p; every limb, remainder and carry is range-checked by bits."""
+        product reaches p; every limb, remainder and carry is range-checked (RANGES)."""
         pi = self.public_inputs
         scale = DAY_N * pi.base_reward
-        bits = USE_BITS
-        u0 = c[bits]
-        for i in range(1, LOW):
-            u0 = u0 + (1 << i) * c[bits + i]
-        u1 = c[bits + LOW]
-        for i in range(1, MAX_USEFULNESS_BITS - LOW):
-            u1 = u1 + (1 << i) * c[bits + LOW + i]
+        u1 = c[U1]
+        u0 = c[B + L.USEFULNESS] - (1 << LOW) * u1
         b.every_row(fact * (u0 * scale - PPM_N * c[V0] - c[RHO_A] - (1 << LOW) * c[C0]))
         b.every_row(fact * (u1 * scale - PPM_N * c[V1] + c[C0]))
         b.every_row(fact * (c[T0] + (1 << LOW) * c[T1] - DAY_S - c[SINCE]))
         b.every_row(fact * (c[SEED] * c[T0] + c[R0] - c[V0] - (1 << LOW) * c[C1]))
         b.every_row(fact * (c[SEED] * c[T1] + c[R1] + c[C1] - c[V1]))
         b.every_row(fact * (c[WEIGHT] * pi.ema_rate + c[RHO_C] - c[SEED] * c[WRATE]))
-        values = [c[V0], c[V1], c[RHO_A], PPM_N - 1 - c[RHO_A], c[C0] + C0_OFFSET, c[SEED],
-                  c[T0], c[T1], c[R0], c[R1], c[C1] + C1_OFFSET,
-                  c[T0] + (1 << LOW) * c[T1] - 1 - c[R0] - (1 << LOW) * c[R1], c[RHO_C],
-                  pi.ema_rate - 1 - c[RHO_C], c[A + L.USEFULNESS] - c[PRIOR]]
-        first = FORMULA_BITS
-        for value, (_, count) in zip(values, FORMULA_RANGES):
-            total = c[first]
-            for i in range(1, count):
-                total = total + (1 << i) * c[first + i]
-            b.every_row(fact * (value - total))
-            first += count
 
     def build_aux_trace(self, main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
         gamma, beta = challenges
@@ -375,6 +355,25 @@ class BatchAir(Air):
             start = row + 1
         acc[start:] = value
         return acc[None]
+
+
+def _range_values(c, ema_rate: int) -> list:
+    """The values a fact row range-checks (RANGES), from its columns `c` (symbolic in the AIR,
+    field elements as integers in the witness): the EMA remainder in [0, 1000), the new
+    usefulness' limbs, the new minted low limb, then the reward formula's limbs, remainders
+    (each below its divisor) and offset carries, and the decay old usefulness - prior."""
+    t = c[T0] + (1 << LOW) * c[T1]
+    return [c[REM], EMA_SCALE - 1 - c[REM], c[B + L.USEFULNESS] - (1 << LOW) * c[U1], c[U1],
+            c[B + L.MINTED], c[V0], c[V1], c[RHO_A], PPM_N - 1 - c[RHO_A], c[C0] + C0_OFFSET,
+            c[SEED], c[T0], c[T1], c[R0], c[R1], c[C1] + C1_OFFSET,
+            t - 1 - c[R0] - (1 << LOW) * c[R1], c[RHO_C], ema_rate - 1 - c[RHO_C],
+            c[A + L.USEFULNESS] - c[PRIOR]]
+
+
+def range_witness(row: np.ndarray, ema_rate: int) -> list[int]:
+    """A fact row's range-checked values (field elements: a value below 0 wraps to >= 2^30,
+    out of every range) from its committed columns."""
+    return [v % P for v in _range_values([int(x) for x in row], ema_rate)]
 
 
 def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
@@ -425,19 +424,16 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
                                  for s in range(m)]
     t[:, :, ROOT:ROOT + DIGEST] = np.array(roots + [roots[-1]] * (segs - m),
                                            dtype=np.uint64)[:segs, None, :] % P
+    ranged = np.zeros((segs, len(RANGES)), dtype=np.int64)
     for s, f in enumerate(facts):
         row = t[s, 0]
         row[SCORE], row[RATE], row[REWARD] = f.score, f.rate, f.reward
         row[REM] = (f.rate * f.score + (EMA_SCALE - f.rate) * f.prior) % EMA_SCALE
         row[FRESH] = int(not leaf_a[s].any())
         row[CARRY] = (int(leaf_a[s, L.MINTED]) + f.reward) >> L.LIMB_BITS
-        for first, value, count in ((REM_BITS, int(row[REM]), 10),
-                                    (REM_UP_BITS, EMA_SCALE - 1 - int(row[REM]), 10),
-                                    (USE_BITS, int(leaf_b[s, L.USEFULNESS]), MAX_USEFULNESS_BITS),
-                                    (MINT_BITS, int(leaf_b[s, L.MINTED]), L.LIMB_BITS)):
-            row[first:first + count] = [(value >> i) & 1 for i in range(count)]
-        _formula_witness(row, int(leaf_b[s, L.USEFULNESS]), int(leaf_a[s, L.USEFULNESS]), f,
-                         inputs)
+        _formula_witness(row, int(leaf_b[s, L.USEFULNESS]), f, inputs)
+        ranged[s] = range_witness(row, inputs.ema_rate)
+    CHECKS.fill(t, ranged)
     return np.ascontiguousarray(t.reshape(segs * SEGMENT, WIDTH_ALL)[:n_rows].T)
 
 
@@ -448,7 +444,7 @@ def formula_weight(usefulness: int, fact: BatchFact, inputs: BatchInputs) -> int
     return v // (DAY_S + fact.since) * fact.wrate // inputs.ema_rate
 
 
-def _formula_witness(row: np.ndarray, usefulness: int, old_usefulness: int, fact: BatchFact,
+def _formula_witness(row: np.ndarray, usefulness: int, fact: BatchFact,
                      inputs: BatchInputs) -> None:
     """Fill a fact row's reward-formula columns (see BatchAir._formula)."""
     mask = (1 << LOW) - 1
@@ -463,16 +459,9 @@ def _formula_witness(row: np.ndarray, usefulness: int, old_usefulness: int, fact
     c1 = (seed * t0 + r0 - v0) >> LOW
     named = {WRATE: fact.wrate, SINCE: fact.since, WEIGHT: fact.weight, V0: v0, V1: v1,
              RHO_A: rho_a, C0: c0, SEED: seed, T0: t0, T1: t1, R0: r0, R1: r1, C1: c1,
-             RHO_C: rho_c, PRIOR: fact.prior}
+             RHO_C: rho_c, PRIOR: fact.prior, U1: usefulness >> LOW}
     for col, value in named.items():
         row[col] = value % P
-    values = [v0, v1, rho_a, PPM_N - 1 - rho_a, c0 + C0_OFFSET, seed, t0, t1, r0, r1,
-              c1 + C1_OFFSET, t - 1 - rho_b, rho_c, inputs.ema_rate - 1 - rho_c,
-              old_usefulness - fact.prior]
-    first = FORMULA_BITS
-    for value, (_, count) in zip(values, FORMULA_RANGES):
-        row[first:first + count] = [(value >> i) & 1 for i in range(count)]
-        first += count
 
 
 def apply_fact(old: np.ndarray, fact: BatchFact, day: int) -> np.ndarray:
