@@ -134,8 +134,7 @@ def test_subroots_fold_to_the_state_roots():
     """The AIR proves the depth-30 subtree's update; the statement's depth-32 roots are the
     subroots folded with the two empty subtrees (the tree's own), checked by the verifier."""
     tree = genesis()
-    assert B.fold_subroot(tuple(int(x) for x in tree.subroot)) == tuple(int(x) for x in tree.root)
-    assert B.fold_subroot(tuple(int(x) for x in DEFAULTS[30])) == tuple(int(x) for x in DEFAULTS[32])
+    assert np.array_equal(B.fold_subroots([tree.subroot, DEFAULTS[30]]), [tree.root, DEFAULTS[32]])
 
 
 def test_subroot_not_folding_to_the_state_root_rejected():

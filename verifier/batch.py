@@ -17,9 +17,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from circuits.field import P
 from circuits.rollup.batch import (DAY_N, EMA_SCALE, MAX_SCALE, MAX_SINCE, BatchAir, BatchFact,
-                                   BatchInputs, fold_subroot)
+                                   BatchInputs, fold_subroots)
 from circuits.rollup.leaf import LIMB
 from verifier.params import DEFAULT_MIN_SECURITY_BITS
 from verifier.stark import Verdict, verify
@@ -37,8 +39,8 @@ def payout(weight: int, total: int, emission: int) -> int:
 def fact_problems(inputs: BatchInputs) -> list[str]:
     """Every public fact that breaks a stateless market rule (empty: all well-formed)."""
     out = []
-    if fold_subroot(inputs.old_subroot) != tuple(inputs.old_root) \
-            or fold_subroot(inputs.new_subroot) != tuple(inputs.new_root):
+    if not np.array_equal(fold_subroots([inputs.old_subroot, inputs.new_subroot]),
+                          [inputs.old_root, inputs.new_root]):
         out.append("the statement's depth-30 subroots do not fold to its state roots")
     if not 1 <= inputs.ema_rate <= EMA_SCALE or not 0 <= DAY_N * inputs.base_reward < MAX_SCALE:
         out.append("the statement's EMA rate or base reward is out of range")

@@ -5,7 +5,7 @@ Each fact updates one account: the leaf at its index goes from `old` to `new` li
 old one to the current root and the new one to the next root. The roots are the depth-30
 subtree's that holds every account (indexes are < 2^30): the state tree is depth 32, and the
 verifier folds each subroot, twice a left child, with the two empty subtrees' constant digests
-to get the statement's state roots (fold_subroot; collision resistance binds the subroot to the
+to get the statement's state roots (fold_subroots; collision resistance binds the subroot to the
 root). A fact takes a segment of 31 rows: a leaf row (k = 0) hashing both leaves, then a row per
 level (k = 1..30) hashing the two paths' nodes with the level's sibling; row k = 30 outputs the
 two subroots. Every row holds two Poseidon2 permutations (circuits.rollup.poseidon2_air): lane A
@@ -137,7 +137,7 @@ class BatchInputs:
     """The statement of a batch proof (every field is a public input). The AIR proves the
     transition of the depth-30 subtree holding every account (`old_subroot` to `new_subroot`);
     the state roots are the depth-32 tree's, which the verifier checks are the subroots folded
-    with the two empty subtrees above (:func:`fold_subroot`)."""
+    with the two empty subtrees above (:func:`fold_subroots`)."""
 
     number: int
     day: int
@@ -177,12 +177,14 @@ def _empty_subtrees() -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def fold_subroot(subroot: tuple[int, ...]) -> tuple[int, ...]:
-    """The depth-32 root of a tree whose accounts all lie in the depth-30 subtree `subroot`
-    (every index < 2^30): the subroot, left child twice, beside the empty subtrees."""
+def fold_subroots(subroots: np.ndarray) -> np.ndarray:
+    """The depth-32 roots (..., 8) of trees whose accounts all lie in the depth-30 subtrees
+    `subroots` (..., 8) (every index < 2^30): each subroot, left child twice, beside the empty
+    subtrees."""
     empty30, empty31 = _empty_subtrees()
-    node = compress(np.array(subroot, dtype=np.uint64), empty30)
-    return tuple(int(x) for x in compress(node, empty31))
+    node = np.asarray(subroots, dtype=np.uint64)
+    node = compress(node, np.broadcast_to(empty30, node.shape))
+    return compress(node, np.broadcast_to(empty31, node.shape))
 
 
 def trace_length(n_facts: int) -> int:
@@ -210,6 +212,7 @@ class BatchAir(Air):
         return self.public_inputs.encode()
 
     _degrees_of_every_batch: list | None = None
+    _segments_of_every_batch: int | None = None
 
     def constraint_degrees(self):
         """The constraints and their degrees do not depend on the statement: derived once per
@@ -217,6 +220,12 @@ class BatchAir(Air):
         if BatchAir._degrees_of_every_batch is None:
             BatchAir._degrees_of_every_batch = super().constraint_degrees()
         return BatchAir._degrees_of_every_batch
+
+    def num_segments(self) -> int:
+        """As the degrees, once per process."""
+        if BatchAir._segments_of_every_batch is None:
+            BatchAir._segments_of_every_batch = super().num_segments()
+        return BatchAir._segments_of_every_batch
 
     def _fingerprint(self, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """The accumulator's final value over the public facts (cached per challenge pair)."""
@@ -237,9 +246,8 @@ class BatchAir(Air):
         (acc,), (acc_n,) = b.aux_cur, b.aux_nxt
         gamma, beta = b.challenges
         pi = self.public_inputs
-        for lane in (A, B):
-            for expr in p2.constraints(c[lane:lane + p2.COLUMNS]):
-                b.every_row(expr)
+        for expr in p2.lane_constraints([c[A:A + p2.COLUMNS], c[B:B + p2.COLUMNS]]):
+            b.every_row(expr)
         for col in _BOOLS:
             b.every_row(c[col] * (c[col] - 1))
         k, is_leaf, is_top, active = c[K], c[IS_LEAF], c[IS_TOP], c[ACTIVE]
