@@ -15,7 +15,7 @@ from circuits.rollup.batch import (BatchAir, BatchFact, BatchInputs, apply_fact,
                                    formula_weight)
 from circuits.rollup.leaf import MINTED, USEFULNESS, key_hash
 from memjit.market import formulas
-from memjit.rollup.tree import StateTree
+from memjit.rollup.tree import DEFAULTS, StateTree
 from prover import prove
 from prover.composition import ConstraintViolation, check_trace
 from verifier import ProofParams, verify_air
@@ -41,7 +41,8 @@ def weighed(facts: tuple[BatchFact, ...]) -> tuple[BatchFact, ...]:
     """The facts with each version-2 fact's weight and reward as the market computes them
     (memjit.market.formulas) on the account's new usefulness in genesis()."""
     tree, out = genesis(), []
-    inputs = BatchInputs(7, DAY, EMISSION, (0,) * 8, (0,) * 8, (), bytes(32), bytes(32))
+    inputs = BatchInputs(7, DAY, EMISSION, (0,) * 8, (0,) * 8, (), bytes(32), bytes(32),
+                         old_subroot=(0,) * 8, new_subroot=(0,) * 8)
     for f in facts:
         f = dataclasses.replace(f, prior=int(tree.limbs(f.index)[USEFULNESS]) - f.prior)
         new = apply_fact(tree.limbs(f.index), f, DAY)
@@ -78,7 +79,7 @@ def build(applied=None, stated=None, *, new_leaf=None, index_of=None, sibling=No
     applied = FACTS if applied is None else applied
     stated = FACTS if stated is None else stated
     tree = genesis()
-    old_root = tuple(int(x) for x in tree.root)
+    old_root, old_sub = tuple(int(x) for x in tree.root), tuple(int(x) for x in tree.subroot)
     olds, news, sibs, used = [], [], [], []
     for i, f in enumerate(applied):
         index = f.index if index_of is None else index_of(i, f.index)
@@ -94,7 +95,8 @@ def build(applied=None, stated=None, *, new_leaf=None, index_of=None, sibling=No
         used.append(dataclasses.replace(f, index=index))
     new_root = tuple(int(x) for x in tree.root)
     statement = BatchInputs(7, DAY, EMISSION, old_root, new_root, tuple(stated),
-                            bytes(32), bytes(32))
+                            bytes(32), bytes(32), old_subroot=old_sub,
+                            new_subroot=tuple(int(x) for x in tree.subroot))
     trace_pi = dataclasses.replace(statement, facts=tuple(used))
     return statement, batch_trace(trace_pi, np.stack(olds), np.stack(news), np.stack(sibs))
 
@@ -116,15 +118,39 @@ def test_honest_batch_proves_and_verifies():
     statement, main = build()
     constraints_hold(statement, main)
     air = BatchAir(statement)
-    assert air.max_degree() == 3 and air.width == 923
+    assert air.max_degree() == 3 and air.width == 676  # 20 range checks, 9 selectors
     proof = prove(air, main, FAST)
     verdict = verify_batch(statement, proof, min_security_bits=0)
     assert verdict.valid, verdict.reason
     # the same proof under another new root, day or fact list is not a proof of it
-    for other in (dataclasses.replace(statement, new_root=statement.old_root),
+    for other in (dataclasses.replace(statement, new_root=statement.old_root,
+                                      new_subroot=statement.old_subroot),
                   dataclasses.replace(statement, day=DAY + 1),
                   dataclasses.replace(statement, facts=FACTS[:2])):
         assert not verify_batch(other, proof, min_security_bits=0).valid
+
+
+def test_subroots_fold_to_the_state_roots():
+    """The AIR proves the depth-30 subtree's update; the statement's depth-32 roots are the
+    subroots folded with the two empty subtrees (the tree's own), checked by the verifier."""
+    tree = genesis()
+    assert np.array_equal(B.fold_subroots([tree.subroot, DEFAULTS[30]]), [tree.root, DEFAULTS[32]])
+
+
+def test_subroot_not_folding_to_the_state_root_rejected():
+    """A statement whose subroots are honest for its STARK but do not fold to its state roots
+    (the header's) is refused: here the state root after is another tree's."""
+    statement, main = build()
+    proof = prove(BatchAir(statement), main, FAST)
+    for lying in (dataclasses.replace(statement, new_root=statement.old_root),
+                  dataclasses.replace(statement, old_root=statement.new_root)):
+        assert fact_problems(lying) == ["the statement's depth-30 subroots do not fold to its "
+                                        "state roots"]
+        assert not verify_batch(lying, proof, 0).valid
+    # and subroots that fold to the roots but are not the AIR's: the STARK refuses them
+    other = dataclasses.replace(statement, new_subroot=statement.old_subroot,
+                                new_root=statement.old_root)
+    assert not fact_problems(other) and not verify_batch(other, proof, 0).valid
 
 
 def test_wrong_reward_rejected():
@@ -201,19 +227,11 @@ def test_public_facts_breaking_market_rules_rejected():
 
 
 def _refill(main: np.ndarray, row: int) -> None:
-    """Recompute a fact row's formula range-check bits from its (possibly lying) columns, so
-    that only the constraint a lie breaks can catch it."""
-    c = {col: int(main[col, row]) for col in range(B.WRATE, B.PRIOR + 1)}
-    signed = {col: v - B.P if v > B.P // 2 else v for col, v in c.items()}
-    t = c[B.T0] + (c[B.T1] << B.LOW)
-    values = [c[B.V0], c[B.V1], c[B.RHO_A], B.PPM_N - 1 - c[B.RHO_A],
-              signed[B.C0] + B.C0_OFFSET, c[B.SEED], c[B.T0], c[B.T1], c[B.R0], c[B.R1],
-              signed[B.C1] + B.C1_OFFSET, t - 1 - c[B.R0] - (c[B.R1] << B.LOW), c[B.RHO_C],
-              200 - 1 - c[B.RHO_C], int(main[B.A + USEFULNESS, row]) - int(main[B.PRIOR, row])]
-    first = B.FORMULA_BITS
-    for value, (_, count) in zip(values, B.FORMULA_RANGES):
-        main[first:first + count, row] = [(value % B.P >> i) & 1 for i in range(count)]
-        first += count
+    """Recompute a fact's range-check columns from its row's (possibly lying) columns, so that
+    only the constraint a lie breaks can catch it (a value out of range decomposes as if it
+    were in range: its running sum misses 0)."""
+    segment = main[:, row:row + B.SEGMENT].T[None]  # a view: (1, 31, width)
+    B.CHECKS.fill(segment, np.array([B.range_witness(main[:, row], 200)], dtype=np.int64))
 
 
 def test_wrong_weight_rejected():

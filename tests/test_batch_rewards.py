@@ -20,6 +20,7 @@ from memjit.rollup.batcher import Batcher
 from memjit.rollup.proving import BatchProver
 from memjit.runtime.store import Store
 from prover.composition import ConstraintViolation
+from verifier.batch import BUNDLE_MAGIC, BUNDLE_VERSION
 from test_batch_air import FAST
 
 ALICE, BOB = b"\x01" * 48, b"\x02" * 48
@@ -90,6 +91,28 @@ def test_proven_rewards_are_the_ledgers(market) -> None:
     state = batcher.state()
     for wid in (W1, W2):  # after its last fact, an account's usefulness is the ledger's
         assert state.leaf(wid).usefulness == ledger.worker(wid).usefulness
+
+
+def test_a_bundle_of_an_older_version_is_proven_again(market) -> None:
+    """A proof recorded by an older memjit (an older bundle version: another AIR) is refused
+    with a clear error, and the next prove_pending proves the batch again."""
+    ledger, clock, home = market
+    _market_days(ledger, clock)
+    with ledger.transaction() as db:
+        close_periods(ledger, db, CONFIG)
+    batcher = Batcher(ledger, Store(home), home)
+    batcher.commit_pending(force=True)
+    prover = BatchProver(batcher, rewards=CONFIG, params=FAST, min_security_bits=0)
+    assert prover.prove_pending() == [1]
+    old = bytearray(prover.store.get(ledger.db.execute(
+        "SELECT bundle_cid FROM batch_proofs").fetchone()[0]))
+    old[len(BUNDLE_MAGIC)] = BUNDLE_VERSION - 1
+    with ledger.transaction() as db:
+        db.execute("UPDATE batch_proofs SET bundle_cid = ?", (prover.store.put(bytes(old)),))
+    with pytest.raises(Rejected, match="version 2 is not the version this memjit reads"):
+        prover.verify(1)
+    assert prover.prove_pending() == [1] and prover.verify(1).valid
+    assert prover.drop_outdated() == 0 and prover.prove_pending() == []
 
 
 def test_a_weight_the_formula_does_not_give_cannot_be_proven(market) -> None:

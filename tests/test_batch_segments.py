@@ -44,13 +44,14 @@ def root_of(tree) -> tuple[int, ...]:
 def segment(tree, facts_range: range, first: int | None = None) -> Segment:
     """Apply FACTS[facts_range] to `tree` and prove them as one segment stating `first`
     (default: the range's start)."""
-    old, olds, news, sibs = root_of(tree), [], [], []
+    old, old_sub, olds, news, sibs = root_of(tree), tuple(int(x) for x in tree.subroot), [], [], []
     for f in FACTS[facts_range.start:facts_range.stop]:
         w = tree.update(f.index, apply_fact(tree.limbs(f.index), f, DAY))
         olds.append(w.old), news.append(w.new), sibs.append(w.siblings.copy())
     inputs = BatchInputs(7, DAY, EMISSION, old, root_of(tree),
                          FACTS[facts_range.start:facts_range.stop], FACTS_ROOT, PREV_HASH,
-                         first=facts_range.start if first is None else first)
+                         first=facts_range.start if first is None else first,
+                         old_subroot=old_sub, new_subroot=tuple(int(x) for x in tree.subroot))
     return prove_segment(inputs, np.stack(olds), np.stack(news), np.stack(sibs), FAST)
 
 
@@ -157,8 +158,9 @@ def test_truncated_or_old_bundles_are_refused(chain) -> None:
             decode_bundle(data[:cut])
     with pytest.raises(BundleFormatError, match="trailing"):
         decode_bundle(data + b"\0")
-    with pytest.raises(BundleFormatError, match="version 2 is not read"):
-        decode_bundle(BUNDLE_MAGIC + b"\x02" + data[9:])
+    for old in (2, 3):
+        with pytest.raises(BundleFormatError, match=f"version {old} is not the version"):
+            decode_bundle(BUNDLE_MAGIC + bytes([old]) + data[9:])
     no_segments = data[:41] + bytes(4)
     with pytest.raises(BundleFormatError, match="segments, not 0"):
         decode_bundle(no_segments)

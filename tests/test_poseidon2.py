@@ -60,3 +60,17 @@ def test_compiled_agrees_with_reference(states):
     assert np.array_equal(fast.compress(x[:, :8], x[:, 8:]), ref.compress(x[:, :8], x[:, 8:]))
     # the batch AIR's witness columns (every S-box cube and round state), compiled
     assert np.array_equal(fast.air_columns(x), columns(x))
+
+
+def test_constraints_at_a_point_are_the_generic_ones():
+    """The verifier's evaluation at z (every lane at once, circuits.rollup.poseidon2_air) gives
+    the values of the generic constraint code run on extension arrays, lane after lane."""
+    from circuits.field import Fp4, Fp4Scalar
+    from circuits.rollup.poseidon2_air import COLUMNS, constraints, lane_constraints
+
+    rng = np.random.default_rng(5)
+    points = rng.integers(0, P, (2, COLUMNS, 4), dtype=np.uint64)
+    at_point = lane_constraints([[Fp4Scalar(v) for v in lane] for lane in points])
+    generic = [e for lane in points for e in constraints([Fp4(v) for v in lane])]
+    assert len(at_point) == len(generic) == 2 * len(constraints([Fp4(v) for v in points[0]]))
+    assert all(np.array_equal(a.v, g.v) for a, g in zip(at_point, generic))

@@ -17,9 +17,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from circuits.field import P
 from circuits.rollup.batch import (DAY_N, EMA_SCALE, MAX_SCALE, MAX_SINCE, BatchAir, BatchFact,
-                                   BatchInputs)
+                                   BatchInputs, fold_subroots)
 from circuits.rollup.leaf import LIMB
 from verifier.params import DEFAULT_MIN_SECURITY_BITS
 from verifier.stark import Verdict, verify
@@ -37,6 +39,9 @@ def payout(weight: int, total: int, emission: int) -> int:
 def fact_problems(inputs: BatchInputs) -> list[str]:
     """Every public fact that breaks a stateless market rule (empty: all well-formed)."""
     out = []
+    if not np.array_equal(fold_subroots([inputs.old_subroot, inputs.new_subroot]),
+                          [inputs.old_root, inputs.new_root]):
+        out.append("the statement's depth-30 subroots do not fold to its state roots")
     if not 1 <= inputs.ema_rate <= EMA_SCALE or not 0 <= DAY_N * inputs.base_reward < MAX_SCALE:
         out.append("the statement's EMA rate or base reward is out of range")
     for i, f in enumerate(inputs.facts):
@@ -77,9 +82,9 @@ def verify_batch(inputs: BatchInputs, proof: bytes,
 
 
 BUNDLE_MAGIC = b"MJBPROOF"
-BUNDLE_VERSION = 3
+BUNDLE_VERSION = 4  # 3: the statement carries the depth-30 subroots; 4: a chain of segments
 _FACT = struct.Struct("<IIIIQ7IIIIQQQ")
-_HEAD = struct.Struct("<QQQIIII16I")
+_HEAD = struct.Struct("<QQQIIII32I")
 _U32 = struct.Struct("<I")
 MAX_FACTS = 1 << 24
 MAX_SEGMENTS = 1 << 16
@@ -156,21 +161,30 @@ def decode_statement(data: bytes) -> BatchInputs:
             raise BundleFormatError("malformed fact in batch statement")
         facts.append(BatchFact(index, tuple(key), score, rate, reward, version, wrate, since,
                                weight, total, emission_f, prior))
-    return BatchInputs(number, day, emission, tuple(roots[:8]), tuple(roots[8:]), tuple(facts),
-                       commitment, prev, base_reward, ema_rate, first)
+    return BatchInputs(number, day, emission, tuple(roots[:8]), tuple(roots[8:16]),
+                       tuple(facts), commitment, prev, base_reward, ema_rate, first,
+                       old_subroot=tuple(roots[16:24]), new_subroot=tuple(roots[24:]))
+
+
+def bundle_version(data: bytes) -> int | None:
+    """The format version of proof bundle bytes (None: not a proof bundle)."""
+    if len(data) <= len(BUNDLE_MAGIC) or data[:len(BUNDLE_MAGIC)] != BUNDLE_MAGIC:
+        return None
+    return data[len(BUNDLE_MAGIC)]
 
 
 def decode_bundle(data: bytes) -> Bundle:
-    """Parse a proof bundle (BundleFormatError on anything malformed, truncated or trailing;
-    a version-2 bundle, one STARK per batch without fact ranges, is refused: its statement
-    no longer verifies under the batch AIR, so the batch must be proven again)."""
+    """Parse a proof bundle (BundleFormatError on anything malformed, truncated or trailing,
+    or of another version: an older bundle's statement does not verify under this batch AIR,
+    so its batch must be proven again: memjit.rollup.proving.BatchProver.drop_outdated)."""
     head = len(BUNDLE_MAGIC) + 1 + 32 + _U32.size
-    if len(data) < len(BUNDLE_MAGIC) + 1 or data[:len(BUNDLE_MAGIC)] != BUNDLE_MAGIC:
-        raise BundleFormatError("not a memjit batch proof bundle (bad magic)")
-    version = data[len(BUNDLE_MAGIC)]
+    version = bundle_version(data)
+    if version is None:
+        raise BundleFormatError("not a memjit batch proof bundle (bad magic or truncated)")
     if version != BUNDLE_VERSION:
-        raise BundleFormatError(f"batch proof bundle version {version} is not read (version "
-                                f"{BUNDLE_VERSION}: a chain of segments); prove the batch again")
+        raise BundleFormatError(f"batch proof bundle version {version} is not the version this "
+                                f"memjit reads ({BUNDLE_VERSION}: a chain of segments): the "
+                                "batch must be proven again")
     if len(data) < head:
         raise BundleFormatError("truncated batch proof bundle")
     header_hash = data[len(BUNDLE_MAGIC) + 1:head - _U32.size]

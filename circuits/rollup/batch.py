@@ -1,64 +1,76 @@
 """The batch AIR: a batch of facts moves the state tree from one root to the next.
 
 Each fact updates one account: the leaf at its index goes from `old` to `new` limbs
-(circuits.rollup.leaf) by the market's rules, and both leaves hash up the same 32 siblings, the
-old one to the current root and the new one to the next root. A fact takes a segment of 33
-rows: a leaf row (k = 0) hashing both leaves, then a row per tree level (k = 1..32) hashing the
-two paths' nodes with the level's sibling; row k = 32 outputs the two roots. Every row holds two
-Poseidon2 permutations (circuits.rollup.poseidon2_air): lane A the old path, lane B the new.
-Rows after the last fact (at least one) are inactive segments hashing zeros.
+(circuits.rollup.leaf) by the market's rules, and both leaves hash up the same 30 siblings, the
+old one to the current root and the new one to the next root. The roots are the depth-30
+subtree's that holds every account (indexes are < 2^30): the state tree is depth 32, and the
+verifier folds each subroot, twice a left child, with the two empty subtrees' constant digests
+to get the statement's state roots (fold_subroots; collision resistance binds the subroot to the
+root). A fact takes a segment of 31 rows: a leaf row (k = 0) hashing both leaves, then a row per
+level (k = 1..30) hashing the two paths' nodes with the level's sibling; row k = 30 outputs the
+two subroots. Every row holds two Poseidon2 permutations (circuits.rollup.poseidon2_air): lane A
+the old path, lane B the new. Rows after the last fact (at least one: 31 never divides the
+power-of-two length) are inactive segments hashing zeros; they carry the new root and the final
+accumulator to the last row.
 
-Columns (923): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
+Columns (676): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
 witness, is_top + its inverse witness, active, fact = is_leaf * active, top = is_top * active,
 the current root (8), seq, index, the index accumulated from the path bits, 2^(k), score, rate
 (thousandths of a million), reward, the EMA remainder, fresh (the old slot is empty), the
-minted limb's carry, 70 range-check bits (remainder < 1000: 10 + 10, new usefulness < 2^20:
-20, new minted low limb < 2^30: 30), and the reward formula's 15 columns (weight rate, seconds
-since last use, weight, the two-limb quotients, remainders and carries, the prior usefulness)
-with their 207 range-check bits (BatchAir._formula).
+minted limb's carry, the reward formula's 15 columns (weight rate, seconds since last use,
+weight, the two-limb quotients, remainders and carries, the prior usefulness; BatchAir._formula),
+the new usefulness' high limb u1, then the range checks: 20 running-sum columns (RANGES: the
+remainder < 1000 as rem and 999 - rem < 2^10, the new usefulness' limbs u0 < 2^14 and u1 < 2^6,
+the new minted low limb < 2^30, the formula's 15) and 9 selectors [k < B], one per distinct
+width below 30 (circuits.rollup.ranges: a value is checked over its fact's 31 rows).
 
 Constraints (degree <= 3):
 
 - each lane is a Poseidon2 permutation (every row);
-- k counts 0..32 and wraps; is_leaf = [k = 0], is_top = [k = 32] by inverse witnesses; active
+- k counts 0..30 and wraps; is_leaf = [k = 0], is_top = [k = 30] by inverse witnesses; active
   starts at 1, may only drop after a top row and never comes back, ends at 0;
 - outside leaf rows each lane's input is (node, sibling) or (sibling, node) by the row's bit,
   node being the lane's output on the previous row; both lanes share the sibling and the bit;
 - the index: at the leaf row 2^k = 1 and the sum 0, each level adds bit * 2^(k-1); at the top
-  row the sum equals the fact's index (carried unchanged through the segment); the two top
-  bits are 0 (indexes < 2^30 < p, read unambiguously);
-- the root: starts at the public old root; at an active top row lane A's output equals it and
-  the next root is lane B's output; it ends at the public new root;
+  row the sum equals the fact's index (carried unchanged through the segment): 30 bits, so
+  the index is < 2^30 < p, read unambiguously;
+- the root: starts at the public old subroot; at an active top row lane A's output equals it
+  and the next root is lane B's output; it ends at the public new subroot;
 - the leaf update, on a fact row: key hash and version unchanged unless the slot was empty
   (fresh: old limbs all 0); stake and slashed unchanged; usefulness' = (rate score +
   (1000 - rate) prior) // 1000 with a remainder < 1000, the prior usefulness at most the old
   one (a failure's decay happens outside facts: it may only lower it); last day = the batch's
   day; minted' = minted + reward in 30-bit limbs with a boolean carry;
+- the range checks (RANGES, circuits.rollup.ranges.RangeChecks): each value's running sum
+  starts at it on the fact row, halves by a bit per row and is 0 from row k = B on;
 - the weight (version-2 facts): weight = seed(usefulness', B, since) * wrate // e, the market's
   formula, in three floor divisions with quotient and remainder witnesses (BatchAir._formula);
 - the facts: seq starts at the statement's `first` (the sequence number of its first fact in
   the batch: a batch proven as a chain of STARKs, memjit.rollup.proving, numbers its facts
   across them) and counts segments; an auxiliary column accumulates, on every
   fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 16 fields (seq,
-  index, score, rate, reward, weight rate, since, weight, prior, key hash), from 0 to the value the verifier computes from the
-  public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
+  index, score, rate, reward, weight rate, since, weight, prior, key hash), from 0 to the
+  value the verifier computes from the public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
   after the main trace is committed). The verifier itself checks the public facts' ranges.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from circuits.air import Air, ConstraintBuilder, Degree
 from circuits.field import P, ext_from_base, ext_mul, ext_powers, lincomb
-from circuits.poseidon2 import DIGEST, WIDTH
+from circuits.poseidon2 import DIGEST, WIDTH, compress, permute
 from circuits.rollup import leaf as L
 from circuits.rollup import poseidon2_air as p2
+from circuits.rollup.ranges import RangeChecks
 
-DEPTH = 32
+TREE_DEPTH = 32  # the state tree's depth (memjit.rollup.tree)
+DEPTH = 30  # the levels the AIR proves: indexes are < 2^30, so the top two always go left
 SEGMENT = DEPTH + 1
 EMA_SCALE = 1000  # rates are whole thousandths of a million (memjit.market.formulas.RATE_STEP)
 MAX_USEFULNESS_BITS = 20
@@ -76,21 +88,18 @@ SIB = 2 * p2.COLUMNS
 (BIT, K, IS_LEAF, INV_LEAF, IS_TOP, INV_TOP, ACTIVE, FACT, TOP) = range(SIB + 8, SIB + 17)
 ROOT = SIB + 17
 (SEQ, INDEX, IDX_ACC, POW2, SCORE, RATE, REWARD, REM, FRESH, CARRY) = range(ROOT + 8, ROOT + 18)
-REM_BITS = ROOT + 18
-REM_UP_BITS = REM_BITS + 10
-USE_BITS = REM_UP_BITS + 10
-MINT_BITS = USE_BITS + MAX_USEFULNESS_BITS
-(WRATE, SINCE, WEIGHT, V0, V1, RHO_A, C0, SEED, T0, T1, R0, R1, C1, RHO_C, PRIOR) = range(
-    MINT_BITS + L.LIMB_BITS, MINT_BITS + L.LIMB_BITS + 15)
-# The reward formula's range checks: (name, bits) in column order after RHO_C.
-FORMULA_RANGES = (("v0", LOW), ("v1", 13), ("rho_a", 10), ("rho_a_up", 10), ("c0", 16),
-                  ("seed", 11), ("t0", LOW), ("t1", 13), ("r0", LOW), ("r1", 13), ("c1", 12),
-                  ("rho_b_up", 27), ("rho_c", 10), ("rho_c_up", 10), ("decay", 20))
-FORMULA_BITS = PRIOR + 1
-WIDTH_ALL = FORMULA_BITS + sum(bits for _, bits in FORMULA_RANGES)
+(WRATE, SINCE, WEIGHT, V0, V1, RHO_A, C0, SEED, T0, T1, R0, R1, C1, RHO_C, PRIOR, U1) = range(
+    ROOT + 18, ROOT + 34)
+# The range checks (name, bits), in the order of _range_values: the leaf update's, then the
+# reward formula's; each is one running-sum column over the fact's segment (RangeChecks).
+RANGES = (("rem", 10), ("rem_up", 10), ("u0", LOW), ("u1", MAX_USEFULNESS_BITS - LOW),
+          ("minted", L.LIMB_BITS), ("v0", LOW), ("v1", 13), ("rho_a", 10), ("rho_a_up", 10),
+          ("c0", 16), ("seed", 11), ("t0", LOW), ("t1", 13), ("r0", LOW), ("r1", 13), ("c1", 12),
+          ("rho_b_up", 27), ("rho_c", 10), ("rho_c_up", 10), ("decay", 20))
+CHECKS = RangeChecks(U1 + 1, [bits for _, bits in RANGES], SEGMENT)
+WIDTH_ALL = CHECKS.first + CHECKS.width
 C0_OFFSET, C1_OFFSET = 640, 1  # the carries may be negative: range-checked with an offset
-_BOOLS = [BIT, ACTIVE, FRESH, CARRY, *range(REM_BITS, MINT_BITS + L.LIMB_BITS),
-          *range(FORMULA_BITS, WIDTH_ALL)]
+_BOOLS = [BIT, ACTIVE, FRESH, CARRY]
 _UNCHANGED = [L.STAKE, L.STAKE + 1, L.SLASHED, L.SLASHED + 1]
 _KEPT_UNLESS_FRESH = list(range(L.KEY, L.KEY + L.KEY_LIMBS))
 
@@ -127,7 +136,10 @@ class BatchFact:
 
 @dataclass(frozen=True)
 class BatchInputs:
-    """The statement of a batch proof (every field is a public input)."""
+    """The statement of a batch proof (every field is a public input). The AIR proves the
+    transition of the depth-30 subtree holding every account (`old_subroot` to `new_subroot`);
+    the state roots are the depth-32 tree's, which the verifier checks are the subroots folded
+    with the two empty subtrees above (:func:`fold_subroots`)."""
 
     number: int
     day: int
@@ -140,11 +152,14 @@ class BatchInputs:
     base_reward: int = 1000  # B of the seed formula (SWT)
     ema_rate: int = 200  # the consensus EMA rate (thousandths), the weight's denominator
     first: int = 0  # the batch's sequence number of this statement's first fact
+    old_subroot: tuple[int, ...] = field(kw_only=True)  # the depth-30 subtree's, before
+    new_subroot: tuple[int, ...] = field(kw_only=True)  # ... and after
 
     def encode(self) -> bytes:
         out = [struct.pack("<QQQIIII", self.number, self.day, self.emission, self.base_reward,
                            self.ema_rate, len(self.facts), self.first),
-               struct.pack("<16I", *self.old_root, *self.new_root),
+               struct.pack("<32I", *self.old_root, *self.new_root, *self.old_subroot,
+                           *self.new_subroot),
                self.facts_commitment, self.prev_commitment]
         out += [struct.pack("<IIIIQ7IIIIQQQ", f.index, f.score, f.rate, f.version, f.reward,
                             *f.key, f.wrate, f.since, f.prior, f.weight, f.total, f.emission)
@@ -152,13 +167,37 @@ class BatchInputs:
         return b"".join(out)
 
 
+@functools.cache
+def _empty_subtrees() -> tuple[np.ndarray, np.ndarray]:
+    """The roots of the empty subtrees of heights 30 and 31 (reference Poseidon2): the
+    siblings of a depth-30 subroot's path to the depth-32 root."""
+    node = permute(np.zeros(WIDTH, dtype=np.uint64))[:DIGEST]  # an empty slot's digest
+    out = []
+    for height in range(TREE_DEPTH):
+        if height >= DEPTH:
+            out.append(node)
+        node = compress(node, node)
+    return out[0], out[1]
+
+
+def fold_subroots(subroots: np.ndarray) -> np.ndarray:
+    """The depth-32 roots (..., 8) of trees whose accounts all lie in the depth-30 subtrees
+    `subroots` (..., 8) (every index < 2^30): each subroot, left child twice, beside the empty
+    subtrees."""
+    empty30, empty31 = _empty_subtrees()
+    node = np.asarray(subroots, dtype=np.uint64)
+    node = compress(node, np.broadcast_to(empty30, node.shape))
+    return compress(node, np.broadcast_to(empty31, node.shape))
+
+
 def trace_length(n_facts: int) -> int:
-    """Rows for n facts: 33 per fact and at least one inactive row, a power of two >= 64."""
+    """Rows for n facts: 31 per fact and at least one row after them (never 0 rows: 31 does not
+    divide a power of two), a power of two >= 64. 2^15 rows hold up to 1,057 facts."""
     return max(64, 1 << (SEGMENT * n_facts).bit_length())
 
 
 class BatchAir(Air):
-    name = "rollup_batch_v1"
+    name = "rollup_batch_v2"
     width = WIDTH_ALL
     aux_width = 1
     num_challenges = 2
@@ -166,7 +205,8 @@ class BatchAir(Air):
     def __init__(self, public_inputs: BatchInputs) -> None:
         if not public_inputs.facts:
             raise ValueError("a batch proves at least one fact")
-        if len(public_inputs.old_root) != DIGEST or len(public_inputs.new_root) != DIGEST:
+        if any(len(r) != DIGEST for r in (public_inputs.old_root, public_inputs.new_root,
+                                          public_inputs.old_subroot, public_inputs.new_subroot)):
             raise ValueError("roots are 8 field elements")
         super().__init__(public_inputs, trace_length(len(public_inputs.facts)))
         self._expected: tuple[bytes, np.ndarray] | None = None
@@ -175,6 +215,7 @@ class BatchAir(Air):
         return self.public_inputs.encode()
 
     _degrees_of_every_batch: list | None = None
+    _segments_of_every_batch: int | None = None
 
     def constraint_degrees(self):
         """The constraints and their degrees do not depend on the statement: derived once per
@@ -182,6 +223,12 @@ class BatchAir(Air):
         if BatchAir._degrees_of_every_batch is None:
             BatchAir._degrees_of_every_batch = super().constraint_degrees()
         return BatchAir._degrees_of_every_batch
+
+    def num_segments(self) -> int:
+        """As the degrees, once per process."""
+        if BatchAir._segments_of_every_batch is None:
+            BatchAir._segments_of_every_batch = super().num_segments()
+        return BatchAir._segments_of_every_batch
 
     def _fingerprint(self, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """The accumulator's final value over the public facts (cached per challenge pair)."""
@@ -203,9 +250,8 @@ class BatchAir(Air):
         (acc,), (acc_n,) = b.aux_cur, b.aux_nxt
         gamma, beta = b.challenges
         pi = self.public_inputs
-        for lane in (A, B):
-            for expr in p2.constraints(c[lane:lane + p2.COLUMNS]):
-                b.every_row(expr)
+        for expr in p2.lane_constraints([c[A:A + p2.COLUMNS], c[B:B + p2.COLUMNS]]):
+            b.every_row(expr)
         for col in _BOOLS:
             b.every_row(c[col] * (c[col] - 1))
         k, is_leaf, is_top, active = c[K], c[IS_LEAF], c[IS_TOP], c[ACTIVE]
@@ -231,23 +277,21 @@ class BatchAir(Air):
                 sib = n[SIB + j]
                 b.transition(not_top * (n[lane + j] - out[j] - bit_n * (sib - out[j])))
                 b.transition(not_top * (n[lane + DIGEST + j] - sib - bit_n * (out[j] - sib)))
-        # The index: bits weighted by 2^(level-1) sum to it; the top two bits are 0.
+        # The index: its 30 bits weighted by 2^(level-1) sum to it (so it is < 2^30 < p).
         b.every_row(is_leaf * c[IDX_ACC])
         b.every_row(is_leaf * (c[POW2] - 1))
         b.transition(not_top * (n[IDX_ACC] - c[IDX_ACC] - bit_n * c[POW2]))
         b.transition(not_top * (n[POW2] - 2 * c[POW2]))
         b.transition(not_top * (n[INDEX] - c[INDEX]))
         b.every_row(top * (c[IDX_ACC] - c[INDEX]))
-        b.every_row(is_top * c[BIT])
         b.every_row(is_leaf * c[BIT])
-        b.transition(c[BIT] * n[IS_TOP])
-        # Roots.
+        # Roots: the depth-30 subtree's (the verifier folds them to the state roots).
         for j in range(DIGEST):
             root = c[ROOT + j]
-            b.first_row(root - pi.old_root[j])
+            b.first_row(root - pi.old_subroot[j])
             b.every_row(top * (c[A + p2.OUTPUT + j] - root))
             b.transition(n[ROOT + j] - root - top * (c[B + p2.OUTPUT + j] - root))
-            b.last_row(root - pi.new_root[j])
+            b.last_row(root - pi.new_subroot[j])
         # The leaf update (fact rows).
         old, new = c[A:A + WIDTH], c[B:B + WIDTH]
         fresh = c[FRESH]
@@ -265,15 +309,8 @@ class BatchAir(Air):
         b.every_row(fact * (new[L.LAST_DAY] - pi.day))
         b.every_row(fact * (new[L.MINTED] + c[CARRY] * L.LIMB - old[L.MINTED] - c[REWARD]))
         b.every_row(fact * (new[L.MINTED + 1] - old[L.MINTED + 1] - c[CARRY]))
-        for value, first, count in ((c[REM], REM_BITS, 10),
-                                    (EMA_SCALE - 1 - c[REM], REM_UP_BITS, 10),
-                                    (new[L.USEFULNESS], USE_BITS, MAX_USEFULNESS_BITS),
-                                    (new[L.MINTED], MINT_BITS, L.LIMB_BITS)):
-            total = c[first]
-            for i in range(1, count):
-                total = total + (1 << i) * c[first + i]
-            b.every_row(fact * (value - total))
         self._formula(b, c, fact)
+        CHECKS.constraints(b, c, n, _range_values(c, pi.ema_rate), fact, is_leaf, is_top, n[K])
         # The facts, in order: seq counts segments; the accumulator binds the public facts.
         b.first_row(c[SEQ] - pi.first)
         b.transition(n[SEQ] - c[SEQ] - is_top)
@@ -292,7 +329,8 @@ class BatchAir(Air):
             b.last_row(acc - type(gamma)(self._fingerprint(gamma.v, beta.v)))
 
     def _formula(self, b: ConstraintBuilder, c, fact) -> None:
-        """The weight from the account's new usefulness u (its 20 range-checked bits): with
+        """The weight from the account's new usefulness u = u0 + 2^14 u1 (u0 < 2^14, u1 < 2^6
+        range-checked, u1 a column): with
         C = DAY_N B and T = DAY + s,
 
             v    = u C // PPM_N        u C = PPM_N v + rho_a,      0 <= rho_a < PPM_N
@@ -300,33 +338,17 @@ class BatchAir(Air):
             w    = seed wrate // e     seed wrate = w e + rho_c,   0 <= rho_c < e
 
         the first two as two-limb identities (limbs of LOW bits, one carry each) so that no
-        product reaches p; every limb, remainder and carry is range-checked by bits."""
+        product reaches p; every limb, remainder and carry is range-checked (RANGES)."""
         pi = self.public_inputs
         scale = DAY_N * pi.base_reward
-        bits = USE_BITS
-        u0 = c[bits]
-        for i in range(1, LOW):
-            u0 = u0 + (1 << i) * c[bits + i]
-        u1 = c[bits + LOW]
-        for i in range(1, MAX_USEFULNESS_BITS - LOW):
-            u1 = u1 + (1 << i) * c[bits + LOW + i]
+        u1 = c[U1]
+        u0 = c[B + L.USEFULNESS] - (1 << LOW) * u1
         b.every_row(fact * (u0 * scale - PPM_N * c[V0] - c[RHO_A] - (1 << LOW) * c[C0]))
         b.every_row(fact * (u1 * scale - PPM_N * c[V1] + c[C0]))
         b.every_row(fact * (c[T0] + (1 << LOW) * c[T1] - DAY_S - c[SINCE]))
         b.every_row(fact * (c[SEED] * c[T0] + c[R0] - c[V0] - (1 << LOW) * c[C1]))
         b.every_row(fact * (c[SEED] * c[T1] + c[R1] + c[C1] - c[V1]))
         b.every_row(fact * (c[WEIGHT] * pi.ema_rate + c[RHO_C] - c[SEED] * c[WRATE]))
-        values = [c[V0], c[V1], c[RHO_A], PPM_N - 1 - c[RHO_A], c[C0] + C0_OFFSET, c[SEED],
-                  c[T0], c[T1], c[R0], c[R1], c[C1] + C1_OFFSET,
-                  c[T0] + (1 << LOW) * c[T1] - 1 - c[R0] - (1 << LOW) * c[R1], c[RHO_C],
-                  pi.ema_rate - 1 - c[RHO_C], c[A + L.USEFULNESS] - c[PRIOR]]
-        first = FORMULA_BITS
-        for value, (_, count) in zip(values, FORMULA_RANGES):
-            total = c[first]
-            for i in range(1, count):
-                total = total + (1 << i) * c[first + i]
-            b.every_row(fact * (value - total))
-            first += count
 
     def build_aux_trace(self, main: np.ndarray, challenges: list[np.ndarray]) -> np.ndarray:
         gamma, beta = challenges
@@ -347,10 +369,30 @@ class BatchAir(Air):
         return acc[None]
 
 
+def _range_values(c, ema_rate: int) -> list:
+    """The values a fact row range-checks (RANGES), from its columns `c` (symbolic in the AIR,
+    field elements as integers in the witness): the EMA remainder in [0, 1000), the new
+    usefulness' limbs, the new minted low limb, then the reward formula's limbs, remainders
+    (each below its divisor) and offset carries, and the decay old usefulness - prior."""
+    t = c[T0] + (1 << LOW) * c[T1]
+    return [c[REM], EMA_SCALE - 1 - c[REM], c[B + L.USEFULNESS] - (1 << LOW) * c[U1], c[U1],
+            c[B + L.MINTED], c[V0], c[V1], c[RHO_A], PPM_N - 1 - c[RHO_A], c[C0] + C0_OFFSET,
+            c[SEED], c[T0], c[T1], c[R0], c[R1], c[C1] + C1_OFFSET,
+            t - 1 - c[R0] - (1 << LOW) * c[R1], c[RHO_C], ema_rate - 1 - c[RHO_C],
+            c[A + L.USEFULNESS] - c[PRIOR]]
+
+
+def range_witness(row: np.ndarray, ema_rate: int) -> list[int]:
+    """A fact row's range-checked values (field elements: a value below 0 wraps to >= 2^30,
+    out of every range) from its committed columns."""
+    return [v % P for v in _range_values([int(x) for x in row], ema_rate)]
+
+
 def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
                 siblings: np.ndarray, columns=p2.columns) -> np.ndarray:
-    """The main trace (923, n) of a batch: per fact its old and new limbs (16 each) and the 32
-    siblings of its path (32, 8) before the update, in fact order. `columns` computes the
+    """The main trace (width, n) of a batch: per fact its old and new limbs (16 each) and the
+    siblings of its path (32 or 30, 8; the AIR uses the lower 30) before the update, in fact
+    order. `columns` computes the
     Poseidon2 columns (the prover passes its compiled prover.poseidon2.air_columns)."""
     facts = inputs.facts
     n_rows = trace_length(len(facts))
@@ -360,9 +402,9 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
     sib = np.zeros((segs, DEPTH, DIGEST), dtype=np.uint64)
     index = np.zeros(segs, dtype=np.int64)
     m = len(facts)
-    leaf_a[:m], leaf_b[:m], sib[:m] = olds, news, siblings
+    leaf_a[:m], leaf_b[:m], sib[:m] = olds, news, np.asarray(siblings)[:, :DEPTH]
     index[:m] = [f.index for f in facts]
-    bits = (index[:, None] >> np.arange(DEPTH)) & 1  # (segs, 32)
+    bits = (index[:, None] >> np.arange(DEPTH)) & 1  # (segs, 30)
     t = np.zeros((segs, SEGMENT, WIDTH_ALL), dtype=np.uint64)
     for lane, leaf in ((A, leaf_a), (B, leaf_b)):
         cols = columns(leaf)
@@ -390,23 +432,20 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
     weights = (1 << np.arange(DEPTH, dtype=np.uint64))
     t[:, 1:, IDX_ACC] = np.cumsum(bits * weights, axis=1).astype(np.uint64) % P
     t[:, :, POW2] = [pow(2, int(k), P) for k in ks]
-    roots = [inputs.old_root] + [tuple(int(x) for x in t[s, -1, B + p2.OUTPUT:B + p2.OUTPUT + DIGEST])
+    roots = [inputs.old_subroot] + [tuple(int(x) for x in t[s, -1, B + p2.OUTPUT:B + p2.OUTPUT + DIGEST])
                                  for s in range(m)]
     t[:, :, ROOT:ROOT + DIGEST] = np.array(roots + [roots[-1]] * (segs - m),
                                            dtype=np.uint64)[:segs, None, :] % P
+    ranged = np.zeros((segs, len(RANGES)), dtype=np.int64)
     for s, f in enumerate(facts):
         row = t[s, 0]
         row[SCORE], row[RATE], row[REWARD] = f.score, f.rate, f.reward
         row[REM] = (f.rate * f.score + (EMA_SCALE - f.rate) * f.prior) % EMA_SCALE
         row[FRESH] = int(not leaf_a[s].any())
         row[CARRY] = (int(leaf_a[s, L.MINTED]) + f.reward) >> L.LIMB_BITS
-        for first, value, count in ((REM_BITS, int(row[REM]), 10),
-                                    (REM_UP_BITS, EMA_SCALE - 1 - int(row[REM]), 10),
-                                    (USE_BITS, int(leaf_b[s, L.USEFULNESS]), MAX_USEFULNESS_BITS),
-                                    (MINT_BITS, int(leaf_b[s, L.MINTED]), L.LIMB_BITS)):
-            row[first:first + count] = [(value >> i) & 1 for i in range(count)]
-        _formula_witness(row, int(leaf_b[s, L.USEFULNESS]), int(leaf_a[s, L.USEFULNESS]), f,
-                         inputs)
+        _formula_witness(row, int(leaf_b[s, L.USEFULNESS]), f, inputs)
+        ranged[s] = range_witness(row, inputs.ema_rate)
+    CHECKS.fill(t, ranged)
     return np.ascontiguousarray(t.reshape(segs * SEGMENT, WIDTH_ALL)[:n_rows].T)
 
 
@@ -417,7 +456,7 @@ def formula_weight(usefulness: int, fact: BatchFact, inputs: BatchInputs) -> int
     return v // (DAY_S + fact.since) * fact.wrate // inputs.ema_rate
 
 
-def _formula_witness(row: np.ndarray, usefulness: int, old_usefulness: int, fact: BatchFact,
+def _formula_witness(row: np.ndarray, usefulness: int, fact: BatchFact,
                      inputs: BatchInputs) -> None:
     """Fill a fact row's reward-formula columns (see BatchAir._formula)."""
     mask = (1 << LOW) - 1
@@ -432,16 +471,9 @@ def _formula_witness(row: np.ndarray, usefulness: int, old_usefulness: int, fact
     c1 = (seed * t0 + r0 - v0) >> LOW
     named = {WRATE: fact.wrate, SINCE: fact.since, WEIGHT: fact.weight, V0: v0, V1: v1,
              RHO_A: rho_a, C0: c0, SEED: seed, T0: t0, T1: t1, R0: r0, R1: r1, C1: c1,
-             RHO_C: rho_c, PRIOR: fact.prior}
+             RHO_C: rho_c, PRIOR: fact.prior, U1: usefulness >> LOW}
     for col, value in named.items():
         row[col] = value % P
-    values = [v0, v1, rho_a, PPM_N - 1 - rho_a, c0 + C0_OFFSET, seed, t0, t1, r0, r1,
-              c1 + C1_OFFSET, t - 1 - rho_b, rho_c, inputs.ema_rate - 1 - rho_c,
-              old_usefulness - fact.prior]
-    first = FORMULA_BITS
-    for value, (_, count) in zip(values, FORMULA_RANGES):
-        row[first:first + count] = [(value >> i) & 1 for i in range(count)]
-        first += count
 
 
 def apply_fact(old: np.ndarray, fact: BatchFact, day: int) -> np.ndarray:

@@ -46,10 +46,18 @@ def _internal(x: list[Value]) -> list[Value]:
     return [total + d * v for d, v in zip(INTERNAL_DIAG, x)]
 
 
+def lane_constraints(lanes: Sequence[Sequence[Value]]) -> list[Value]:
+    """The constraints of several permutations (298 columns each), lane after lane; at the
+    verifier's point all lanes at once (one array call per layer for every lane)."""
+    if isinstance(lanes[0][0], Fp4Scalar):
+        return _constraints_at_point(lanes)
+    return [expr for cols in lanes for expr in constraints(cols)]
+
+
 def constraints(cols: Sequence[Value]) -> list[Value]:
     """The permutation's constraints on its 298 columns (each must vanish on every row)."""
     if isinstance(cols[0], Fp4Scalar):
-        return _constraints_at_point(cols)
+        return _constraints_at_point([cols])
     out: list[Value] = []
     state = _external(list(cols[:WIDTH]))
     pos = WIDTH
@@ -99,33 +107,41 @@ _M16 = np.array([[(2 if i // 4 == j // 4 else 1) * M4[i % 4][j % 4] for j in ran
 _DIAG = np.array(INTERNAL_DIAG, dtype=np.uint64)[:, None]
 
 
-def _constraints_at_point(cols: Sequence[Fp4Scalar]) -> list[Fp4Scalar]:
-    """The same constraints at one extension point (the verifier's evaluation at z): the state
-    as a (16, 4) array, each layer a few numpy calls instead of hundreds of scalar ones."""
-    x = np.array([c.c for c in cols], dtype=np.uint64)
-    out = []
+def _constraints_at_point(lanes: Sequence[Sequence[Fp4Scalar]]) -> list[Fp4Scalar]:
+    """The same constraints at one extension point (the verifier's evaluation at z), lane after
+    lane: the states as an (L, 16, 4) array, each full round a few numpy calls for every lane
+    instead of hundreds of scalar ones (a partial round, one element per lane, lane by lane:
+    the scalar formulas beat arrays of four)."""
+    x = np.array([[c.c for c in cols] for cols in lanes], dtype=np.uint64)  # (L, 298, 4)
+    out: list[list[np.ndarray]] = [[] for _ in lanes]
 
     def cube(t):
         return ext_mul(ext_mul(t, t), t)
 
-    state = _M16 @ x[:WIDTH] % _P
+    state = _M16 @ x[:, :WIDTH] % _P
     pos = WIDTH
     for r in range(FULL_ROUNDS):
         if r == HALF_FULL_ROUNDS:
-            for rc in _PARTIAL_RC:
-                t = state[0].copy()
-                t[0] = (t[0] + np.uint64(rc)) % _P
-                x3, x7 = x[pos], x[pos + 1]
-                out += [(x3 + _P - cube(t)) % _P, (x7 + _P - ext_mul(ext_mul(x3, x3), t)) % _P]
-                state = state.copy()
-                state[0] = x7
-                state = (state.sum(axis=0) % _P + _DIAG * state) % _P
-                pos += 2
+            state = state.copy()  # (post is a view of x)
+            for lane, (xs, s) in enumerate(zip(x, state)):
+                for i, rc in enumerate(_PARTIAL_RC):
+                    t = s[0].copy()
+                    t[0] = (t[0] + np.uint64(rc)) % _P
+                    x3, x7 = xs[pos + 2 * i], xs[pos + 2 * i + 1]
+                    out[lane] += [(x3 + _P - cube(t)) % _P,
+                                  (x7 + _P - ext_mul(ext_mul(x3, x3), t)) % _P]
+                    s = s.copy()
+                    s[0] = x7
+                    s = (s.sum(axis=0) % _P + _DIAG * s) % _P
+                state[lane] = s
+            pos += 2 * len(_PARTIAL_RC)
         t = state.copy()
-        t[:, 0] = (t[:, 0] + np.array(_FULL_RC[r], dtype=np.uint64)) % _P
-        x3, post = x[pos:pos + WIDTH], x[pos + WIDTH:pos + 2 * WIDTH]
-        out += list((x3 + _P - cube(t)) % _P)
-        out += list((post + _P - _M16 @ ext_mul(ext_mul(x3, x3), t) % _P) % _P)
+        t[:, :, 0] = (t[:, :, 0] + np.array(_FULL_RC[r], dtype=np.uint64)) % _P
+        x3, post = x[:, pos:pos + WIDTH], x[:, pos + WIDTH:pos + 2 * WIDTH]
+        cubes = (x3 + _P - cube(t)) % _P
+        mixed = (post + _P - _M16 @ ext_mul(ext_mul(x3, x3), t) % _P) % _P
+        for lane in range(len(lanes)):
+            out[lane] += [*cubes[lane], *mixed[lane]]
         state = post
         pos += 2 * WIDTH
-    return [Fp4Scalar._of(tuple(v)) for v in out]
+    return [Fp4Scalar._of(tuple(v)) for lane in out for v in lane]

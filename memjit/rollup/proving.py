@@ -40,13 +40,15 @@ from memjit.rollup.zkstate import GENESIS_ROOT, RollupState, day_of, root_bytes
 from memjit.runtime.store import Store
 from prover import prove
 from prover.poseidon2 import air_columns
-from verifier.batch import Bundle, BundleFormatError, Segment, decode_bundle, verify_batch
+from verifier.batch import (BUNDLE_VERSION, Bundle, BundleFormatError, Segment, bundle_version,
+                            decode_bundle, verify_batch)
 from verifier.params import DEFAULT_MIN_SECURITY_BITS, DEFAULT_PARAMS, ProofParams
 from verifier.stark import Verdict
 
-SEGMENT_ROWS = 1 << 16
-"""The most rows a segment's STARK has by default: it bounds a prover's memory (2^16 rows of the
-923-column batch AIR peak at ~2.5 GB) whatever the batch size."""
+SEGMENT_ROWS = 1 << 15
+"""The most rows a segment's STARK has by default: it bounds a prover's memory whatever the
+batch size (benchmarks/README.md gives the peak), and holds a 1,000-fact batch in one STARK
+(1,057 facts at 31 rows per fact)."""
 
 
 def segment_capacity(rows: int = SEGMENT_ROWS) -> int:
@@ -107,8 +109,22 @@ class BatchProver:
         except BundleFormatError as exc:
             raise Rejected(f"batch {number}'s proof bundle is malformed: {exc}") from None
 
+    def drop_outdated(self) -> int:
+        """Forget the recorded proofs if they are bundles of an older version (an older batch
+        AIR or statement), so that prove_pending proves those batches again; returns how many
+        were dropped. Proofs are recorded in order by one memjit, so the lowest-numbered one
+        tells for all of them."""
+        row = self.ledger.db.execute(
+            "SELECT bundle_cid FROM batch_proofs ORDER BY number LIMIT 1").fetchone()
+        if row is None or bundle_version(self.store.get(row[0])) == BUNDLE_VERSION:
+            return 0
+        with self.ledger.transaction() as db:
+            return db.execute("DELETE FROM batch_proofs").rowcount
+
     def prove_pending(self) -> list[int]:
-        """Prove every committed batch that has no proof yet, in order; returns their numbers."""
+        """Prove every committed batch that has no proof yet (or only an outdated one:
+        drop_outdated), in order; returns their numbers."""
+        self.drop_outdated()
         records = self.batcher.records()
         done = self.proven()
         if done >= len(records):
@@ -125,11 +141,12 @@ class BatchProver:
         day = day_of(header.timestamp_ms)
         segments = []
         for part in segment_ranges(len(facts), self.segment_facts):
-            old_root = state.root
+            old_root, old_subroot = state.root, state.subroot
             applied, olds, news, sibs = state.apply(facts[part.start:part.stop], day)
             inputs = BatchInputs(header.number, day, self.rules.emission, old_root, state.root,
                                  tuple(applied), header.facts_root, header.prev_hash,
-                                 self.rules.base_reward, self.rules.ema_rate, part.start)
+                                 self.rules.base_reward, self.rules.ema_rate, part.start,
+                                 old_subroot=old_subroot, new_subroot=state.subroot)
             segments.append(prove_segment(inputs, olds, news, sibs, self.params))
         bundle = Bundle(header.hash, tuple(segments))
         prev = self.bundle(header.number - 1).new_root if header.number > 1 else None
@@ -197,7 +214,7 @@ def _chain_problem(header: Header, bundle: Bundle, prev_root: tuple[int, ...] | 
         return "the batch does not start from the previous batch's proven root"
     batch = (header.number, day_of(header.timestamp_ms), header.prev_hash, header.facts_root)
     market = (rules.emission, rules.base_reward, rules.ema_rate)
-    root, covered = header.state_root_before, 0
+    root, subroot, covered = header.state_root_before, None, 0
     for i, seg in enumerate(bundle.segments):
         pi = seg.inputs
         if (pi.number, pi.day, pi.prev_commitment, pi.facts_commitment) != batch:
@@ -211,10 +228,11 @@ def _chain_problem(header: Header, bundle: Bundle, prev_root: tuple[int, ...] | 
         if pi.first != covered:
             return f"segment {i} proves facts from {pi.first}, the chain is at fact {covered} " \
                    "(a segment missing, repeated or out of order)"
-        if root_bytes(pi.old_root) != root:
+        if root_bytes(pi.old_root) != root or (i > 0 and pi.old_subroot != subroot):
             return "segment 0 does not start from the header's state root before" if i == 0 \
                 else f"segment {i} does not start from the root segment {i - 1} ended at"
-        root, covered = root_bytes(pi.new_root), covered + len(pi.facts)
+        root, subroot = root_bytes(pi.new_root), pi.new_subroot
+        covered += len(pi.facts)
     if covered != header.fact_count:
         return f"the segments prove {covered} facts, the header has {header.fact_count}"
     if root != header.state_root_after:

@@ -21,8 +21,10 @@ from circuits.rollup.leaf import EMPTY_LIMBS, leaf_digest
 from prover.poseidon2 import compress, fold_path
 
 DEPTH = 32
-MAX_INDEX = 1 << 30
-"""Indexes stay below 2^30 < p, so the AIR reads an index as one field element unambiguously."""
+SUBTREE_DEPTH = 30
+MAX_INDEX = 1 << SUBTREE_DEPTH
+"""Indexes stay below 2^30 < p: every account lies in the depth-30 subtree at the far left,
+whose root (`StateTree.subroot`) is what the batch AIR proves the update of."""
 
 
 def _defaults() -> list[np.ndarray]:
@@ -58,6 +60,11 @@ class StateTree:
     @property
     def root(self) -> np.ndarray:
         return self._node(DEPTH, 0).copy()
+
+    @property
+    def subroot(self) -> np.ndarray:
+        """The root of the depth-30 subtree holding every account (the root's left-left)."""
+        return self._node(SUBTREE_DEPTH, 0).copy()
 
     def _node(self, height: int, index: int) -> np.ndarray:
         return self._nodes[height].get(index, DEFAULTS[height])

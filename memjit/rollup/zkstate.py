@@ -95,6 +95,11 @@ class RollupState:
     def root(self) -> tuple[int, ...]:
         return tuple(int(x) for x in self.tree.root)
 
+    @property
+    def subroot(self) -> tuple[int, ...]:
+        """The depth-30 subtree's root (the batch AIR's; tree.StateTree.subroot)."""
+        return tuple(int(x) for x in self.tree.subroot)
+
     def leaf(self, worker: str) -> Leaf | None:
         """A worker's account (None if no fact has touched it)."""
         index = self.indexes.get(worker)
