@@ -24,6 +24,7 @@ def start(
     batch_interval: float = typer.Option(30.0, "--batch-interval", min=0.1, help="Sequencer: seconds between batch commits."),
     job_timeout: float = typer.Option(120.0, "--job-timeout", min=1.0, help="Gateway: seconds an operator has to answer a job."),
     provers: int = typer.Option(2, "--provers", min=1, max=64, help="Operator: prover processes (jobs proven at once)."),
+    view_ttl: float = typer.Option(2.0, "--view-ttl", min=0.0, max=600.0, help="Gateway: seconds a market view read from the sequencer is reused (0: read it for every request)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Operator: prove jobs on the workers of this Dask scheduler (tcp://HOST:8786) instead of local prover processes."),
     follow: bool = typer.Option(False, "--follow", help="Keep a replica of the rollup: fetch every batch from the network, verify it (committee, proof, every claim) and apply it."),
     period: Optional[int] = typer.Option(None, "--period", min=1, max=2**31, help="Sequencer: seconds in an emission period (its scored calls become facts when it closes; default a day)."),
@@ -49,7 +50,7 @@ def start(
                                 faucet=faucet, batch_interval_s=batch_interval,
                                 job_timeout_s=job_timeout, bootstrap=tuple(bootstrap),
                                 p2p_port=p2p_port, provers=provers, cluster=cluster,
-                                follow=follow, period_s=period,
+                                follow=follow, period_s=period, view_ttl_s=view_ttl,
                                 actors={} if actors is None
                                 else importlib.import_module(actors).operators())
             serve(config, listen)

@@ -1,7 +1,8 @@
 """The gateway role: serve a requester's signed request across the network.
 
 It ranks the task's workers on its view of the market (memjit.node.state, the pool's own
-selection rules: memjit.market.pool.rank), checks that the requester can pay, draws a fresh
+selection rules: memjit.market.pool.rank; a view read from the sequencer is kept VIEW_TTL_S,
+memjit.node.state.ViewCache), checks that the requester can pay, draws a fresh
 32-byte nonce and sends a signed job to each picked worker's operator in parallel. Every claim
 that comes back must be signed by that worker's operator and about this job; the gateway then
 verifies every claim itself under the worker's registered VK (memjit.market.pool.judge, the
@@ -40,7 +41,7 @@ from memjit.node.messages import open_envelope, seal
 from memjit.node.replay import ReplayCache
 from memjit.node.jobs import Reply, claim_delivery, send_job
 from memjit.node.sequencer import request_of
-from memjit.node.state import MarketView
+from memjit.node.state import MarketView, ViewCache
 from memjit.node.wire import Frame, pack, unpack
 from memjit.runtime.store import Store
 
@@ -52,10 +53,10 @@ SPOOLED = ".delivery"
 @dataclass
 class Timings:
     """Where a request's time went at the gateway: checking the request and its replay,
-    reading the market view (from the sequencer; operators located in the DHT), waiting for
-    the operators' claims (`jobs_s`: the slowest operator's time answering, `prove_s`, and
-    handling the job, `operator_s`, as its Server-Timing header says; the rest is the job's
-    HTTP hop both ways), checking the claim messages, verifying the claims (and scoring
+    reading the market view (from the sequencer, unless cached; operators located in the
+    DHT), waiting for the operators' claims (`jobs_s`: the slowest operator's time
+    answering, `prove_s`, and handling the job, `operator_s`, as its Server-Timing header
+    says; the rest is the job's HTTP hop both ways), checking the claim messages, verifying the claims (and scoring
     them), sealing and spooling the delivery, and the whole request. `sign_s` sums the BLS
     work of these (request, claim messages, delivery)."""
 
@@ -72,18 +73,19 @@ class Timings:
 
 
 class Gateway:
-    """Serves requests (see the module doc); `view` reads the market view, `deliver` hands a
+    """Serves requests (see the module doc); `views` are the market views it selects from
+    (memjit.node.state.ViewCache: read from the sequencer, kept briefly), `deliver` hands a
     signed delivery to the sequencer and returns its settlement; `spool` is the directory of
     the deliveries not yet handed over."""
 
     def __init__(self, identity: Identity, store: Store, replay: ReplayCache,
-                 view: Callable[[str, bytes], MarketView], deliver: Callable[[Frame], dict],
+                 views: ViewCache, deliver: Callable[[Frame], dict],
                  config: MarketConfig, job_timeout_s: float = 120.0,
                  spool: Path | None = None) -> None:
         self.identity = identity
         self.store = store
         self.replay = replay
-        self.view = view
+        self.views = views
         self.deliver = deliver
         self.config = config
         self.job_timeout_s = job_timeout_s
@@ -142,6 +144,7 @@ class Gateway:
         except MemjitError as exc:
             outcome = {"status": "refused", "settlement": None, "error": str(exc)}
             log(f"settlement of {nonce[:8]} refused: {exc}")
+            self.views.invalidate()  # the market moved in a way the cached views missed
         except Exception as exc:  # a background thread: log it, the spool keeps the delivery
             log(f"settlement of {nonce[:8]} failed: {type(exc).__name__}: {exc}")
             self._record(nonce, {"status": "pending", "settlement": None, "error": str(exc)})
@@ -156,6 +159,12 @@ class Gateway:
             self._settlements.move_to_end(nonce)
             while len(self._settlements) > KEPT_SETTLEMENTS:
                 self._settlements.popitem(last=False)
+
+    def _pick(self, view: MarketView, top_k: int, requester: bytes
+              ) -> tuple[list[Worker], int]:
+        """The workers to ask on `view` (the pool's rules) and what they may cost."""
+        picked = rank(view.workers, view.trials, top_k, self.config)
+        return picked, sum(view.fees[w.id] for w in picked if w.owner != requester)
 
     def serve(self, message: object,
               on_delivery: Callable[[str, dict], None] | None = None) -> dict:
@@ -174,14 +183,17 @@ class Gateway:
             raise BadInput(f"label must be in 0..{task.labels - 1}, got {label}")
         self.replay.admit(request)
         timings.admit_s, t = since(t)
-        view = self.view(task.name, request.signer)
-        picked = rank(view.workers, view.trials, top_k, self.config)
+        view = self.views.get(task.name, request.signer)
+        picked, quote = self._pick(view, top_k, request.signer)
+        if not picked or quote > view.funds:  # never refused on a cached view
+            view = self.views.get(task.name, request.signer, fresh=True)
+            picked, quote = self._pick(view, top_k, request.signer)
         if not picked:
             raise Rejected(f"no active worker serves task {task.name!r}")
-        quote = sum(view.fees[w.id] for w in picked if w.owner != request.signer)
         if quote > view.funds:
             raise Rejected(f"insufficient balance: {view.funds} SWT free, asking {len(picked)} "
                            f"worker(s) may cost {quote}")
+        self.views.charge(task.name, request.signer, quote)
         nonce = secrets.token_bytes(NONCE_BYTES)
         deadline = int(time.time() + self.job_timeout_s)
         timings.view_s, t = since(t)

@@ -32,7 +32,7 @@ from memjit.node.replay import LOCAL_REPLAY_FILE, REPLAY_FILE, ReplayCache
 from memjit.node.membership import NETWORK, Membership
 from memjit.node.providers import Providers
 from memjit.node.sequencer import Sequencer, registration_of, result_json
-from memjit.node.state import MarketView, worker_json
+from memjit.node.state import VIEW_TTL_S, MarketView, ViewCache, worker_json
 from memjit.node.wire import Frame, pack
 from memjit.rollup.batcher import Batcher
 from memjit.rollup.replica import Replica
@@ -47,7 +47,8 @@ class NodeConfig:
     """A node's configuration: state directory, name, sequencer URL, faucet grant (sequencer),
     batch interval, emission period (sequencer; None: a day), job deadline (gateway), prover
     processes (operator: the jobs it proves at once), dishonest actors, DHT bootstrap
-    multiaddrs, libp2p port (0: a free one) and whether it keeps a replica of the rollup."""
+    multiaddrs, libp2p port (0: a free one), whether it keeps a replica of the rollup and how
+    long its gateway reuses a market view (memjit.node.state.ViewCache)."""
 
     home: Path
     name: str = "node"
@@ -62,6 +63,7 @@ class NodeConfig:
     p2p_port: int = 0
     follow: bool = False
     period_s: int | None = None
+    view_ttl_s: float = VIEW_TTL_S
 
     @property
     def is_sequencer(self) -> bool:
@@ -111,7 +113,8 @@ class Node:
         self.operator = OperatorRole(home, self.store, self.identity, self.replay, config.actors,
                                      config.provers, config.cluster)
         self.gateway = Gateway(self.identity, self.store, self.replay,
-                               self.membership.located_view(self.view), self.deliver,
+                               ViewCache(self.membership.located_view(self.view),
+                                         config.view_ttl_s), self.deliver,
                                self.market, config.job_timeout_s, home / "deliveries")
 
     @property
@@ -249,23 +252,34 @@ class Node:
             SETTLE_TIMEOUT_S + self.config.job_timeout_s)
 
     def register(self, message: dict) -> dict:
-        """Have the sequencer admit a registration; the worker."""
-        if self.sequencer is not None:
-            return worker_json(self.sequencer.register(message))
-        return self.upstream.post("/v1/registrations", message, SETTLE_TIMEOUT_S)
+        """Have the sequencer admit a registration; the worker (the gateway's cached market
+        views are dropped: the registry changed)."""
+        try:
+            if self.sequencer is not None:
+                return worker_json(self.sequencer.register(message))
+            return self.upstream.post("/v1/registrations", message, SETTLE_TIMEOUT_S)
+        finally:
+            self.gateway.views.invalidate()
 
     def unbond(self, message: dict) -> dict:
-        """Have the sequencer apply an unbond; the worker."""
-        if self.sequencer is not None:
-            return worker_json(self.sequencer.unbond(message))
-        return self.upstream.post("/v1/unbonds", message)
+        """Have the sequencer apply an unbond; the worker (cached views dropped)."""
+        try:
+            if self.sequencer is not None:
+                return worker_json(self.sequencer.unbond(message))
+            return self.upstream.post("/v1/unbonds", message)
+        finally:
+            self.gateway.views.invalidate()
 
     def stake(self, message: dict) -> dict:
-        """Have the sequencer apply a validator stake change; the validator's bond."""
-        if self.sequencer is not None:
-            bond = self.sequencer.stake(message)
-            return {**asdict(bond), "owner": bond.owner.hex()}
-        return self.upstream.post("/v1/validators", message)
+        """Have the sequencer apply a validator stake change; the validator's bond (cached
+        views dropped)."""
+        try:
+            if self.sequencer is not None:
+                bond = self.sequencer.stake(message)
+                return {**asdict(bond), "owner": bond.owner.hex()}
+            return self.upstream.post("/v1/validators", message)
+        finally:
+            self.gateway.views.invalidate()
 
     def workers(self, task: str | None) -> dict:
         """The registered workers (of `task`)."""

@@ -6,10 +6,10 @@ memjit.node.providers), applies unbonds, and settles deliveries: a gateway hands
 (signed by its requester, who pays) with every claim it gathered (each signed by the worker's
 operator), and the sequencer runs the market's own stages on it (memjit.market.pool: plan
 with the gateway's workers, judge: every claim verified again, in a verifier process of its
-own, settle) in one ledger transaction. A fault the gateway reports, rather than the
-operator, counts only if the operator fails the sequencer's own job too (memjit.node.faults).
-It commits batches (memjit.rollup.batcher) every `batch_interval_s`; memjit.node.batches proves
-and publishes them.
+own at a lower CPU priority, VERIFIER_NICE; settle) in one ledger transaction. A fault the
+gateway reports, rather than the operator, counts only if the operator fails the sequencer's
+own job too (memjit.node.faults). It commits batches (memjit.rollup.batcher) every
+`batch_interval_s`; memjit.node.batches proves and publishes them.
 Every ledger access runs on one writer thread (SQLite connections stay on their thread), which
 serializes the writes.
 
@@ -21,6 +21,7 @@ serialized; SQLite transactions make each acknowledged change durable.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,10 @@ from memjit.rollup.batcher import Batcher
 from memjit.runtime.store import Store
 
 MAX_TOP_K = 16
+VERIFIER_NICE = 10
+"""The niceness of the sequencer's verifier process: its checks, which settle answers already
+given, yield the cores to the proofs of answers still awaited (on a machine the sequencer
+shares with operators); nothing settles before they are done."""
 T = TypeVar("T")
 
 
@@ -104,7 +109,8 @@ class Sequencer:
         self.directory = Directory(home)
         self.witness = FaultWitness(identity, self.directory.get, job_timeout_s)
         self.config = config
-        self._verifier = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+        self._verifier = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
+                                             initializer=os.nice, initargs=(VERIFIER_NICE,))
         self._stop = threading.Event()
         self._batches = threading.Thread(target=self._commit_loop, args=(batch_interval_s,),
                                          daemon=True, name="batches")

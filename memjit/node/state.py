@@ -5,14 +5,17 @@ The sequencer holds the ledger; every other node reads a *view* of it over HTTP
 (`GET /v1/state/market`): the task's active workers with their VKs, calls so far and current
 fees, their operators, and the requester's funds and validator stake: everything
 memjit.market.pool's selection rules and fee quote need, so that a gateway ranks exactly as
-the in-process pool does (memjit.market.pool.rank).
+the in-process pool does (memjit.market.pool.rank). A gateway keeps the views it read for a
+short while (ViewCache): a request need not wait for the sequencer's round trip.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from memjit.errors import BadInput
@@ -23,6 +26,10 @@ from memjit.market.registry import trials
 from memjit.market.rewards import fee, granted, recent_calls
 
 DIRECTORY_FILE = "directory.sqlite"
+VIEW_TTL_S = 2.0
+"""How long a gateway serves a market view it read (ViewCache)."""
+MAX_READING = 4096
+"""The per-view read locks a ViewCache keeps before it starts over."""
 
 
 @dataclass(frozen=True)
@@ -134,3 +141,58 @@ def market_view(ledger: Ledger, directory: Directory, task: str, requester: byte
         stake = validators.bonded(ledger, requester)
     operators = {w.id: ref for w in active if (ref := directory.get(w.id)) is not None}
     return MarketView(tuple(active), calls, fees, operators, funds, stake)
+
+
+class ViewCache:
+    """A gateway's market views, by task and requester, each served for `ttl_s` after it was
+    read (`read(task, requester)`: the sequencer's view), the requester's funds less what this
+    gateway quoted it since (`charge`). The sequencer plans every delivery again on its own
+    ledger before it settles it, so a view a little old never settles anything wrongly: it may
+    miss a worker registered or a stake bonded through another node for `ttl_s`, and its fees
+    and trial counts may lag as concurrent requests' do. A gateway refuses nothing on a cached
+    view (it reads a `fresh` one first); `invalidate` drops every view (this node forwarded a
+    registration, unbond or stake change; the sequencer refused a delivery)."""
+
+    def __init__(self, read: Callable[[str, bytes], MarketView], ttl_s: float = VIEW_TTL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.read = read
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._views: dict[tuple[str, bytes], tuple[float, MarketView]] = {}
+        self._reading: dict[tuple[str, bytes], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, task: str, requester: bytes, fresh: bool = False) -> MarketView:
+        """The view of `task` for `requester`: the cached one while it is valid (unless
+        `fresh`), else read now (and cached; requests arriving meanwhile wait for this read
+        rather than read again)."""
+        key = (task, requester)
+        asked = self._clock()
+        with self._lock:
+            reading = self._reading.setdefault(key, threading.Lock())
+        with reading:
+            with self._lock:
+                hit = self._views.get(key)
+            now = self._clock()
+            if hit is not None and now - hit[0] < self.ttl_s and not (fresh and hit[0] <= asked):
+                return hit[1]
+            view = self.read(task, requester)
+            with self._lock:
+                self._views = {k: v for k, v in self._views.items() if now - v[0] < self.ttl_s}
+                self._views[key] = (now, view)
+                if len(self._reading) > MAX_READING:
+                    self._reading.clear()
+            return view
+
+    def charge(self, task: str, requester: bytes, amount: int) -> None:
+        """Take `amount` (a quote this gateway accepted) off the requester's cached funds."""
+        with self._lock:
+            hit = self._views.get((task, requester))
+            if hit is not None:
+                self._views[(task, requester)] = (hit[0], replace(hit[1],
+                                                                 funds=hit[1].funds - amount))
+
+    def invalidate(self) -> None:
+        """Drop every cached view."""
+        with self._lock:
+            self._views.clear()
