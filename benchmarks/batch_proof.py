@@ -115,13 +115,16 @@ def one_point(facts: int, accounts: int = 1000, seed: int = 3,
             "phases": {k: round(v, 3) for k, v in stats.phases.items()}}
 
 
-def bench_batch_proofs(sizes: list[int], accounts: int = 1000) -> dict:
+def bench_batch_proofs(sizes: list[int], accounts: int = 1000,
+                       segment_facts: int | None = None) -> dict:
     """One fresh process per size; the points (each with the 1-minute load average at its
-    end: above ~1 on this 2-core machine the numbers are loaded) and the growth exponents."""
+    end: above ~1 on this 2-core machine the numbers are loaded) and the growth exponents.
+    `segment_facts` caps a segment's facts (default: as many as a 2^15-row STARK holds)."""
     points = []
+    cap = [] if segment_facts is None else ["--segment-facts", str(segment_facts)]
     for facts in sizes:
         out = subprocess.run([sys.executable, "-m", "benchmarks.batch_proof", "--facts",
-                              str(facts), "--accounts", str(accounts)],
+                              str(facts), "--accounts", str(accounts), *cap],
                              check=True, capture_output=True, text=True)
         points.append(json.loads(out.stdout.splitlines()[-1]))
     xs = [p["facts"] for p in points]

@@ -11,7 +11,6 @@ header, data block, SQLite transaction). The tree itself is timed on `accounts` 
 from __future__ import annotations
 
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -145,14 +144,16 @@ def bench_commits(accounts: int, sizes: list[int], repeats: int = 3, committee: 
 
 
 def bench_batcher(accounts: int = 10_000, sizes: list[int] | tuple[int, ...] = (10, 100, 1000),
-                  committee: int = 1, proof_sizes: list[int] | tuple[int, ...] = ()) -> dict:
+                  committee: int = 1, proof_sizes: list[int] | tuple[int, ...] = (),
+                  segment_facts: int | None = None) -> dict:
     """The whole benchmark: tree costs and commit throughput at `accounts` accounts, and the
     batch proofs of `proof_sizes` facts (benchmarks.batch_proof)."""
     from benchmarks.batch_proof import bench_batch_proofs
 
     return {"accounts": accounts, "committee": committee, "tree": bench_tree(accounts),
             **bench_commits(accounts, list(sizes), committee=committee),
-            "proofs": bench_batch_proofs(list(proof_sizes)) if proof_sizes else None}
+            "proofs": (bench_batch_proofs(list(proof_sizes), segment_facts=segment_facts)
+                       if proof_sizes else None)}
 
 
 def print_report(result: dict) -> None:

@@ -28,6 +28,17 @@ def test_bench_stark_bad_input_is_one_line_exit_2():
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
 
 
+def test_bench_batcher_proves_a_batch_as_the_segments_asked_for():
+    proc = memjit("bench", "batcher", "--accounts", "50", "--sizes", "5", "--proof-sizes", "3",
+                  "--segment-facts", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (point,) = json.loads(proc.stdout)["proofs"]["points"]
+    assert (point["facts"], point["segments"], point["segment_facts"]) == (3, 2, 2)
+    assert point["security_bits"] >= 100 and point["proof_kb"] > 0
+    proc = memjit("bench", "batcher", "--proof-sizes", "3", "--segment-facts", "-1")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+
+
 def test_bench_vm_reports_the_median_of_its_repeats():
     proc = memjit("bench", "vm", "memjit/workers/fib.wasm", "--export", "fib", "--args", "6",
                   "--repeats", "3", "--json")

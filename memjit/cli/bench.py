@@ -129,6 +129,7 @@ def bench_batcher_cmd(
     sizes: str = typer.Option("10,100,1000", "--sizes", help="Comma-separated batch sizes (facts)."),
     committee: int = typer.Option(1, "--committee", help="Committee size (the node plus N-1 keys)."),
     proof_sizes: str = typer.Option("", "--proof-sizes", help="Comma-separated batch sizes to prove (facts), e.g. 10,100,1000; empty: none."),
+    segment_facts: int = typer.Option(0, "--segment-facts", help="With --proof-sizes: at most this many facts per segment STARK (0: as many as a 2^15-row segment holds)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Batch commit throughput, sparse Merkle tree update/proof times, share of BLS; with
@@ -143,10 +144,12 @@ def bench_batcher_cmd(
         batch_sizes = proven = []
     if (not batch_sizes or not 1 <= min(batch_sizes) <= max(batch_sizes) <= MAX_BENCH_SIZE
             or not 1 <= accounts <= MAX_BENCH_SIZE or not 1 <= committee <= 255
-            or not all(1 <= n <= MAX_PROOF_FACTS for n in proven)):
+            or not all(1 <= n <= MAX_PROOF_FACTS for n in proven)
+            or not 0 <= segment_facts <= MAX_PROOF_FACTS):
         raise BadInput(f"--sizes and --accounts must be in 1..{MAX_BENCH_SIZE}, "
-                       f"--proof-sizes in 1..{MAX_PROOF_FACTS}, --committee in 1..255")
-    result = bench_batcher(accounts, batch_sizes, committee, proven)
+                       f"--proof-sizes in 1..{MAX_PROOF_FACTS}, --segment-facts in "
+                       f"0..{MAX_PROOF_FACTS}, --committee in 1..255")
+    result = bench_batcher(accounts, batch_sizes, committee, proven, segment_facts or None)
     if json_out:
         emit_json(result)
     else:
