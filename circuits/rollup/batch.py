@@ -13,16 +13,19 @@ the old path, lane B the new. Rows after the last fact (at least one: 31 never d
 power-of-two length) are inactive segments hashing zeros; they carry the new root and the final
 accumulator to the last row.
 
-Columns (676): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
+Columns (687): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
 witness, is_top + its inverse witness, active, fact = is_leaf * active, top = is_top * active,
 the current root (8), seq, index, the index accumulated from the path bits, 2^(k), score, rate
 (thousandths of a million), reward, the EMA remainder, fresh (the old slot is empty), the
 minted limb's carry, the reward formula's 15 columns (weight rate, seconds since last use,
 weight, the two-limb quotients, remainders and carries, the prior usefulness; BatchAir._formula),
-the new usefulness' high limb u1, then the range checks: 20 running-sum columns (RANGES: the
-remainder < 1000 as rem and 999 - rem < 2^10, the new usefulness' limbs u0 < 2^14 and u1 < 2^6,
-the new minted low limb < 2^30, the formula's 15) and 9 selectors [k < B], one per distinct
-width below 30 (circuits.rollup.ranges: a value is checked over its fact's 31 rows).
+the new usefulness' high limb u1, the stake facts' 7 (the kind flags bond, release, slash; the
+stake limb's carry or borrow; the slashed limb's carry; the amount's two limbs), then the range
+checks: 23 running-sum columns (RANGES: the remainder < 1000 as rem and 999 - rem < 2^10, the
+new usefulness' limbs u0 < 2^14 and u1 < 2^6, the new minted low limb < 2^30, the formula's 15,
+the new stake's limbs < 2^30 and < 2^23, the new slashed low limb < 2^30) and 10 selectors
+[k < B], one per distinct width below 30 (circuits.rollup.ranges: a value is checked over its
+fact's 31 rows).
 
 Constraints (degree <= 3):
 
@@ -36,11 +39,18 @@ Constraints (degree <= 3):
   the index is < 2^30 < p, read unambiguously;
 - the root: starts at the public old subroot; at an active top row lane A's output equals it
   and the next root is lane B's output; it ends at the public new subroot;
+- the fact's kind: flags bond, release, slash and call = fact - bond - release - slash, all
+  boolean, so exactly one is set on a fact row and none elsewhere; the kind (bond + 2 release
+  + 3 slash) is a field of the fact accumulator, so it is the public fact's;
 - the leaf update, on a fact row: key hash and version unchanged unless the slot was empty
-  (fresh: old limbs all 0); stake and slashed unchanged; usefulness' = (rate score +
-  (1000 - rate) prior) // 1000 with a remainder < 1000, the prior usefulness at most the old
-  one (a failure's decay happens outside facts: it may only lower it); last day = the batch's
-  day; minted' = minted + reward in 30-bit limbs with a boolean carry;
+  (fresh: old limbs all 0); minted' = minted + reward in 30-bit limbs with a boolean carry;
+  for a call: stake and slashed unchanged, usefulness' = (rate score + (1000 - rate) prior)
+  // 1000 with a remainder < 1000, the prior usefulness at most the old one (a failure's decay
+  happens outside facts: it may only lower it), last day = the batch's day; for a stake fact
+  (BatchAir._stake): stake' = stake + amount (bond) or stake - amount (release, slash) over two
+  limbs with a carry or borrow, the new limbs range-checked (30 and 23 bits: stake never goes
+  below 0 nor reaches 2^53), slashed' = slashed + amount for a slash (a boolean carry, the low
+  limb range-checked), usefulness and last day unchanged, score and reward 0;
 - the range checks (RANGES, circuits.rollup.ranges.RangeChecks): each value's running sum
   starts at it on the fact row, halves by a bit per row and is 0 from row k = B on;
 - the weight (version-2 facts): weight = seed(usefulness', B, since) * wrate // e, the market's
@@ -48,8 +58,9 @@ Constraints (degree <= 3):
 - the facts: seq starts at the statement's `first` (the sequence number of its first fact in
   the batch: a batch proven as a chain of STARKs, memjit.rollup.proving, numbers its facts
   across them) and counts segments; an auxiliary column accumulates, on every
-  fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 16 fields (seq,
-  index, score, rate, reward, weight rate, since, weight, prior, key hash), from 0 to the
+  fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 19 fields (seq,
+  index, score, rate, reward, weight rate, since, weight, prior, kind, the amount's two limbs,
+  key hash), from 0 to the
   value the verifier computes from the public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
   after the main trace is committed). The verifier itself checks the public facts' ranges.
 """
