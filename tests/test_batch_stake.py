@@ -6,6 +6,7 @@ them, and every account's leaf holds the ledger's locked stake and slashed total
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,13 @@ from helpers import Clock, add_call, cli
 from memjit.workers import WORKERS_DIR
 from memjit.market import oracle, registry
 from memjit.market.epoch import advance
-from memjit.market.facts import KINDS
+from memjit.market.facts import KINDS, Fact, Weighing, stake_fact_hash
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger
 from memjit.market.registry import RegistryConfig
 from memjit.market.rewards import RewardConfig, open_period
-from memjit.rollup.batcher import Batcher
+from memjit.rollup.batcher import DATA_MAGIC, BatchData, Batcher, decode_data
+from memjit.rollup.header import BatchFormatError
 from memjit.rollup.committee import add_local
 from memjit.rollup.proving import BatchProver
 from memjit.runtime.store import Store
@@ -91,3 +93,23 @@ def test_stake_bonds_slashes_and_releases_are_proven(
         verified = json.loads(out)
         assert code == 0 and verified["valid"], verified["reason"]
         assert verified["facts"] == facts and verified["security_bits"] >= 100
+
+
+def test_batch_data_carries_stake_facts_and_reads_version_3() -> None:
+    call = Fact("aa" * 32, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 700_000, 40, None,
+                Weighing(200_000, 1, 2, 3, 4, 5))
+    facts = (Fact.stake("bb" * 32, "bond", 2**53 - 1), call, Fact.stake("bb" * 32, "slash", 7),
+             Fact.stake("aa" * 32, "release", 1))
+    data = BatchData(4, facts)
+    assert decode_data(data.encode()) == data
+    assert facts[0].hash == stake_fact_hash("bond", "bb" * 32, 2**53 - 1) != \
+        Fact.stake("bb" * 32, "release", 2**53 - 1).hash
+    # data version 3 (calls only, the fact version after the claim CID) is still read
+    v3 = DATA_MAGIC + bytes([3]) + struct.pack(">QI", 4, 1) + bytes.fromhex(call.worker) \
+        + call.vk_digest + call.statement_digest + call.proof_digest \
+        + struct.pack(">QQB", call.score, call.reward, 0) + b"\x02" + call.weighing.encode()
+    assert decode_data(v3) == BatchData(4, (call,))
+    bad = bytearray(data.encode())
+    bad[len(DATA_MAGIC) + 1 + 12 + 32 + 1] = 4  # the first stake fact's kind
+    with pytest.raises(BatchFormatError, match="unknown stake fact kind 4"):
+        decode_data(bytes(bad))
