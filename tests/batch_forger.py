@@ -6,7 +6,7 @@ from the sequencer.
 
 Batch N is tampered with by KINDS[(N - 1) % len(KINDS)]:
   header  re-signed by the forger's own key as the committee
-  data    the first fact's score raised by one
+  data    the first fact's score raised by one (a stake fact's amount)
   bundle  one byte of the proof bundle flipped
   claim   the listing is honest, but every claim block is served with one byte flipped
 Prints `listening on URL` when ready; stops on SIGTERM.
@@ -68,7 +68,9 @@ class Forger:
             ref["header"], ref["hash"] = self.put(forged.encode()), forged.hash.hex()
         elif kind == "data":
             data = decode_data(block(ref["data"]))
-            fact = dataclasses.replace(data.facts[0], score=data.facts[0].score + 1)
+            first = data.facts[0]
+            fact = dataclasses.replace(first, score=first.score + 1) if first.kind == "call" \
+                else dataclasses.replace(first, amount=first.amount + 1)
             ref["data"] = self.put(dataclasses.replace(
                 data, facts=(fact, *data.facts[1:])).encode())
         elif kind == "bundle":
@@ -76,7 +78,8 @@ class Forger:
             bundle[len(bundle) // 2] ^= 1
             ref["bundle"] = self.put(bytes(bundle))
         else:
-            self.claims.update(f.claim_cid for f in decode_data(block(ref["data"])).facts)
+            self.claims.update(f.claim_cid for f in decode_data(block(ref["data"])).facts
+                               if f.claim_cid is not None)
 
     def block(self, cid: str) -> bytes | None:
         if cid in self.blocks:

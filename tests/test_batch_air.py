@@ -1,7 +1,9 @@
 """The batch AIR: an honest batch proves and verifies; one malicious prover per constraint
 family (each lies in one way, skips its own checks, and is rejected by the constraints and by
 the verifier), the reward formula's included (a wrong weight, a wrong quotient or remainder, a
-reward above the payout)."""
+reward above the payout) and the stake facts' (a wrong stake after a bond or a release, a slash
+not added to the slashed total, stake below 0, a slash applied as a release, kind flags that
+are not the public kind, a call that moves stake)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 from circuits.rollup import batch as B
 from circuits.rollup.batch import (BatchAir, BatchFact, BatchInputs, apply_fact, batch_trace,
                                    formula_weight)
-from circuits.rollup.leaf import MINTED, USEFULNESS, key_hash
+from circuits.rollup.leaf import LIMB, MINTED, SLASHED, STAKE, USEFULNESS, Leaf, key_hash
 from memjit.market import formulas
 from memjit.rollup.tree import DEFAULTS, StateTree
 from prover import prove
@@ -44,7 +46,8 @@ def weighed(facts: tuple[BatchFact, ...]) -> tuple[BatchFact, ...]:
     inputs = BatchInputs(7, DAY, EMISSION, (0,) * 8, (0,) * 8, (), bytes(32), bytes(32),
                          old_subroot=(0,) * 8, new_subroot=(0,) * 8)
     for f in facts:
-        f = dataclasses.replace(f, prior=int(tree.limbs(f.index)[USEFULNESS]) - f.prior)
+        if f.kind == B.CALL:
+            f = dataclasses.replace(f, prior=int(tree.limbs(f.index)[USEFULNESS]) - f.prior)
         new = apply_fact(tree.limbs(f.index), f, DAY)
         tree.update(f.index, new)
         if f.version == 2:
@@ -72,10 +75,29 @@ FACTS = weighed((v2(3, KEY1, 800_000, 200, 7_200, 500, 10_000),
                  v2(5, KEY2, 0, 1000, 86_400, 9, 10_000)))
 
 
-def build(applied=None, stated=None, *, new_leaf=None, index_of=None, sibling=None):
+def stake(index, key, kind, amount):
+    """A stake fact."""
+    return BatchFact(index, key, 0, 0, 0, B.STAKE_VERSION, kind=kind, amount=amount)
+
+
+# Account 3 bonds (a new account), is called, bonds again (the low limb carries), is slashed
+# (it borrows), releases 2^30 (the high limb only), account 5 bonds, account 3 is slashed of
+# all it has left (the slashed low limb carries), account 5 is called.
+STAKE_FACTS = weighed((stake(3, KEY1, B.BOND, LIMB + 5),
+                       BatchFact(3, KEY1, 500_000, 200, 0),
+                       stake(3, KEY1, B.BOND, LIMB - 2),
+                       stake(3, KEY1, B.SLASH, 7),
+                       stake(3, KEY1, B.RELEASE, LIMB),
+                       stake(5, KEY2, B.BOND, 100),
+                       stake(3, KEY1, B.SLASH, LIMB - 4),
+                       v2(5, KEY2, 700_000, 200, 3_600, 10, 10_000)))
+
+
+def build(applied=None, stated=None, *, new_leaf=None, index_of=None, sibling=None,
+          apply=apply_fact):
     """(statement, trace) of a batch that states `stated` but applies `applied`; hooks change
-    a new leaf (new_leaf(i, limbs)), the path index used (index_of(i, index)) or a sibling
-    (sibling(i, siblings))."""
+    a new leaf (new_leaf(i, limbs)), the path index used (index_of(i, index)), a sibling
+    (sibling(i, siblings)) or the leaf update itself (apply(old, fact, day))."""
     applied = FACTS if applied is None else applied
     stated = FACTS if stated is None else stated
     tree = genesis()
@@ -85,7 +107,7 @@ def build(applied=None, stated=None, *, new_leaf=None, index_of=None, sibling=No
         index = f.index if index_of is None else index_of(i, f.index)
         if index_of is not None:  # leaves of other accounts: EMAs start from those leaves
             f = dataclasses.replace(f, prior=min(f.prior, int(tree.limbs(index)[USEFULNESS])))
-        new = apply_fact(tree.limbs(index), f, DAY)
+        new = apply(tree.limbs(index), f, DAY)
         if new_leaf is not None:
             new = new_leaf(i, new)
         w = tree.update(index, new)
@@ -118,7 +140,7 @@ def test_honest_batch_proves_and_verifies():
     statement, main = build()
     constraints_hold(statement, main)
     air = BatchAir(statement)
-    assert air.max_degree() == 3 and air.width == 676  # 20 range checks, 9 selectors
+    assert air.max_degree() == 3 and air.width == 687  # 23 range checks, 10 selectors
     proof = prove(air, main, FAST)
     verdict = verify_batch(statement, proof, min_security_bits=0)
     assert verdict.valid, verdict.reason
@@ -301,3 +323,120 @@ def test_prior_usefulness_above_the_leaf_rejected():
                    for i, f in enumerate(FACTS))
     with pytest.raises(ValueError, match="decay only lowers"):
         build(applied=higher, stated=higher)
+
+
+def test_honest_stake_facts_prove_and_verify():
+    statement, main = build(STAKE_FACTS, STAKE_FACTS)
+    constraints_hold(statement, main)
+    proof = prove(BatchAir(statement), main, FAST)
+    assert verify_batch(statement, proof, 0).valid
+    tree = genesis()
+    for f in STAKE_FACTS:
+        tree.update(f.index, apply_fact(tree.limbs(f.index), f, DAY))
+    three, five = Leaf.of(tree.limbs(3)), Leaf.of(tree.limbs(5))
+    assert (three.stake, three.slashed) == (0, LIMB + 3)
+    assert (five.stake, five.slashed, five.minted) == (100, 0, (1 << 30) - 7 + STAKE_FACTS[-1].reward)
+    assert three.usefulness == 100_000 and three.last_day == DAY
+    # the same proof is not one of another amount or kind
+    for i, other in ((0, dataclasses.replace(STAKE_FACTS[0], amount=LIMB + 6)),
+                     (3, dataclasses.replace(STAKE_FACTS[3], kind=B.RELEASE))):
+        lying = dataclasses.replace(statement, facts=(*STAKE_FACTS[:i], other,
+                                                      *STAKE_FACTS[i + 1:]))
+        assert not fact_problems(lying) and not verify_batch(lying, proof, 0).valid
+
+
+def _leaf_lie(fact: int, limb: int, delta: int):
+    """A new_leaf hook adding `delta` to one limb of fact `fact`'s new leaf."""
+    def lie(i, limbs):
+        if i == fact:
+            limbs[limb] = (int(limbs[limb]) + delta) % B.P
+        return limbs
+    return lie
+
+
+def test_wrong_stake_after_a_bond_rejected():
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(0, STAKE, 1)),
+                    prove_it=True)
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(2, STAKE + 1, 1)))
+
+
+def test_wrong_stake_after_a_release_rejected():
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(4, STAKE + 1, 1)),
+                    prove_it=True)
+
+
+def test_slash_not_added_to_slashed_rejected():
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(3, SLASHED, -7)),
+                    prove_it=True)
+    # nor its stake kept: a slash that only counts
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(3, STAKE, 7)))
+
+
+def _wrapping(old, fact, day):
+    """The leaf update of a prover that lets stake go below 0: limb arithmetic mod p."""
+    if fact.kind != B.RELEASE:
+        return apply_fact(old, fact, day)
+    new = np.array(old, dtype=np.uint64)
+    lo = int(new[STAKE]) - fact.amount % LIMB
+    borrow = int(lo < 0)
+    new[STAKE] = lo + borrow * LIMB
+    new[STAKE + 1] = (int(new[STAKE + 1]) - (fact.amount >> 30) - borrow) % B.P
+    return new
+
+
+def test_stake_below_zero_rejected():
+    """Releasing more than is locked: the new stake's high limb wraps mod p, out of its
+    23-bit range (the honest update refuses the fact)."""
+    facts = (stake(3, KEY1, B.BOND, 10), stake(3, KEY1, B.RELEASE, 11))
+    with pytest.raises(ValueError, match="outside the leaf"):
+        build(facts, facts)
+    statement, main = build(facts, facts, apply=_wrapping)
+    assert int(main[B.B + STAKE + 1, B.SEGMENT]) == B.P - 1
+    assert_rejected(statement, main, prove_it=True)
+
+
+def test_slash_applied_as_a_release_rejected():
+    applied = tuple(dataclasses.replace(f, kind=B.RELEASE) if i == 3 else f
+                    for i, f in enumerate(STAKE_FACTS))
+    assert_rejected(*build(applied, STAKE_FACTS), prove_it=True)
+
+
+def test_kind_flags_not_the_public_kind_rejected():
+    statement, main = build(STAKE_FACTS, STAKE_FACTS)
+    row = 3 * B.SEGMENT  # the slash of 7
+    for flags in ({B.IS_SLASH: 0, B.IS_RELEASE: 1},  # the leaf moves as a slash: kind 2 stated 3
+                  {B.IS_BOND: 1},  # two flags: bond + slash
+                  {B.IS_SLASH: 0}):  # no flag: a call that moves stake
+        lie = main.copy()
+        for col, value in flags.items():
+            lie[col, row] = value
+        with pytest.raises(ConstraintViolation):
+            constraints_hold(statement, lie)
+    lie = main.copy()
+    lie[B.IS_BOND, row + 1] = 1  # a flag off the fact row
+    assert_rejected(statement, lie)
+    # a bond stated as a call (the applied bond's flags and amount): the accumulator differs
+    as_call = (dataclasses.replace(STAKE_FACTS[5], version=1, kind=B.CALL, amount=0),)
+    assert_rejected(*build(STAKE_FACTS[5:6], as_call))
+
+
+def test_call_that_moves_stake_rejected():
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(1, STAKE, 5)),
+                    prove_it=True)
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(7, SLASHED, 1)))
+
+
+def test_public_stake_facts_breaking_the_rules_rejected():
+    statement, _ = build(STAKE_FACTS, STAKE_FACTS)
+    bad = [dataclasses.replace(STAKE_FACTS[0], amount=0),
+           dataclasses.replace(STAKE_FACTS[0], amount=1 << 53),
+           dataclasses.replace(STAKE_FACTS[0], kind=B.CALL),
+           dataclasses.replace(STAKE_FACTS[0], kind=4),
+           dataclasses.replace(STAKE_FACTS[0], reward=1, score=1),
+           dataclasses.replace(STAKE_FACTS[0], prior=1),
+           dataclasses.replace(STAKE_FACTS[1], amount=5),
+           dataclasses.replace(STAKE_FACTS[1], kind=B.BOND)]
+    for fact in bad:
+        st = dataclasses.replace(statement, facts=(fact, *STAKE_FACTS[1:]))
+        assert fact_problems(st), fact
+        assert not verify_batch(st, b"", 0).valid

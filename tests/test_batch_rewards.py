@@ -12,7 +12,7 @@ import pytest
 from helpers import Clock, add_call
 
 from memjit.errors import Rejected
-from memjit.market import oracle
+from memjit.market import bonds, oracle
 from memjit.market.ledger import Ledger, Worker
 from memjit.market.registry import RegistryConfig
 from memjit.market.rewards import RewardConfig, close_periods, open_period
@@ -40,6 +40,7 @@ def market(tmp_path: Path):
                 ledger.add_worker(db, Worker(wid, owner, f"cid-{wid[:2]}", "digits",
                                              wid.encode(), 500, 0, 1.0, None, 0, None,
                                              "active"))
+                bonds.record(ledger, db, bonds.WORKER, wid, "bond", 500)  # as registry does
         yield ledger, clock, tmp_path
 
 
@@ -64,7 +65,7 @@ def _market_days(ledger: Ledger, clock: Clock) -> None:
     _call(ledger, W2, 600_000, 100_000, 2)  # a label backed by half the full stake
     _call(ledger, W2, 900_000, 200_000, 3, requester=BOB)  # its owner's own call: no weight
     clock.now += 2 * DAY + 17
-    _call(ledger, W1, None, 0, 0, outcome="fault")  # slashed, usefulness decays: not a fact
+    _call(ledger, W1, None, 0, 0, outcome="fault")  # a slash fact; usefulness decays outside facts
     _call(ledger, W1, 900_000, 200_000, 4)
     _call(ledger, W1, 0, 200_000, 5)  # scored 0: usefulness falls, no weight
     _call(ledger, W2, 1_000_000, 200_000, 6)
@@ -86,7 +87,10 @@ def test_proven_rewards_are_the_ledgers(market) -> None:
     facts = prover.bundle(1).facts
     paid = ledger.db.execute("SELECT weight, reward FROM calls WHERE period IS NOT NULL "
                              "ORDER BY period, request").fetchall()
-    assert [(f.version, f.weight, f.reward) for f in facts] == [(2, w, r) for w, r in paid]
+    assert [(f.version, f.weight, f.reward) for f in facts if f.version != 3] == [
+        (2, w, r) for w, r in paid]
+    assert [(f.version, f.amount) for f in facts if f.version == 3] == [(3, 500), (3, 500),
+                                                                      (3, 50)]  # slash 10%
     assert sum(r for _, r in paid) == header.minted and any(w for w, _ in paid)
     state = batcher.state()
     for wid in (W1, W2):  # after its last fact, an account's usefulness is the ledger's

@@ -1,5 +1,6 @@
 """Followers on real node processes (127.0.0.1, free ports): a sequencer whose emission
-periods last a second (so that a labelled request becomes a fact and a batch at once), an
+periods last a second (so that a labelled request becomes a fact and a batch at once: batch 1
+holds the worker's registration bond, batch 2 the first request's facts, batch 3 the second's), an
 honest operator, two followers (`--follow`, joined with --bootstrap only) and a malicious peer
 (tests/batch_forger.py) that claims every batch in the DHT and serves each one tampered with
 (batch 1: a header re-signed by another committee; batch 2: a fact's score changed). Every
@@ -100,7 +101,7 @@ def test_followers_reach_the_sequencers_root_and_refuse_a_forger(
                        "5000", "--node", node(network, "op").url)
     assert code == 0, err
     labelled_request(capsys, monkeypatch, home, network, 0)
-    assert wait_until(lambda: caught_up(network, ["f1", "f2"], 1), WAIT_S, 1.0)
+    assert wait_until(lambda: caught_up(network, ["f1", "f2"], 2), WAIT_S, 1.0)
     logs = "".join(node(network, n).log.read_text() for n in ("f1", "f2"))
     assert f"refused batch 1 from {network.forger}: batch 1 is not signed by the genesis " \
            "committee" in logs
@@ -131,12 +132,12 @@ def test_a_follower_stopped_and_restarted_catches_up(network, tmp_path_factory, 
     f2 = node(network, "f2")
     assert f2.stop() == 0
     labelled_request(capsys, monkeypatch, home, network, 1)
-    assert wait_until(lambda: caught_up(network, ["f1"], 2), WAIT_S, 1.0)
+    assert wait_until(lambda: caught_up(network, ["f1"], 3), WAIT_S, 1.0)
     f2 = network.restart(f2)
-    assert wait_until(lambda: caught_up(network, ["f1", "f2"], 2), WAIT_S, 1.0)
+    assert wait_until(lambda: caught_up(network, ["f1", "f2"], 3), WAIT_S, 1.0)
     restarted = f2.log.read_text().rsplit("SIGTERM: stopping", 1)[1]
-    assert "applied batch 2 from " in restarted and "applied batch 1" not in restarted
+    assert "applied batch 3 from " in restarted and "applied batch 2" not in restarted
     logs = "".join(node(network, n).log.read_text() for n in ("f1", "f2"))
     assert f"refused batch 2 from {network.forger}: batch 2: " in logs
     listing = httpx.get(node(network, "f1").url + "/v1/batches", timeout=30).json()
-    assert [b["number"] for b in listing["batches"]] == [1, 2] and listing["height"] == 2
+    assert [b["number"] for b in listing["batches"]] == [1, 2, 3] and listing["height"] == 3

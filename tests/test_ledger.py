@@ -14,6 +14,7 @@ import pytest
 
 from memjit.errors import BadInput, Rejected
 from memjit.market.formulas import MAX_AMOUNT
+from memjit.market.facts import stake_fact_hash
 from memjit.market.ledger import LEDGER_FILE, MIGRATIONS, Ledger, Worker, check_amount
 from verifier.claims import vk_digest
 
@@ -62,7 +63,7 @@ def test_a_version_3_ledger_is_upgraded_and_a_copy_left_inactive(tmp_path: Path)
     db.commit()
     db.close()
     with Ledger(tmp_path) as led:
-        assert led.schema_version() == len(MIGRATIONS) == 7
+        assert led.schema_version() == len(MIGRATIONS) == 8
         assert [(w.id, w.status) for w in led.workers()] == [
             ("first", "active"), ("copy", "inactive"), ("alone", "active")]
         assert led.worker_by_vk(vk_digest(b"vk-ab")).id == "first"
@@ -97,11 +98,16 @@ def test_a_version_5_ledger_returns_its_header_v2_batches_to_pending(tmp_path: P
     db.commit()
     db.close()
     with Ledger(tmp_path) as led:
-        assert led.schema_version() == len(MIGRATIONS) == 7
+        assert led.schema_version() == len(MIGRATIONS) == 8
         assert led.db.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
         assert led.db.execute("SELECT count(*) FROM batch_proofs").fetchone()[0] == 0
         assert led.db.execute("SELECT count(*) FROM batch_facts WHERE batch IS NULL"
-                              ).fetchone()[0] == 3
+                              ).fetchone()[0] == 4
+        # migration 8: the facts are calls, and the worker's locked stake a pending bond fact
+        rows = led.db.execute("SELECT kind, amount, hash, statement_digest FROM batch_facts "
+                              "ORDER BY seq").fetchall()
+        assert [r[:2] for r in rows] == [("call", 0)] * 3 + [("bond", 500)]
+        assert rows[3][2] == stake_fact_hash("bond", "w1", 500) and rows[3][3] is None
         assert led.db.execute("SELECT pending, minted FROM balances").fetchone() == (47, 0)
         assert led.db.execute("SELECT name FROM sqlite_master WHERE name = 'batch_diffs'"
                               ).fetchone() is None

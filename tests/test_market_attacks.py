@@ -174,7 +174,9 @@ def test_a_replayed_claim_is_slashed_and_settled_once(market, clock) -> None:
     clock.now = DAY + DAY_S
     [period] = advance(ledger, CONFIG.rewards).closed
     with ledger.transaction() as db:
-        facts = db.execute("SELECT count(*), count(DISTINCT statement_digest) FROM batch_facts"
-                           ).fetchone()
+        facts = db.execute("SELECT count(*), count(DISTINCT statement_digest) FROM batch_facts "
+                           "WHERE kind = 'call'").fetchone()
+        slashes = db.execute("SELECT amount FROM batch_facts WHERE kind = 'slash'").fetchall()
     assert period.calls == 1 and facts == (1, 1)  # one claim, one fact, paid once
+    assert slashes == [(100,)]  # the replay's slash is a stake fact
     assert ledger.holdings(honest_key.public_key).pending == period.paid > 0

@@ -9,7 +9,9 @@ A version-2 fact's weight is proven by the STARK from the account's usefulness; 
 must be exactly the market's payout of that weight, weight * min(E, W) // W over its
 period's total weight W and emission E (memjit.market.formulas.payout), its weight rate the
 EMA rate if it was scored above 0 (else 0). A version-1 fact's reward is only bounded by the
-statement's emission. Light: numpy and the verifier only.
+statement's emission. A stake fact (version 3: a bond, release or slash of a worker's locked
+stake) moves an amount in 1..2^53 - 1 and carries no score, rate, reward, weight or prior; a
+call fact moves no stake. Light: numpy and the verifier only.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuits.field import P
-from circuits.rollup.batch import (DAY_N, EMA_SCALE, MAX_SCALE, MAX_SINCE, BatchAir, BatchFact,
-                                   BatchInputs, fold_subroots)
-from circuits.rollup.leaf import LIMB
+from circuits.rollup.batch import (CALL, DAY_N, EMA_SCALE, MAX_SCALE, MAX_SINCE, SLASH,
+                                   STAKE_VERSION, BatchAir, BatchFact, BatchInputs,
+                                   fold_subroots)
+from circuits.rollup.leaf import LIMB, MAX_AMOUNT
 from verifier.params import DEFAULT_MIN_SECURITY_BITS
 from verifier.stark import Verdict, verify
 
@@ -52,6 +55,17 @@ def fact_problems(inputs: BatchInputs) -> list[str]:
             out.append(f"fact {i}: score, rate or prior usefulness out of range")
         if f.score == 0 and f.reward:
             out.append(f"fact {i}: a call scored 0 is paid nothing")
+        if f.version == STAKE_VERSION:
+            if not CALL < f.kind <= SLASH or not 1 <= f.amount <= MAX_AMOUNT:
+                out.append(f"fact {i}: stake fact kind {f.kind} or amount {f.amount} out of "
+                           "range")
+            if (f.score, f.rate, f.reward, f.wrate, f.since, f.weight, f.total, f.emission,
+                    f.prior) != (0,) * 9:
+                out.append(f"fact {i}: a stake fact has no score, rate, reward, weight or "
+                           "prior")
+            continue
+        if (f.kind, f.amount) != (CALL, 0):
+            out.append(f"fact {i}: a call fact moves no stake")
         if not 0 <= f.reward < LIMB:
             out.append(f"fact {i}: reward {f.reward} above the limb")
         if f.version == 1:
@@ -82,8 +96,9 @@ def verify_batch(inputs: BatchInputs, proof: bytes,
 
 
 BUNDLE_MAGIC = b"MJBPROOF"
-BUNDLE_VERSION = 4  # 3: the statement carries the depth-30 subroots; 4: a chain of segments
-_FACT = struct.Struct("<IIIIQ7IIIIQQQ")
+BUNDLE_VERSION = 5  # 3: the statement carries the depth-30 subroots; 4: a chain of segments;
+# 5: stake facts (each fact's kind and amount)
+_FACT = struct.Struct("<IIIIQ7IIIIQQQIQ")
 _HEAD = struct.Struct("<QQQIIII32I")
 _U32 = struct.Struct("<I")
 MAX_FACTS = 1 << 24
@@ -108,9 +123,9 @@ class Bundle:
     """A batch proof as published: the batch header's hash and the chain of segments whose
     fact ranges make up the batch, in order (one segment for a batch that fits one STARK).
 
-    Encoding (version 3, little-endian, no trailing bytes)::
+    Encoding (version 5, little-endian, no trailing bytes)::
 
-        "MJBPROOF" u8 3 | header hash (32) | u32 segments
+        "MJBPROOF" u8 5 | header hash (32) | u32 segments
         | per segment: u32 length | statement (BatchInputs.encode) | u32 length | STARK
     """
 
@@ -156,11 +171,11 @@ def decode_statement(data: bytes) -> BatchInputs:
     for i in range(n):
         (index, score, rate, version, reward, *rest) = _FACT.unpack_from(
             data, pos + 64 + i * _FACT.size)
-        key, (wrate, since, prior, weight, total, emission_f) = rest[:7], rest[7:]
-        if any(k >= P for k in key) or max(wrate, since, weight, prior) >= P:
+        key, (wrate, since, prior, weight, total, emission_f, kind, amount) = rest[:7], rest[7:]
+        if any(k >= P for k in key) or max(wrate, since, weight, prior, kind) >= P:
             raise BundleFormatError("malformed fact in batch statement")
         facts.append(BatchFact(index, tuple(key), score, rate, reward, version, wrate, since,
-                               weight, total, emission_f, prior))
+                               weight, total, emission_f, prior, kind, amount))
     return BatchInputs(number, day, emission, tuple(roots[:8]), tuple(roots[8:16]),
                        tuple(facts), commitment, prev, base_reward, ema_rate, first,
                        old_subroot=tuple(roots[16:24]), new_subroot=tuple(roots[24:]))
@@ -183,7 +198,7 @@ def decode_bundle(data: bytes) -> Bundle:
         raise BundleFormatError("not a memjit batch proof bundle (bad magic or truncated)")
     if version != BUNDLE_VERSION:
         raise BundleFormatError(f"batch proof bundle version {version} is not the version this "
-                                f"memjit reads ({BUNDLE_VERSION}: a chain of segments): the "
+                                f"memjit reads ({BUNDLE_VERSION}: stake facts): the "
                                 "batch must be proven again")
     if len(data) < head:
         raise BundleFormatError("truncated batch proof bundle")

@@ -13,16 +13,19 @@ the old path, lane B the new. Rows after the last fact (at least one: 31 never d
 power-of-two length) are inactive segments hashing zeros; they carry the new root and the final
 accumulator to the last row.
 
-Columns (676): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
+Columns (687): lane A (298), lane B (298), sibling (8), path bit, k, is_leaf + its inverse
 witness, is_top + its inverse witness, active, fact = is_leaf * active, top = is_top * active,
 the current root (8), seq, index, the index accumulated from the path bits, 2^(k), score, rate
 (thousandths of a million), reward, the EMA remainder, fresh (the old slot is empty), the
 minted limb's carry, the reward formula's 15 columns (weight rate, seconds since last use,
 weight, the two-limb quotients, remainders and carries, the prior usefulness; BatchAir._formula),
-the new usefulness' high limb u1, then the range checks: 20 running-sum columns (RANGES: the
-remainder < 1000 as rem and 999 - rem < 2^10, the new usefulness' limbs u0 < 2^14 and u1 < 2^6,
-the new minted low limb < 2^30, the formula's 15) and 9 selectors [k < B], one per distinct
-width below 30 (circuits.rollup.ranges: a value is checked over its fact's 31 rows).
+the new usefulness' high limb u1, the stake facts' 7 (the kind flags bond, release, slash; the
+stake limb's carry or borrow; the slashed limb's carry; the amount's two limbs), then the range
+checks: 23 running-sum columns (RANGES: the remainder < 1000 as rem and 999 - rem < 2^10, the
+new usefulness' limbs u0 < 2^14 and u1 < 2^6, the new minted low limb < 2^30, the formula's 15,
+the new stake's limbs < 2^30 and < 2^23, the new slashed low limb < 2^30) and 10 selectors
+[k < B], one per distinct width below 30 (circuits.rollup.ranges: a value is checked over its
+fact's 31 rows).
 
 Constraints (degree <= 3):
 
@@ -36,11 +39,18 @@ Constraints (degree <= 3):
   the index is < 2^30 < p, read unambiguously;
 - the root: starts at the public old subroot; at an active top row lane A's output equals it
   and the next root is lane B's output; it ends at the public new subroot;
+- the fact's kind: flags bond, release, slash and call = fact - bond - release - slash, all
+  boolean, so exactly one is set on a fact row and none elsewhere; the kind (bond + 2 release
+  + 3 slash) is a field of the fact accumulator, so it is the public fact's;
 - the leaf update, on a fact row: key hash and version unchanged unless the slot was empty
-  (fresh: old limbs all 0); stake and slashed unchanged; usefulness' = (rate score +
-  (1000 - rate) prior) // 1000 with a remainder < 1000, the prior usefulness at most the old
-  one (a failure's decay happens outside facts: it may only lower it); last day = the batch's
-  day; minted' = minted + reward in 30-bit limbs with a boolean carry;
+  (fresh: old limbs all 0); minted' = minted + reward in 30-bit limbs with a boolean carry;
+  for a call: stake and slashed unchanged, usefulness' = (rate score + (1000 - rate) prior)
+  // 1000 with a remainder < 1000, the prior usefulness at most the old one (a failure's decay
+  happens outside facts: it may only lower it), last day = the batch's day; for a stake fact
+  (BatchAir._stake): stake' = stake + amount (bond) or stake - amount (release, slash) over two
+  limbs with a carry or borrow, the new limbs range-checked (30 and 23 bits: stake never goes
+  below 0 nor reaches 2^53), slashed' = slashed + amount for a slash (a boolean carry, the low
+  limb range-checked), usefulness and last day unchanged, score and reward 0;
 - the range checks (RANGES, circuits.rollup.ranges.RangeChecks): each value's running sum
   starts at it on the fact row, halves by a bit per row and is 0 from row k = B on;
 - the weight (version-2 facts): weight = seed(usefulness', B, since) * wrate // e, the market's
@@ -48,8 +58,9 @@ Constraints (degree <= 3):
 - the facts: seq starts at the statement's `first` (the sequence number of its first fact in
   the batch: a batch proven as a chain of STARKs, memjit.rollup.proving, numbers its facts
   across them) and counts segments; an auxiliary column accumulates, on every
-  fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 16 fields (seq,
-  index, score, rate, reward, weight rate, since, weight, prior, key hash), from 0 to the
+  fact row, acc' = acc gamma + 1 + sum_j beta^(j+1) field_j over the fact's 19 fields (seq,
+  index, score, rate, reward, weight rate, since, weight, prior, kind, the amount's two limbs,
+  key hash), from 0 to the
   value the verifier computes from the public facts: a skipped, extra, reordered or altered fact changes it (gamma, beta are drawn
   after the main trace is committed). The verifier itself checks the public facts' ranges.
 """
@@ -74,7 +85,10 @@ DEPTH = 30  # the levels the AIR proves: indexes are < 2^30, so the top two alwa
 SEGMENT = DEPTH + 1
 EMA_SCALE = 1000  # rates are whole thousandths of a million (memjit.market.formulas.RATE_STEP)
 MAX_USEFULNESS_BITS = 20
-FACT_FIELDS = 9 + L.KEY_LIMBS
+FACT_FIELDS = 12 + L.KEY_LIMBS
+CALL, BOND, RELEASE, SLASH = range(4)  # fact kinds (memjit.market.facts.KINDS)
+STAKE_VERSION = 3  # a stake fact's version (fact v3, memjit.market.facts)
+STAKE_HI_BITS = 23  # stake = lo + 2^30 hi < 2^53 (circuits.rollup.leaf.MAX_AMOUNT)
 DAY_S, PPM = 86_400, 1_000_000  # memjit.market.formulas' (a test pins them)
 # seed = u B DAY // (PPM (DAY + s)) = (u B DAY_N // PPM_N) // (DAY + s): the common factor
 # gcd(DAY, PPM) = 1600 cancels, and nested floors of positive integers compose.
@@ -90,17 +104,20 @@ ROOT = SIB + 17
 (SEQ, INDEX, IDX_ACC, POW2, SCORE, RATE, REWARD, REM, FRESH, CARRY) = range(ROOT + 8, ROOT + 18)
 (WRATE, SINCE, WEIGHT, V0, V1, RHO_A, C0, SEED, T0, T1, R0, R1, C1, RHO_C, PRIOR, U1) = range(
     ROOT + 18, ROOT + 34)
+# The stake facts: kind flags (a call is fact - bond - release - slash), the stake limb's
+# carry or borrow, the slashed limb's carry, the amount's two limbs.
+(IS_BOND, IS_RELEASE, IS_SLASH, S_CARRY, X_CARRY, AMT0, AMT1) = range(ROOT + 34, ROOT + 41)
 # The range checks (name, bits), in the order of _range_values: the leaf update's, then the
 # reward formula's; each is one running-sum column over the fact's segment (RangeChecks).
 RANGES = (("rem", 10), ("rem_up", 10), ("u0", LOW), ("u1", MAX_USEFULNESS_BITS - LOW),
           ("minted", L.LIMB_BITS), ("v0", LOW), ("v1", 13), ("rho_a", 10), ("rho_a_up", 10),
           ("c0", 16), ("seed", 11), ("t0", LOW), ("t1", 13), ("r0", LOW), ("r1", 13), ("c1", 12),
-          ("rho_b_up", 27), ("rho_c", 10), ("rho_c_up", 10), ("decay", 20))
-CHECKS = RangeChecks(U1 + 1, [bits for _, bits in RANGES], SEGMENT)
+          ("rho_b_up", 27), ("rho_c", 10), ("rho_c_up", 10), ("decay", 20),
+          ("stake0", L.LIMB_BITS), ("stake1", STAKE_HI_BITS), ("slashed", L.LIMB_BITS))
+CHECKS = RangeChecks(AMT1 + 1, [bits for _, bits in RANGES], SEGMENT)
 WIDTH_ALL = CHECKS.first + CHECKS.width
 C0_OFFSET, C1_OFFSET = 640, 1  # the carries may be negative: range-checked with an offset
-_BOOLS = [BIT, ACTIVE, FRESH, CARRY]
-_UNCHANGED = [L.STAKE, L.STAKE + 1, L.SLASHED, L.SLASHED + 1]
+_BOOLS = [BIT, ACTIVE, FRESH, CARRY, IS_BOND, IS_RELEASE, IS_SLASH, S_CARRY, X_CARRY]
 _KEPT_UNLESS_FRESH = list(range(L.KEY, L.KEY + L.KEY_LIMBS))
 
 
@@ -114,7 +131,11 @@ class BatchFact:
     the account's last use, the weight the AIR proves from the account's new usefulness, and
     the period's total weight and emission, from which the verifier checks the reward
     (memjit.market.formulas.payout). A version-1 fact (recorded before the formula was
-    carried) has a weight of 0 and a reward bounded by the statement's emission only."""
+    carried) has a weight of 0 and a reward bounded by the statement's emission only.
+
+    A stake fact (version 3; `kind` BOND, RELEASE or SLASH, CALL for the others) moves the
+    account's locked stake by `amount` (a bond adds, a release or a slash takes; a slash also
+    adds it to the slashed total); its score, rates, reward, weight and prior are 0."""
 
     index: int
     key: tuple[int, ...]
@@ -128,10 +149,14 @@ class BatchFact:
     total: int = 0
     emission: int = 0
     prior: int = 0  # the usefulness the call's EMA started from (<= the leaf's: decay only)
+    kind: int = CALL
+    amount: int = 0  # the stake a bond, release or slash moves (< 2^53)
 
     def fields(self, seq: int) -> list[int]:
+        """The values the fact accumulator absorbs (the amount as its two limbs)."""
         return [seq, self.index, self.score, self.rate, self.reward, self.wrate, self.since,
-                self.weight, self.prior, *self.key]
+                self.weight, self.prior, self.kind, self.amount % L.LIMB,
+                self.amount >> L.LIMB_BITS, *self.key]
 
 
 @dataclass(frozen=True)
@@ -161,8 +186,9 @@ class BatchInputs:
                struct.pack("<32I", *self.old_root, *self.new_root, *self.old_subroot,
                            *self.new_subroot),
                self.facts_commitment, self.prev_commitment]
-        out += [struct.pack("<IIIIQ7IIIIQQQ", f.index, f.score, f.rate, f.version, f.reward,
-                            *f.key, f.wrate, f.since, f.prior, f.weight, f.total, f.emission)
+        out += [struct.pack("<IIIIQ7IIIIQQQIQ", f.index, f.score, f.rate, f.version, f.reward,
+                            *f.key, f.wrate, f.since, f.prior, f.weight, f.total, f.emission,
+                            f.kind, f.amount)
                 for f in self.facts]
         return b"".join(out)
 
@@ -197,7 +223,7 @@ def trace_length(n_facts: int) -> int:
 
 
 class BatchAir(Air):
-    name = "rollup_batch_v2"
+    name = "rollup_batch_v3"
     width = WIDTH_ALL
     aux_width = 1
     num_challenges = 2
@@ -300,13 +326,16 @@ class BatchAir(Air):
             b.every_row(fresh * old[i])
         for i in _KEPT_UNLESS_FRESH:
             b.every_row(fact * (1 - fresh) * (new[i] - old[i]))
-        for i in _UNCHANGED:
-            b.every_row(fact * (new[i] - old[i]))
         b.every_row(fact * (new[L.VERSION] - L.LEAF_VERSION))
+        call, stake_fact = self._stake(b, c, old, new, fact)
         rate, score = c[RATE], c[SCORE]
-        b.every_row(fact * (new[L.USEFULNESS] * EMA_SCALE + c[REM] - rate * score
+        b.every_row(call * (new[L.USEFULNESS] * EMA_SCALE + c[REM] - rate * score
                             - (EMA_SCALE - rate) * c[PRIOR]))
-        b.every_row(fact * (new[L.LAST_DAY] - pi.day))
+        b.every_row(call * (new[L.LAST_DAY] - pi.day))
+        b.every_row(stake_fact * (new[L.USEFULNESS] - old[L.USEFULNESS]))
+        b.every_row(stake_fact * (new[L.LAST_DAY] - old[L.LAST_DAY]))
+        b.every_row(stake_fact * score)
+        b.every_row(stake_fact * c[REWARD])
         b.every_row(fact * (new[L.MINTED] + c[CARRY] * L.LIMB - old[L.MINTED] - c[REWARD]))
         b.every_row(fact * (new[L.MINTED + 1] - old[L.MINTED + 1] - c[CARRY]))
         self._formula(b, c, fact)
@@ -315,7 +344,7 @@ class BatchAir(Air):
         b.first_row(c[SEQ] - pi.first)
         b.transition(n[SEQ] - c[SEQ] - is_top)
         fields = [c[SEQ], c[INDEX], score, rate, c[REWARD], c[WRATE], c[SINCE], c[WEIGHT],
-                  c[PRIOR], *new[L.KEY:L.KEY + L.KEY_LIMBS]]
+                  c[PRIOR], _kind(c), c[AMT0], c[AMT1], *new[L.KEY:L.KEY + L.KEY_LIMBS]]
         term = 1 + beta * fields[0]
         power = beta
         for f in fields[1:]:
@@ -327,6 +356,33 @@ class BatchAir(Air):
             b.last_row(acc)
         else:
             b.last_row(acc - type(gamma)(self._fingerprint(gamma.v, beta.v)))
+
+    @staticmethod
+    def _stake(b: ConstraintBuilder, c, old, new, fact):
+        """The stake facts' constraints; returns (call, stake_fact), the flags of a call and
+        of a stake fact (both 0 off fact rows). The kind flags are boolean and so is
+        call = fact - bond - release - slash: exactly one of the four is set on a fact row,
+        none elsewhere. With d = bond - release - slash (+1, -1 or 0 for a call) and the
+        amount a = a0 + 2^30 a1 (its limbs bound to the public amount by the accumulator):
+
+            stake0' = stake0 + d (a0 - 2^30 c)      c: the carry (d = 1) or borrow (d = -1)
+            stake1' = stake1 + d (a1 + c)
+            slashed0' + 2^30 x = slashed0 + slash a0,    slashed1' = slashed1 + slash a1 + x
+
+        stake0', slashed0' < 2^30 and stake1' < 2^23 are range-checked (RANGES), so these are
+        integer identities: the locked stake never goes below 0 nor reaches 2^53."""
+        bond, release, slash = c[IS_BOND], c[IS_RELEASE], c[IS_SLASH]
+        call = fact - bond - release - slash
+        b.every_row(call * (call - 1))
+        d = bond - release - slash
+        carry = c[S_CARRY]
+        b.every_row(fact * (new[L.STAKE] - old[L.STAKE]) - d * (c[AMT0] - carry * L.LIMB))
+        b.every_row(fact * (new[L.STAKE + 1] - old[L.STAKE + 1]) - d * (c[AMT1] + carry))
+        b.every_row(fact * (new[L.SLASHED] - old[L.SLASHED]) + c[X_CARRY] * L.LIMB
+                    - slash * c[AMT0])
+        b.every_row(fact * (new[L.SLASHED + 1] - old[L.SLASHED + 1]) - slash * c[AMT1]
+                    - c[X_CARRY])
+        return call, bond + release + slash
 
     def _formula(self, b: ConstraintBuilder, c, fact) -> None:
         """The weight from the account's new usefulness u = u0 + 2^14 u1 (u0 < 2^14, u1 < 2^6
@@ -356,9 +412,11 @@ class BatchAir(Air):
         acc = np.zeros((n, 4), dtype=np.uint64)
         betas = ext_powers(beta, FACT_FIELDS + 1)[1:]
         rows = np.flatnonzero(main[FACT])
-        cols = [SEQ, INDEX, SCORE, RATE, REWARD, WRATE, SINCE, WEIGHT, PRIOR,
-                *range(B + L.KEY, B + L.KEY + L.KEY_LIMBS)]
-        terms = (lincomb(main[cols][:, rows].copy(), betas) + ext_from_base(np.uint64(1))) % P
+        at = main[:, rows]
+        fields = np.stack([*at[[SEQ, INDEX, SCORE, RATE, REWARD, WRATE, SINCE, WEIGHT, PRIOR]],
+                           _kind(at), *at[[AMT0, AMT1]],
+                           *at[B + L.KEY:B + L.KEY + L.KEY_LIMBS]]) % P
+        terms = (lincomb(fields, betas) + ext_from_base(np.uint64(1))) % P
         value = np.zeros(4, dtype=np.uint64)
         start = 0
         for row, term in zip(rows, terms):  # one extension multiply per fact
@@ -369,17 +427,24 @@ class BatchAir(Air):
         return acc[None]
 
 
+def _kind(c):
+    """A fact row's kind from its flags (CALL 0, BOND 1, RELEASE 2, SLASH 3)."""
+    return c[IS_BOND] + 2 * c[IS_RELEASE] + 3 * c[IS_SLASH]
+
+
 def _range_values(c, ema_rate: int) -> list:
     """The values a fact row range-checks (RANGES), from its columns `c` (symbolic in the AIR,
     field elements as integers in the witness): the EMA remainder in [0, 1000), the new
     usefulness' limbs, the new minted low limb, then the reward formula's limbs, remainders
-    (each below its divisor) and offset carries, and the decay old usefulness - prior."""
+    (each below its divisor) and offset carries, the decay old usefulness - prior, and the new
+    stake's limbs and slashed low limb."""
     t = c[T0] + (1 << LOW) * c[T1]
     return [c[REM], EMA_SCALE - 1 - c[REM], c[B + L.USEFULNESS] - (1 << LOW) * c[U1], c[U1],
             c[B + L.MINTED], c[V0], c[V1], c[RHO_A], PPM_N - 1 - c[RHO_A], c[C0] + C0_OFFSET,
             c[SEED], c[T0], c[T1], c[R0], c[R1], c[C1] + C1_OFFSET,
             t - 1 - c[R0] - (1 << LOW) * c[R1], c[RHO_C], ema_rate - 1 - c[RHO_C],
-            c[A + L.USEFULNESS] - c[PRIOR]]
+            c[A + L.USEFULNESS] - c[PRIOR], c[B + L.STAKE], c[B + L.STAKE + 1],
+            c[B + L.SLASHED]]
 
 
 def range_witness(row: np.ndarray, ema_rate: int) -> list[int]:
@@ -443,10 +508,23 @@ def batch_trace(inputs: BatchInputs, olds: np.ndarray, news: np.ndarray,
         row[REM] = (f.rate * f.score + (EMA_SCALE - f.rate) * f.prior) % EMA_SCALE
         row[FRESH] = int(not leaf_a[s].any())
         row[CARRY] = (int(leaf_a[s, L.MINTED]) + f.reward) >> L.LIMB_BITS
+        _stake_witness(row, leaf_a[s], f)
         _formula_witness(row, int(leaf_b[s, L.USEFULNESS]), f, inputs)
         ranged[s] = range_witness(row, inputs.ema_rate)
     CHECKS.fill(t, ranged)
     return np.ascontiguousarray(t.reshape(segs * SEGMENT, WIDTH_ALL)[:n_rows].T)
+
+
+def _stake_witness(row: np.ndarray, old: np.ndarray, fact: BatchFact) -> None:
+    """Fill a fact row's stake columns (see BatchAir._stake)."""
+    a0 = fact.amount % L.LIMB
+    row[AMT0], row[AMT1] = a0, fact.amount >> L.LIMB_BITS
+    if fact.kind == CALL:
+        return
+    row[(IS_BOND, IS_RELEASE, IS_SLASH)[fact.kind - 1]] = 1
+    lo = int(old[L.STAKE])
+    row[S_CARRY] = lo + a0 >= L.LIMB if fact.kind == BOND else lo < a0
+    row[X_CARRY] = fact.kind == SLASH and int(old[L.SLASHED]) + a0 >= L.LIMB
 
 
 def formula_weight(usefulness: int, fact: BatchFact, inputs: BatchInputs) -> int:
@@ -476,12 +554,31 @@ def _formula_witness(row: np.ndarray, usefulness: int, fact: BatchFact,
         row[col] = value % P
 
 
+def _amount(limbs: np.ndarray, pos: int) -> int:
+    return int(limbs[pos]) + (int(limbs[pos + 1]) << L.LIMB_BITS)
+
+
+def _set_amount(limbs: np.ndarray, pos: int, amount: int) -> None:
+    if not 0 <= amount <= L.MAX_AMOUNT:
+        raise ValueError(f"an amount of {amount} SWT is outside the leaf's 0..2^53-1")
+    limbs[pos], limbs[pos + 1] = amount % L.LIMB, amount >> L.LIMB_BITS
+
+
 def apply_fact(old: np.ndarray, fact: BatchFact, day: int) -> np.ndarray:
-    """The account limbs after one fact: the rule the AIR enforces (usefulness is
-    memjit.market.formulas.ema at rate 1000 * fact.rate; the reward is minted)."""
+    """The account limbs after one fact: the rule the AIR enforces (a call: usefulness is
+    memjit.market.formulas.ema at rate 1000 * fact.rate and the reward is minted; a stake
+    fact moves the locked stake, and a slash adds to the slashed total). ValueError for a
+    fact the AIR cannot prove (a prior above the account's, stake below 0 or too large)."""
     new = np.array(old, dtype=np.uint64)
     if not new.any():
         new[L.KEY:L.KEY + L.KEY_LIMBS] = fact.key
+    new[L.VERSION] = L.LEAF_VERSION
+    if fact.kind != CALL:
+        sign = 1 if fact.kind == BOND else -1
+        _set_amount(new, L.STAKE, _amount(new, L.STAKE) + sign * fact.amount)
+        if fact.kind == SLASH:
+            _set_amount(new, L.SLASHED, _amount(new, L.SLASHED) + fact.amount)
+        return new
     if fact.prior > int(new[L.USEFULNESS]):
         raise ValueError("a fact's prior usefulness is above its account's (decay only lowers)")
     new[L.USEFULNESS] = (fact.rate * fact.score + (EMA_SCALE - fact.rate) * fact.prior) \
@@ -489,5 +586,4 @@ def apply_fact(old: np.ndarray, fact: BatchFact, day: int) -> np.ndarray:
     new[L.LAST_DAY] = day
     minted = int(new[L.MINTED]) + (int(new[L.MINTED + 1]) << L.LIMB_BITS) + fact.reward
     new[L.MINTED], new[L.MINTED + 1] = minted % L.LIMB, minted >> L.LIMB_BITS
-    new[L.VERSION] = L.LEAF_VERSION
     return new

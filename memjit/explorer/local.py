@@ -159,7 +159,7 @@ class LocalSource:
             workers = ledger.workers(task)
             history = {w.id: [(w.registered_at, 0.0)] for w in workers}
             for record, state, facts in self._batcher(ledger).replay():
-                for wid in {f.worker for f in facts} & history.keys():
+                for wid in {f.worker for f in facts if f.kind == "call"} & history.keys():
                     leaf = state.leaf(wid)
                     history[wid].append((record.committed_at,
                                          0.0 if leaf is None else leaf.usefulness / PPM))
@@ -248,9 +248,11 @@ class LocalSource:
             found = self._batcher(ledger).records(number)
             if not found:
                 raise NotFound(f"no batch {number}")
-            facts = [FactRow(wid, self._owner(names, owner), score / PPM, reward, claim)
-                     for wid, owner, score, reward, claim in ledger.db.execute(
-                         "SELECT f.worker, w.owner, f.score, f.reward, f.claim_cid FROM "
+            facts = [FactRow(wid, self._owner(names, owner), score / PPM, reward, claim, kind,
+                             amount)
+                     for wid, owner, score, reward, claim, kind, amount in ledger.db.execute(
+                         "SELECT f.worker, w.owner, f.score, f.reward, f.claim_cid, f.kind, "
+                         "f.amount FROM "
                          "batch_facts f JOIN workers w ON w.id = f.worker WHERE f.batch = ? "
                          "ORDER BY f.seq", (number,))]
             return BatchDetail(self._batch_row(found[0], ledger.clock(), names), tuple(facts))

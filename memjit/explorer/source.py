@@ -133,13 +133,16 @@ class ClaimCheck:
 
 @dataclass(frozen=True)
 class FactRow:
-    """One fact of a batch: whose, its score in 0..1, the SWT it minted, its claim."""
+    """One fact of a batch: whose, its score in 0..1, the SWT it minted, its claim; its kind
+    (a call, or a bond, release or slash of `amount` SWT of the worker's locked stake)."""
 
     worker: str
     owner: str
     score: float
     reward: int
     claim: str | None
+    kind: str = "call"
+    amount: int = 0
 
 
 @dataclass(frozen=True)

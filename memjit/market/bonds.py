@@ -9,7 +9,11 @@ as a validator (memjit.market.validators). The rules, as Cosmos and Ethereum sta
 - `release_due` pays out every bond whose period is over (memjit.market.epoch runs it).
 
 A bond is three columns of its holder's row (stake, unbonding_amount, unbonding_at); every change
-is also appended to the holder's event table (bond, unbond, release, slash).
+is also appended to the holder's event table (bond, unbond, release, slash). A worker's bond,
+release and slash of a positive amount are also rollup facts (memjit.market.facts.
+record_stake_fact), in order with the call facts: the state tree holds each worker's locked stake
+(bonded plus unbonding) and slashed total. Starting to unbond is not a fact: the stake stays
+locked, and slashable, until it is released.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 from memjit.errors import Rejected
 from memjit.market import formulas
+from memjit.market.facts import record_stake_fact
 from memjit.market.ledger import Ledger, check_amount
 
 
@@ -60,6 +65,8 @@ def record(ledger: Ledger, db: sqlite3.Connection, holder: Holder, key: object, 
     """Append one event of a bond, stamped with the ledger clock."""
     db.execute(f"INSERT INTO {holder.events} ({holder.event_key}, kind, amount, at) "
                "VALUES (?, ?, ?, ?)", (key, kind, check_amount(amount, kind), ledger.clock()))
+    if holder is WORKER and kind != "unbond" and amount > 0:
+        record_stake_fact(db, worker_id=str(key), kind=kind, amount=amount, now=ledger.clock())
 
 
 def _bond(db: sqlite3.Connection, holder: Holder, key: object) -> tuple[int, int]:

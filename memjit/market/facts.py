@@ -8,6 +8,17 @@ Every verified, scored call becomes a fact when its emission period closes
     fact v2 = blake3("MJFACT" 0x02 || the same || u64 rate || u64 prior || u64 since
                      || u64 weight || u64 total weight || u64 emission)
 
+    fact v3 = blake3("MJFACT" 0x03 || ASCII "<kind>:<worker id hex>:<amount>")
+
+Facts come in kinds (`KINDS`): a **call** (versions 1 and 2: a verified, scored claim) or a
+change of a worker's locked stake (version 3, :func:`record_stake_fact`, recorded by
+memjit.market.bonds as the change happens): a **bond** (stake locked at registration), a
+**release** (unbonded stake paid back to the owner when its unbonding period is over) or a
+**slash** (stake burned from a cheater). The rollup's leaf holds the locked stake (bonded plus
+unbonding: a slash takes from both, and starting to unbond is not a fact) and the slashed
+total, so its state root commits to them. A stake fact's hash is ASCII after the version byte
+so that ledger migration 8 computes it in SQL for the stake locked before it.
+
 A version-2 fact carries how its reward was computed (:class:`Weighing`: the EMA rate the call
 moved usefulness at, the usefulness before it, the seconds since the worker's last use, the
 call's weight, its period's total weight and emission), so that the rollup's batch AIR proves
@@ -38,6 +49,9 @@ from verifier.claims import vk_digest as digest_of_vk
 FACT_MAGIC = b"MJFACT"
 HASH_BYTES = 32
 _U64 = 1 << 64
+KINDS = ("call", "bond", "release", "slash")
+"""Fact kinds, in the order of their number in the batch AIR (circuits.rollup.batch)."""
+STAKE_KINDS = KINDS[1:]
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,13 @@ def fact_hash(vk: bytes, statement: bytes, proof: bytes, score: int,
     tail = b"" if weighing is None else weighing.encode()
     return blake3.blake3(head + vk + statement + proof + struct.pack(">Q", score)
                          + tail).digest()
+
+
+def stake_fact_hash(kind: str, worker_id: str, amount: int) -> bytes:
+    """The fact of a change of a worker's locked stake (version 3; ledger migration 8 computes
+    the same in SQL)."""
+    return blake3.blake3(FACT_MAGIC + bytes([3])
+                         + f"{kind}:{worker_id}:{amount}".encode()).digest()
 
 
 def claim_digests(claim_bytes: bytes) -> tuple[bytes, bytes, bytes]:
@@ -139,20 +160,46 @@ def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,
     return digest
 
 
+def record_stake_fact(db: sqlite3.Connection, *, worker_id: str, kind: str, amount: int,
+                      now: float) -> bytes:
+    """Record a pending stake fact (bond, release or slash of `amount` SWT of the worker's
+    locked stake) inside the caller's open transaction `db`; returns its hash."""
+    worker_key(worker_id)
+    if kind not in STAKE_KINDS:
+        raise BadInput(f"a stake fact is one of {', '.join(STAKE_KINDS)}, not {kind!r}")
+    if type(amount) is not int or not 0 < amount < _U64:
+        raise BadInput(f"a stake fact moves an integer amount in 1..2^64-1, got {amount!r}")
+    digest = stake_fact_hash(kind, worker_id, amount)
+    db.execute("INSERT INTO batch_facts (hash, worker, score, reward, recorded_at, kind, amount) "
+               "VALUES (?, ?, 0, 0, ?, ?, ?)", (digest, worker_id, now, kind, amount))
+    return digest
+
+
 @dataclass(frozen=True)
 class Fact:
-    """A fact as a batch carries it: whose, the three digests, score, reward and claim CID."""
+    """A fact as a batch carries it: whose, and for a call the three digests, score, reward
+    and claim CID, for a stake fact its kind and amount (no digests, score 0, reward 0)."""
 
     worker: str  # hex worker id
-    vk_digest: bytes
-    statement_digest: bytes
-    proof_digest: bytes
+    vk_digest: bytes | None
+    statement_digest: bytes | None
+    proof_digest: bytes | None
     score: int
     reward: int
     claim_cid: str | None
     weighing: Weighing | None = None  # version 2: how the reward was computed
+    kind: str = "call"
+    amount: int = 0  # the stake a bond, release or slash moves
+
+    @classmethod
+    def stake(cls, worker: str, kind: str, amount: int) -> "Fact":
+        """A stake fact (bond, release or slash)."""
+        return cls(worker, None, None, None, 0, 0, None, None, kind, amount)
 
     @property
     def hash(self) -> bytes:
+        if self.kind != "call":
+            return stake_fact_hash(self.kind, self.worker, self.amount)
+        assert self.vk_digest and self.statement_digest and self.proof_digest
         return fact_hash(self.vk_digest, self.statement_digest, self.proof_digest, self.score,
                          self.weighing)

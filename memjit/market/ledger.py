@@ -252,6 +252,48 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE batch_facts ADD COLUMN total_weight INTEGER;
     ALTER TABLE batch_facts ADD COLUMN emission INTEGER;
     """,
+    # 8: stake proven (issue 17): a fact has a kind, a call (the claim digests, score and
+    # reward as before) or a change of a worker's locked stake (bond, release, slash: its
+    # amount, no claim; memjit.market.facts.record_stake_fact). The table is rebuilt because
+    # a stake fact has no claim digests; existing facts are calls. Each worker's stake locked
+    # before this migration (bonded plus unbonding) becomes a pending bond fact, so the state
+    # tree's stake starts from the ledger's (its hash: fact v3, memjit.market.facts).
+    """
+    CREATE TABLE batch_facts_v8 (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash             BLOB NOT NULL,          -- memjit.market.facts.Fact.hash
+        worker           TEXT NOT NULL REFERENCES workers(id),
+        vk_digest        BLOB,                   -- the call's claim (NULL: a stake fact)
+        statement_digest BLOB,
+        proof_digest     BLOB,
+        score            INTEGER NOT NULL CHECK (score >= 0),
+        reward           INTEGER NOT NULL CHECK (reward >= 0),  -- SWT minted when committed
+        claim_cid        TEXT,                   -- the claim in the content store
+        recorded_at      REAL NOT NULL,
+        batch            INTEGER REFERENCES batches(number),    -- NULL while pending
+        rate INTEGER, prior INTEGER, since INTEGER, weight INTEGER, total_weight INTEGER,
+        emission INTEGER,
+        kind             TEXT NOT NULL DEFAULT 'call'
+                         CHECK (kind IN ('call', 'bond', 'release', 'slash')),
+        amount           INTEGER NOT NULL DEFAULT 0 CHECK (amount >= 0),  -- stake moved
+        CHECK ((kind = 'call') = (statement_digest IS NOT NULL))
+    );
+    INSERT INTO batch_facts_v8 (seq, hash, worker, vk_digest, statement_digest, proof_digest,
+                                score, reward, claim_cid, recorded_at, batch, rate, prior,
+                                since, weight, total_weight, emission)
+        SELECT seq, hash, worker, vk_digest, statement_digest, proof_digest, score, reward,
+               claim_cid, recorded_at, batch, rate, prior, since, weight, total_weight,
+               emission FROM batch_facts;
+    DROP TABLE batch_facts;
+    ALTER TABLE batch_facts_v8 RENAME TO batch_facts;
+    CREATE INDEX batch_facts_by_batch ON batch_facts(batch, seq);
+    CREATE INDEX batch_facts_by_statement ON batch_facts(statement_digest);
+    INSERT INTO batch_facts (hash, worker, score, reward, recorded_at, kind, amount)
+        SELECT blake3(CAST('MJFACT' || char(3) || 'bond:' || id || ':'
+                           || (stake + unbonding_amount) AS BLOB)),
+               id, 0, 0, registered_at, 'bond', stake + unbonding_amount
+        FROM workers WHERE stake + unbonding_amount > 0 ORDER BY registered_at, id
+    """,
 )
 
 

@@ -64,6 +64,8 @@ def batch_blocks(ledger: Ledger, store: Store, ref: BatchRef) -> list[str]:
     put in the store from the ledger's workers."""
     blocks = [ref.header, ref.data] + ([ref.bundle] if ref.bundle else [])
     for fact in decode_data(store.get(ref.data)).facts:
+        if fact.kind != "call":
+            continue  # a stake fact names no claim and needs no VK
         blocks.append(store.put(ledger.worker(fact.worker).vk))
         if fact.claim_cid is not None:
             blocks.append(fact.claim_cid)

@@ -16,10 +16,15 @@ blake3(left || right), an odd last node carried up, 32 zero bytes for none). The
 go to the content store as its data (data availability); they determine the state, so no state
 diff is published::
 
-    "MJBDATA" u8 version (3), u64 number, u32 n, n x (worker id (32), vk digest, statement
-    digest, proof digest (32 each), u64 score, u64 reward, u8 length + claim CID (0: none),
-    u8 fact version, and for version 2 the weighing: 6 x u64 (rate, prior usefulness, seconds
-    since last use, weight, total weight, emission; memjit.market.facts.Weighing))
+    "MJBDATA" u8 version (4), u64 number, u32 n, n x (worker id (32), u8 fact version, then
+    for a call (versions 1, 2): vk digest, statement digest, proof digest (32 each), u64 score,
+    u64 reward, u8 length + claim CID (0: none), and for version 2 the weighing: 6 x u64 (rate,
+    prior usefulness, seconds since last use, weight, total weight, emission;
+    memjit.market.facts.Weighing); for a stake fact (version 3): u8 kind (1 bond, 2 release,
+    3 slash: memjit.market.facts.KINDS), u64 amount)
+
+Data version 3 (before stake facts: calls only, the fact version after the claim CID) is still
+read, so that batches committed before stay auditable.
 
 Rules, as zk-rollups commit: number = last + 1 and the previous hash must match; the same header
 twice is a no-op, another header at a committed number is Rejected; the committee must be the
@@ -50,7 +55,7 @@ from rich.table import Table
 
 from memjit.rollup.committee import members, sign, signers, verify
 from memjit.errors import BadInput, MemjitError, Rejected
-from memjit.market.facts import Fact, Weighing, claim_problem
+from memjit.market.facts import KINDS, Fact, Weighing, claim_problem
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, worker_key
 from memjit.rollup.header import (
@@ -66,7 +71,7 @@ from memjit.runtime.store import Store
 from verifier.claims import ClaimFormatError, decode_claim
 
 DATA_MAGIC = b"MJBDATA"
-DATA_VERSION = 3
+DATA_VERSION = 4
 MAX_FACTS = 1 << 24
 
 COMMIT_STEPS = ("cut", "signed", "stored", "batch", "facts", "minted", "committed")
@@ -102,31 +107,49 @@ class BatchData:
     def encode(self) -> bytes:
         out = [DATA_MAGIC, bytes([DATA_VERSION]), struct.pack(">QI", self.number, len(self.facts))]
         for f in self.facts:
+            out.append(bytes.fromhex(f.worker))
+            if f.kind != "call":
+                out += [b"\x03", struct.pack(">BQ", KINDS.index(f.kind), f.amount)]
+                continue
+            assert f.vk_digest and f.statement_digest and f.proof_digest
             cid = (f.claim_cid or "").encode()
-            out += [bytes.fromhex(f.worker), f.vk_digest, f.statement_digest, f.proof_digest,
+            out += [b"\x01" if f.weighing is None else b"\x02", f.vk_digest,
+                    f.statement_digest, f.proof_digest,
                     struct.pack(">QQB", f.score, f.reward, len(cid)), cid]
-            out += [b"\x01"] if f.weighing is None else [b"\x02", f.weighing.encode()]
+            out += [] if f.weighing is None else [f.weighing.encode()]
         return b"".join(out)
 
 
 def decode_data(data: bytes) -> BatchData:
     """Parse batch data (BatchFormatError on anything malformed or trailing)."""
     r = Reader(data, "batch data")
-    if r.take(len(DATA_MAGIC)) != DATA_MAGIC or r.uint("B") != DATA_VERSION:
+    if r.take(len(DATA_MAGIC)) != DATA_MAGIC:
+        raise BatchFormatError("not memjit batch data (bad magic or version)")
+    data_version = r.uint("B")
+    if data_version not in (3, DATA_VERSION):
         raise BatchFormatError("not memjit batch data (bad magic or version)")
     number, n = r.uint("Q"), r.uint("I")
     if n > MAX_FACTS:
         raise BatchFormatError(f"too many facts in batch data ({n})")
     facts = []
     for _ in range(n):
-        worker, vk, st, proof = (r.take(HASH_BYTES) for _ in range(4))
+        worker = r.take(HASH_BYTES).hex()
+        version = r.uint("B") if data_version == DATA_VERSION else None
+        if version == 3:
+            kind = r.uint("B")
+            if not 1 <= kind < len(KINDS):
+                raise BatchFormatError(f"unknown stake fact kind {kind} in batch data")
+            facts.append(Fact.stake(worker, KINDS[kind], r.uint("Q")))
+            continue
+        vk, st, proof = (r.take(HASH_BYTES) for _ in range(3))
         score, reward = r.uint("Q"), r.uint("Q")
         cid = r.take(r.uint("B")).decode("ascii", "replace") or None
-        version = r.uint("B")
+        if version is None:  # data version 3: the fact version follows the claim CID
+            version = r.uint("B")
         if version not in (1, 2):
             raise BatchFormatError(f"unknown fact version {version} in batch data")
         weighing = None if version == 1 else Weighing(*(r.uint("Q") for _ in range(6)))
-        facts.append(Fact(worker.hex(), vk, st, proof, score, reward, cid, weighing))
+        facts.append(Fact(worker, vk, st, proof, score, reward, cid, weighing))
     r.end()
     return BatchData(number, tuple(facts))
 
@@ -135,7 +158,8 @@ def _summary(data: BatchData) -> dict:
     """The header fields that follow from a batch's data alone."""
     scores: Counter[str] = Counter()
     for f in data.facts:
-        scores[f.worker] += f.score
+        if f.kind == "call":
+            scores[f.worker] += f.score
     return {"number": data.number, "facts_root": facts_root([f.hash for f in data.facts]),
             "fact_count": len(data.facts), "minted": sum(f.reward for f in data.facts),
             "scores": tuple((bytes.fromhex(w), s) for w, s in sorted(scores.items()))}
@@ -240,12 +264,13 @@ class Batcher:
     def _facts(self, where: str, params: tuple) -> list[tuple[int, Fact]]:
         """(ledger sequence number, fact) of the facts `where` selects, in sequence order."""
         rows = self.ledger.db.execute(
-            "SELECT seq, worker, vk_digest, statement_digest, proof_digest, score, reward, "
-            "claim_cid, rate, prior, since, weight, total_weight, emission FROM batch_facts "
-            f"WHERE {where} ORDER BY seq LIMIT ?", params).fetchall()
-        return [(seq, Fact(w, bytes(vk), bytes(st), bytes(pr), score, reward, cid,
-                           None if weighing[0] is None else Weighing(*weighing)))
-                for seq, w, vk, st, pr, score, reward, cid, *weighing in rows]
+            "SELECT seq, worker, kind, amount, vk_digest, statement_digest, proof_digest, score, "
+            "reward, claim_cid, rate, prior, since, weight, total_weight, emission FROM "
+            f"batch_facts WHERE {where} ORDER BY seq LIMIT ?", params).fetchall()
+        return [(seq, Fact.stake(w, kind, amount) if kind != "call" else
+                 Fact(w, bytes(vk), bytes(st), bytes(pr), score, reward, cid,
+                      None if weighing[0] is None else Weighing(*weighing)))
+                for seq, w, kind, amount, vk, st, pr, score, reward, cid, *weighing in rows]
 
     def pending(self, limit: int | None = None) -> list[tuple[int, Fact]]:
         """The pending facts, oldest first, with their ledger sequence numbers."""
@@ -521,6 +546,9 @@ class Batcher:
         """Re-verify one fact's claim from the store under its worker's VK."""
         row = {"worker": f.worker, "fact": f.hash.hex(), "score": f.score, "reward": f.reward,
                "claim": f.claim_cid, "call": "", "ok": False, "reason": ""}
+        if f.kind != "call":  # no claim: the batch proof checks its effect on the stake
+            row.update(call=f"{f.kind} {f.amount} SWT", ok=True)
+            return row
         try:
             vk = self.ledger.worker(f.worker).vk
             if vk is None:

@@ -178,7 +178,7 @@ class Replica:
         verdict = check_bundle(header, bundle, proven_root, self.min_security_bits)
         if not verdict.valid:
             raise BadBatch(f"batch {want}'s proof does not verify: {verdict.reason}")
-        for fact in data.facts:
+        for fact in (f for f in data.facts if f.kind == "call"):  # stake facts: no claim
             if vks.setdefault(fact.worker, fact.vk_digest) != fact.vk_digest:
                 raise BadBatch(f"batch {want} names another VK for worker {fact.worker[:16]}")
             check_fact(fact, fetch, want)
@@ -202,13 +202,15 @@ class Replica:
                                 (ref.number, ref.hash, ref.header, ref.data, ref.bundle,
                                  time.time()))
                 self.db.executemany("INSERT OR IGNORE INTO workers VALUES (?, ?)",
-                                    {(f.worker, f.vk_digest) for f in batch.data.facts})
+                                    {(f.worker, f.vk_digest) for f in batch.data.facts
+                                     if f.kind == "call"})
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             for f in batch.data.facts:
-                self._vks.setdefault(f.worker, f.vk_digest)
+                if f.kind == "call":
+                    self._vks.setdefault(f.worker, f.vk_digest)
             self.head, self._proven_root, self.state = batch.header, batch.bundle.new_root, \
                 batch.state
 

@@ -3,7 +3,8 @@
 Each worker gets the next free index at its first fact (the order of first appearance across
 batches, so the index follows from the published data, as zkSync Lite assigns account ids at
 registration), and each fact updates its account by circuits.rollup.batch.apply_fact
-(usefulness EMA at the fact's rate from its prior usefulness, last day, reward minted). A
+(a call: usefulness EMA at the fact's rate from its prior usefulness, last day, reward minted;
+a stake fact: the locked stake moved by its amount, a slash added to the slashed total). A
 version-2 fact (memjit.market.facts.Weighing) carries the rate its call moved usefulness at
 and the usefulness it started from, so the account's usefulness is the ledger's after each
 fact, and the batch AIR proves its weight from it. The facts alone determine the
@@ -19,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuits.rollup.batch import BatchFact, apply_fact
+from circuits.rollup.batch import STAKE_VERSION, BatchFact, apply_fact
 from circuits.rollup.leaf import USEFULNESS, Leaf, key_hash
-from memjit.market.facts import Fact
+from memjit.market.facts import KINDS, Fact
 from memjit.market.formulas import DAY_S, RATE_STEP
 from memjit.market.oracle import OracleConfig
 from memjit.rollup.header import root_bytes
@@ -40,8 +41,11 @@ __all__ = ["FACT_RATE", "GENESIS_ROOT", "AccountProof", "RollupState", "day_of",
 def batch_fact(fact: Fact, index: int, usefulness: int) -> BatchFact:
     """A fact as the batch AIR applies it to the account at `index` (whose usefulness is
     `usefulness`): a version-1 fact at the consensus rate from the account's usefulness, a
-    version-2 fact as its call was weighed."""
+    version-2 fact as its call was weighed, a stake fact with its kind and amount."""
     key = tuple(int(x) for x in key_hash(bytes.fromhex(fact.worker)))
+    if fact.kind != "call":
+        return BatchFact(index, key, 0, 0, 0, STAKE_VERSION, kind=KINDS.index(fact.kind),
+                         amount=fact.amount)
     w = fact.weighing
     if w is None:
         return BatchFact(index, key, fact.score, FACT_RATE, fact.reward, prior=usefulness)

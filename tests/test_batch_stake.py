@@ -1,0 +1,115 @@
+"""Stake proven on a real ledger: workers register with stake (bond facts), are called (call
+facts), a cheater is slashed while part of its stake unbonds (a slash fact taking from both),
+an unbonding completes (a release fact); the batches are proven, `memjit batch verify` accepts
+them, and every account's leaf holds the ledger's locked stake and slashed total."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from helpers import Clock, add_call, cli
+
+from memjit.workers import WORKERS_DIR
+from memjit.market import oracle, registry
+from memjit.market.epoch import advance
+from memjit.market.facts import KINDS, Fact, Weighing, stake_fact_hash
+from memjit.market.identity import Identity
+from memjit.market.ledger import Ledger
+from memjit.market.registry import RegistryConfig
+from memjit.market.rewards import RewardConfig, open_period
+from memjit.rollup.batcher import DATA_MAGIC, BatchData, Batcher, decode_data
+from memjit.rollup.header import BatchFormatError
+from memjit.rollup.committee import add_local
+from memjit.rollup.proving import BatchProver
+from memjit.runtime.store import Store
+
+ALICE = Identity.from_seed("alice", b"\x0a" * 32)  # an honest worker's owner
+MALLORY = Identity.from_seed("mallory", b"\x0c" * 32)  # a cheater's
+REWARDS = RewardConfig()  # the CLI checks statements against the default market
+REGISTRY = RegistryConfig()
+
+
+def _call(ledger: Ledger, wid: str, outcome: str, tag: int) -> None:
+    """Settle one judged call as the pool does (a valid one scored 800,000 by consensus)."""
+    with ledger.transaction() as db:
+        w = ledger.worker(wid)
+        awarded = 800_000 if outcome == "valid" else None
+        done = oracle.settle(ledger, db, w, oracle.Check(outcome), awarded, 200_000, own=False,
+                             config=oracle.OracleConfig(), registry=REGISTRY, rewards=REWARDS)
+        if outcome == "valid":
+            add_call(db, MALLORY.public_key, wid, ledger.clock(), score=awarded,
+                     weight=done.weight, period=open_period(db, ledger.clock(), REWARDS),
+                     statement=bytes([tag]) * 32, proof=bytes([tag]) * 32, rate=done.rate,
+                     prior=done.prior, since=done.since)
+
+
+def _assert_leaves_are_the_ledgers(ledger: Ledger, batcher: Batcher, wids: list[str]) -> None:
+    state = batcher.state()
+    for wid in wids:
+        w, leaf = ledger.worker(wid), state.leaf(wid)
+        slashed = sum(e.amount for e in ledger.stake_events(wid) if e.kind == "slash")
+        assert (leaf.stake, leaf.slashed) == (w.stake + w.unbonding_amount, slashed)
+
+
+def test_stake_bonds_slashes_and_releases_are_proven(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    home, clock = tmp_path / "home", Clock(1_000_000.0)
+    ledger, store = Ledger(home, clock=clock), Store(home)
+    add_local(ledger, home, "node")
+    honest = registry.register(ledger, store, ALICE, (WORKERS_DIR / "digits_small.wasm").read_bytes(), 300, "digits",
+                               REGISTRY).id
+    cheat = registry.register(ledger, store, MALLORY, (WORKERS_DIR / "digits_liar.wasm").read_bytes(), 1_000, "digits",
+                              REGISTRY).id
+    _call(ledger, honest, "valid", 1)
+    registry.unbond(ledger, MALLORY, cheat, 400, REGISTRY)  # 600 bonded, 400 unbonding
+    _call(ledger, cheat, "fault", 0)  # slashed: 10% of both
+    clock.now += 3_600
+    _call(ledger, honest, "valid", 2)
+    advance(ledger, REWARDS, close_now=True)  # the calls' period closes: call facts
+    batcher = Batcher(ledger, store, home)
+    assert len(batcher.commit_pending(force=True)) == 1
+    _assert_leaves_are_the_ledgers(ledger, batcher, [honest, cheat])
+    assert batcher.state().leaf(honest).usefulness == ledger.worker(honest).usefulness > 0
+
+    clock.now += REGISTRY.unbonding_s + 1  # the cheater's unbonding completes
+    assert advance(ledger, REWARDS).released == 360
+    registry.unbond(ledger, ALICE, honest, 100, REGISTRY)  # not a fact: the stake stays locked
+    assert len(batcher.commit_pending(force=True)) == 1
+    kinds = [(f.kind, f.amount) for n in (1, 2) for f in batcher.facts(n) if f.kind != "call"]
+    assert kinds == [("bond", 300), ("bond", 1_000), ("slash", 100), ("release", 360)]
+    assert {f.kind for f in batcher.facts(1)} == set(KINDS) - {"release"}
+    _assert_leaves_are_the_ledgers(ledger, batcher, [honest, cheat])
+    assert batcher.state().leaf(cheat).stake == 540 and batcher.state().leaf(honest).stake == 300
+
+    assert BatchProver(batcher, rewards=REWARDS).prove_pending() == [1, 2]
+    ledger.close()
+    for number, facts in ((1, 5), (2, 1)):
+        code, out, _ = cli(capsys, monkeypatch, "--home", str(home), "batch", "verify",
+                           str(number), "--json")
+        verified = json.loads(out)
+        assert code == 0 and verified["valid"], verified["reason"]
+        assert verified["facts"] == facts and verified["security_bits"] >= 100
+
+
+def test_batch_data_carries_stake_facts_and_reads_version_3() -> None:
+    call = Fact("aa" * 32, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, 700_000, 40, None,
+                Weighing(200_000, 1, 2, 3, 4, 5))
+    facts = (Fact.stake("bb" * 32, "bond", 2**53 - 1), call, Fact.stake("bb" * 32, "slash", 7),
+             Fact.stake("aa" * 32, "release", 1))
+    data = BatchData(4, facts)
+    assert decode_data(data.encode()) == data
+    assert facts[0].hash == stake_fact_hash("bond", "bb" * 32, 2**53 - 1) != \
+        Fact.stake("bb" * 32, "release", 2**53 - 1).hash
+    # data version 3 (calls only, the fact version after the claim CID) is still read
+    v3 = DATA_MAGIC + bytes([3]) + struct.pack(">QI", 4, 1) + bytes.fromhex(call.worker) \
+        + call.vk_digest + call.statement_digest + call.proof_digest \
+        + struct.pack(">QQB", call.score, call.reward, 0) + b"\x02" + call.weighing.encode()
+    assert decode_data(v3) == BatchData(4, (call,))
+    bad = bytearray(data.encode())
+    bad[len(DATA_MAGIC) + 1 + 12 + 32 + 1] = 4  # the first stake fact's kind
+    with pytest.raises(BatchFormatError, match="unknown stake fact kind 4"):
+        decode_data(bytes(bad))
