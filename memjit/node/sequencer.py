@@ -6,9 +6,9 @@ memjit.node.providers), applies unbonds, and settles deliveries: a gateway hands
 (signed by its requester, who pays) with every claim it gathered (each signed by the worker's
 operator), and the sequencer runs the market's own stages on it (memjit.market.pool: plan
 with the gateway's workers, judge: every claim verified again, in a verifier process of its
-own at a lower CPU priority, VERIFIER_NICE; settle) in one ledger transaction. A fault the
-gateway reports, rather than the operator, counts only if the operator fails the sequencer's
-own job too (memjit.node.faults). It commits batches (memjit.rollup.batcher) every
+own that only gets the CPU time nothing else wants, `idle_priority`; settle) in one ledger
+transaction. A fault the gateway reports, rather than the operator, counts only if the
+operator fails the sequencer's own job too (memjit.node.faults). It commits batches (memjit.rollup.batcher) every
 `batch_interval_s`; memjit.node.batches proves and publishes them.
 Every ledger access runs on one writer thread (SQLite connections stay on their thread), which
 serializes the writes.
@@ -51,11 +51,21 @@ from memjit.rollup.batcher import Batcher
 from memjit.runtime.store import Store
 
 MAX_TOP_K = 16
-VERIFIER_NICE = 10
-"""The niceness of the sequencer's verifier process: its checks, which settle answers already
-given, yield the cores to the proofs of answers still awaited (on a machine the sequencer
-shares with operators); nothing settles before they are done."""
+FALLBACK_NICE = 19
+"""The niceness of the verifier process where SCHED_IDLE is missing (not Linux)."""
 T = TypeVar("T")
+
+
+def idle_priority() -> None:
+    """Run this process on the CPU time nothing else wants: SCHED_IDLE on Linux (an idle
+    core runs it at full speed; a busy one only when every normal task waits), else nice
+    FALLBACK_NICE. The sequencer's verifier process: its checks settle answers already given
+    and yield the cores to the proofs and messages of answers still awaited (on a machine the
+    sequencer shares with operators and gateways); nothing settles before they are done."""
+    if hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.nice(FALLBACK_NICE)
 
 
 def registration_of(body: dict) -> tuple[Registration, OperatorRef]:
@@ -110,7 +120,7 @@ class Sequencer:
         self.witness = FaultWitness(identity, self.directory.get, job_timeout_s)
         self.config = config
         self._verifier = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
-                                             initializer=os.nice, initargs=(VERIFIER_NICE,))
+                                             initializer=idle_priority)
         self._stop = threading.Event()
         self._batches = threading.Thread(target=self._commit_loop, args=(batch_interval_s,),
                                          daemon=True, name="batches")
