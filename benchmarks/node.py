@@ -14,11 +14,15 @@ memjit.node.local's: a sequencer, one operator per worker and a gateway, all on 
 stopped at the end. `concurrency` warm-up requests on each path are not counted (on the
 network, their settlements are awaited: the sequencer's verifier process loads its kernels).
 The gateway answers before the sequencer settles (in the background): the latency is the
-requester's; the settlements are awaited before the network stops.
+requester's; the settlements are awaited before the network stops. On Linux it also reports
+the CPU seconds each role spends per request (each node is a process group of its own; the
+benchmark's own group is the client, and in-process the market with its provers): on a
+machine whose cores every role shares, extra CPU anywhere is latency.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import statistics
 import tempfile
@@ -46,6 +50,42 @@ STAKE = 1_000
 T = TypeVar("T")
 
 
+def _cpu_by_group() -> dict[tuple[int, bool], float]:
+    """CPU seconds (user + system) of every process on this machine, by (process group,
+    whether the process leads it): a node started by memjit.node.local leads a group of its
+    own, with its prover or verifier processes in it. Linux (/proc); empty elsewhere."""
+    found: dict[tuple[int, bool], float] = {}
+    if not os.path.isdir("/proc"):
+        return found
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        key = (int(fields[2]), int(pid) == int(fields[2]))
+        found[key] = found.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _cpu_per_request(before: dict, after: dict, groups: dict[str, int], requests: int
+                     ) -> dict[str, float]:
+    """CPU seconds per request of each named process group between two `_cpu_by_group`
+    readings: `NAME` for a node (its group's leader), `NAME+` for the rest of its group (its
+    provers, the sequencer's verifier), and the whole group of this process (`own`) as one."""
+    own = os.getpgid(0)
+    spent = {}
+    for name, group in groups.items():
+        for leads, suffix in ((True, ""), (False, "+")):
+            key = (group, leads)
+            label = name if group == own else name + suffix
+            if key in after:
+                spent[label] = spent.get(label, 0.0) + (after[key] - before.get(key, 0.0)) \
+                    / requests
+    return spent
+
+
 def _percentiles(latencies: list[float]) -> dict:
     ordered = sorted(latencies)
     return {"p50_s": statistics.median(ordered),
@@ -70,10 +110,11 @@ def bench_node(requests: int = 8, concurrency: int = 2, workers: tuple[str, ...]
 
 
 def _run(ask: Callable[[bytes], T], warm: list[bytes], inputs: list[bytes], concurrency: int,
-         warmed: Callable[[T], object] = lambda _: None) -> tuple[float, list[tuple[float, T]]]:
+         warmed: Callable[[T], object] = lambda _: None
+         ) -> tuple[float, list[tuple[float, T]], dict, dict]:
     """Run `ask` on the warm-up inputs (all at once, not counted; `warmed` sees each result),
-    then on `inputs`, `concurrency` at a time; the wall time and each request's (latency,
-    result)."""
+    then on `inputs`, `concurrency` at a time; the wall time, each request's (latency,
+    result), and the machine's CPU readings (`_cpu_by_group`) before and after `inputs`."""
     def timed(input_bytes: bytes) -> tuple[float, T]:
         start = time.perf_counter()
         out = ask(input_bytes)
@@ -82,9 +123,11 @@ def _run(ask: Callable[[bytes], T], warm: list[bytes], inputs: list[bytes], conc
     with ThreadPoolExecutor(concurrency) as pool:
         for out in pool.map(ask, warm):
             warmed(out)
+        cpu = _cpu_by_group()
         start = time.perf_counter()
         done = list(pool.map(timed, inputs))
-    return time.perf_counter() - start, done
+        elapsed = time.perf_counter() - start
+    return elapsed, done, cpu, _cpu_by_group()
 
 
 def _bench_network(root: Path, modules: list[bytes], warm: list[bytes], inputs: list[bytes],
@@ -115,8 +158,12 @@ def _bench_network(root: Path, modules: list[bytes], warm: list[bytes], inputs: 
             return gw.settlement(answer["nonce"], 600.0)
 
         # the warm-up's settlements too (the sequencer's verifier process loads its kernels)
-        elapsed, done = _run(ask, warm, inputs, concurrency, settled)
+        elapsed, done, cpu, answered = _run(ask, warm, inputs, concurrency, settled)
         settlements = [settled(answer)["settlement"]["timings"] for _, answer in done]
+        groups = {"client": os.getpgid(0), "sequencer": net.sequencer.pid, "gateway": gateway.pid,
+                  **{f"operator{i}": operator.pid for i, operator in enumerate(operators)}}
+        cpu_s = _cpu_per_request(cpu, answered, groups, len(inputs))
+        cpu_settled_s = _cpu_per_request(cpu, _cpu_by_group(), groups, len(inputs))
     latencies = [d[0] for d in done]
     timings = [d[1]["timings"] for d in done]
     verified = sum(c["verdict"] in ("valid", "invalid") for d in done for c in d[1]["calls"])
@@ -129,7 +176,8 @@ def _bench_network(root: Path, modules: list[bytes], warm: list[bytes], inputs: 
             "client_s": statistics.mean(d[0] - d[1]["timings"]["total_s"] for d in done),
             "sequencer_s": {k.removesuffix("_s"): statistics.mean(t[k] for t in settlements)
                             for k in settlements[0]},
-            "answered": sum(d[1]["answer"] is not None for d in done)}
+            "answered": sum(d[1]["answer"] is not None for d in done),
+            "cpu_s": cpu_s, "cpu_settled_s": cpu_settled_s}
 
 
 def _bench_in_process(home: Path, modules: list[bytes], warm: list[bytes],
@@ -157,13 +205,15 @@ def _bench_in_process(home: Path, modules: list[bytes], warm: list[bytes],
                 store, planned.task, list(planned.picked), input_bytes, nonce, executor))
             return ledger_thread.submit(settle, ledger, store, planned, nonce, judged).result()
 
-        elapsed, done = _run(ask, warm, inputs, concurrency)
+        elapsed, done, cpu, answered = _run(ask, warm, inputs, concurrency)
     finally:
         stop_pool(executor)
         ledger_thread.submit(ledger.close).result()
         ledger_thread.shutdown()
     latencies = [d[0] for d in done]
-    return {"requests_per_s": len(done) / elapsed, **_percentiles(latencies)}
+    return {"requests_per_s": len(done) / elapsed, **_percentiles(latencies),
+            "cpu_s": _cpu_per_request(cpu, answered, {"in-process": os.getpgid(0)},
+                                      len(inputs)).get("in-process")}
 
 
 def print_report(result: dict) -> None:
@@ -186,3 +236,9 @@ def print_report(result: dict) -> None:
           f" client (signing, request hop) {net['client_s']:.3f} s")
     print("  sequencer (settling, off the answer's path), mean s: " + ", ".join(
         f"{k} {v:.3f}" for k, v in net["sequencer_s"].items()))
+    if net["cpu_s"]:
+        print("  CPU s per request while answering (NAME+: its provers, the sequencer's "
+              "verifier): " + ", ".join(f"{k} {v:.3f}" for k, v in net["cpu_s"].items() if v)
+              + f"; until settled: sequencer {net['cpu_settled_s']['sequencer']:.3f} + "
+              f"{net['cpu_settled_s'].get('sequencer+', 0.0):.3f}; in-process, the whole "
+              f"request {result['in_process']['cpu_s']:.3f}")

@@ -5,6 +5,7 @@ every message kind, and milagro's signatures checked byte for byte against py-ec
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -109,6 +110,19 @@ def test_the_replay_cache_survives_a_restart(tmp_path: Path) -> None:
     with pytest.raises(Refused, match="replayed"):
         ReplayCache(tmp_path).admit(message)
     ReplayCache(tmp_path).admit(seal(ALICE, "unbond", {"worker": "ab" * 32, "amount": None}))
+
+
+def test_the_replay_cache_forgets_expired_nonces_through_an_index(tmp_path: Path) -> None:
+    """Each admit drops the expired nonces: by the expiry index, not a scan of the table."""
+    clock = [time.time()]
+    cache = ReplayCache(tmp_path, now=lambda: clock[0])
+    message = seal(ALICE, "unbond", {"worker": "ab" * 32, "amount": None}, ttl_s=60)
+    cache.admit(message)
+    plan = cache._db.execute("EXPLAIN QUERY PLAN DELETE FROM seen WHERE expires < 0").fetchall()
+    assert "seen_expires" in " ".join(str(row) for row in plan)
+    clock[0] += 120
+    cache.admit(seal(ALICE, "unbond", {"worker": "cd" * 32, "amount": None}))
+    assert cache._db.execute("SELECT count(*) FROM seen").fetchone() == (1,)
 
 
 def test_a_peer_serving_wrong_bytes_is_refused_and_banned(tmp_path: Path) -> None:

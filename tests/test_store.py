@@ -89,3 +89,14 @@ def test_model_blob_checks_raw_hash(tmp_path) -> None:
     (tmp_path / "blocks" / ref.cid).write_bytes(b"\x28\xb5\x2f\xfd garbage")
     with pytest.raises(CorruptBlock):
         store.get_model(ref)
+
+
+def test_remembered_cids_still_refuse_what_they_refused() -> None:
+    """CID parses are cached (memjit.runtime.store.CACHED_CIDS): a refusal is not, and a
+    non-string is refused, not a TypeError of the cache."""
+    cid = cid_of(b"cached")
+    assert digest_of_cid(cid) == digest_of_cid(cid) == blake3.blake3(b"cached").digest()
+    for bad in ("bafkr4ixyz", cid[:-2], ["not", "a", "cid"], None):
+        for _ in range(2):
+            with pytest.raises(BadInput):
+                digest_of_cid(bad)

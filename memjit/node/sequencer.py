@@ -6,10 +6,12 @@ memjit.node.providers), applies unbonds, and settles deliveries: a gateway hands
 (signed by its requester, who pays) with every claim it gathered (each signed by the worker's
 operator), and the sequencer runs the market's own stages on it (memjit.market.pool: plan
 with the gateway's workers, judge: every claim verified again, in a verifier process of its
-own at a lower CPU priority, VERIFIER_NICE; settle) in one ledger transaction. A fault the
-gateway reports, rather than the operator, counts only if the operator fails the sequencer's
-own job too (memjit.node.faults). It commits batches (memjit.rollup.batcher) every
-`batch_interval_s`; memjit.node.batches proves and publishes them.
+own that only gets the CPU time nothing else wants, `idle_priority`, where the request and
+claim messages a delivery carries are checked too, `open_delivery`; settle) in one ledger
+transaction. A fault the gateway reports, rather than the operator, counts only if the
+operator fails the sequencer's own job too (memjit.node.faults). It commits batches
+(memjit.rollup.batcher) every `batch_interval_s`; memjit.node.batches proves and publishes
+them.
 Every ledger access runs on one writer thread (SQLite connections stay on their thread), which
 serializes the writes.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict
 from multiprocessing import get_context
@@ -37,6 +39,7 @@ from memjit.market import validators
 from memjit.market.identity import Identity
 from memjit.market.epoch import advance
 from memjit.market.ledger import Ledger, Validator, Worker
+from memjit.market.oracle import Delivery
 from memjit.market.pool import MarketConfig, RequestResult, judge, plan, settle, stop_pool
 from memjit.market.registry import Registration, admit, unbond_by, worker_id
 from memjit.node.jobs import claim_delivery
@@ -51,11 +54,21 @@ from memjit.rollup.batcher import Batcher
 from memjit.runtime.store import Store
 
 MAX_TOP_K = 16
-VERIFIER_NICE = 10
-"""The niceness of the sequencer's verifier process: its checks, which settle answers already
-given, yield the cores to the proofs of answers still awaited (on a machine the sequencer
-shares with operators); nothing settles before they are done."""
+FALLBACK_NICE = 19
+"""The niceness of the verifier process where SCHED_IDLE is missing (not Linux)."""
 T = TypeVar("T")
+
+
+def idle_priority() -> None:
+    """Run this process on the CPU time nothing else wants: SCHED_IDLE on Linux (an idle
+    core runs it at full speed; a busy one only when every normal task waits), else nice
+    FALLBACK_NICE. The sequencer's verifier process: its checks settle answers already given
+    and yield the cores to the proofs and messages of answers still awaited (on a machine the
+    sequencer shares with operators and gateways); nothing settles before they are done."""
+    if hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.nice(FALLBACK_NICE)
 
 
 def registration_of(body: dict) -> tuple[Registration, OperatorRef]:
@@ -94,6 +107,24 @@ def result_json(result: RequestResult) -> dict:
             "best": None if result.best is None else asdict(result.best)}
 
 
+def open_delivery(delivery: Envelope, attachments: Mapping[str, bytes],
+                  operators: Mapping[str, OperatorRef | None]
+                  ) -> tuple[Envelope, bytes, dict[str, tuple[Delivery, bool]]]:
+    """The messages inside a gateway's opened `delivery`, checked (memjit.node.messages,
+    memjit.node.jobs.claim_delivery): its request, its nonce, and each worker's delivery and
+    whether its operator (`operators`) attested it. Pure and picklable: it runs in the
+    sequencer's verifier process."""
+    body = delivery.body
+    request = open_envelope(body.get("request"), "request")
+    nonce = hex_field(body, "nonce", NONCE_BYTES, "delivery")
+    claims = body.get("claims")
+    if not isinstance(claims, dict):
+        raise BadInput("delivery: claims must be an object")
+    return request, nonce, {wid: claim_delivery(claims.get(wid), wid, nonce, operator,
+                                                attachments)
+                            for wid, operator in operators.items()}
+
+
 class Sequencer:
     """The ledger's single writer (see the module doc)."""
 
@@ -110,7 +141,7 @@ class Sequencer:
         self.witness = FaultWitness(identity, self.directory.get, job_timeout_s)
         self.config = config
         self._verifier = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
-                                             initializer=os.nice, initargs=(VERIFIER_NICE,))
+                                             initializer=idle_priority)
         self._stop = threading.Event()
         self._batches = threading.Thread(target=self._commit_loop, args=(batch_interval_s,),
                                          daemon=True, name="batches")
@@ -189,19 +220,17 @@ class Sequencer:
         witnessing faults, judging and settling."""
         spent: dict[str, float] = {}
         t = time.perf_counter()
-        delivery = open_envelope(frame.message, "delivery")
-        body = delivery.body
-        request = open_envelope(body.get("request"), "request")
+        delivery = open_envelope(frame.message, "delivery")  # this gateway's: before any work
+        workers = delivery.body.get("workers")
+        if not isinstance(workers, list) or not all(isinstance(w, str) for w in workers):
+            raise BadInput("delivery: workers must be a list of ids")
+        # the messages inside (the request, every claim message) are checked on idle CPU too
+        opened = self._verifier.submit(open_delivery, delivery, frame.attachments,
+                                       {wid: self.directory.get(wid) for wid in workers})
+        request, nonce, checked = opened.result()
         task, input_bytes, label, top_k = request_of(request)
-        nonce = hex_field(body, "nonce", NONCE_BYTES, "delivery")
-        workers, claims = body.get("workers"), body.get("claims")
-        if not isinstance(workers, list) or not all(isinstance(w, str) for w in workers) \
-                or not isinstance(claims, dict):
-            raise BadInput("delivery: workers must be a list of ids and claims an object")
         self.replay.admit(delivery)
         self.replay.admit(request)
-        checked = {wid: claim_delivery(claims.get(wid), wid, nonce, self.directory.get(wid),
-                                       frame.attachments) for wid in workers}
         spent["open_s"], t = since(t)
         planned = self.run(lambda: plan(self.ledger, self.store, request.signer, task,
                                         input_bytes, label=label, top_k=top_k,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import blake3
@@ -22,6 +23,10 @@ from memjit.errors import BadInput
 
 CID_PREFIX = "bafkr4i"  # base32 CIDv1 + raw codec + blake3-256 multihash
 ZSTD_LEVEL = 9
+CACHED_CIDS = 4096
+"""CIDs whose parse and format are remembered (multiformats takes ~1 ms a CID, and every
+store lookup parses one: a request's task table, VKs and modules); both are pure functions,
+a refused CID is not remembered."""
 
 
 class MissingBlock(BadInput):
@@ -39,11 +44,23 @@ def cid_of(data: bytes) -> str:
 
 def cid_of_digest(digest: bytes) -> str:
     """The CID of the block whose blake3-256 digest is `digest` (e.g. a VK named by a fact)."""
-    return str(CID("base32", 1, "raw", multihash.wrap(bytes(digest), "blake3")))
+    return _cid_of_digest(bytes(digest))
+
+
+@lru_cache(maxsize=CACHED_CIDS)
+def _cid_of_digest(digest: bytes) -> str:
+    return str(CID("base32", 1, "raw", multihash.wrap(digest, "blake3")))
 
 
 def digest_of_cid(cid: str) -> bytes:
     """The 32-byte blake3 digest inside `cid`, refusing anything but a memjit CID."""
+    if not isinstance(cid, str):
+        raise BadInput(f"malformed CID {cid!r}")
+    return _digest_of_cid(cid)
+
+
+@lru_cache(maxsize=CACHED_CIDS)
+def _digest_of_cid(cid: str) -> bytes:
     try:
         parsed = CID.decode(cid)
     except Exception:  # multiformats raises assorted ValueError/KeyError subclasses
