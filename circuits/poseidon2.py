@@ -71,11 +71,18 @@ _DIAG = np.array(INTERNAL_DIAG, dtype=np.uint64)
 
 
 def external_layer(x: np.ndarray) -> np.ndarray:
-    """circ(2 M4, M4, M4, M4) on states (..., 16): M4 per block of four, then the column sums."""
-    blocks = x.reshape(*x.shape[:-1], 4, 4)
-    m4 = np.array(M4, dtype=np.uint64)
-    y = (blocks[..., None, :] * m4).sum(axis=-1) % _P  # y[b, i] = sum_j M4[i, j] x[b, j]
-    return ((y + y.sum(axis=-2, keepdims=True)) % _P).reshape(x.shape)
+    """circ(2 M4, M4, M4, M4) on states (..., 16): M4 per block of four, then the column sums.
+
+    M4 row by row is s + (a + 2b, b + 2c, c + 2d, 2a + d) with s = a + b + c + d (the matrix
+    above); strided slices keep it to a few whole-array adds (the verifier hashes every
+    header's worker ids with this)."""
+    a, b, c, d = x[..., 0::4], x[..., 1::4], x[..., 2::4], x[..., 3::4]
+    s = a + b + c + d
+    y = np.empty_like(x)
+    y[..., 0::4], y[..., 1::4] = s + a + 2 * b, s + b + 2 * c
+    y[..., 2::4], y[..., 3::4] = s + c + 2 * d, s + 2 * a + d
+    blocks = (y % _P).reshape(*x.shape[:-1], 4, 4)
+    return ((blocks + blocks.sum(axis=-2, keepdims=True)) % _P).reshape(x.shape)
 
 
 def internal_layer(x: np.ndarray) -> np.ndarray:
@@ -96,7 +103,6 @@ def permute(state: np.ndarray) -> np.ndarray:
     for rc in RC_EXTERNAL_INITIAL:
         x = external_layer(sbox((x + rc) % _P))
     for rc in RC_INTERNAL:
-        x = x.copy()
         x[..., 0] = sbox((x[..., 0] + rc) % _P)
         x = internal_layer(x)
     for rc in RC_EXTERNAL_FINAL:
