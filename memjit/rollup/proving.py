@@ -243,8 +243,8 @@ def _chain_problem(header: Header, bundle: Bundle, prev_root: tuple[int, ...] | 
     scores: Counter[tuple[int, ...]] = Counter()
     for f in facts:
         scores[f.key] += f.score
-    keys = key_hashes([w for w, _ in header.scores]) if header.scores else ()
-    want = Counter({tuple(int(x) for x in k): s for k, (_, s) in zip(keys, header.scores)})
+    keys = key_hashes([w for w, _ in header.scores]).tolist() if header.scores else ()
+    want = Counter({tuple(k): s for k, (_, s) in zip(keys, header.scores)})
     if +scores != +want:
         return "the statements' scores are not the header's"
     return None
