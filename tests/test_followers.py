@@ -97,6 +97,9 @@ def test_followers_reach_the_sequencers_root_and_refuse_a_forger(
                        str(WORKERS_DIR / "digits_constant.wasm"), "--stake", "1000", "--owner",
                        "alice", "--node", node(network, "op").url)
     assert code == 0, err
+    # the registration bond is committed before any request: batch 1 holds it alone whatever
+    # the machine's load (the commit loop ticks every second)
+    assert wait_until(lambda: status(network.sequencer.url)["height"] >= 1, WAIT_S, 0.5)
     code, _, err = cli(capsys, monkeypatch, "--home", str(home), "validator", "bond", "--stake",
                        "5000", "--node", node(network, "op").url)
     assert code == 0, err
