@@ -3,7 +3,8 @@ family (each lies in one way, skips its own checks, and is rejected by the const
 the verifier), the reward formula's included (a wrong weight, a wrong quotient or remainder, a
 reward above the payout) and the stake facts' (a wrong stake after a bond or a release, a slash
 not added to the slashed total, stake below 0, a slash applied as a release, kind flags that
-are not the public kind, a call that moves stake)."""
+are not the public kind, a stake fact that moves usefulness or last use, a call that moves
+stake)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import pytest
 from circuits.rollup import batch as B
 from circuits.rollup.batch import (BatchAir, BatchFact, BatchInputs, apply_fact, batch_trace,
                                    formula_weight)
-from circuits.rollup.leaf import LIMB, MINTED, SLASHED, STAKE, USEFULNESS, Leaf, key_hash
+from circuits.rollup.leaf import (LAST_DAY, LIMB, MINTED, SLASHED, STAKE, USEFULNESS, Leaf,
+                                  key_hash)
 from memjit.market import formulas
 from memjit.rollup.tree import DEFAULTS, StateTree
 from prover import prove
@@ -335,7 +337,8 @@ def test_honest_stake_facts_prove_and_verify():
         tree.update(f.index, apply_fact(tree.limbs(f.index), f, DAY))
     three, five = Leaf.of(tree.limbs(3)), Leaf.of(tree.limbs(5))
     assert (three.stake, three.slashed) == (0, LIMB + 3)
-    assert (five.stake, five.slashed, five.minted) == (100, 0, (1 << 30) - 7 + STAKE_FACTS[-1].reward)
+    assert (five.stake, five.slashed, five.minted) == (100, 0,
+                                                       (1 << 30) - 7 + STAKE_FACTS[-1].reward)
     assert three.usefulness == 100_000 and three.last_day == DAY
     # the same proof is not one of another amount or kind
     for i, other in ((0, dataclasses.replace(STAKE_FACTS[0], amount=LIMB + 6)),
@@ -418,6 +421,14 @@ def test_kind_flags_not_the_public_kind_rejected():
     # a bond stated as a call (the applied bond's flags and amount): the accumulator differs
     as_call = (dataclasses.replace(STAKE_FACTS[5], version=1, kind=B.CALL, amount=0),)
     assert_rejected(*build(STAKE_FACTS[5:6], as_call))
+
+
+def test_stake_fact_that_moves_usefulness_or_last_day_rejected():
+    """A bond (fact 2, on an account a call has scored) may not raise the usefulness nor move
+    the last use: only calls do."""
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(2, USEFULNESS, 1)),
+                    prove_it=True)
+    assert_rejected(*build(STAKE_FACTS, STAKE_FACTS, new_leaf=_leaf_lie(2, LAST_DAY, 1)))
 
 
 def test_call_that_moves_stake_rejected():

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from helpers import Clock, add_call, cli
 
-from memjit.workers import WORKERS_DIR
 from memjit.market import oracle, registry
 from memjit.market.epoch import advance
 from memjit.market.facts import KINDS, Fact, Weighing, stake_fact_hash
@@ -25,6 +24,7 @@ from memjit.rollup.header import BatchFormatError
 from memjit.rollup.committee import add_local
 from memjit.rollup.proving import BatchProver
 from memjit.runtime.store import Store
+from memjit.workers import WORKERS_DIR
 
 ALICE = Identity.from_seed("alice", b"\x0a" * 32)  # an honest worker's owner
 MALLORY = Identity.from_seed("mallory", b"\x0c" * 32)  # a cheater's
@@ -60,10 +60,9 @@ def test_stake_bonds_slashes_and_releases_are_proven(
     home, clock = tmp_path / "home", Clock(1_000_000.0)
     ledger, store = Ledger(home, clock=clock), Store(home)
     add_local(ledger, home, "node")
-    honest = registry.register(ledger, store, ALICE, (WORKERS_DIR / "digits_small.wasm").read_bytes(), 300, "digits",
-                               REGISTRY).id
-    cheat = registry.register(ledger, store, MALLORY, (WORKERS_DIR / "digits_liar.wasm").read_bytes(), 1_000, "digits",
-                              REGISTRY).id
+    small, liar = ((WORKERS_DIR / f"digits_{n}.wasm").read_bytes() for n in ("small", "liar"))
+    honest = registry.register(ledger, store, ALICE, small, 300, "digits", REGISTRY).id
+    cheat = registry.register(ledger, store, MALLORY, liar, 1_000, "digits", REGISTRY).id
     _call(ledger, honest, "valid", 1)
     registry.unbond(ledger, MALLORY, cheat, 400, REGISTRY)  # 600 bonded, 400 unbonding
     _call(ledger, cheat, "fault", 0)  # slashed: 10% of both
