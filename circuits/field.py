@@ -20,6 +20,7 @@ out-of-domain point (verifier).
 from __future__ import annotations
 
 import math
+import types
 from typing import Callable, NamedTuple, Union
 
 import numpy as np
@@ -115,6 +116,19 @@ FORMULAS = (mul_mod, pow_mod, inv_mod, ext_mul_coeffs, ext_norm_coeffs, ext_inv_
 """The formulas compiled code may call (circuits.kernels registers them). add_mod and sub_mod
 are compiled only as uint64 ufuncs: numba types their bool-times-uint64 term as int64, which
 would turn a caller's uint64 arithmetic into floats."""
+
+
+def _on_ints(formula: Callable) -> Callable:
+    """The same formula's code run with Python-int constants (P, W and U64 = int): exact on
+    Python integers, each operation a few times cheaper than on numpy scalars."""
+    return types.FunctionType(formula.__code__, _INT_NAMESPACE, formula.__name__,
+                              formula.__defaults__, formula.__closure__)
+
+
+_INT_NAMESPACE = {**globals(), "_P": P, "_W": W, "U64": int}
+_INT_NAMESPACE.update({f.__name__: _on_ints(f) for f in (add_mod, sub_mod, *FORMULAS)})
+_add_int, _sub_int, _mul_int, _ext_mul_int, _ext_inv_int = (  # what Fp4Scalar runs
+    _INT_NAMESPACE[f.__name__] for f in (add_mod, sub_mod, mul_mod, ext_mul_coeffs, ext_inv_coeffs))
 
 
 # --- the numpy backend ---------------------------------------------------------------------------
@@ -499,24 +513,31 @@ class Fp4:
 
 
 class Fp4Scalar(Fp4):
-    """One extension element held as four numpy scalars instead of an array.
+    """One extension element held as four Python integers instead of an array.
 
     The verifier evaluates every constraint at a single out-of-domain point: thousands of
-    operations on one element each, where numpy's cost per array call would dominate. Between
-    two such values (or with an integer constant) the operators apply the scalar formulas
-    directly; with anything else they fall back to :class:`Fp4`'s array arithmetic. ``v`` gives
-    the (4,) array, so code written for ``Fp4`` reads it unchanged."""
+    operations on one element each, where numpy's cost per call (array or scalar) would
+    dominate. Between two such values (or with an integer constant) the operators apply the
+    scalar formulas on Python integers (the same code with integer constants: _on_ints); with
+    anything else they fall back to :class:`Fp4`'s array arithmetic. ``v`` gives the (4,)
+    array, so code written for ``Fp4`` reads it unchanged. The coefficients are always Python
+    ints (a numpy scalar among them could turn a formula's arithmetic into floats)."""
 
     __slots__ = ("c",)
 
     def __init__(self, v) -> None:  # (not calling Fp4.__init__: the array is made on demand)
-        self.c = tuple(np.asarray(v, dtype=np.uint64).reshape(4))
+        self.c = tuple(np.asarray(v, dtype=np.uint64).reshape(4).tolist())
 
     @staticmethod
     def _of(c: tuple) -> "Fp4Scalar":
         out = object.__new__(Fp4Scalar)
         out.c = c
         return out
+
+    @staticmethod
+    def of_rows(values: np.ndarray) -> list["Fp4Scalar"]:
+        """The rows of a (k, 4) array of reduced extension elements as k scalars."""
+        return [Fp4Scalar._of(tuple(row)) for row in np.asarray(values, np.uint64).tolist()]
 
     @property
     def v(self) -> np.ndarray:
@@ -525,9 +546,9 @@ class Fp4Scalar(Fp4):
     def __add__(self, o: Scalar):
         a = self.c
         if isinstance(o, int):  # a constant only moves the first coefficient
-            return self._of((add_mod(a[0], _const(o)), a[1], a[2], a[3]))
+            return self._of((_add_int(a[0], o % P), a[1], a[2], a[3]))
         if isinstance(o, Fp4Scalar):
-            return self._of(_each(add_mod, a, o.c))
+            return self._of(_each(_add_int, a, o.c))
         return Fp4.__add__(self, o)
 
     __radd__ = __add__
@@ -535,23 +556,23 @@ class Fp4Scalar(Fp4):
     def __sub__(self, o: Scalar):
         a = self.c
         if isinstance(o, int):
-            return self._of((sub_mod(a[0], _const(o)), a[1], a[2], a[3]))
+            return self._of((_sub_int(a[0], o % P), a[1], a[2], a[3]))
         if isinstance(o, Fp4Scalar):
-            return self._of(_each(sub_mod, a, o.c))
+            return self._of(_each(_sub_int, a, o.c))
         return Fp4.__sub__(self, o)
 
     def __rsub__(self, o: Scalar):
         if isinstance(o, int):
-            return self._of(_each(sub_mod, (_const(o), _ZERO, _ZERO, _ZERO), self.c))
+            return self._of(_each(_sub_int, (o % P, 0, 0, 0), self.c))
         return Fp4.__rsub__(self, o)
 
     def __mul__(self, o: Scalar):
         a = self.c
         if isinstance(o, int):
-            k = _const(o)
-            return self._of(_each(mul_mod, a, (k, k, k, k)))
+            k = o % P
+            return self._of(_each(_mul_int, a, (k, k, k, k)))
         if isinstance(o, Fp4Scalar):
-            return self._of(ext_mul_coeffs(*a, *o.c))
+            return self._of(_ext_mul_int(*a, *o.c))
         return Fp4.__mul__(self, o)
 
     __rmul__ = __mul__
@@ -560,19 +581,16 @@ class Fp4Scalar(Fp4):
         return 0 - self
 
     def __pow__(self, e: int):
-        result, base = (U64(1), _ZERO, _ZERO, _ZERO), self.c
+        result, base = (1, 0, 0, 0), self.c
         while e > 0:
             if e & 1:
-                result = ext_mul_coeffs(*result, *base)
-            base = ext_mul_coeffs(*base, *base)
+                result = _ext_mul_int(*result, *base)
+            base = _ext_mul_int(*base, *base)
             e >>= 1
         return self._of(result)
 
     def inv(self) -> "Fp4Scalar":
-        return self._of(ext_inv_coeffs(*self.c))
-
-
-_ZERO = U64(0)
+        return self._of(_ext_inv_int(*self.c))
 
 
 def _each(formula, a: tuple, b: tuple) -> tuple:

@@ -68,46 +68,59 @@ RC_INTERNAL = np.array([
 
 _P = np.uint64(P)
 _DIAG = np.array(INTERNAL_DIAG, dtype=np.uint64)
+_RC_INITIAL = RC_EXTERNAL_INITIAL[:, :, None]
+_RC_FINAL = RC_EXTERNAL_FINAL[:, :, None]
+
+
+def reduce(x: np.ndarray) -> np.ndarray:
+    """x mod p for uint64 arrays, as x - (x // p) p: numpy divides an array by a scalar with
+    libdivide (a multiply and a shift), ~2.5 times faster than % on this machine."""
+    return x - x // _P * _P
 
 
 def external_layer(x: np.ndarray) -> np.ndarray:
-    """circ(2 M4, M4, M4, M4) on states (..., 16): M4 per block of four, then the column sums.
+    """circ(2 M4, M4, M4, M4) on states held lane-first, (16, ...): M4 per block of four, then
+    the sums of the elements with the same index mod 4. Inputs below 2^31, so nothing is
+    reduced before the end (every sum < 2^37).
 
     M4 row by row is s + (a + 2b, b + 2c, c + 2d, 2a + d) with s = a + b + c + d (the matrix
-    above); strided slices keep it to a few whole-array adds (the verifier hashes every
-    header's worker ids with this)."""
-    a, b, c, d = x[..., 0::4], x[..., 1::4], x[..., 2::4], x[..., 3::4]
+    above): a few whole-array adds on the strided lanes."""
+    a, b, c, d = x[0::4], x[1::4], x[2::4], x[3::4]
     s = a + b + c + d
     y = np.empty_like(x)
-    y[..., 0::4], y[..., 1::4] = s + a + 2 * b, s + b + 2 * c
-    y[..., 2::4], y[..., 3::4] = s + c + 2 * d, s + 2 * a + d
-    blocks = (y % _P).reshape(*x.shape[:-1], 4, 4)
-    return ((blocks + blocks.sum(axis=-2, keepdims=True)) % _P).reshape(x.shape)
+    y[0::4], y[1::4] = s + a + 2 * b, s + b + 2 * c
+    y[2::4], y[3::4] = s + c + 2 * d, s + 2 * a + d
+    blocks = y.reshape(4, 4, *x.shape[1:])
+    return reduce(blocks + blocks.sum(axis=0)).reshape(x.shape)
 
 
 def internal_layer(x: np.ndarray) -> np.ndarray:
-    """x_i' = sum(x) + V_i x_i on states (..., 16)."""
-    return (x.sum(axis=-1, keepdims=True) + x * _DIAG) % _P
+    """x_i' = sum(x) + V_i x_i on states held lane-first, (16, ...)."""
+    return reduce(x.sum(axis=0) + x * _DIAG.reshape((WIDTH,) + (1,) * (x.ndim - 1)))
 
 
 def sbox(x: np.ndarray) -> np.ndarray:
-    """x^7 element-wise."""
-    x2 = x * x % _P
-    x3 = x2 * x % _P
-    return x3 * x3 % _P * x % _P
+    """x^7 element-wise, for x < 2^32 (a reduced element plus a round constant)."""
+    x3 = reduce(reduce(x * x) * x)
+    return reduce(reduce(x3 * x3) * x)
 
 
 def permute(state: np.ndarray) -> np.ndarray:
-    """The Poseidon2 permutation of states (..., 16) of reduced uint64 elements."""
-    x = external_layer(np.asarray(state, dtype=np.uint64) % _P)
-    for rc in RC_EXTERNAL_INITIAL:
-        x = external_layer(sbox((x + rc) % _P))
+    """The Poseidon2 permutation of states (..., 16) of reduced uint64 elements.
+
+    Computed lane-first (16, n): each lane of every state is one contiguous array, so a
+    partial round touches one array and a layer's sums run over whole arrays (the verifier
+    hashes every header's worker ids with this)."""
+    state = np.asarray(state, dtype=np.uint64)
+    x = external_layer(reduce(np.ascontiguousarray(state.reshape(-1, WIDTH).T)))
+    for rc in _RC_INITIAL:
+        x = external_layer(sbox(x + rc))
     for rc in RC_INTERNAL:
-        x[..., 0] = sbox((x[..., 0] + rc) % _P)
+        x[0] = sbox(x[0] + rc)
         x = internal_layer(x)
-    for rc in RC_EXTERNAL_FINAL:
-        x = external_layer(sbox((x + rc) % _P))
-    return x
+    for rc in _RC_FINAL:
+        x = external_layer(sbox(x + rc))
+    return np.ascontiguousarray(x.T).reshape(state.shape)
 
 
 def compress(left: np.ndarray, right: np.ndarray) -> np.ndarray:

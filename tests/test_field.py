@@ -205,6 +205,15 @@ def test_scalar_wrapper_matches_arrays(a, b, k):
     assert (Fp4.stack([sa, xb, Fp(arr(k))]) == arr([a, b, [k, 0, 0, 0]])).all()
 
 
+@given(ext, ext, felt)
+def test_scalar_wrapper_keeps_python_ints(a, b, k):
+    # a numpy scalar among the coefficients could turn a formula's arithmetic into floats
+    sa, sb = Fp4Scalar(arr(a)), Fp4Scalar(arr(b))
+    values = [sa, sa * sb, sa + sb, sa - sb, k - sa, sa * k + 1, -sa, sa ** 7, sa.inv(),
+              *Fp4Scalar.of_rows(arr([a, b]))]
+    assert all(type(c) is int and 0 <= c < P for v in values for c in v.c)
+
+
 @BACKENDS
 def test_extension_polynomials_at_base_points(backend):
     with running(backend):

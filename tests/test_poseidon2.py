@@ -49,6 +49,16 @@ def test_compress_is_the_truncated_permutation():
     assert fast.compress(left[None], right[None])[0].tolist() == IOTA_OUT[:8]
 
 
+def test_reference_takes_states_of_any_leading_shape():
+    """permute works lane-first inside; a state's place in the input's shape is kept."""
+    x = np.arange(3 * 2 * 16, dtype=np.uint64).reshape(3, 2, 16) * np.uint64(40_000_003) % P
+    rows = [ref.permute(row) for row in x.reshape(-1, 16)]
+    assert ref.permute(x).shape == (3, 2, 16)
+    assert np.array_equal(ref.permute(x).reshape(-1, 16), np.stack(rows))
+    assert ref.permute(np.array(PLONKY3_IN, dtype=np.uint64)[None, None])[0, 0].tolist() == \
+        PLONKY3_OUT
+
+
 element = st.one_of(st.integers(0, P - 1), st.sampled_from([0, 1, P - 1, P - 2, 1 << 30]))
 
 

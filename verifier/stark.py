@@ -129,7 +129,7 @@ def ood_consistent(air: Air, challenges: list, alphas: np.ndarray, z: np.ndarray
                    ood_main: np.ndarray, ood_aux: np.ndarray, ood_comp: np.ndarray) -> bool:
     """The constraints, evaluated on the trace's values at z and g z, agree with the
     composition segments' values at z (recombined with z^n): the out-of-domain check."""
-    cols = lambda a: [Fp4Scalar._of(tuple(v)) for v in np.asarray(a, dtype=np.uint64)]  # noqa: E731
+    cols = Fp4Scalar.of_rows
     constraints = air.evaluate(cols(ood_main[0]), cols(ood_main[1]), cols(ood_aux[0]),
                                cols(ood_aux[1]), cols(challenges))
     expected = composition_at(air, constraints, alphas, z)

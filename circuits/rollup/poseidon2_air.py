@@ -17,7 +17,7 @@ from circuits.air import Value
 from circuits.field import P, Fp4Scalar, ext_mul
 from circuits.poseidon2 import (HALF_FULL_ROUNDS, INTERNAL_DIAG, M4, PARTIAL_ROUNDS,
                                 RC_EXTERNAL_FINAL, RC_EXTERNAL_INITIAL, RC_INTERNAL, WIDTH,
-                                external_layer, internal_layer)
+                                external_layer, internal_layer, reduce)
 
 FULL_ROUNDS = 2 * HALF_FULL_ROUNDS
 COLUMNS = WIDTH + FULL_ROUNDS * 2 * WIDTH + PARTIAL_ROUNDS * 2  # 298
@@ -82,24 +82,24 @@ def constraints(cols: Sequence[Value]) -> list[Value]:
 
 def columns(states: np.ndarray) -> np.ndarray:
     """The 298 columns (n, 298) of the permutations of states (n, 16), numpy (the witness)."""
-    x = np.asarray(states, dtype=np.uint64) % _P
+    x = reduce(np.ascontiguousarray(np.asarray(states, dtype=np.uint64).T))  # lane-first
     parts = [x]
     state = external_layer(x)
     for r in range(FULL_ROUNDS):
         if r == HALF_FULL_ROUNDS:
             for rc in _PARTIAL_RC:
-                t = (state[:, 0] + np.uint64(rc)) % _P
-                x3 = t * t % _P * t % _P
-                x7 = x3 * x3 % _P * t % _P
-                parts += [x3[:, None], x7[:, None]]
+                t = state[0] + np.uint64(rc)
+                x3 = reduce(reduce(t * t) * t)
+                x7 = reduce(reduce(x3 * x3) * t)
+                parts += [x3[None], x7[None]]
                 state = state.copy()
-                state[:, 0] = x7
+                state[0] = x7
                 state = internal_layer(state)
-        t = (state + np.array(_FULL_RC[r], dtype=np.uint64)) % _P
-        x3 = t * t % _P * t % _P
-        state = external_layer(x3 * x3 % _P * t % _P)
+        t = state + np.array(_FULL_RC[r], dtype=np.uint64)[:, None]
+        x3 = reduce(reduce(t * t) * t)
+        state = external_layer(reduce(reduce(x3 * x3) * t))
         parts += [x3, state]
-    return np.concatenate(parts, axis=1)
+    return np.ascontiguousarray(np.concatenate(parts).T)
 
 
 _M16 = np.array([[(2 if i // 4 == j // 4 else 1) * M4[i % 4][j % 4] for j in range(WIDTH)]
@@ -109,11 +109,10 @@ _DIAG = np.array(INTERNAL_DIAG, dtype=np.uint64)[:, None]
 
 def _constraints_at_point(lanes: Sequence[Sequence[Fp4Scalar]]) -> list[Fp4Scalar]:
     """The same constraints at one extension point (the verifier's evaluation at z), lane after
-    lane: the states as an (L, 16, 4) array, each full round a few numpy calls for every lane
-    instead of hundreds of scalar ones (a partial round, one element per lane, lane by lane:
-    the scalar formulas beat arrays of four)."""
+    lane: the states as an (L, 16, 4) array, each round a few numpy calls for every lane at
+    once instead of hundreds of scalar ones."""
     x = np.array([[c.c for c in cols] for cols in lanes], dtype=np.uint64)  # (L, 298, 4)
-    out: list[list[np.ndarray]] = [[] for _ in lanes]
+    blocks: list[np.ndarray] = []  # (L, k, 4) each: the constraints in order, every lane
 
     def cube(t):
         return ext_mul(ext_mul(t, t), t)
@@ -123,25 +122,20 @@ def _constraints_at_point(lanes: Sequence[Sequence[Fp4Scalar]]) -> list[Fp4Scala
     for r in range(FULL_ROUNDS):
         if r == HALF_FULL_ROUNDS:
             state = state.copy()  # (post is a view of x)
-            for lane, (xs, s) in enumerate(zip(x, state)):
-                for i, rc in enumerate(_PARTIAL_RC):
-                    t = s[0].copy()
-                    t[0] = (t[0] + np.uint64(rc)) % _P
-                    x3, x7 = xs[pos + 2 * i], xs[pos + 2 * i + 1]
-                    out[lane] += [(x3 + _P - cube(t)) % _P,
-                                  (x7 + _P - ext_mul(ext_mul(x3, x3), t)) % _P]
-                    s = s.copy()
-                    s[0] = x7
-                    s = (s.sum(axis=0) % _P + _DIAG * s) % _P
-                state[lane] = s
+            for i, rc in enumerate(_PARTIAL_RC):
+                t = state[:, 0].copy()
+                t[:, 0] = (t[:, 0] + np.uint64(rc)) % _P
+                x3, x7 = x[:, pos + 2 * i], x[:, pos + 2 * i + 1]
+                blocks.append(np.stack([(x3 + _P - cube(t)) % _P,
+                                        (x7 + _P - ext_mul(ext_mul(x3, x3), t)) % _P], axis=1))
+                state[:, 0] = x7
+                state = (state.sum(axis=1, keepdims=True) % _P + _DIAG * state) % _P
             pos += 2 * len(_PARTIAL_RC)
         t = state.copy()
         t[:, :, 0] = (t[:, :, 0] + np.array(_FULL_RC[r], dtype=np.uint64)) % _P
         x3, post = x[:, pos:pos + WIDTH], x[:, pos + WIDTH:pos + 2 * WIDTH]
-        cubes = (x3 + _P - cube(t)) % _P
-        mixed = (post + _P - _M16 @ ext_mul(ext_mul(x3, x3), t) % _P) % _P
-        for lane in range(len(lanes)):
-            out[lane] += [*cubes[lane], *mixed[lane]]
+        blocks += [(x3 + _P - cube(t)) % _P,
+                   (post + _P - _M16 @ ext_mul(ext_mul(x3, x3), t) % _P) % _P]
         state = post
         pos += 2 * WIDTH
-    return [Fp4Scalar._of(tuple(v)) for lane in out for v in lane]
+    return Fp4Scalar.of_rows(np.concatenate(blocks, axis=1).reshape(-1, 4))
