@@ -68,6 +68,27 @@ def test_bundle_contradicting_its_header_rejected(proven):
         assert not check_bundle(head, bun, before, min_security_bits=0, rules=RULES).valid
 
 
+def test_scores_are_matched_per_worker(proven):
+    """The facts' scores summed per key hash must be the header's per worker: the same totals
+    on other workers, or moved between workers, are refused; a worker scored 0 is no score."""
+    header, bundle, prev = proven
+    (w1, s1), (w2, s2) = header.scores
+    assert s1 != s2
+    w3 = bytes([3] * 32)
+
+    def check(scores):
+        head = dataclasses.replace(header, scores=scores)
+        return check_bundle(head, dataclasses.replace(bundle, header_hash=head.hash), prev,
+                            min_security_bits=0, rules=RULES)
+
+    for scores in (((w1, s2), (w2, s1)), ((w1, s1), (w3, s2)), ((w1, s1 + 1), (w2, s2 - 1)),
+                   ((w1, s1 + s2),), ((w1, s1), (w2, s2), (w3, 1))):
+        verdict = check(scores)
+        assert not verdict.valid and verdict.reason == "the statements' scores are not the " \
+            "header's", scores
+    assert check(((w1, s1), (w2, s2), (w3, 0))).valid
+
+
 def test_tampered_stark_rejected(proven):
     header, bundle, prev = proven
     [seg] = bundle.segments

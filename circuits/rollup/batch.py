@@ -96,6 +96,14 @@ DAY_N, PPM_N = DAY_S // 1600, PPM // 1600  # 54, 625
 MAX_SCALE = 64_000  # DAY_N * base reward stays below this (a carry then fits 16 bits)
 MAX_SINCE = (1 << 26) - DAY_S  # seconds since last use, so that DAY + s < 2^26
 LOW = 14  # limb width of the reward formula's two-limb products
+# A statement's encoding (BatchInputs.encode): its head, then a record per fact.
+STATEMENT_HEAD = struct.Struct("<QQQIIII32I")  # number .. first, the four roots
+FACT_STRUCT = struct.Struct("<IIIIQ7IIIIQQQIQ")
+FACT_RECORD = np.dtype([("index", "<u4"), ("score", "<u4"), ("rate", "<u4"), ("version", "<u4"),
+                        ("reward", "<u8"), ("key", "<u4", 7), ("wrate", "<u4"), ("since", "<u4"),
+                        ("prior", "<u4"), ("weight", "<u8"), ("total", "<u8"),
+                        ("emission", "<u8"), ("kind", "<u4"), ("amount", "<u8")])
+"""FACT_STRUCT as a numpy record (a test pins the two to the same bytes)."""
 
 A, B = 0, p2.COLUMNS
 SIB = 2 * p2.COLUMNS
@@ -152,12 +160,6 @@ class BatchFact:
     kind: int = CALL
     amount: int = 0  # the stake a bond, release or slash moves (< 2^53)
 
-    def fields(self, seq: int) -> list[int]:
-        """The values the fact accumulator absorbs (the amount as its two limbs)."""
-        return [seq, self.index, self.score, self.rate, self.reward, self.wrate, self.since,
-                self.weight, self.prior, self.kind, self.amount % L.LIMB,
-                self.amount >> L.LIMB_BITS, *self.key]
-
 
 @dataclass(frozen=True)
 class BatchInputs:
@@ -180,17 +182,47 @@ class BatchInputs:
     old_subroot: tuple[int, ...] = field(kw_only=True)  # the depth-30 subtree's, before
     new_subroot: tuple[int, ...] = field(kw_only=True)  # ... and after
 
+    @functools.cached_property
+    def _encoded(self) -> bytes:
+        head = [STATEMENT_HEAD.pack(self.number, self.day, self.emission, self.base_reward,
+                                    self.ema_rate, len(self.facts), self.first,
+                                    *self.old_root, *self.new_root, *self.old_subroot,
+                                    *self.new_subroot),
+                self.facts_commitment, self.prev_commitment]
+        return b"".join(head + [FACT_STRUCT.pack(f.index, f.score, f.rate, f.version, f.reward,
+                                                 *f.key, f.wrate, f.since, f.prior, f.weight,
+                                                 f.total, f.emission, f.kind, f.amount)
+                                for f in self.facts])
+
     def encode(self) -> bytes:
-        out = [struct.pack("<QQQIIII", self.number, self.day, self.emission, self.base_reward,
-                           self.ema_rate, len(self.facts), self.first),
-               struct.pack("<32I", *self.old_root, *self.new_root, *self.old_subroot,
-                           *self.new_subroot),
-               self.facts_commitment, self.prev_commitment]
-        out += [struct.pack("<IIIIQ7IIIIQQQIQ", f.index, f.score, f.rate, f.version, f.reward,
-                            *f.key, f.wrate, f.since, f.prior, f.weight, f.total, f.emission,
-                            f.kind, f.amount)
-                for f in self.facts]
-        return b"".join(out)
+        """The statement's bytes (computed once): STATEMENT_HEAD, the facts commitment, the
+        previous commitment, then a FACT_STRUCT per fact (struct.error for a field that does
+        not fit its slot)."""
+        return self._encoded
+
+    def keep_encoding(self, encoded: bytes) -> None:
+        """Take `encoded`, the bytes this statement was just decoded from, as its encode(): a
+        decoder reads every field at a fixed width, so they are the bytes encode() would pack
+        again (verifier.batch.decode_statement; a test pins it)."""
+        self.__dict__["_encoded"] = bytes(encoded)
+
+    def fact_table(self) -> np.ndarray:
+        """The facts as encoded, one FACT_RECORD each (a read-only view of encode()): what the
+        verifier checks and fingerprints column by column (struct.error as encode)."""
+        return np.frombuffer(self.encode(), FACT_RECORD, offset=STATEMENT_HEAD.size + 64)
+
+
+def fact_fields(table: np.ndarray, first: int) -> np.ndarray:
+    """The FACT_FIELDS values (FACT_FIELDS, n) the fact accumulator absorbs for each fact of a
+    FACT_RECORD table, reduced: its sequence number (from `first`), index, score, rate,
+    reward, weight rate, seconds since last use, weight, prior usefulness, kind, the amount's
+    two limbs and the key hash's seven."""
+    amount = table["amount"]
+    seq = np.arange(first, first + len(table), dtype=np.uint64)
+    cols = [seq, *(table[name] for name in ("index", "score", "rate", "reward", "wrate",
+                                            "since", "weight", "prior", "kind")),
+            amount % np.uint64(L.LIMB), amount >> np.uint64(L.LIMB_BITS), *table["key"].T]
+    return np.stack([c.astype(np.uint64) for c in cols]) % np.uint64(P)
 
 
 @functools.cache
@@ -262,10 +294,9 @@ class BatchAir(Air):
         if self._expected is not None and self._expected[0] == key:
             return self._expected[1]
         facts = self.public_inputs.facts
-        fields = np.array([f.fields(self.public_inputs.first + i) for i, f in enumerate(facts)],
-                          dtype=np.uint64) % P
+        fields = fact_fields(self.public_inputs.fact_table(), self.public_inputs.first)
         betas = ext_powers(beta, FACT_FIELDS + 1)[1:]
-        terms = (lincomb(fields.T.copy(), betas) + ext_from_base(np.uint64(1))) % P
+        terms = (lincomb(fields, betas) + ext_from_base(np.uint64(1))) % P
         gammas = ext_powers(gamma, len(facts))[::-1]
         value = ext_mul(terms, gammas).sum(axis=0) % P
         self._expected = (key, value)

@@ -23,8 +23,10 @@ minted total and every worker's score sum over all segments; then every segment'
 
 from __future__ import annotations
 
-from collections import Counter
+import struct
 from dataclasses import dataclass
+
+import numpy as np
 
 from circuits.rollup.batch import BatchAir, BatchInputs, batch_trace, trace_length
 from circuits.rollup.leaf import key_hashes
@@ -237,14 +239,36 @@ def _chain_problem(header: Header, bundle: Bundle, prev_root: tuple[int, ...] | 
         return f"the segments prove {covered} facts, the header has {header.fact_count}"
     if root != header.state_root_after:
         return "the last segment does not end at the header's state root after"
-    facts = bundle.facts
-    if sum(f.reward for f in facts) != header.minted:
+    try:
+        tables = [seg.inputs.fact_table() for seg in bundle.segments]
+    except struct.error:
+        return "a statement's field does not fit its encoding"
+    if sum(sum(t["reward"].tolist()) for t in tables) != header.minted:
         return "the statements' minted total is not the header's"
-    scores: Counter[tuple[int, ...]] = Counter()
-    for f in facts:
-        scores[f.key] += f.score
-    keys = key_hashes([w for w, _ in header.scores]).tolist() if header.scores else ()
-    want = Counter({tuple(k): s for k, (_, s) in zip(keys, header.scores)})
-    if +scores != +want:
+    if not _scores_match(header.scores, np.concatenate(tables)):
         return "the statements' scores are not the header's"
     return None
+
+
+def _scores_match(scores: tuple[tuple[bytes, int], ...], facts: np.ndarray) -> bool:
+    """Whether the facts' (a FACT_RECORD table) scores, summed per key hash, are the header's
+    `scores` per worker id (hashed to its key hash); totals of 0 on either side left out."""
+    keys, at = np.unique(_opaque(facts["key"]), return_inverse=True)
+    totals = np.zeros(len(keys), dtype=np.uint64)  # < 2^56: u32 scores, < 2^24 facts
+    np.add.at(totals, at, facts["score"].astype(np.uint64))
+    scored = [(w, s) for w, s in scores if s]
+    if len(scored) != np.count_nonzero(totals):
+        return False
+    if not scored:
+        return True
+    want = _opaque(key_hashes([w for w, _ in scored]))
+    order = np.argsort(want)
+    return bool(np.array_equal(keys[totals > 0], want[order])
+                and np.array_equal(totals[totals > 0],
+                                   np.array([s for _, s in scored], dtype=np.uint64)[order]))
+
+
+def _opaque(keys: np.ndarray) -> np.ndarray:
+    """Key hashes (n, 7) as n opaque 56-byte values: sorted and compared whole, in one call."""
+    rows = np.ascontiguousarray(keys, dtype=np.uint64)
+    return rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).reshape(-1)
