@@ -1,7 +1,8 @@
 """Stake proven on a real ledger: workers register with stake (bond facts), are called (call
 facts), a cheater is slashed while part of its stake unbonds (a slash fact taking from both),
 an unbonding completes (a release fact); the batches are proven, `memjit batch verify` accepts
-them, and every account's leaf holds the ledger's locked stake and slashed total."""
+them, and every account's leaf holds the ledger's locked stake and slashed total. The market's
+amounts end at the leaf's bound: a stake of 2^53 - 1 is proven, one more SWT changes nothing."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 import pytest
 from helpers import Clock, add_call, cli
 
-from memjit.market import oracle, registry
+from circuits.rollup import leaf
+from memjit.errors import BadInput
+from memjit.market import formulas, oracle, registry
 from memjit.market.epoch import advance
-from memjit.market.facts import KINDS, Fact, Weighing, stake_fact_hash
+from memjit.market.facts import KINDS, Fact, Weighing, record_stake_fact, stake_fact_hash
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger
 from memjit.market.registry import RegistryConfig
@@ -92,6 +95,52 @@ def test_stake_bonds_slashes_and_releases_are_proven(
         verified = json.loads(out)
         assert code == 0 and verified["valid"], verified["reason"]
         assert verified["facts"] == facts and verified["security_bits"] >= 100
+
+
+def _dump(ledger: Ledger) -> list[list[tuple]]:
+    """Every row a bond touches: balances, grants, workers, stake events, facts."""
+    return [ledger.db.execute(f"SELECT * FROM {table}").fetchall()
+            for table in ("balances", "grants", "workers", "stake_events", "batch_facts")]
+
+
+def test_a_stake_at_the_leafs_bound_is_proven_and_one_above_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The market's amounts end where the leaf's do: a worker locking 2^53 - 1 SWT (an owner
+    granted that much) is proven; one more SWT is refused before anything changes."""
+    assert formulas.MAX_AMOUNT == leaf.MAX_AMOUNT == 2**53 - 1
+    top = leaf.MAX_AMOUNT
+    home, clock = tmp_path / "home", Clock(1_000_000.0)
+    ledger, store = Ledger(home, clock=clock), Store(home)
+    add_local(ledger, home, "node")
+    small = (WORKERS_DIR / "digits_small.wasm").read_bytes()
+    before = _dump(ledger)
+    with pytest.raises(BadInput, match=f"stake must be an integer in 1..{top} SWT units, "
+                                       f"got {top + 1}"):
+        registry.register(ledger, store, ALICE, small, top + 1, "digits", REGISTRY,
+                          faucet_grant=top)
+    assert _dump(ledger) == before
+    wid = registry.register(ledger, store, ALICE, small, top, "digits", REGISTRY,
+                            faucet_grant=top).id
+    assert ledger.worker(wid).stake == top and ledger.balance(ALICE.public_key) == (0, 0)
+    for kind, amount in (("slash", top + 1), ("bond", 2**63), ("release", 0), ("bond", True)):
+        with pytest.raises(BadInput, match=rf"a {kind} fact's amount must be an integer in "
+                                           rf"1..{top} SWT units, got {amount!r}"):
+            with ledger.transaction() as db:
+                record_stake_fact(db, worker_id=wid, kind=kind, amount=amount, now=clock())
+    registry.unbond(ledger, ALICE, wid, top // 2, REGISTRY)
+    _call(ledger, wid, "fault", 0)  # slashed: 10% of the bonded and of the unbonding stake
+    slashed = -(-(top - top // 2) // 10) + -(-(top // 2) // 10)
+    facts = [(f.kind, f.amount) for _, f in Batcher(ledger, store, home).pending()]
+    assert facts == [("bond", top), ("slash", slashed)]
+    batcher = Batcher(ledger, store, home)
+    assert len(batcher.commit_pending(force=True)) == 1
+    _assert_leaves_are_the_ledgers(ledger, batcher, [wid])
+    assert BatchProver(batcher, rewards=REWARDS).prove_pending() == [1]
+    ledger.close()
+    code, out, _ = cli(capsys, monkeypatch, "--home", str(home), "batch", "verify", "1",
+                       "--json")
+    assert code == 0 and json.loads(out)["valid"], out
 
 
 def test_batch_data_carries_stake_facts_and_reads_version_3() -> None:
