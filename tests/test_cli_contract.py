@@ -232,11 +232,13 @@ def test_limits_and_inputs_are_bad_input(tmp_path: Path, capsys, monkeypatch) ->
 # --- the market ----------------------------------------------------------------------------
 
 def test_stake_errors_bad_input_or_rejected(tmp_path: Path, capsys, monkeypatch) -> None:
-    """Outside 1..2^53-1 the amount is malformed (2); below the task's minimum, rejected (1)."""
+    """Outside 1..2^53-1 (the rollup leaf's bound) the amount is malformed (2); below the
+    task's minimum, or above the owner's free balance, rejected (1)."""
     home = str(tmp_path / "home")
     for stake, code_wanted, words in [
         ("0", 2, "stake must be an integer in 1..9007199254740991 SWT units, got 0"),
-        ("-5", 2, "got -5"), (HUGE, 2, f"got {HUGE}"),
+        ("-5", 2, "got -5"), (HUGE, 2, f"got {HUGE}"), (str(2**53), 2, f"got {2**53}"),
+        (str(2**53 - 1), 1, "stake 9007199254740991 SWT is above the free balance"),
         ("1", 1, "stake 1 is below the minimum stake 100"),
     ]:
         code, _, err = cli(capsys, monkeypatch, "worker", "add", str(SMALL), "--stake", stake,

@@ -171,8 +171,8 @@ def batch_audit(
     number: int = _number("Batch number."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Re-verify every proof of batch N from the content store and recompute its roots
-    (exit 1 if anything does not match)."""
+    """Re-verify every proof of batch N from the content store, check its stake facts against
+    the ledger's stake events and recompute its roots (exit 1 if anything does not match)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -194,8 +194,8 @@ def batch_audit(
                           "valid" if row["ok"] else row["reason"])
         Console(highlight=False, width=200).print(table)
         if report.ok:
-            typer.echo(f"batch {number}: signature, proofs, facts root and state roots "
-                       f"all check ({report.seconds:.2f} s)")
+            typer.echo(f"batch {number}: signature, proofs, stake events, facts root and "
+                       f"state roots all check ({report.seconds:.2f} s)")
     if not report.ok:
         raise Rejected(f"batch {number} fails its audit: {report.problems[0]}")
 

@@ -13,7 +13,8 @@ is also appended to the holder's event table (bond, unbond, release, slash). A w
 release and slash of a positive amount are also rollup facts (memjit.market.facts.
 record_stake_fact), in order with the call facts: the state tree holds each worker's locked stake
 (bonded plus unbonding) and slashed total. Starting to unbond is not a fact: the stake stays
-locked, and slashable, until it is released.
+locked, and slashable, until it is released. `stake_facts` reads back the facts a worker's
+events left: `memjit batch audit` checks each batch's stake facts against them.
 """
 
 from __future__ import annotations
@@ -65,8 +66,30 @@ def record(ledger: Ledger, db: sqlite3.Connection, holder: Holder, key: object, 
     """Append one event of a bond, stamped with the ledger clock."""
     db.execute(f"INSERT INTO {holder.events} ({holder.event_key}, kind, amount, at) "
                "VALUES (?, ?, ?, ?)", (key, kind, check_amount(amount, kind), ledger.clock()))
-    if holder is WORKER and kind != "unbond" and amount > 0:
+    if holder is WORKER and _is_fact(kind, amount):
         record_stake_fact(db, worker_id=str(key), kind=kind, amount=amount, now=ledger.clock())
+
+
+def _is_fact(kind: str, amount: int) -> bool:
+    """Whether a worker's stake event is also a rollup fact (starting to unbond, or moving
+    nothing, is not)."""
+    return kind != "unbond" and amount > 0
+
+
+def stake_facts(ledger: Ledger, worker_id: str) -> list[tuple[str, int]]:
+    """The (kind, amount) of every stake fact a worker's events left, oldest first: what the
+    committed batches must carry for it (memjit.rollup.batcher audits them against this).
+    The events before ledger migration 8 left no facts: they stand as the one bond of the
+    stake they left locked, which the migration recorded."""
+    events = [(e.kind, e.amount) for e in ledger.stake_events(worker_id)
+              if _is_fact(e.kind, e.amount)]
+    recorded = ledger.db.execute("SELECT count(*) FROM batch_facts WHERE worker = ? AND "
+                                 "kind != 'call'", (worker_id,)).fetchone()[0]
+    folded = len(events) - recorded + 1  # the events behind the first fact: 1 unless migrated
+    if folded <= 1:
+        return events
+    locked = sum(amount if kind == "bond" else -amount for kind, amount in events[:folded])
+    return [("bond", locked)] * (locked > 0) + events[folded:]
 
 
 def _bond(db: sqlite3.Connection, holder: Holder, key: object) -> tuple[int, int]:

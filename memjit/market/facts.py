@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import blake3
 
 from memjit.errors import BadInput, Rejected
-from memjit.market.ledger import worker_key
+from memjit.market.ledger import check_amount, worker_key
 from memjit.runtime.store import digest_of_cid
 from verifier.claims import ClaimFormatError, decode_claim, proof_bytes, verify_claim
 from verifier.claims import vk_digest as digest_of_vk
@@ -163,12 +163,13 @@ def record_fact(db: sqlite3.Connection, *, worker_id: str, vk_digest: bytes,
 def record_stake_fact(db: sqlite3.Connection, *, worker_id: str, kind: str, amount: int,
                       now: float) -> bytes:
     """Record a pending stake fact (bond, release or slash of `amount` SWT of the worker's
-    locked stake) inside the caller's open transaction `db`; returns its hash."""
+    locked stake) inside the caller's open transaction `db`; returns its hash. An amount
+    outside 1..MAX_AMOUNT is BadInput: the rollup's leaf holds no more (a batch with it could
+    not be proven)."""
     worker_key(worker_id)
     if kind not in STAKE_KINDS:
         raise BadInput(f"a stake fact is one of {', '.join(STAKE_KINDS)}, not {kind!r}")
-    if type(amount) is not int or not 0 < amount < _U64:
-        raise BadInput(f"a stake fact moves an integer amount in 1..2^64-1, got {amount!r}")
+    check_amount(amount, f"a {kind} fact's amount", low=1)
     digest = stake_fact_hash(kind, worker_id, amount)
     db.execute("INSERT INTO batch_facts (hash, worker, score, reward, recorded_at, kind, amount) "
                "VALUES (?, ?, 0, 0, ?, ?, ?)", (digest, worker_id, now, kind, amount))

@@ -33,7 +33,10 @@ DAY_S = 86_400
 RATE_STEP = 1_000
 MAX_AMOUNT = (1 << 53) - 1
 """The largest amount: exact in SQLite's INTEGER, the rollup's u64 fields and a JSON number, with
-room for 1024 of them to add up within an i64."""
+room for 1024 of them to add up within an i64. It is the rollup leaf's bound too
+(circuits.rollup.leaf.MAX_AMOUNT: a locked stake, minted or slashed total in two limbs), so
+nothing the market accepts makes a batch unprovable; defined here so that the ledger loads no
+numpy, and pinned equal to the leaf's by tests/test_batch_stake.py."""
 
 
 def ema(usefulness: int, score: int, rate_ppm: int) -> int:

@@ -55,6 +55,7 @@ from rich.table import Table
 
 from memjit.rollup.committee import members, sign, signers, verify
 from memjit.errors import BadInput, MemjitError, Rejected
+from memjit.market import bonds
 from memjit.market.facts import KINDS, Fact, Weighing, claim_problem
 from memjit.market.identity import Identity
 from memjit.market.ledger import Ledger, worker_key
@@ -499,7 +500,8 @@ class Batcher:
 
     def audit(self, number: int) -> Audit:
         """Re-check batch `number` from the content store: the header chain and signature,
-        every proof under its worker's VK, and every root recomputed from the data alone."""
+        every proof under its worker's VK, every stake fact against the ledger's stake events,
+        and every root recomputed from the data alone."""
         start = time.perf_counter()
         records = self.records()
         if not 1 <= number <= len(records):
@@ -516,6 +518,7 @@ class Batcher:
         if set(target.committee) - {m.public_key for m in members(self.ledger)}:
             report.problems.append("signed by a key that is not a committee member")
         state = RollupState.genesis()
+        earlier: Counter[str] = Counter()  # each worker's stake facts in the batches before
         for rec in records[:number]:
             try:
                 data = decode_data(self.store.get(rec.data_cid))
@@ -530,11 +533,20 @@ class Batcher:
             if rec.header is not target and root_bytes(state.root) != rec.header.state_root_after:
                 report.problems.append(f"batch {rec.header.number}'s state root does not "
                                        "follow from its facts")
+            if rec.header is not target:
+                earlier.update(f.worker for f in data.facts if f.kind != "call")
         if root_bytes(state.root) != target.state_root_after:
             report.problems.append("state root after does not follow from the facts")
         report.problems += check_data(target, data)
+        recorded: dict[str, list[tuple[str, int]]] = {}
         for f in data.facts:
-            report.facts.append(self._audit_fact(f))
+            if f.kind == "call":
+                report.facts.append(self._audit_fact(f))
+                continue
+            if f.worker not in recorded:
+                recorded[f.worker] = bonds.stake_facts(self.ledger, f.worker)
+            report.facts.append(self._audit_stake_fact(f, recorded[f.worker], earlier[f.worker]))
+            earlier[f.worker] += 1
         bad = [row for row in report.facts if not row["ok"]]
         if bad:
             report.problems.append(f"{len(bad)} of {len(data.facts)} facts fail: "
@@ -542,13 +554,32 @@ class Batcher:
         report.seconds = time.perf_counter() - start
         return report
 
+    @staticmethod
+    def _fact_row(f: Fact) -> dict:
+        """A fact's audit row, not yet found ok."""
+        return {"worker": f.worker, "fact": f.hash.hex(), "score": f.score, "reward": f.reward,
+                "claim": f.claim_cid, "call": "", "ok": False, "reason": ""}
+
+    def _audit_stake_fact(self, f: Fact, recorded: list[tuple[str, int]], position: int) -> dict:
+        """Check one stake fact, the worker's `position`-th (0: its first), against the stake
+        facts its ledger events left (`recorded`, bonds.stake_facts): a batch cannot move stake
+        the ledger did not (the batch proof checks only the fact's effect on the leaf)."""
+        row = self._fact_row(f) | {"call": f"{f.kind} {f.amount} SWT"}
+        if position >= len(recorded):
+            row["reason"] = (f"the ledger has no stake event for this {f.kind} of {f.amount} "
+                             f"SWT: worker {f.worker[:16]}'s events leave {len(recorded)} "
+                             "stake fact(s)")
+        elif recorded[position] != (f.kind, f.amount):
+            kind, amount = recorded[position]
+            row["reason"] = (f"the ledger's stake event is a {kind} of {amount} SWT, not a "
+                             f"{f.kind} of {f.amount} SWT (worker {f.worker[:16]})")
+        else:
+            row["ok"] = True
+        return row
+
     def _audit_fact(self, f: Fact) -> dict:
-        """Re-verify one fact's claim from the store under its worker's VK."""
-        row = {"worker": f.worker, "fact": f.hash.hex(), "score": f.score, "reward": f.reward,
-               "claim": f.claim_cid, "call": "", "ok": False, "reason": ""}
-        if f.kind != "call":  # no claim: the batch proof checks its effect on the stake
-            row.update(call=f"{f.kind} {f.amount} SWT", ok=True)
-            return row
+        """Re-verify one call fact's claim from the store under its worker's VK."""
+        row = self._fact_row(f)
         try:
             vk = self.ledger.worker(f.worker).vk
             if vk is None:
