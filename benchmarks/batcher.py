@@ -182,14 +182,14 @@ def print_report(result: dict) -> None:
                             f"{proofs['accounts']} accounts, segments of at most "
                             f"{proofs['points'][0]['segment_facts']} facts)")
         for col in ("facts", "segments", "rows/segment", "witness s", "prove s", "prove CPU s",
-                    "verify ms", "verify CPU ms", "proof KB", "bundle KB", "bits", "peak RSS MB",
-                    "load"):
+                    "verify ms", "verify CPU ms", "decode ms", "proof KB", "bundle KB", "bits",
+                    "peak RSS MB", "load"):
             table.add_column(col, justify="right")
         for p in proofs["points"]:
             table.add_row(str(p["facts"]), str(p["segments"]), str(p["rows"]),
                           f"{p['witness_s']:.2f}", f"{p['prove_s']:.2f}",
                           f"{p['prove_cpu_s']:.2f}", f"{p['verify_ms']:.1f}",
-                          f"{p['verify_cpu_ms']:.1f}",
+                          f"{p['verify_cpu_ms']:.1f}", f"{p['decode_ms']:.1f}",
                           f"{p['proof_kb']:.1f}", f"{p['bundle_kb']:.1f}",
                           str(p["security_bits"]), str(p["peak_rss_mb"]),
                           f"{p['load_avg']:.1f}")

@@ -69,7 +69,7 @@ function auditButton() {
     const a = await res.json();
     out.className = res.ok && a.ok ? "ok" : "error";
     out.textContent = !res.ok ? a.error : a.ok
-      ? `audit passed: signature, ${a.facts} proof(s), facts root and state roots all check (${a.seconds.toFixed(2)} s)`
+      ? `audit passed: signature, ${a.facts} fact(s) (claims and stake events), facts root and state roots all check (${a.seconds.toFixed(2)} s)`
       : `audit FAILED: ${a.problems.join("; ")}`;
     button.disabled = false;
   });
