@@ -28,6 +28,15 @@ ERRORS: dict[str, type[MemjitError]] = {"BadInput": BadInput, "Oversized": BadIn
                                         "WrongBlock": Rejected, "WorkerFault": WorkerFault}
 
 
+class Unreachable(BadInput):
+    """No exchange with the node took place (no connection, or it broke before an answer): a
+    transport failure, not the node's answer (so a caller may try again)."""
+
+
+class NoAnswer(Rejected):
+    """The node did not answer in time: it may or may not have acted on the call."""
+
+
 def node_url(text: str) -> str:
     """A node's base URL from `HOST:PORT` or a URL (BadInput if neither)."""
     url = text.strip().rstrip("/")
@@ -93,9 +102,9 @@ class NodeClient:
             response = connection.getresponse()
             status, data = response.status, response.read()
         except TimeoutError:
-            raise Rejected(f"node {self.url} did not answer {path} in time") from None
+            raise NoAnswer(f"node {self.url} did not answer {path} in time") from None
         except (OSError, http.client.HTTPException) as exc:
-            raise BadInput(f"cannot reach node {self.url}: {exc}") from None
+            raise Unreachable(f"cannot reach node {self.url}: {exc}") from None
         finally:
             connection.close()
         try:

@@ -9,7 +9,9 @@ verifies every claim itself under the worker's registered VK (memjit.market.pool
 oracle's checks), returns the best *verified* answer with every claim's verdict, and hands the
 delivery to the sequencer, which judges again and settles. Settlement is off the answer's
 latency path: the signed delivery is spooled to disk and handed over by a background thread
-(one, so deliveries reach the sequencer in order); `settlement(nonce)` tells how it went. A
+(one, so deliveries reach the sequencer in order); `settlement(nonce)` tells how it went.
+While the sequencer cannot be reached or does not answer, the thread tries again with a
+doubling delay; only the sequencer's own answer (settled, or refused) ends a delivery. A
 gateway restarted with deliveries still spooled hands them over again (`resume`): the
 sequencer's replay cache refuses a delivery it already settled, so nothing is lost or counted
 twice. An operator that is unreachable, dies or misses the deadline (the job's deadline plus
@@ -31,11 +33,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from circuits.wasm_vm.statement import NONCE_BYTES
-from memjit.errors import BadInput, MemjitError, Rejected
+from memjit.errors import BadInput, InternalError, MemjitError, Rejected
 from memjit.market.identity import Identity
 from memjit.market.ledger import Worker
 from memjit.market.pool import MarketConfig, Plan, judge, rank
 from memjit.market.tasks import get_task
+from memjit.node.client import NoAnswer, Unreachable
 from memjit.node.log import log, since
 from memjit.node.messages import open_envelope, seal
 from memjit.node.replay import ReplayCache
@@ -46,6 +49,10 @@ from memjit.node.wire import Frame, pack, unpack
 from memjit.runtime.store import Store
 
 KEPT_SETTLEMENTS = 4096
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+"""A delivery the sequencer did not answer is handed over again after these delays (doubling)."""
+MAX_SEQUENCER_ERRORS = 5
+"""A delivery the sequencer failed on (HTTP 5xx) this many times is left spooled."""
 SPOOLED = ".delivery"
 """The suffix of a spooled delivery (a frame: memjit.node.wire)."""
 
@@ -81,7 +88,7 @@ class Gateway:
     def __init__(self, identity: Identity, store: Store, replay: ReplayCache,
                  views: ViewCache, deliver: Callable[[Frame], dict],
                  config: MarketConfig, job_timeout_s: float = 120.0,
-                 spool: Path | None = None) -> None:
+                 spool: Path | None = None, retry_s: float = RETRY_FIRST_S) -> None:
         self.identity = identity
         self.store = store
         self.replay = replay
@@ -90,6 +97,8 @@ class Gateway:
         self.config = config
         self.job_timeout_s = job_timeout_s
         self.spool = spool
+        self.retry_s = retry_s
+        self._closing = threading.Event()
         self._settling = ThreadPoolExecutor(1, thread_name_prefix="deliveries")
         self._settlements: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
@@ -122,7 +131,9 @@ class Gateway:
             time.sleep(step_s)
 
     def close(self) -> None:
-        """Finish handing over the deliveries under way."""
+        """Finish handing over the deliveries under way (one waiting to be tried again stays
+        spooled)."""
+        self._closing.set()
         self._settling.shutdown(wait=True)
 
     def _hand_over(self, nonce: str, delivery: bytes) -> None:
@@ -137,18 +148,37 @@ class Gateway:
         self._settling.submit(self._settle, nonce, delivery)
 
     def _settle(self, nonce: str, delivery: bytes) -> None:
-        try:
-            outcome = {"status": "settled", "settlement": self.deliver(unpack(delivery,
-                                                                              "delivery")),
-                       "error": None}
-        except MemjitError as exc:
-            outcome = {"status": "refused", "settlement": None, "error": str(exc)}
-            log(f"settlement of {nonce[:8]} refused: {exc}")
-            self.views.invalidate()  # the market moved in a way the cached views missed
-        except Exception as exc:  # a background thread: log it, the spool keeps the delivery
-            log(f"settlement of {nonce[:8]} failed: {type(exc).__name__}: {exc}")
-            self._record(nonce, {"status": "pending", "settlement": None, "error": str(exc)})
-            return
+        """Hand one delivery over until the sequencer answers. While it cannot be reached or
+        does not answer in time, try again after 0.5, 1, 2 ... RETRY_MAX_S seconds (deliveries
+        queued behind wait: they reach the sequencer in order); a sequencer error (HTTP 5xx)
+        is tried MAX_SEQUENCER_ERRORS times. A delivery given up on, or left when the
+        gateway closes, stays spooled and pending (resume() hands it over at the next
+        start). A delivery the sequencer had settled before its answer was lost is refused
+        as a replay when handed over again: it counts once."""
+        delay, errors = self.retry_s, 0
+        while True:
+            try:
+                outcome = {"status": "settled", "error": None,
+                           "settlement": self.deliver(unpack(delivery, "delivery"))}
+                break
+            except (Unreachable, NoAnswer) as exc:  # no answer: the sequencer is not at fault
+                again, why = True, exc
+            except InternalError as exc:
+                errors += 1
+                again, why = errors < MAX_SEQUENCER_ERRORS, exc
+            except MemjitError as exc:  # the sequencer's answer: refused
+                outcome = {"status": "refused", "settlement": None, "error": str(exc)}
+                log(f"settlement of {nonce[:8]} refused: {exc}")
+                self.views.invalidate()  # the market moved in a way the cached views missed
+                break
+            except Exception as exc:  # a background thread: log it, the spool keeps it
+                again, why = False, exc
+            log(f"settlement of {nonce[:8]} failed: {type(why).__name__}: {why}"
+                + (f" (again in {delay:g} s)" if again else " (left spooled)"))
+            self._record(nonce, {"status": "pending", "settlement": None, "error": str(why)})
+            if not again or self._closing.wait(delay):
+                return
+            delay = min(2 * delay, RETRY_MAX_S)
         if self.spool is not None:
             (self.spool / f"{nonce}{SPOOLED}").unlink(missing_ok=True)
         self._record(nonce, outcome)
