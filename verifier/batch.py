@@ -17,6 +17,7 @@ call fact moves no stake. Light: numpy and the verifier only.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,41 +57,44 @@ def fact_problems(inputs: BatchInputs) -> list[str]:
         t = inputs.fact_table()
     except struct.error:  # a negative field, one too wide for its slot, a key hash not 7 limbs
         return out + ["a field of the statement does not fit its encoding"]
-    found: list[tuple[int, int, str]] = []  # (fact, rule, message): sorted, fact by fact
-
-    def flag(rule: int, mask: np.ndarray, message) -> None:
-        found.extend((i, rule, f"fact {i}: {message(i)}") for i in np.flatnonzero(mask).tolist())
-
-    version, kind, amount, score, reward = (t[k] for k in ("version", "kind", "amount", "score",
-                                                              "reward"))
-    wrate, since, weight, total, emission = (t[k] for k in ("wrate", "since", "weight", "total",
-                                                               "emission"))
+    version, kind, amount, score, reward, rate, prior = (
+        t[k] for k in ("version", "kind", "amount", "score", "reward", "rate", "prior"))
+    wrate, since, weight, total, emission = (
+        t[k] for k in ("wrate", "since", "weight", "total", "emission"))
     stake, call = version == STAKE_VERSION, version != STAKE_VERSION
     v1, v2 = version == 1, version == 2
-    flag(0, t["index"] >= MAX_INDEX, lambda i: "index or key hash out of range")
-    flag(1, (score > MAX_SCORE) | (t["rate"] > EMA_SCALE) | (t["prior"] > MAX_SCORE),
-         lambda i: "score, rate or prior usefulness out of range")
-    flag(2, (score == 0) & (reward != 0), lambda i: "a call scored 0 is paid nothing")
-    flag(3, stake & ((kind <= CALL) | (kind > SLASH) | (amount < 1) | (amount > MAX_AMOUNT)),
-         lambda i: f"stake fact kind {kind[i]} or amount {amount[i]} out of range")
-    carried = [score, t["rate"], reward, wrate, since, weight, total, emission, t["prior"]]
-    flag(4, stake & np.any([c != 0 for c in carried], axis=0),
-         lambda i: "a stake fact has no score, rate, reward, weight or prior")
-    flag(5, call & ((kind != CALL) | (amount != 0)), lambda i: "a call fact moves no stake")
-    flag(6, call & (reward >= LIMB), lambda i: f"reward {reward[i]} above the limb")
-    flag(7, v1 & ((reward > inputs.emission)
-                  | np.any([c != 0 for c in (wrate, since, weight, total, emission)], axis=0)),
-         lambda i: "a version-1 fact is weighed 0 and paid at most the emission")
     # weight < 2^21 first, so that weight * ema_rate cannot wrap
-    weighed = (wrate == np.where(score > 0, t["rate"], 0)) & (since < MAX_SINCE) & \
+    weighed = (wrate == np.where(score > 0, rate, 0)) & (since < MAX_SINCE) & \
         (weight < 1 << 21) & (weight * np.uint64(inputs.ema_rate) < 1 << 21) & (weight <= total)
-    flag(8, v2 & ~weighed,
-         lambda i: "weight rate, seconds since last use or weight out of range")
     paid = _payouts(weight.astype(object), total.astype(object), emission.astype(object))
-    flag(9, v2 & weighed & (reward.astype(object) != paid),
-         lambda i: f"reward {reward[i]} is not the payout of weight {weight[i]} ({paid[i]})")
-    flag(10, call & ~v1 & ~v2, lambda i: f"unknown fact version {version[i]}")
-    return out + [message for _, _, message in sorted(found)]
+    rules: list[tuple[np.ndarray, str | Callable[[int], str]]] = [  # (facts breaking it, why)
+        (t["index"] >= MAX_INDEX, "index or key hash out of range"),
+        ((score > MAX_SCORE) | (rate > EMA_SCALE) | (prior > MAX_SCORE),
+         "score, rate or prior usefulness out of range"),
+        ((score == 0) & (reward != 0), "a call scored 0 is paid nothing"),
+        (stake & ((kind <= CALL) | (kind > SLASH) | (amount < 1) | (amount > MAX_AMOUNT)),
+         lambda i: f"stake fact kind {kind[i]} or amount {amount[i]} out of range"),
+        (stake & np.any([c != 0 for c in (score, rate, reward, wrate, since, weight, total,
+                                          emission, prior)], axis=0),
+         "a stake fact has no score, rate, reward, weight or prior"),
+        (call & ((kind != CALL) | (amount != 0)), "a call fact moves no stake"),
+        (call & (reward >= LIMB), lambda i: f"reward {reward[i]} above the limb"),
+        (v1 & ((reward > inputs.emission)
+               | np.any([c != 0 for c in (wrate, since, weight, total, emission)], axis=0)),
+         "a version-1 fact is weighed 0 and paid at most the emission"),
+        (v2 & ~weighed, "weight rate, seconds since last use or weight out of range"),
+        (v2 & weighed & (reward.astype(object) != paid),
+         lambda i: f"reward {reward[i]} is not the payout of weight {weight[i]} ({paid[i]})"),
+        (call & ~v1 & ~v2, lambda i: f"unknown fact version {version[i]}"),
+    ]
+    broken = sorted((i, r) for r, (facts, _) in enumerate(rules)
+                    for i in np.flatnonzero(facts).tolist())  # fact by fact, rule by rule
+    return out + [f"fact {i}: {_said(rules[r][1], i)}" for i, r in broken]
+
+
+def _said(why: str | Callable[[int], str], fact: int) -> str:
+    """A rule's message for one fact (a string, or made from the fact's values)."""
+    return why if isinstance(why, str) else why(fact)
 
 
 def verify_batch(inputs: BatchInputs, proof: bytes,
