@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from circuits.field import P
@@ -20,6 +20,7 @@ from verifier.batch import (MAX_INDEX, MAX_SCORE, BundleFormatError, decode_stat
                             fact_problems, payout)
 
 ROOTS = dict(old_root=(0,) * 8, new_root=(0,) * 8)  # fact rules only: roots left unfolded
+SLOW_DRAWS = [HealthCheck.too_slow, HealthCheck.data_too_large]  # up to 12 facts of 14 fields
 
 
 def reference_problems(inputs: BatchInputs) -> list[str]:
@@ -162,7 +163,7 @@ def test_fact_record_is_fact_struct():
     assert flat == values
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=SLOW_DRAWS)
 @given(statements())
 def test_fact_problems_are_the_per_fact_rules(statement):
     found = fact_problems(statement)
@@ -170,7 +171,7 @@ def test_fact_problems_are_the_per_fact_rules(statement):
     assert [m for m in found if m.startswith("fact ")] == reference_problems(statement)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW_DRAWS)
 @given(statements())
 def test_decoding_is_exact_and_fields_are_each_facts(statement):
     data = statement.encode()
