@@ -7,8 +7,9 @@ segments of at most segment_capacity() facts, one after another, each segment's 
 its proof at the default parameters, 100 bits), and the bundle's verification against a header
 (check_bundle: the chain, then every segment's STARK; the best of VERIFY_RUNS runs, each on
 the bundle decoded afresh from its bytes, as a follower reads it; the decoding timed apart).
-The prover's compiled field kernels are loaded here, as in every check_bundle caller. Wall and CPU time (process time, every thread summed: on a loaded machine it tells more
-than wall time), and the load average at the end of the point.
+The prover's compiled field kernels are loaded here, as in every check_bundle caller. Wall
+and CPU time (process time, every thread summed: on a loaded machine it tells more than wall
+time), and the load average at the end of the point.
 
     python -m benchmarks.batch_proof --facts 100 [--accounts 1000] [--segment-facts F]
 """

@@ -36,6 +36,21 @@ REWARDS = RewardConfig()  # the CLI checks statements against the default market
 REGISTRY = RegistryConfig()
 
 
+def _market(tmp_path: Path) -> tuple[Path, Clock, Ledger, Store]:
+    """A fresh home (its ledger on a test clock, its store), this node the committee."""
+    home, clock = tmp_path / "home", Clock(1_000_000.0)
+    ledger, store = Ledger(home, clock=clock), Store(home)
+    add_local(ledger, home, "node")
+    return home, clock, ledger, store
+
+
+def _honest_and_cheat(ledger: Ledger, store: Store) -> tuple[str, str]:
+    """Register an honest worker (Alice's, 300 SWT) and a liar (Mallory's, 1,000 SWT)."""
+    small, liar = ((WORKERS_DIR / f"digits_{n}.wasm").read_bytes() for n in ("small", "liar"))
+    return (registry.register(ledger, store, ALICE, small, 300, "digits", REGISTRY).id,
+            registry.register(ledger, store, MALLORY, liar, 1_000, "digits", REGISTRY).id)
+
+
 def _call(ledger: Ledger, wid: str, outcome: str, tag: int) -> None:
     """Settle one judged call as the pool does (a valid one scored 800,000 by consensus)."""
     with ledger.transaction() as db:
@@ -61,12 +76,8 @@ def _assert_leaves_are_the_ledgers(ledger: Ledger, batcher: Batcher, wids: list[
 def test_stake_bonds_slashes_and_releases_are_proven(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    home, clock = tmp_path / "home", Clock(1_000_000.0)
-    ledger, store = Ledger(home, clock=clock), Store(home)
-    add_local(ledger, home, "node")
-    small, liar = ((WORKERS_DIR / f"digits_{n}.wasm").read_bytes() for n in ("small", "liar"))
-    honest = registry.register(ledger, store, ALICE, small, 300, "digits", REGISTRY).id
-    cheat = registry.register(ledger, store, MALLORY, liar, 1_000, "digits", REGISTRY).id
+    home, clock, ledger, store = _market(tmp_path)
+    honest, cheat = _honest_and_cheat(ledger, store)
     _call(ledger, honest, "valid", 1)
     registry.unbond(ledger, MALLORY, cheat, 400, REGISTRY)  # 600 bonded, 400 unbonding
     _call(ledger, cheat, "fault", 0)  # slashed: 10% of both
@@ -111,9 +122,7 @@ def test_a_stake_at_the_leafs_bound_is_proven_and_one_above_changes_nothing(
     granted that much) is proven; one more SWT is refused before anything changes."""
     assert formulas.MAX_AMOUNT == leaf.MAX_AMOUNT == 2**53 - 1
     top = leaf.MAX_AMOUNT
-    home, clock = tmp_path / "home", Clock(1_000_000.0)
-    ledger, store = Ledger(home, clock=clock), Store(home)
-    add_local(ledger, home, "node")
+    home, clock, ledger, store = _market(tmp_path)
     small = (WORKERS_DIR / "digits_small.wasm").read_bytes()
     before = _dump(ledger)
     with pytest.raises(BadInput, match=f"stake must be an integer in 1..{top} SWT units, "
@@ -148,12 +157,8 @@ def test_audit_checks_stake_facts_against_the_ledgers_events(tmp_path: Path) -> 
     """`memjit batch audit` passes bonds, a slash and a release the ledger recorded, and flags
     a stake fact without its event (stake the market never moved) and one whose event says
     otherwise."""
-    home, clock = tmp_path / "home", Clock(1_000_000.0)
-    ledger, store = Ledger(home, clock=clock), Store(home)
-    add_local(ledger, home, "node")
-    small, liar = ((WORKERS_DIR / f"digits_{n}.wasm").read_bytes() for n in ("small", "liar"))
-    honest = registry.register(ledger, store, ALICE, small, 300, "digits", REGISTRY).id
-    cheat = registry.register(ledger, store, MALLORY, liar, 1_000, "digits", REGISTRY).id
+    home, clock, ledger, store = _market(tmp_path)
+    honest, cheat = _honest_and_cheat(ledger, store)
     registry.unbond(ledger, MALLORY, cheat, 400, REGISTRY)
     _call(ledger, cheat, "fault", 0)  # slashed: 60 bonded + 40 unbonding
     batcher = Batcher(ledger, store, home)
@@ -186,9 +191,7 @@ def test_audit_checks_stake_facts_against_the_ledgers_events(tmp_path: Path) -> 
 def test_audit_reads_a_migrated_workers_events_as_its_one_bond(tmp_path: Path) -> None:
     """Ledger migration 8 recorded the stake locked before it as one bond fact: the worker's
     earlier events (bond, unbond, slash) audit as that bond, the later ones one by one."""
-    home, clock = tmp_path / "home", Clock(1_000_000.0)
-    ledger, store = Ledger(home, clock=clock), Store(home)
-    add_local(ledger, home, "node")
+    home, clock, ledger, store = _market(tmp_path)
     liar = (WORKERS_DIR / "digits_liar.wasm").read_bytes()
     cheat = registry.register(ledger, store, MALLORY, liar, 1_000, "digits", REGISTRY).id
     registry.unbond(ledger, MALLORY, cheat, 400, REGISTRY)

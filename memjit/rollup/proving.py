@@ -262,9 +262,9 @@ def _scores_match(scores: tuple[tuple[bytes, int], ...], facts: np.ndarray) -> b
     if not scored:
         return True
     want = _opaque(key_hashes([w for w, _ in scored]))
-    order = np.argsort(want)
-    return bool(np.array_equal(keys[totals > 0], want[order])
-                and np.array_equal(totals[totals > 0],
+    order, earned = np.argsort(want), totals > 0
+    return bool(np.array_equal(keys[earned], want[order])
+                and np.array_equal(totals[earned],
                                    np.array([s for _, s in scored], dtype=np.uint64)[order]))
 
 
